@@ -1,0 +1,69 @@
+// Package cli holds shoal's command tree: one cobra command per role and one-shot action.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the program version, set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// globals holds the flags and I/O shared by every subcommand.
+type globals struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+
+	configFile string // --config
+	sshConfig  string // -F/--ssh-config
+}
+
+// exitError carries a process exit status out of a command without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs the shoal command line with args and returns the process exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "shoal: %v\n", err)
+	return 1
+}
+
+// newRoot builds the command tree; it holds no package-level state so tests can run it.
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shoal",
+		Short:         "Run shell commands on many machines at once",
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configFile, "config", "", "configuration file (default $XDG_CONFIG_HOME/shoal/config.toml)")
+	pf.StringVarP(&g.sshConfig, "ssh-config", "F", "", "ssh_config file to use instead of ~/.ssh/config")
+
+	root.AddCommand(
+		newAgentCmd(g),
+		newHostsCmd(g),
+		newConfigCmd(g),
+	)
+	return root
+}

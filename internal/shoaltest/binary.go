@@ -1,0 +1,62 @@
+// Package shoaltest is the test harness: the shoal binary built once per test run,
+// a real sshd fleet on loopback, and agents over pipes. Only tests import it.
+package shoaltest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildPath string
+	buildErr  error
+)
+
+// Main runs the tests of a package that uses Binary and removes the built binary afterwards.
+// Call it from TestMain: func TestMain(m *testing.M) { shoaltest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// Binary returns the path of the shoal binary, built once per test process with -race
+// when the tests run with it. The package's TestMain must call Main so it is removed.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "shoal-bin-")
+		if buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "shoal")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "github.com/shoal-sh/shoal/cmd/shoal")
+		cmd := exec.Command(goTool(), args...)
+		cmd.Stderr = os.Stderr
+		buildErr = cmd.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("building shoal: %v", buildErr)
+	}
+	return buildPath
+}
+
+func goTool() string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return "go"
+}

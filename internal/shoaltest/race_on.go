@@ -1,0 +1,5 @@
+//go:build race
+
+package shoaltest
+
+const raceEnabled = true
