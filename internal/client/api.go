@@ -1,0 +1,200 @@
+// Package client talks to a shoal daemon: over its Unix socket, over mutual TLS, or in-process.
+//
+// This file is the contract between the daemon side (which implements Session in
+// *Client) and the console and one-shot commands (which use Session). It holds
+// plain data types only; the wire messages live in package proto.
+package client
+
+import (
+	"context"
+	"io/fs"
+	"time"
+)
+
+// Session is what the console and the one-shot commands need from a daemon.
+// *Client implements it; tests may use fakes.
+type Session interface {
+	// Run starts req.Command on every host of req.Hosts and returns at once.
+	// Events arrive on the Run's channel as hosts answer; it is closed after the
+	// last host's EventDone. Cancelling ctx (or calling Run.Cancel) kills the
+	// remote process groups; every host still gets an EventDone (status cancelled).
+	Run(ctx context.Context, req RunRequest) (*Run, error)
+	// Ping checks each host's agent and reports its round trip.
+	Ping(ctx context.Context, hosts []string) ([]PingResult, error)
+	// Info asks each host's agent to describe its host.
+	Info(ctx context.Context, hosts []string) ([]InfoResult, error)
+	// Time reports each host's clock offset from the daemon's, corrected for round trip.
+	Time(ctx context.Context, hosts []string) ([]TimeResult, error)
+	// Put copies a local file to Dest on every host, keeping its mode unless req.Mode is set.
+	Put(ctx context.Context, hosts []string, req PutRequest) ([]FileResult, error)
+	// Get copies Src from every host into DestDir/<host>/<base name of Src>.
+	Get(ctx context.Context, hosts []string, req GetRequest) ([]FileResult, error)
+	// Status describes the daemon and every host session it holds.
+	Status(ctx context.Context) (*DaemonStatus, error)
+	// Last returns the results of this user's most recent completed runs, newest first (n ≤ 0: one).
+	Last(ctx context.Context, n int) ([]RunRecord, error)
+	// Close ends the session; runs still going are cancelled.
+	Close() error
+}
+
+// RunRequest asks for a command on a set of hosts.
+type RunRequest struct {
+	Hosts    []string          // expanded host names, in the order to report them
+	Command  string            // run with bash -c on each host
+	Timeout  time.Duration     // per host; 0 means none
+	Env      map[string]string // extra environment
+	Stdin    []byte            // given to the command's stdin on every host
+	Identity string            // the person at the console, for the audit log
+	Fanout   int               // at most this many new SSH connections at once; 0 = daemon default
+}
+
+// EventKind says what an Event carries.
+type EventKind int
+
+// The kinds of Event, in the order a host produces them.
+const (
+	EventState  EventKind = iota + 1 // host session state changed (State: connecting, installing, ready, …)
+	EventStart                       // the command started (PID)
+	EventStdout                      // a chunk of stdout (Data)
+	EventStderr                      // a chunk of stderr (Data)
+	EventDone                        // the host finished (Result); its last event
+)
+
+// Event is one thing that happened on one host during a Run.
+type Event struct {
+	Host   string
+	Kind   EventKind
+	State  string      // EventState
+	PID    int         // EventStart
+	Data   []byte      // EventStdout, EventStderr
+	Result *HostResult // EventDone
+}
+
+// Status is a host's outcome for one command.
+type Status string
+
+// The outcomes, as they appear in JSON output and the audit log.
+const (
+	StatusOK          Status = "ok"          // exit code 0
+	StatusFailed      Status = "failed"      // ran, non-zero exit code or killed by a signal
+	StatusTimeout     Status = "timeout"     // killed after RunRequest.Timeout
+	StatusCancelled   Status = "cancelled"   // killed because the client cancelled
+	StatusUnreachable Status = "unreachable" // could not connect (network, refused, timeout, auth, host key)
+	StatusRefused     Status = "refused"     // the agent refused the work (busy)
+	StatusError       Status = "error"       // anything else (install failed, protocol error, lost agent)
+)
+
+// HostResult is one host's complete result for one command.
+type HostResult struct {
+	Host      string
+	Status    Status
+	ExitCode  int    // valid when the command ran
+	Signal    string // e.g. "KILL" when killed by a signal
+	PID       int
+	Stdout    []byte
+	Stderr    []byte
+	Truncated bool // output past the agent's cap was dropped
+	Started   time.Time
+	Ended     time.Time
+	UserCPU   time.Duration
+	SysCPU    time.Duration
+	MaxRSS    int64  // bytes
+	Err       string // why, for every status but ok and failed
+}
+
+// Run is a command in flight.
+type Run struct {
+	ID     uint64
+	Events <-chan Event
+	// Cancel kills the command on every host that has not finished. It returns at once.
+	Cancel func()
+}
+
+// PingResult is one host's answer to a ping.
+type PingResult struct {
+	Host   string
+	RTT    time.Duration
+	Status Status // ok, unreachable, error
+	Err    string
+}
+
+// InfoResult describes one host.
+type InfoResult struct {
+	Host         string
+	Status       Status
+	Err          string
+	Hostname     string
+	OS, Arch     string
+	Kernel       string
+	CPUs         int
+	MemTotal     int64 // bytes
+	MemAvailable int64 // bytes
+	Load         [3]float64
+	Uptime       time.Duration
+	AgentVersion string
+	AgentHash    string
+	Clock        time.Time
+}
+
+// TimeResult is one host's clock compared with the daemon's.
+type TimeResult struct {
+	Host   string
+	Status Status
+	Err    string
+	Offset time.Duration // host clock minus daemon clock, at the midpoint of the round trip
+	RTT    time.Duration
+}
+
+// PutRequest copies a local file to the hosts.
+type PutRequest struct {
+	LocalPath string      // file on the client's machine
+	Dest      string      // absolute path, or relative to the remote user's home
+	Mode      fs.FileMode // 0 keeps the local file's mode
+}
+
+// GetRequest copies a file from the hosts.
+type GetRequest struct {
+	Src     string // remote path
+	DestDir string // local directory; each host gets DestDir/<host>/
+}
+
+// FileResult is one host's outcome for put or get.
+type FileResult struct {
+	Host   string
+	Status Status
+	Err    string
+	Bytes  int64
+	Path   string // where it was written (remote for put, local for get)
+}
+
+// DaemonStatus describes a running daemon.
+type DaemonStatus struct {
+	PID     int
+	Version string
+	Started time.Time
+	Clients int
+	Socket  string
+	Hosts   []HostStatus
+}
+
+// HostStatus is one host session as the daemon sees it.
+type HostStatus struct {
+	Host         string
+	State        string // connecting, installing, ready, unresponsive, lost, backoff
+	AgentVersion string
+	AgentPID     int
+	LastRTT      time.Duration
+	LastSeen     time.Time
+	Running      int
+	Err          string
+}
+
+// RunRecord is a completed run kept in the result history.
+type RunRecord struct {
+	ID       uint64
+	Command  string
+	Started  time.Time
+	Ended    time.Time
+	Identity string
+	Results  []HostResult
+}
