@@ -1,0 +1,90 @@
+// Package deptest checks that imports between shoal's packages point one way (STYLE.md, section 2).
+package deptest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/shoal-sh/shoal/"
+
+// allowed lists, for each package, the internal packages it may import directly.
+// A package missing here may import nothing internal; "*" allows everything.
+var allowed = map[string][]string{
+	"cmd/shoal":      {"internal/cli"},
+	"internal/cli":   {"*"},
+	"internal/agent": {"internal/proto", "internal/fsutil"},
+	"internal/daemon": {"internal/proto", "internal/hostsess", "internal/hostlist", "internal/config",
+		"internal/state", "internal/audit", "internal/fsutil", "internal/client", "internal/transport",
+		"internal/transport/local", "internal/transport/ssh", "internal/transport/openssh", "internal/install"},
+	"internal/hostsess":          {"internal/proto", "internal/transport", "internal/install"},
+	"internal/sshx":              {},
+	"internal/install":           {"internal/proto", "internal/transport", "internal/sshx"},
+	"internal/transport":         {},
+	"internal/transport/local":   {"internal/transport", "internal/fsutil"},
+	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install"},
+	"internal/transport/openssh": {"internal/transport", "internal/install"},
+	"internal/client":            {"internal/proto", "internal/config", "internal/fsutil"},
+	"internal/console":           {"internal/client", "internal/render", "internal/hostlist", "internal/config"},
+	"internal/render":            {"internal/hostlist"},
+	"internal/proto":             {},
+	"internal/hostlist":          {},
+	"internal/config":            {"internal/hostlist"},
+	"internal/state":             {"internal/fsutil"},
+	"internal/fsutil":            {},
+	"internal/audit":             {"internal/fsutil"},
+}
+
+// stdlibOnly lists packages that may import nothing outside the standard library.
+var stdlibOnly = map[string]bool{"internal/hostlist": true}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decoding go list output: %v", err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if strings.HasPrefix(name, "internal/shoaltest") || strings.HasPrefix(name, "internal/deptest") {
+			continue
+		}
+		rules, known := allowed[name]
+		if !known {
+			t.Errorf("%s: not in the layering table of internal/deptest; add it", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, mod) {
+				dep := strings.TrimPrefix(imp, mod)
+				if !permitted(rules, dep) {
+					t.Errorf("%s imports %s; allowed: %v", name, dep, rules)
+				}
+				continue
+			}
+			if stdlibOnly[name] && strings.Contains(strings.Split(imp, "/")[0], ".") {
+				t.Errorf("%s imports %s; it may import only the standard library", name, imp)
+			}
+		}
+	}
+}
+
+func permitted(rules []string, dep string) bool {
+	for _, r := range rules {
+		if r == "*" || r == dep {
+			return true
+		}
+	}
+	return false
+}
