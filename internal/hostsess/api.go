@@ -1,0 +1,160 @@
+// Package hostsess holds one host's session with its agent: a state machine that
+// connects lazily (connecting → installing → ready), watches the agent with
+// heartbeats (unresponsive → lost → backoff → connecting), routes responses to
+// the calls waiting for them, and delivers results the agent kept across a
+// reconnect.
+package hostsess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/transport"
+)
+
+// Options configure one host session.
+type Options struct {
+	Target     transport.Target
+	Transport  transport.Transport
+	ExpectHash string        // hex SHA-256 the agent must report in hello ("" = don't check)
+	Handshakes chan struct{} // shared semaphore bounding concurrent connects across all hosts (fan-out); nil = unbounded
+	Heartbeat  time.Duration // ping interval (default 5s)
+	Missed     int           // missed pings before unresponsive (default 3)
+	Backoff    time.Duration // first reconnect delay, doubled up to a cap (default 1s, cap 64x)
+	Logger     *slog.Logger
+	Now        func() time.Time // injected clock
+	// Orphan receives results the agent re-offers after a reconnect for which no caller waits
+	// (e.g. after a daemon restart); the daemon logs them to the audit log/history. It must not block long.
+	Orphan  func(host string, r Result)
+	OnState func(host string, st State) // state changes, for status and progress events
+
+	// ConnectTimeout bounds one connect and hello exchange (default 60s).
+	ConnectTimeout time.Duration
+	// KillWait is how long a cancelled Exec waits for the agent to confirm a kill
+	// before killing the process group through Conn.Side (default 2s).
+	KillWait time.Duration
+	// SideTimeout bounds one Conn.Side command (default 10s).
+	SideTimeout time.Duration
+}
+
+// State is where a host session is in its life.
+type State string
+
+// The states of a host session.
+const (
+	StateIdle         State = "idle"         // not connected yet; connects on the first request
+	StateConnecting   State = "connecting"   // transport connect and hello in progress
+	StateInstalling   State = "installing"   // the transport uploaded the agent
+	StateReady        State = "ready"        // connected, answering heartbeats
+	StateUnresponsive State = "unresponsive" // missed heartbeats; being checked and killed
+	StateLost         State = "lost"         // connection gone
+	StateBackoff      State = "backoff"      // waiting before the next connect attempt
+	StateClosed       State = "closed"       // Close was called
+)
+
+// ExecRequest is one command for this host.
+type ExecRequest struct {
+	Command string
+	Env     map[string]string
+	Stdin   []byte
+	Timeout time.Duration
+}
+
+// Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
+type Event struct {
+	Kind  string
+	State State
+	PID   int
+	Data  []byte
+}
+
+// Result is a finished command (mirrors proto's exit message plus collected output).
+type Result struct {
+	RequestID       uint64
+	ExitCode        int
+	Signal          string
+	PID             int
+	Stdout, Stderr  []byte
+	Truncated       bool
+	Started, Ended  time.Time
+	UserCPU, SysCPU time.Duration
+	MaxRSS          int64
+}
+
+// Status is a snapshot of a session for `shoal daemon status`.
+type Status struct {
+	Host         string
+	State        State
+	AgentVersion string
+	AgentPID     int
+	LastRTT      time.Duration
+	LastSeen     time.Time
+	Running      int   // Exec calls in flight
+	Err          error // the last connect or connection error, if any
+}
+
+// Kind says why a session call failed, so callers can map it to a status.
+type Kind int
+
+// The failure kinds of a session call.
+const (
+	Other       Kind = iota
+	Unreachable      // connecting to the host failed (the cause is a *transport.Error)
+	Refused          // the agent refused the request (busy)
+	Timeout          // the command ran past ExecRequest.Timeout and was killed
+	Lost             // the connection to the agent was lost during the call
+	Protocol         // the agent broke the protocol or its version/hash does not match
+	Remote           // the agent reported an error for the request
+	Closed           // the session is closed
+)
+
+var kindNames = [...]string{"error", "unreachable", "refused", "timeout", "lost", "protocol error", "remote error", "closed"}
+
+func (k Kind) String() string {
+	if int(k) >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is a failed session call: its kind, the host, what was being done, and the cause.
+type Error struct {
+	Kind Kind
+	Host string
+	Op   string // what was being done, e.g. "exec", "connect"
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := e.Host + ": " + e.Kind.String()
+	if e.Op != "" {
+		s = e.Host + ": " + e.Op + ": " + e.Kind.String()
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the Kind of err, or Other when err is not an *Error.
+func KindOf(err error) Kind {
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Kind
+	}
+	return Other
+}
+
+// ensure the imports used only by later files stay referenced in this one.
+var (
+	_ io.Reader
+	_ fs.FileMode
+	_ context.Context
+)
