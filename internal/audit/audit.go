@@ -1,0 +1,205 @@
+// Package audit writes shoal's audit log: JSON lines through log/slog, in a private
+// file rotated by size.
+//
+// Each line is one event: a client connected or left, a request, one host's outcome.
+// The field names are stable; scripts may read them.
+package audit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxSize = 10 << 20 // bytes before the log is rotated
+	DefaultBackups = 5        // rotated files kept: audit.log.1 … audit.log.N
+)
+
+// Options configure an audit log.
+type Options struct {
+	Path    string // the log file; rotated copies get .1, .2, … appended
+	MaxSize int64  // rotate when the file would grow past this many bytes; 0 = DefaultMaxSize
+	Backups int    // rotated files kept; 0 = DefaultBackups
+}
+
+// Log is an open audit log. Its methods are safe for concurrent use.
+type Log struct {
+	w      *rotator
+	logger *slog.Logger
+}
+
+// Open opens (creating, mode 0600, directory 0700) the audit log described by opts.
+func Open(opts Options) (*Log, error) {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.Backups <= 0 {
+		opts.Backups = DefaultBackups
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating audit log directory: %w", err)
+	}
+	r := &rotator{path: opts.Path, max: opts.MaxSize, backups: opts.Backups}
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return &Log{w: r, logger: slog.New(slog.NewJSONHandler(r, nil))}, nil
+}
+
+// Discard returns a Log that writes nowhere.
+func Discard() *Log {
+	return &Log{logger: slog.New(slog.DiscardHandler)}
+}
+
+// Logger returns the slog logger writing to the audit log.
+func (l *Log) Logger() *slog.Logger { return l.logger }
+
+// Close closes the file.
+func (l *Log) Close() error {
+	if l.w == nil {
+		return nil
+	}
+	return l.w.close()
+}
+
+// Client describes a connected client.
+type Client struct {
+	ID       uint64 // connection number within this daemon
+	UID      int    // peer uid from the socket (-1 when unknown)
+	PID      int    // peer pid from the socket (0 when unknown)
+	Identity string // who the person at the console said she is
+	Version  string // the client's program version
+}
+
+func (c Client) attrs() slog.Attr {
+	return slog.Group("client", "conn", c.ID, "uid", c.UID, "pid", c.PID, "identity", c.Identity, "version", c.Version)
+}
+
+// ClientConnected records a client that completed its hello.
+func (l *Log) ClientConnected(c Client) {
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "client connected", c.attrs())
+}
+
+// ClientLeft records a client that went away, and why when it was an error.
+func (l *Log) ClientLeft(c Client, err error) {
+	attrs := []slog.Attr{c.attrs()}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "client left", attrs...)
+}
+
+// Request records one client request: what, where, and who asked.
+func (l *Log) Request(c Client, request uint64, op string, hosts []string, command string) {
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", c.attrs(),
+		slog.Uint64("request", request), slog.String("op", op),
+		slog.Any("targets", hosts), slog.Int("count", len(hosts)), slog.String("command", command))
+}
+
+// Outcome is one host's result for one request.
+type Outcome struct {
+	Request  uint64
+	Host     string
+	Status   string
+	Exit     int
+	Signal   string
+	Duration time.Duration
+	Stdout   int // bytes
+	Stderr   int // bytes
+	Err      string
+}
+
+// HostOutcome records one host's result for a request.
+func (l *Log) HostOutcome(c Client, o Outcome) {
+	attrs := []slog.Attr{
+		c.attrs(),
+		slog.Uint64("request", o.Request), slog.String("host", o.Host), slog.String("status", o.Status),
+		slog.Int("exit", o.Exit), slog.Float64("duration_s", o.Duration.Seconds()),
+		slog.Int("stdout_bytes", o.Stdout), slog.Int("stderr_bytes", o.Stderr),
+	}
+	if o.Signal != "" {
+		attrs = append(attrs, slog.String("signal", o.Signal))
+	}
+	if o.Err != "" {
+		attrs = append(attrs, slog.String("error", o.Err))
+	}
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "host outcome", attrs...)
+}
+
+// Event records anything else (daemon start and stop, orphan results) with free-form attributes.
+func (l *Log) Event(msg string, args ...any) {
+	l.logger.Info(msg, args...)
+}
+
+// rotator is an io.Writer over a file that is renamed aside when it grows past max.
+// slog handlers write each record with a single Write, so records are never split.
+type rotator struct {
+	path    string
+	max     int64
+	backups int
+
+	mu   sync.Mutex // protects the following
+	f    *os.File
+	size int64
+}
+
+func (r *rotator) open() error {
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening audit log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("opening audit log: %w", err)
+	}
+	f.Chmod(0o600)
+	r.f, r.size = f, st.Size()
+	return nil
+}
+
+func (r *rotator) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return 0, os.ErrClosed
+	}
+	if r.size > 0 && r.size+int64(len(p)) > r.max {
+		if err := r.rotateLocked(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := r.f.Write(p)
+	r.size += int64(n)
+	return n, err
+}
+
+func (r *rotator) rotateLocked() error {
+	r.f.Close()
+	r.f = nil
+	for i := r.backups - 1; i >= 1; i-- {
+		os.Rename(r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+	}
+	if err := os.Rename(r.path, r.path+".1"); err != nil {
+		return fmt.Errorf("rotating audit log: %w", err)
+	}
+	return r.open()
+}
+
+func (r *rotator) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	return err
+}

@@ -1,0 +1,113 @@
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := map[string]any{}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "audit.log")
+	l, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Client{ID: 1, UID: 1000, PID: 42, Identity: "alice", Version: "dev"}
+	l.ClientConnected(c)
+	l.Request(c, 7, "run", []string{"a", "b"}, "uptime")
+	l.HostOutcome(c, Outcome{Request: 7, Host: "a", Status: "failed", Exit: 3, Duration: 1500 * time.Millisecond, Stdout: 10, Stderr: 2, Err: ""})
+	l.ClientLeft(c, errors.New("connection reset"))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("audit log mode %v; want 0600", st.Mode().Perm())
+	}
+	lines := readLines(t, path)
+	if len(lines) != 4 {
+		t.Fatalf("got %d lines; want 4", len(lines))
+	}
+	wantMsg := []string{"client connected", "request", "host outcome", "client left"}
+	for i, m := range lines {
+		if m["msg"] != wantMsg[i] {
+			t.Errorf("line %d msg %v; want %q", i, m["msg"], wantMsg[i])
+		}
+		cl, _ := m["client"].(map[string]any)
+		if cl["identity"] != "alice" || cl["uid"] != float64(1000) {
+			t.Errorf("line %d client %v; want identity alice uid 1000", i, cl)
+		}
+	}
+	if got := lines[1]["command"]; got != "uptime" {
+		t.Errorf("request command %v; want uptime", got)
+	}
+	if got := lines[2]["exit"]; got != float64(3) {
+		t.Errorf("outcome exit %v; want 3", got)
+	}
+	if got := lines[2]["stdout_bytes"]; got != float64(10) {
+		t.Errorf("outcome stdout_bytes %v; want 10", got)
+	}
+	if got := lines[3]["error"]; got != "connection reset" {
+		t.Errorf("client left error %v; want connection reset", got)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	l, err := Open(Options{Path: path, MaxSize: 1000, Backups: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 100; i++ {
+		l.Event("tick", "n", i, "pad", strings.Repeat("x", 50))
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 3 {
+		t.Fatalf("files %v; want audit.log and two rotated copies", names)
+	}
+	for _, n := range names {
+		st, _ := os.Stat(filepath.Join(dir, n))
+		if st.Size() > 1000 {
+			t.Errorf("%s is %d bytes; want ≤ 1000", n, st.Size())
+		}
+		for _, m := range readLines(t, filepath.Join(dir, n)) {
+			if m["msg"] != "tick" {
+				t.Errorf("%s holds a broken record %v", n, m)
+			}
+		}
+	}
+	last := readLines(t, path)
+	if got := last[len(last)-1]["n"]; got != float64(99) {
+		t.Errorf("last record n=%v; want 99", got)
+	}
+}

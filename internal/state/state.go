@@ -1,0 +1,122 @@
+// Package state keeps the daemon's private state file and writes files atomically.
+//
+// The state file records, per host, where the agent is installed, its hash and
+// version, and when the host was last seen. It is JSON, mode 0600, and always
+// replaced whole (temp file, fsync, rename), so a crash leaves either the old
+// or the new file, never half of one.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// FileMode is the mode of every file this package writes.
+const FileMode fs.FileMode = 0o600
+
+// DirMode is the mode of directories this package creates.
+const DirMode fs.FileMode = 0o700
+
+// Host is what the daemon remembers about one host.
+type Host struct {
+	Transport    string    `json:"transport,omitempty"`
+	AgentPath    string    `json:"agent_path,omitempty"`
+	AgentHash    string    `json:"agent_hash,omitempty"`
+	AgentVersion string    `json:"agent_version,omitempty"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+	LastState    string    `json:"last_state,omitempty"`
+}
+
+// File is the content of the state file.
+type File struct {
+	Version int             `json:"version"`
+	Updated time.Time       `json:"updated,omitzero"`
+	Hosts   map[string]Host `json:"hosts"`
+}
+
+// fileVersion is the state file format version written by this build.
+const fileVersion = 1
+
+// Load reads the state file at path; a missing file is an empty state.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &File{Version: fileVersion, Hosts: map[string]Host{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state file: %w", err)
+	}
+	f := new(File)
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, fmt.Errorf("decoding state file %s: %w", path, err)
+	}
+	if f.Hosts == nil {
+		f.Hosts = map[string]Host{}
+	}
+	return f, nil
+}
+
+// Save writes f to path atomically with mode 0600, creating the directory (0700) if needed.
+func (f *File) Save(path string) error {
+	f.Version = fileVersion
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding state file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), DirMode); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	return WriteFile(path, append(data, '\n'), FileMode)
+}
+
+// Names returns the host names in f, sorted.
+func (f *File) Names() []string {
+	out := make([]string, 0, len(f.Hosts))
+	for h := range f.Hosts {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WriteFile atomically replaces name with data: it writes a temp file in the same
+// directory with mode perm, fsyncs it, renames it over name and fsyncs the directory.
+func WriteFile(name string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(name)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err = os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
