@@ -64,6 +64,7 @@ func newRoot(g *globals) *cobra.Command {
 		newAgentCmd(g),
 		newHostsCmd(g),
 		newConfigCmd(g),
+		newCertsCmd(g),
 	)
 	return root
 }
