@@ -1,0 +1,9 @@
+// Package render turns command results into what the person at the shell reads:
+// gathered blocks of identical output, host-prefixed streams, JSON lines, the
+// summary line and the live progress line.
+//
+// Everything here is a pure function or a small printer over an io.Writer. Other
+// packages convert their results to the Result and Event types of this package;
+// render imports nothing of shoal but hostlist, so it can be tested with plain
+// values and golden files.
+package render

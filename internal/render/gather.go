@@ -1,0 +1,329 @@
+package render
+
+import (
+	"bytes"
+	"hash/maphash"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/shoal-sh/shoal/internal/hostlist"
+)
+
+// Group is a set of hosts whose results are identical: same output on stdout and
+// stderr, same status, exit code, signal, truncation and error message.
+type Group struct {
+	// Hosts are the members in natural order.
+	Hosts []string
+	// Result is the first member's result; its Host is Hosts[0].
+	Result Result
+	// Ran reports whether the command ran on these hosts (false for unreachable,
+	// refused and error results without output).
+	Ran bool
+	// Odd reports whether one other group holds the majority of the hosts that ran
+	// and this group differs from it.
+	Odd bool
+	// Err is the group's error message with the host name replaced by "<host>".
+	Err string
+}
+
+// Groups folds results into groups of identical results. Groups where the
+// command ran come first, then groups of hosts it could not run on; within each
+// part the largest group comes first, ties broken by the natural order of the
+// groups' first hosts. Results are grouped by a hash of their content (checked
+// for equality on a hit), so the cost is linear in the size of the output.
+func Groups(results []Result) []Group {
+	if len(results) == 0 {
+		return nil
+	}
+	// Visit results in natural host order, so each group's hosts come out
+	// sorted and a group's first host decides ties.
+	names := make([]string, len(results))
+	for i := range results {
+		names[i] = results[i].Host
+	}
+	hostlist.Sort(names)
+	rank := make(map[string]int, len(names))
+	for i, n := range names {
+		if _, ok := rank[n]; !ok {
+			rank[n] = i
+		}
+	}
+	order := make([]int, len(results))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return rank[results[a].Host] - rank[results[b].Host]
+	})
+
+	type entry struct {
+		g     *Group
+		first int // rank of the first host
+	}
+	seed := maphash.MakeSeed()
+	var h maphash.Hash
+	h.SetSeed(seed)
+	buckets := make(map[uint64][]*entry, 16)
+	var entries []*entry
+	for _, i := range order {
+		r := &results[i]
+		msg := errText(r.Host, r.Err)
+		h.Reset()
+		hashResult(&h, r, msg)
+		sum := h.Sum64()
+		var found *entry
+		for _, e := range buckets[sum] {
+			if sameResult(&e.g.Result, r, e.g.Err, msg) {
+				found = e
+				break
+			}
+		}
+		if found == nil {
+			found = &entry{g: &Group{Result: *r, Ran: r.ran(), Err: msg}, first: rank[r.Host]}
+			buckets[sum] = append(buckets[sum], found)
+			entries = append(entries, found)
+		}
+		found.g.Hosts = append(found.g.Hosts, r.Host)
+	}
+	slices.SortStableFunc(entries, func(a, b *entry) int {
+		if a.g.Ran != b.g.Ran {
+			if a.g.Ran {
+				return -1
+			}
+			return 1
+		}
+		if d := len(b.g.Hosts) - len(a.g.Hosts); d != 0 {
+			return d
+		}
+		return a.first - b.first
+	})
+	groups := make([]Group, len(entries))
+	ran, ranGroups := 0, 0
+	for i, e := range entries {
+		groups[i] = *e.g
+		if e.g.Ran {
+			ran += len(e.g.Hosts)
+			ranGroups++
+		}
+	}
+	// A majority exists when the largest group of hosts that ran holds more
+	// than half of them; every other group that ran is then the odd one out.
+	if ranGroups > 1 && 2*len(groups[0].Hosts) > ran {
+		for i := 1; i < ranGroups; i++ {
+			groups[i].Odd = true
+		}
+	}
+	return groups
+}
+
+// hashResult feeds every field that decides grouping into h, length-prefixed so
+// that field boundaries cannot shift.
+func hashResult(h *maphash.Hash, r *Result, msg string) {
+	var buf [8]byte
+	put := func(n int) {
+		for i := range buf {
+			buf[i] = byte(n >> (8 * i))
+		}
+		h.Write(buf[:])
+	}
+	put(len(r.Status))
+	h.WriteString(string(r.Status))
+	if r.hasExitCode() {
+		put(r.ExitCode)
+	} else {
+		put(-1)
+	}
+	sig := signalName(r.Signal)
+	put(len(sig))
+	h.WriteString(sig)
+	if r.Truncated {
+		put(1)
+	} else {
+		put(0)
+	}
+	put(len(msg))
+	h.WriteString(msg)
+	put(len(r.Stdout))
+	h.Write(r.Stdout)
+	put(len(r.Stderr))
+	h.Write(r.Stderr)
+}
+
+// sameResult reports whether a and b belong to one group.
+func sameResult(a, b *Result, amsg, bmsg string) bool {
+	return a.Status == b.Status &&
+		a.hasExitCode() == b.hasExitCode() &&
+		(!a.hasExitCode() || a.ExitCode == b.ExitCode) &&
+		signalName(a.Signal) == signalName(b.Signal) &&
+		a.Truncated == b.Truncated &&
+		amsg == bmsg &&
+		bytes.Equal(a.Stdout, b.Stdout) &&
+		bytes.Equal(a.Stderr, b.Stderr)
+}
+
+// Gather writes results folded into groups (see Groups), one block per group:
+//
+//	---------------------------
+//	web[01-17,19-20] (19)
+//	---------------------------
+//	Wed Nov 25 22:17:50 UTC 2026
+//	---------------------------
+//	web18 (1) · differs from majority
+//	---------------------------
+//	Wed Nov 25 22:17:51 UTC 2026
+//
+// The header names the hosts, folded, with their count, and tags for a non-zero
+// exit, a signal, a timeout, truncated output and the odd one out. Stderr lines
+// follow stdout lines, each marked "stderr: ". Hosts the command could not run
+// on show their error as the block's body.
+func Gather(w io.Writer, results []Result, opt Options) error {
+	return WriteGroups(w, Groups(results), opt)
+}
+
+// WriteGroups writes groups as Gather does.
+func WriteGroups(w io.Writer, groups []Group, opt Options) error {
+	headers := make([]string, len(groups))
+	width := 15
+	for i := range groups {
+		var n int
+		headers[i], n = groupHeader(&groups[i], opt)
+		width = max(width, n)
+	}
+	rule := opt.paint(sgrDim, strings.Repeat("-", min(width, maxRule)))
+	var b bytes.Buffer
+	for i := range groups {
+		b.WriteString(rule)
+		b.WriteByte('\n')
+		b.WriteString(headers[i])
+		b.WriteByte('\n')
+		b.WriteString(rule)
+		b.WriteByte('\n')
+		writeGroupBody(&b, &groups[i], opt)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// maxRule caps the width of the rules around group headers.
+const maxRule = 79
+
+// groupHeader returns the header line of g and its width in runes without
+// escape sequences.
+func groupHeader(g *Group, opt Options) (string, int) {
+	r := &g.Result
+	folded := hostlist.Fold(g.Hosts)
+	count := " (" + itoa(len(g.Hosts)) + ")"
+	header := opt.paint(sgrBold+sgrCyan, folded) + count
+	width := utf8.RuneCountInString(folded + count)
+	tag := func(sgr, s string) {
+		header += " · " + opt.paint(sgr, s)
+		width += 3 + utf8.RuneCountInString(s)
+	}
+	if g.Ran {
+		if s := outcome(r); s != "" {
+			tag(sgrRed, s)
+		}
+	} else {
+		s := string(r.Status)
+		if s == "" {
+			s = "no status"
+		}
+		tag(sgrRed, s)
+	}
+	if r.Truncated {
+		tag(sgrYellow, "output truncated")
+	}
+	if g.Odd {
+		tag(sgrYellow+sgrBold, "differs from majority")
+	}
+	return header, width
+}
+
+// writeGroupBody appends the body of g's block to b.
+func writeGroupBody(b *bytes.Buffer, g *Group, opt Options) {
+	r := &g.Result
+	if !g.Ran {
+		msg := g.Err
+		if msg == "" {
+			msg = "(no error message)"
+		}
+		for _, line := range strings.Split(msg, "\n") {
+			b.WriteString(opt.paint(sgrRed, line))
+			b.WriteByte('\n')
+		}
+		return
+	}
+	if len(r.Stdout) == 0 && len(r.Stderr) == 0 {
+		b.WriteString(opt.paint(sgrDim, "(no output)"))
+		b.WriteByte('\n')
+	}
+	writeBody(b, r.Stdout, "", opt)
+	writeBody(b, r.Stderr, opt.paint(sgrRed, "stderr: "), opt)
+	if g.Err != "" {
+		b.WriteString(opt.paint(sgrRed, "error: "+g.Err))
+		b.WriteByte('\n')
+	}
+}
+
+// writeBody appends output lines to b, each after prefix. Binary output (not
+// UTF-8, or holding NUL bytes) is announced and shown with \xNN escapes; output
+// without a final newline is noted, since that alone can split two groups.
+func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
+	if len(out) == 0 {
+		return
+	}
+	binary := isBinary(out)
+	if binary {
+		b.WriteString(prefix)
+		b.WriteString(opt.paint(sgrDim, "(binary output, "+itoa(len(out))+" bytes; shown with \\xNN escapes)"))
+		b.WriteByte('\n')
+	}
+	rest := out
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		b.WriteString(prefix)
+		if binary {
+			writeEscaped(b, line)
+		} else {
+			b.Write(line)
+		}
+		b.WriteByte('\n')
+	}
+	if out[len(out)-1] != '\n' {
+		b.WriteString(prefix)
+		b.WriteString(opt.paint(sgrDim, "(no newline at end)"))
+		b.WriteByte('\n')
+	}
+}
+
+// isBinary reports whether out should not be written to a terminal as it is.
+func isBinary(out []byte) bool {
+	return !utf8.Valid(out) || bytes.IndexByte(out, 0) >= 0
+}
+
+// writeEscaped appends line to b with invalid UTF-8 and control characters
+// other than tab written as \xNN, and backslashes doubled.
+func writeEscaped(b *bytes.Buffer, line []byte) {
+	const hex = "0123456789abcdef"
+	for len(line) > 0 {
+		r, size := utf8.DecodeRune(line)
+		switch {
+		case r == utf8.RuneError && size <= 1, r < 0x20 && r != '\t', r == 0x7f:
+			b.WriteString(`\x`)
+			b.WriteByte(hex[line[0]>>4])
+			b.WriteByte(hex[line[0]&0xf])
+		case r == '\\':
+			b.WriteString(`\\`)
+		default:
+			b.Write(line[:size])
+		}
+		line = line[size:]
+	}
+}

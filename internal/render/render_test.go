@@ -1,0 +1,200 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name.golden, or rewrites the file with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatalf("writing golden file: %v", err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: output differs from golden file (go test -run %s -update rewrites it)\ngot:\n%s\nwant:\n%s",
+			name, t.Name(), got, want)
+	}
+}
+
+// t0 is the fixed start time of test results.
+var t0 = time.Date(2026, 11, 25, 22, 17, 50, 123456789, time.UTC)
+
+// ok returns a result that exited 0 with stdout out.
+func ok(host, out string) Result {
+	return Result{Host: host, Status: StatusOK, PID: 1000, Stdout: []byte(out),
+		Started: t0, Ended: t0.Add(250 * time.Millisecond)}
+}
+
+// hosts returns prefix01..prefixNN.
+func hosts(prefix string, from, to int) []string {
+	var hs []string
+	for i := from; i <= to; i++ {
+		hs = append(hs, fmt.Sprintf("%s%02d", prefix, i))
+	}
+	return hs
+}
+
+// results returns one ok result with out for each host.
+func results(hs []string, out string) []Result {
+	var rs []Result
+	for _, h := range hs {
+		rs = append(rs, ok(h, out))
+	}
+	return rs
+}
+
+func TestGatherGolden(t *testing.T) {
+	const date = "Wed Nov 25 22:17:50 UTC 2026\n"
+	tests := []struct {
+		name    string
+		results []Result
+		opt     Options
+	}{
+		{"gather_identical", results(hosts("web", 1, 18), date), Options{}},
+		{"gather_odd_host", func() []Result {
+			rs := results(append(hosts("web", 1, 17), hosts("web", 19, 20)...), date)
+			rs = append(rs, ok("web18", "Wed Nov 25 22:19:03 UTC 2026\n"))
+			return rs
+		}(), Options{}},
+		{"gather_no_majority", append(results(hosts("a", 1, 2), "x\n"), results(hosts("b", 1, 2), "y\n")...), Options{}},
+		{"gather_stderr", []Result{
+			{Host: "db1", Status: StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
+			{Host: "db2", Status: StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
+			ok("db3", "partial\n"),
+		}, Options{}},
+		{"gather_exit_codes", []Result{
+			{Host: "n1", Status: StatusFailed, ExitCode: 1},
+			{Host: "n2", Status: StatusFailed, ExitCode: 3},
+			{Host: "n3", Status: StatusFailed, Signal: "KILL"},
+			{Host: "n4", Status: StatusTimeout, Signal: "SIGTERM", Stdout: []byte("started\n")},
+			{Host: "n5", Status: StatusCancelled, Stdout: []byte("started\n")},
+			{Host: "n6", Status: StatusFailed, ExitCode: 1},
+			ok("n7", ""),
+		}, Options{}},
+		{"gather_unreachable", append(results(hosts("web", 1, 4), "up\n"),
+			Result{Host: "web05", Status: StatusUnreachable, Err: "web05: dial tcp 10.0.0.5:22: connect: no route to host"},
+			Result{Host: "web06", Status: StatusUnreachable, Err: "dial tcp: lookup web06: no such host"},
+			Result{Host: "web07", Status: StatusUnreachable, Err: "dial tcp: lookup web07: no such host"},
+			Result{Host: "web08", Status: StatusRefused, Err: "agent busy: queue full"},
+			Result{Host: "web09", Status: StatusError},
+		), Options{}},
+		{"gather_empty", append(results(hosts("h", 1, 3), ""), ok("h04", "\n"), ok("h05", "no newline")), Options{}},
+		{"gather_binary", []Result{
+			ok("bin1", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
+			ok("bin2", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
+			{Host: "bin3", Status: StatusOK, Stderr: []byte("\x1b[31mraw\xc3\x28\n")},
+		}, Options{}},
+		{"gather_truncated", []Result{
+			{Host: "log1", Status: StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
+			{Host: "log2", Status: StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
+			{Host: "log3", Status: StatusOK, Stdout: []byte("line 1\nline 2\n")},
+		}, Options{}},
+		{"gather_color", append(results(hosts("web", 1, 3), "same\n"),
+			Result{Host: "web04", Status: StatusFailed, ExitCode: 1, Stderr: []byte("boom\n")},
+			Result{Host: "web05", Status: StatusUnreachable, Err: "connection refused"},
+		), Options{Color: true}},
+		{"gather_nothing", nil, Options{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Gather(&b, tt.results, tt.opt); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, b.Bytes())
+		})
+	}
+}
+
+func TestGroups(t *testing.T) {
+	rs := results(append(hosts("web", 1, 17), hosts("web", 19, 20)...), "a\n")
+	rs = append(rs, ok("web18", "b\n"), Result{Host: "web21", Status: StatusUnreachable, Err: "x"})
+	// Shuffle deterministically: grouping must not depend on input order.
+	for i := range rs {
+		j := (i * 7) % len(rs)
+		rs[i], rs[j] = rs[j], rs[i]
+	}
+	gs := Groups(rs)
+	if got, want := len(gs), 3; got != want {
+		t.Fatalf("len(groups) = %d; want %d", got, want)
+	}
+	if got, want := strings.Join(gs[0].Hosts, ","), strings.Join(append(hosts("web", 1, 17), hosts("web", 19, 20)...), ","); got != want {
+		t.Errorf("groups[0].Hosts = %s; want %s", got, want)
+	}
+	if gs[0].Odd || !gs[1].Odd || gs[2].Odd {
+		t.Errorf("Odd = %v %v %v; want false true false", gs[0].Odd, gs[1].Odd, gs[2].Odd)
+	}
+	if gs[2].Ran {
+		t.Errorf("unreachable group Ran = true; want false")
+	}
+}
+
+func TestGroupsTieOrder(t *testing.T) {
+	// Equal sizes: natural order of the first host decides (n2 before n10).
+	rs := []Result{ok("n10", "x\n"), ok("n11", "x\n"), ok("n2", "y\n"), ok("n3", "y\n")}
+	gs := Groups(rs)
+	if got, want := gs[0].Hosts[0], "n2"; got != want {
+		t.Errorf("first group starts with %s; want %s", got, want)
+	}
+}
+
+func TestGroupsKeyFields(t *testing.T) {
+	// Each pair differs in one field that must split the group.
+	base := Result{Host: "a", Status: StatusFailed, ExitCode: 1, Stdout: []byte("o"), Stderr: []byte("e")}
+	mods := map[string]func(*Result){
+		"exit":      func(r *Result) { r.ExitCode = 2 },
+		"signal":    func(r *Result) { r.Signal = "KILL" },
+		"status":    func(r *Result) { r.Status = StatusTimeout },
+		"stdout":    func(r *Result) { r.Stdout = []byte("o2") },
+		"stderr":    func(r *Result) { r.Stderr = []byte("e2") },
+		"boundary":  func(r *Result) { r.Stdout, r.Stderr = []byte("oe"), nil },
+		"truncated": func(r *Result) { r.Truncated = true },
+		"err":       func(r *Result) { r.Err = "boom" },
+	}
+	for name, mod := range mods {
+		b := base
+		b.Host = "b"
+		mod(&b)
+		if got := len(Groups([]Result{base, b})); got != 2 {
+			t.Errorf("%s: %d groups; want 2", name, got)
+		}
+	}
+	// The host name in an error message does not split hosts failing alike.
+	u1 := Result{Host: "web1", Status: StatusUnreachable, Err: "web1: lookup web1: no such host"}
+	u2 := Result{Host: "web2", Status: StatusUnreachable, Err: "lookup web2: no such host"}
+	if gs := Groups([]Result{u1, u2}); len(gs) != 1 || gs[0].Err != "lookup <host>: no such host" {
+		t.Errorf("Groups(unreachable) = %+v; want one group with the host masked", gs)
+	}
+}
+
+func TestErrText(t *testing.T) {
+	tests := []struct{ host, err, want string }{
+		{"web1", "web1: x", "x"},
+		{"web1", "lookup web1 on 1.1.1.1", "lookup <host> on 1.1.1.1"},
+		{"web1", "lookup web10: no", "lookup web10: no"},
+		{"a", "bad a, a day", "bad <host>, <host> day"},
+		{"", "x", "x"},
+	}
+	for _, tt := range tests {
+		if got := errText(tt.host, tt.err); got != tt.want {
+			t.Errorf("errText(%q, %q) = %q; want %q", tt.host, tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package render
+
+import (
+	"strings"
+	"time"
+)
+
+// Status is how one host's run of one command ended.
+type Status string
+
+// The statuses, as they appear in text and JSON output.
+const (
+	StatusOK          Status = "ok"          // the command exited 0
+	StatusFailed      Status = "failed"      // the command exited non-zero or was killed by a signal
+	StatusTimeout     Status = "timeout"     // the command ran past its timeout and was stopped
+	StatusCancelled   Status = "cancelled"   // the user cancelled the command (Ctrl-C)
+	StatusUnreachable Status = "unreachable" // the host could not be reached
+	StatusRefused     Status = "refused"     // the agent refused the command (queue full) or the connection was refused
+	StatusError       Status = "error"       // anything else that kept the command from running or reporting
+)
+
+// Result is one host's outcome of one command, as the renderer needs it.
+//
+// ExitCode is meaningful only when Status is ok or failed and Signal is empty;
+// in every other case the JSON form reports exit_code as null.
+type Result struct {
+	Host      string
+	Status    Status
+	ExitCode  int
+	Signal    string // signal that ended the command, e.g. "SIGKILL" or "KILL"; empty if none
+	PID       int    // remote process id; 0 when the command never started
+	Stdout    []byte
+	Stderr    []byte
+	Truncated bool // the agent dropped output past its limit
+	Started   time.Time
+	Ended     time.Time
+	Err       string // why the command did not run or report; may start with "host: "
+}
+
+// Options are the caller's decisions about how to render.
+type Options struct {
+	// Color enables ANSI colours; decide it with ColorEnabled.
+	Color bool
+}
+
+// hasExitCode reports whether r.ExitCode is a real exit status.
+func (r *Result) hasExitCode() bool {
+	return (r.Status == StatusOK || r.Status == StatusFailed) && r.Signal == ""
+}
+
+// ran reports whether the command is known to have run on the host, so its
+// output (even empty) is worth showing.
+func (r *Result) ran() bool {
+	switch r.Status {
+	case StatusUnreachable, StatusRefused, StatusError:
+		return len(r.Stdout) > 0 || len(r.Stderr) > 0 || r.PID != 0
+	}
+	return true
+}
+
+// signalName normalises a signal to the "SIGKILL" form; numbers and odd names pass through.
+func signalName(s string) string {
+	if s == "" || strings.HasPrefix(s, "SIG") {
+		return s
+	}
+	for _, c := range s {
+		if c < 'A' || c > 'Z' {
+			return s
+		}
+	}
+	return "SIG" + s
+}
+
+// errText returns the error message of r without a leading "host: " and with
+// the host's own name replaced by "<host>", so that hosts failing the same way
+// share one message.
+func errText(host, err string) string {
+	if host == "" || err == "" {
+		return err
+	}
+	err = strings.TrimPrefix(err, host+": ")
+	if !strings.Contains(err, host) {
+		return err
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(err, host)
+		if i < 0 {
+			b.WriteString(err)
+			return b.String()
+		}
+		j := i + len(host)
+		if (i == 0 || !isNameByte(err[i-1])) && (j == len(err) || !isNameByte(err[j])) {
+			b.WriteString(err[:i])
+			b.WriteString("<host>")
+		} else {
+			b.WriteString(err[:j])
+		}
+		err = err[j:]
+	}
+}
+
+// isNameByte reports whether c can be part of a host name, so a match of the
+// host inside a longer name is not replaced.
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_'
+}
+
+// outcome is the short label for how a result ended: "exit 3", "killed by
+// SIGKILL", "timed out"; empty for a clean exit 0.
+func outcome(r *Result) string {
+	sig := signalName(r.Signal)
+	switch r.Status {
+	case StatusOK:
+		return ""
+	case StatusFailed:
+		if sig != "" {
+			return "killed by " + sig
+		}
+		return "exit " + itoa(r.ExitCode)
+	case StatusTimeout:
+		if sig != "" {
+			return "timed out (" + sig + ")"
+		}
+		return "timed out"
+	case StatusCancelled:
+		if sig != "" {
+			return "cancelled (" + sig + ")"
+		}
+		return "cancelled"
+	case "":
+		return "no status"
+	}
+	return string(r.Status)
+}
