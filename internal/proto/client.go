@@ -1,0 +1,299 @@
+package proto
+
+// Client↔daemon messages (wire values 64–127). The prose spec is in client_doc.go.
+
+// ClientVersion is the version of the client↔daemon message set. It is checked in
+// hello besides the envelope's Version, and bumps on any incompatible change to the
+// messages below, so a client never talks to a daemon it misunderstands.
+const ClientVersion uint16 = 1
+
+// Client↔daemon message types. See the package documentation for who sends which.
+const (
+	TypeClientHello  Type = 64
+	TypeDaemonHello  Type = 65
+	TypeRun          Type = 66
+	TypeRunAccepted  Type = 67
+	TypeRunEvent     Type = 68
+	TypeRunEnd       Type = 69
+	TypeCancel       Type = 70
+	TypePingHosts    Type = 71
+	TypePingResults  Type = 72
+	TypeInfoHosts    Type = 73
+	TypeInfoResults  Type = 74
+	TypeTimeHosts    Type = 75
+	TypeTimeResults  Type = 76
+	TypePut          Type = 77
+	TypeGet          Type = 78
+	TypeFileResults  Type = 79
+	TypeStatus       Type = 80
+	TypeStatusResult Type = 81
+	TypeLast         Type = 82
+	TypeLastResult   Type = 83
+	TypeStop         Type = 84
+	TypeStopping     Type = 85
+	TypeFailed       Type = 86
+)
+
+// ClientHello is the client's first frame.
+type ClientHello struct {
+	Protocol     uint16 `cbor:"1,keyasint"`           // the sender's Version
+	Client       uint16 `cbor:"2,keyasint"`           // the sender's ClientVersion
+	Program      string `cbor:"3,keyasint,omitempty"` // program version
+	Identity     string `cbor:"4,keyasint,omitempty"` // the person at the console, as she said
+	PID          int    `cbor:"5,keyasint,omitempty"`
+	BinarySHA256 string `cbor:"6,keyasint,omitempty"`
+}
+
+// DaemonHello is the daemon's first frame. When Err is set the daemon refuses the
+// client (version mismatch, wrong user) and closes the connection.
+type DaemonHello struct {
+	Protocol     uint16 `cbor:"1,keyasint"`
+	Client       uint16 `cbor:"2,keyasint"`
+	Program      string `cbor:"3,keyasint,omitempty"`
+	PID          int    `cbor:"4,keyasint,omitempty"`
+	Started      int64  `cbor:"5,keyasint,omitempty"` // Unix ns
+	Socket       string `cbor:"6,keyasint,omitempty"`
+	BinarySHA256 string `cbor:"7,keyasint,omitempty"`
+	Err          string `cbor:"8,keyasint,omitempty"`
+}
+
+// RunRequest asks for a command on hosts. The daemon answers RunAccepted (or Failed),
+// then RunEvent frames in any order across hosts, then RunEnd, all with the request's id.
+type RunRequest struct {
+	Hosts    []string          `cbor:"1,keyasint"`
+	Command  string            `cbor:"2,keyasint"`
+	Timeout  int64             `cbor:"3,keyasint,omitempty"` // ns per host; 0 = none
+	Env      map[string]string `cbor:"4,keyasint,omitempty"`
+	Stdin    []byte            `cbor:"5,keyasint,omitempty"`
+	Identity string            `cbor:"6,keyasint,omitempty"`
+	Fanout   int               `cbor:"7,keyasint,omitempty"`
+}
+
+// RunAccepted says the daemon started a run; RunID is unique within the daemon and across its restarts.
+type RunAccepted struct {
+	RunID uint64 `cbor:"1,keyasint"`
+}
+
+// Run event kinds (RunEvent.Kind); the values match client.EventKind.
+const (
+	EventState  uint8 = 1
+	EventStart  uint8 = 2
+	EventStdout uint8 = 3
+	EventStderr uint8 = 4
+	EventDone   uint8 = 5
+)
+
+// RunEvent is one thing that happened on one host of a run. The done event's Result
+// carries Stdout and Stderr only when they differ from what the host's stdout and stderr
+// events carried (a result re-delivered after a reconnect); otherwise the client keeps
+// the streamed bytes.
+type RunEvent struct {
+	Host   string      `cbor:"1,keyasint"`
+	Kind   uint8       `cbor:"2,keyasint"`
+	State  string      `cbor:"3,keyasint,omitempty"`
+	PID    int         `cbor:"4,keyasint,omitempty"`
+	Data   []byte      `cbor:"5,keyasint,omitempty"`
+	Result *HostResult `cbor:"6,keyasint,omitempty"`
+}
+
+// HostResult is one host's outcome for a run (see client.HostResult).
+type HostResult struct {
+	Host      string `cbor:"1,keyasint"`
+	Status    string `cbor:"2,keyasint"`
+	ExitCode  int    `cbor:"3,keyasint,omitempty"`
+	Signal    string `cbor:"4,keyasint,omitempty"`
+	PID       int    `cbor:"5,keyasint,omitempty"`
+	Stdout    []byte `cbor:"6,keyasint,omitempty"`
+	Stderr    []byte `cbor:"7,keyasint,omitempty"`
+	Truncated bool   `cbor:"8,keyasint,omitempty"`
+	Started   int64  `cbor:"9,keyasint,omitempty"`  // Unix ns
+	Ended     int64  `cbor:"10,keyasint,omitempty"` // Unix ns
+	UserCPU   int64  `cbor:"11,keyasint,omitempty"` // ns
+	SysCPU    int64  `cbor:"12,keyasint,omitempty"` // ns
+	MaxRSS    int64  `cbor:"13,keyasint,omitempty"` // bytes
+	Err       string `cbor:"14,keyasint,omitempty"`
+	Output    bool   `cbor:"15,keyasint,omitempty"` // Stdout and Stderr are the whole output (replace, not append)
+}
+
+// RunEnd follows the last host's done event of a run.
+type RunEnd struct{}
+
+// Cancel asks the daemon to kill the run whose request id the envelope carries.
+type Cancel struct{}
+
+// HostsRequest names the hosts of a ping, info or time request.
+type HostsRequest struct {
+	Hosts []string `cbor:"1,keyasint"`
+}
+
+// PingResult is one host's answer to a ping.
+type PingResult struct {
+	Host   string `cbor:"1,keyasint"`
+	RTT    int64  `cbor:"2,keyasint,omitempty"` // ns
+	Status string `cbor:"3,keyasint"`
+	Err    string `cbor:"4,keyasint,omitempty"`
+}
+
+// PingResults answers PingHosts, one entry per host in request order.
+type PingResults struct {
+	Results []PingResult `cbor:"1,keyasint"`
+}
+
+// InfoResult describes one host (see client.InfoResult).
+type InfoResult struct {
+	Host         string     `cbor:"1,keyasint"`
+	Status       string     `cbor:"2,keyasint"`
+	Err          string     `cbor:"3,keyasint,omitempty"`
+	Hostname     string     `cbor:"4,keyasint,omitempty"`
+	OS           string     `cbor:"5,keyasint,omitempty"`
+	Arch         string     `cbor:"6,keyasint,omitempty"`
+	Kernel       string     `cbor:"7,keyasint,omitempty"`
+	CPUs         int        `cbor:"8,keyasint,omitempty"`
+	MemTotal     int64      `cbor:"9,keyasint,omitempty"`
+	MemAvailable int64      `cbor:"10,keyasint,omitempty"`
+	Load         [3]float64 `cbor:"11,keyasint"`
+	Uptime       int64      `cbor:"12,keyasint,omitempty"` // ns
+	AgentVersion string     `cbor:"13,keyasint,omitempty"`
+	AgentHash    string     `cbor:"14,keyasint,omitempty"`
+	Clock        int64      `cbor:"15,keyasint,omitempty"` // Unix ns
+}
+
+// InfoResults answers InfoHosts, one entry per host in request order.
+type InfoResults struct {
+	Results []InfoResult `cbor:"1,keyasint"`
+}
+
+// TimeResult is one host's clock offset from the daemon's.
+type TimeResult struct {
+	Host   string `cbor:"1,keyasint"`
+	Status string `cbor:"2,keyasint"`
+	Err    string `cbor:"3,keyasint,omitempty"`
+	Offset int64  `cbor:"4,keyasint,omitempty"` // ns, host minus daemon
+	RTT    int64  `cbor:"5,keyasint,omitempty"` // ns
+}
+
+// TimeResults answers TimeHosts, one entry per host in request order.
+type TimeResults struct {
+	Results []TimeResult `cbor:"1,keyasint"`
+}
+
+// PutRequest copies a file the daemon can read (LocalPath, absolute) to Dest on every host.
+type PutRequest struct {
+	Hosts     []string `cbor:"1,keyasint"`
+	LocalPath string   `cbor:"2,keyasint"`
+	Dest      string   `cbor:"3,keyasint"`
+	Mode      uint32   `cbor:"4,keyasint,omitempty"` // 0 keeps the local file's mode
+}
+
+// GetRequest copies Src from every host into DestDir/<host>/<base name of Src>, written by the daemon.
+type GetRequest struct {
+	Hosts   []string `cbor:"1,keyasint"`
+	Src     string   `cbor:"2,keyasint"`
+	DestDir string   `cbor:"3,keyasint"` // absolute
+}
+
+// FileResult is one host's outcome for put or get.
+type FileResult struct {
+	Host   string `cbor:"1,keyasint"`
+	Status string `cbor:"2,keyasint"`
+	Err    string `cbor:"3,keyasint,omitempty"`
+	Bytes  int64  `cbor:"4,keyasint,omitempty"`
+	Path   string `cbor:"5,keyasint,omitempty"`
+}
+
+// FileResults answers Put and Get, one entry per host in request order.
+type FileResults struct {
+	Results []FileResult `cbor:"1,keyasint"`
+}
+
+// StatusRequest asks the daemon to describe itself.
+type StatusRequest struct{}
+
+// HostStatus is one host session as the daemon sees it.
+type HostStatus struct {
+	Host         string `cbor:"1,keyasint"`
+	State        string `cbor:"2,keyasint"`
+	AgentVersion string `cbor:"3,keyasint,omitempty"`
+	AgentPID     int    `cbor:"4,keyasint,omitempty"`
+	LastRTT      int64  `cbor:"5,keyasint,omitempty"` // ns
+	LastSeen     int64  `cbor:"6,keyasint,omitempty"` // Unix ns
+	Running      int    `cbor:"7,keyasint,omitempty"`
+	Err          string `cbor:"8,keyasint,omitempty"`
+}
+
+// DaemonStatus answers Status.
+type DaemonStatus struct {
+	PID     int          `cbor:"1,keyasint"`
+	Version string       `cbor:"2,keyasint,omitempty"`
+	Started int64        `cbor:"3,keyasint,omitempty"` // Unix ns
+	Clients int          `cbor:"4,keyasint,omitempty"`
+	Socket  string       `cbor:"5,keyasint,omitempty"`
+	Hosts   []HostStatus `cbor:"6,keyasint,omitempty"`
+}
+
+// LastRequest asks for the N most recent runs of this client's user (N ≤ 0: one).
+type LastRequest struct {
+	N int `cbor:"1,keyasint,omitempty"`
+}
+
+// RunRecord is a completed run kept in the daemon's result history.
+type RunRecord struct {
+	ID       uint64       `cbor:"1,keyasint"`
+	Command  string       `cbor:"2,keyasint"`
+	Started  int64        `cbor:"3,keyasint,omitempty"` // Unix ns
+	Ended    int64        `cbor:"4,keyasint,omitempty"` // Unix ns
+	Identity string       `cbor:"5,keyasint,omitempty"`
+	Results  []HostResult `cbor:"6,keyasint,omitempty"`
+	UID      int          `cbor:"7,keyasint,omitempty"`
+}
+
+// LastResult answers Last, newest first.
+type LastResult struct {
+	Runs []RunRecord `cbor:"1,keyasint,omitempty"`
+}
+
+// Stop asks the daemon to shut down cleanly.
+type Stop struct{}
+
+// Stopping answers Stop; the daemon closes every connection after sending it.
+type Stopping struct{}
+
+// Failed says client request id failed as a whole (not one host of it).
+type Failed struct {
+	Code    ErrorCode `cbor:"1,keyasint"`
+	Message string    `cbor:"2,keyasint,omitempty"`
+}
+
+// Error returns the message, so a Failed can be returned as an error.
+func (f *Failed) Error() string {
+	if f.Message == "" {
+		return f.Code.String()
+	}
+	return f.Message
+}
+
+func init() {
+	Register(TypeClientHello, "client-hello", func() any { return new(ClientHello) })
+	Register(TypeDaemonHello, "daemon-hello", func() any { return new(DaemonHello) })
+	Register(TypeRun, "run", func() any { return new(RunRequest) })
+	Register(TypeRunAccepted, "run-accepted", func() any { return new(RunAccepted) })
+	Register(TypeRunEvent, "run-event", func() any { return new(RunEvent) })
+	Register(TypeRunEnd, "run-end", func() any { return new(RunEnd) })
+	Register(TypeCancel, "cancel", func() any { return new(Cancel) })
+	Register(TypePingHosts, "ping-hosts", func() any { return new(HostsRequest) })
+	Register(TypePingResults, "ping-results", func() any { return new(PingResults) })
+	Register(TypeInfoHosts, "info-hosts", func() any { return new(HostsRequest) })
+	Register(TypeInfoResults, "info-results", func() any { return new(InfoResults) })
+	Register(TypeTimeHosts, "time-hosts", func() any { return new(HostsRequest) })
+	Register(TypeTimeResults, "time-results", func() any { return new(TimeResults) })
+	Register(TypePut, "put", func() any { return new(PutRequest) })
+	Register(TypeGet, "get", func() any { return new(GetRequest) })
+	Register(TypeFileResults, "file-results", func() any { return new(FileResults) })
+	Register(TypeStatus, "status", func() any { return new(StatusRequest) })
+	Register(TypeStatusResult, "status-result", func() any { return new(DaemonStatus) })
+	Register(TypeLast, "last", func() any { return new(LastRequest) })
+	Register(TypeLastResult, "last-result", func() any { return new(LastResult) })
+	Register(TypeStop, "stop", func() any { return new(Stop) })
+	Register(TypeStopping, "stopping", func() any { return new(Stopping) })
+	Register(TypeFailed, "failed", func() any { return new(Failed) })
+}

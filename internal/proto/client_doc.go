@@ -1,0 +1,56 @@
+package proto
+
+// # Client↔daemon messages (wire values 64–127, client.go)
+//
+// A client (the console, a one-shot command, `shoal daemon status`) connects to the
+// daemon's Unix socket (or an in-memory pipe with --no-daemon) and speaks the same
+// frames and envelopes. Both sides send their hello first without waiting: the client
+// ClientHello, the daemon DaemonHello. Besides the envelope's Version, hello carries
+// ClientVersion; when either differs the daemon answers DaemonHello with Err set and
+// closes, and the client tells the user to run `shoal daemon stop` (or restart the
+// daemon) so that a daemon of the client's own version starts. Every client request
+// has an id chosen by the client, unique on its connection; every reply carries that
+// id, and replies to different requests interleave freely. A request that fails as a
+// whole is answered with failed. Frames on a client connection may be up to 64 MiB.
+//
+//	value name           sender  body           meaning
+//	 64   client-hello   client  ClientHello    first frame: versions, identity, pid
+//	 65   daemon-hello   daemon  DaemonHello    first frame: versions, pid, start time; Err refuses
+//	 66   run            client  RunRequest     run a command on hosts
+//	 67   run-accepted   daemon  RunAccepted    the run started; its daemon-wide id
+//	 68   run-event      daemon  RunEvent       state, started, stdout, stderr or done of one host
+//	 69   run-end        daemon  RunEnd         every host of the run is done; no more frames for the id
+//	 70   cancel         client  Cancel         kill the run with this id on every host still running
+//	 71   ping-hosts     client  HostsRequest   ping each host's agent
+//	 72   ping-results   daemon  PingResults    round trips, in request order
+//	 73   info-hosts     client  HostsRequest   describe each host
+//	 74   info-results   daemon  InfoResults    host facts, in request order
+//	 75   time-hosts     client  HostsRequest   compare each host's clock with the daemon's
+//	 76   time-results   daemon  TimeResults    offsets corrected for the round trip
+//	 77   put            client  PutRequest     copy a local file to every host
+//	 78   get            client  GetRequest     copy a file from every host into DestDir/<host>/
+//	 79   file-results   daemon  FileResults    put or get outcome per host
+//	 80   status         client  StatusRequest  describe the daemon and its host sessions
+//	 81   status-result  daemon  DaemonStatus   pid, version, clients, hosts with state and rtt
+//	 82   last           client  LastRequest    the user's most recent runs from the history
+//	 83   last-result    daemon  LastResult     runs, newest first
+//	 84   stop           client  Stop           shut the daemon down cleanly
+//	 85   stopping       daemon  Stopping       the daemon stops after this frame
+//	 86   failed         daemon  Failed         request id failed as a whole (bad request, stopping)
+//
+// Run: the daemon answers run-accepted at once, then streams run-event frames as hosts
+// answer, then run-end. A done event's result carries the output only when it is not
+// what the stdout/stderr events carried (Output set: replace, do not append). If the
+// client's connection closes, the daemon kills the client's running commands.
+//
+// Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
+// socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
+// the in-process listener is the same process; a client over TLS (not built yet) will
+// need a streaming variant, announced by a ClientVersion bump.
+//
+// Get: the daemon writes DestDir/<host>/<base name of Src> itself, refusing host and
+// file names that would leave DestDir (absolute, "..", separators, symlinks).
+//
+// Capabilities (client↔daemon):
+//
+//	2026-11-25  client version 1: the messages above

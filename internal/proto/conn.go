@@ -1,0 +1,90 @@
+package proto
+
+import (
+	"bufio"
+	"io"
+	"sync"
+)
+
+// ConnOptions configures a Conn. The zero value is ready to use.
+type ConnOptions struct {
+	// MaxFrame is the largest payload accepted or sent; 0 means DefaultMaxFrame.
+	MaxFrame int
+	// ReadBufferSize is the size of the buffer on the reader; 0 means 64 KiB.
+	ReadBufferSize int
+}
+
+// Conn sends and receives envelopes over a reader and a writer. Send is safe for concurrent use;
+// Recv must be called from one goroutine at a time. Conn does not close r or w.
+type Conn struct {
+	r   *bufio.Reader
+	max int
+
+	// wmu serialises writes and protects the following.
+	wmu  sync.Mutex
+	w    io.Writer
+	buf  []byte
+	werr error
+}
+
+// NewConn returns a Conn reading frames from r and writing frames to w.
+func NewConn(r io.Reader, w io.Writer, opts ConnOptions) *Conn {
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = DefaultMaxFrame
+	}
+	if opts.ReadBufferSize <= 0 {
+		opts.ReadBufferSize = 64 << 10
+	}
+	c := &Conn{max: opts.MaxFrame, w: w}
+	if r != nil {
+		c.r = bufio.NewReaderSize(r, opts.ReadBufferSize)
+	}
+	return c
+}
+
+// MaxFrame returns the largest payload the Conn accepts or sends.
+func (c *Conn) MaxFrame() int { return c.max }
+
+// Send writes one message of type t with id and body as a single frame. After a write error every
+// later Send fails with that error (wrapping ErrClosed is not guaranteed; the first error is kept).
+// An encoding error or an oversized message fails only this call.
+func (c *Conn) Send(id uint64, t Type, body any) error {
+	p, err := Encode(t, id, body)
+	if err != nil {
+		return err
+	}
+	return c.SendPayload(p)
+}
+
+// SendPayload writes an already encoded envelope payload as one frame.
+func (c *Conn) SendPayload(p []byte) error {
+	if len(p) > c.max {
+		return &FrameSizeError{Size: uint64(len(p)), Max: uint64(c.max)}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	c.buf, _ = AppendFrame(c.buf[:0], p, c.max)
+	_, err := c.w.Write(c.buf)
+	if cap(c.buf) > 256<<10 {
+		c.buf = nil // do not pin a large buffer after one big message
+	}
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// Recv reads the next envelope. It returns io.EOF at a clean end of the stream. On a version or
+// type mismatch it returns the envelope and the error together (see DecodeEnvelope). After a
+// *DecodeError the bad frame has been consumed and the stream is still usable; after any other
+// error (a frame error such as ErrFrameTooLarge or io.ErrUnexpectedEOF) it must be abandoned.
+func (c *Conn) Recv() (*Envelope, error) {
+	p, err := ReadFrame(c.r, c.max)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeEnvelope(p)
+}

@@ -1,0 +1,116 @@
+package proto
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Decoding limits applied to every envelope and body.
+const (
+	MaxNestedLevels  = 16
+	MaxArrayElements = 1 << 20
+	MaxMapPairs      = 1 << 16
+)
+
+// DecOptions returns the CBOR decoding options shoal uses: bounded nesting, array and map sizes,
+// duplicate map keys rejected, no indefinite lengths, no tags, valid UTF-8 only.
+func DecOptions() cbor.DecOptions {
+	return cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  MaxNestedLevels,
+		MaxArrayElements: MaxArrayElements,
+		MaxMapPairs:      MaxMapPairs,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}
+}
+
+var (
+	decMode cbor.DecMode
+	encMode cbor.EncMode
+)
+
+func init() {
+	var err error
+	if decMode, err = DecOptions().DecMode(); err != nil {
+		panic(fmt.Sprintf("proto: cbor decoding options: %v", err))
+	}
+	if encMode, err = (cbor.EncOptions{IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden}).EncMode(); err != nil {
+		panic(fmt.Sprintf("proto: cbor encoding options: %v", err))
+	}
+}
+
+// Envelope is the outer layer of every frame's payload.
+type Envelope struct {
+	Version uint16          `cbor:"1,keyasint"`
+	ID      uint64          `cbor:"2,keyasint"`
+	Type    Type            `cbor:"3,keyasint"`
+	Body    cbor.RawMessage `cbor:"4,keyasint,omitempty"`
+}
+
+// Marshal encodes v with shoal's CBOR options.
+func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Unmarshal decodes data into v with shoal's CBOR limits.
+func Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
+
+// Encode returns the payload (without the frame header) of a message of type t with id and body.
+// A nil body encodes as an empty body.
+func Encode(t Type, id uint64, body any) ([]byte, error) {
+	e := Envelope{Version: Version, ID: id, Type: t}
+	if body != nil {
+		b, err := encMode.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s body: %w", t, err)
+		}
+		e.Body = b
+	}
+	p, err := encMode.Marshal(&e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s envelope: %w", t, err)
+	}
+	return p, nil
+}
+
+// DecodeEnvelope decodes a frame payload into an envelope. It checks the version and the type:
+// on a mismatch it returns the decoded envelope together with a *VersionError or an
+// *UnknownTypeError, so the caller can still answer the id. Any other failure is a *DecodeError
+// and a nil envelope.
+func DecodeEnvelope(payload []byte) (*Envelope, error) {
+	e := new(Envelope)
+	if err := decMode.Unmarshal(payload, e); err != nil {
+		return nil, &DecodeError{What: "envelope", Err: err}
+	}
+	if e.Version != Version {
+		return e, &VersionError{Got: e.Version, Want: Version}
+	}
+	if !e.Type.Known() {
+		return e, &UnknownTypeError{Type: e.Type}
+	}
+	return e, nil
+}
+
+// Decode decodes the body of e into v, a pointer to the body struct. An empty body leaves v zero.
+func (e *Envelope) Decode(v any) error {
+	if len(e.Body) == 0 {
+		return nil
+	}
+	if err := decMode.Unmarshal(e.Body, v); err != nil {
+		return &DecodeError{What: e.Type.String(), Err: err}
+	}
+	return nil
+}
+
+// DecodeBody decodes the body of e into a new value of the registered body type, returned as a pointer.
+func (e *Envelope) DecodeBody() (any, error) {
+	v, err := NewBody(e.Type)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Decode(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
