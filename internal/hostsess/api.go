@@ -6,11 +6,8 @@
 package hostsess
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -151,10 +148,3 @@ func KindOf(err error) Kind {
 	}
 	return Other
 }
-
-// ensure the imports used only by later files stay referenced in this one.
-var (
-	_ io.Reader
-	_ fs.FileMode
-	_ context.Context
-)

@@ -3,47 +3,476 @@ package hostsess
 import (
 	"context"
 	"errors"
-	"io"
-	"io/fs"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/transport"
 )
 
-var errTODO = errors.New("not implemented yet")
+// Defaults for zero Options fields.
+const (
+	defaultHeartbeat      = 5 * time.Second
+	defaultMissed         = 3
+	defaultBackoff        = time.Second
+	maxBackoffFactor      = 64
+	defaultConnectTimeout = 60 * time.Second
+	defaultKillWait       = 2 * time.Second
+	defaultSideTimeout    = 10 * time.Second
+	// maxReconnects bounds the background connect attempts after a loss; past it
+	// the session waits for the next request to try again.
+	maxReconnects = 6
+	// readBufferSize is the per-connection read buffer: frames larger than it are
+	// read straight into their own buffer, so a small one costs nothing but keeps
+	// thousands of idle sessions cheap.
+	readBufferSize = 4 << 10
+)
 
-// Session is one host's connection to its agent.
+// errClosed is the cause of everything that fails because Close was called.
+var errClosed = errors.New("session closed")
+
+// Session is one host's connection to its agent. Its methods are safe for concurrent use.
 type Session struct {
 	opts Options
+	host string
+	log  *slog.Logger
+	ids  atomic.Uint64
+
+	ctx    context.Context // cancelled by Close; bounds connects and side commands
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup // readers, dials and recoveries
+
+	// mu protects the following.
+	mu       sync.Mutex
+	state    State
+	stateQ   []State // state changes not yet passed to OnState
+	cur      *conn   // the ready connection, or nil
+	dialing  chan struct{}
+	lastErr  error
+	failures int // consecutive failed connects
+	retryAt  time.Time
+	retry    *time.Timer
+	keep     bool // reconnect in the background after a loss (set once connected)
+	calls    map[uint64]*call
+	hello    proto.Hello
+	lastRTT  time.Duration
+	lastSeen time.Time
+	closed   bool
+
+	notifyMu sync.Mutex // serialises OnState calls, in order
 }
 
 // New returns a session; it connects lazily on the first request and reconnects after loss.
-func New(opts Options) *Session { return &Session{opts: opts} }
+func New(opts Options) *Session {
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = defaultHeartbeat
+	}
+	if opts.Missed <= 0 {
+		opts.Missed = defaultMissed
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = defaultBackoff
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = defaultConnectTimeout
+	}
+	if opts.KillWait <= 0 {
+		opts.KillWait = defaultKillWait
+	}
+	if opts.SideTimeout <= 0 {
+		opts.SideTimeout = defaultSideTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{opts: opts, host: opts.Target.Name, state: StateIdle}
+	s.log = log.With("host", s.host)
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	// Request ids start from the clock so that they stay unique across daemon
+	// restarts: an agent re-delivers old results under their original ids.
+	s.ids.Store(uint64(time.Now().UnixNano()))
+	return s
+}
 
 // Host returns the host name of the session's target.
-func (s *Session) Host() string { return s.opts.Target.Name }
-
-// Exec runs a command and blocks until it ends. onEvent (may be nil) is called from one goroutine, in order.
-func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)) (Result, error) {
-	return Result{}, errTODO
-}
-
-// Ping sends a ping to the agent and returns the round trip.
-func (s *Session) Ping(ctx context.Context) (time.Duration, error) { return 0, errTODO }
-
-// WriteFile writes size bytes from r to dest on the host, atomically, with mode.
-func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, r io.Reader, size int64) error {
-	return errTODO
-}
-
-// ReadFile copies src on the host to w and returns its size and mode.
-func (s *Session) ReadFile(ctx context.Context, src string, w io.Writer) (int64, fs.FileMode, error) {
-	return 0, 0, errTODO
-}
-
-// KillAll kills every command the agent runs.
-func (s *Session) KillAll(ctx context.Context) error { return errTODO }
+func (s *Session) Host() string { return s.host }
 
 // Status returns a snapshot of the session.
-func (s *Session) Status() Status { return Status{Host: s.Host(), State: StateIdle} }
+func (s *Session) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{
+		Host:         s.host,
+		State:        s.state,
+		AgentVersion: s.hello.Program,
+		AgentPID:     s.hello.PID,
+		LastRTT:      s.lastRTT,
+		LastSeen:     s.lastSeen,
+		Err:          s.lastErr,
+	}
+	for _, cl := range s.calls {
+		if cl.kind == kindExec && !cl.abandoned {
+			st.Running++
+		}
+	}
+	return st
+}
 
-// Close stops the session.
-func (s *Session) Close() error { return nil }
+// Close stops the session: closes the agent's stdin (running commands finish into
+// their result dirs), stops the heartbeat and waits for its goroutines. Calls in
+// flight fail with a Closed error.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.setStateLocked(StateClosed)
+	if s.retry != nil {
+		s.retry.Stop()
+		s.retry = nil
+	}
+	c := s.cur
+	s.cur = nil
+	for id, cl := range s.calls {
+		cl.push(item{lost: true, err: errClosed})
+		if cl.abandoned {
+			delete(s.calls, id)
+		}
+	}
+	s.mu.Unlock()
+	s.flushStates()
+	s.cancel(errClosed)
+	if c != nil {
+		c.shutdown(errClosed, false)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// errorf returns an *Error of kind k for op on this host.
+func (s *Session) errorf(k Kind, op string, err error) *Error {
+	return &Error{Kind: k, Host: s.host, Op: op, Err: err}
+}
+
+// setStateLocked records a state change and tells the calls that watch states.
+func (s *Session) setStateLocked(st State) {
+	if s.state == st {
+		return
+	}
+	s.state = st
+	if s.opts.OnState != nil {
+		s.stateQ = append(s.stateQ, st)
+	}
+	for _, cl := range s.calls {
+		if cl.watch && !cl.abandoned {
+			cl.push(item{state: st})
+		}
+	}
+}
+
+// flushStates passes queued state changes to OnState, in order, without holding mu.
+func (s *Session) flushStates() {
+	if s.opts.OnState == nil {
+		return
+	}
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	for {
+		s.mu.Lock()
+		if len(s.stateQ) == 0 {
+			s.stateQ = nil
+			s.mu.Unlock()
+			return
+		}
+		st := s.stateQ[0]
+		s.stateQ = s.stateQ[1:]
+		s.mu.Unlock()
+		s.opts.OnState(s.host, st)
+	}
+}
+
+// ready returns the session's connection, connecting when there is none, and binds cl to it.
+func (s *Session) ready(ctx context.Context, cl *call) (*conn, error) {
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, s.errorf(Closed, cl.kind.String(), errClosed)
+		}
+		if c := s.cur; c != nil {
+			cl.conn = c
+			s.addCallLocked(cl)
+			s.mu.Unlock()
+			return c, nil
+		}
+		var done chan struct{}
+		switch {
+		case s.dialing != nil:
+			done = s.dialing
+		case attempt > 0 || (s.state == StateBackoff && s.opts.Now().Before(s.retryAt)):
+			err := s.lastErr
+			s.mu.Unlock()
+			if err == nil {
+				err = errors.New("connection lost before use")
+			}
+			var he *Error
+			if errors.As(err, &he) {
+				return nil, err
+			}
+			return nil, s.errorf(Unreachable, "connect", err)
+		default:
+			if s.retry != nil {
+				s.retry.Stop()
+				s.retry = nil
+			}
+			done = s.startDialLocked()
+		}
+		if cl.watch {
+			// Let the caller see the states it waits through.
+			cl.push(item{state: s.state})
+		}
+		s.mu.Unlock()
+		s.flushStates()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// addCallLocked registers cl so that responses with its id reach it.
+func (s *Session) addCallLocked(cl *call) {
+	if s.calls == nil {
+		s.calls = make(map[uint64]*call)
+	}
+	s.calls[cl.id] = cl
+}
+
+// dropCall forgets cl.
+func (s *Session) dropCall(cl *call) {
+	s.mu.Lock()
+	if s.calls[cl.id] == cl {
+		delete(s.calls, cl.id)
+	}
+	s.mu.Unlock()
+}
+
+// startDialLocked starts a connect attempt in the background and returns a channel
+// closed when it ends.
+func (s *Session) startDialLocked() chan struct{} {
+	if s.dialing != nil {
+		return s.dialing
+	}
+	done := make(chan struct{})
+	s.dialing = done
+	s.setStateLocked(StateConnecting)
+	s.wg.Add(1)
+	go s.dial(done)
+	return done
+}
+
+// dial runs one connect attempt (with one reinstall on a hash mismatch) and
+// installs the connection or schedules the next attempt.
+func (s *Session) dial(done chan struct{}) {
+	defer s.wg.Done()
+	c, err := s.connect()
+	s.mu.Lock()
+	s.dialing = nil
+	close(done)
+	if s.closed {
+		s.mu.Unlock()
+		if c != nil {
+			c.shutdown(errClosed, false)
+		}
+		return
+	}
+	if err == nil {
+		s.cur = c
+		s.hello = c.hello
+		s.lastSeen = s.opts.Now()
+		s.failures = 0
+		s.lastErr = nil
+		s.keep = true
+		s.setStateLocked(StateReady)
+		for _, cl := range s.calls {
+			if cl.reoffer {
+				cl.push(item{reconnected: c})
+			}
+		}
+		s.wg.Add(1)
+		go c.readLoop()
+		c.startHeartbeat()
+		s.mu.Unlock()
+		s.flushStates()
+		return
+	}
+	s.log.Debug("connect failed", "err", err)
+	s.lastErr = err
+	s.failures++
+	waiting := s.reofferWaitersLocked()
+	if s.keep && s.failures < maxReconnects {
+		delay := s.opts.Backoff << (s.failures - 1)
+		if delay > s.opts.Backoff*maxBackoffFactor {
+			delay = s.opts.Backoff * maxBackoffFactor
+		}
+		s.retryAt = s.opts.Now().Add(delay)
+		s.setStateLocked(StateBackoff)
+		s.retry = time.AfterFunc(delay, s.retryNow)
+	} else {
+		s.setStateLocked(StateLost)
+		for _, cl := range waiting {
+			cl.reoffer = false
+			cl.push(item{lost: true, err: fmt.Errorf("reconnecting to collect the result: %w", err)})
+		}
+	}
+	s.mu.Unlock()
+	s.flushStates()
+}
+
+// reofferWaitersLocked returns the exec calls waiting for a re-delivered result.
+func (s *Session) reofferWaitersLocked() []*call {
+	var w []*call
+	for _, cl := range s.calls {
+		if cl.reoffer && !cl.abandoned {
+			w = append(w, cl)
+		}
+	}
+	return w
+}
+
+// retryNow is the backoff timer's callback: it starts the next connect attempt.
+func (s *Session) retryNow() {
+	s.mu.Lock()
+	if s.closed || s.retry == nil || s.cur != nil || s.dialing != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.retry = nil
+	s.startDialLocked()
+	s.mu.Unlock()
+	s.flushStates()
+}
+
+// connect acquires a handshake slot and connects, reinstalling the agent once
+// when its hash or protocol version does not match.
+func (s *Session) connect() (*conn, error) {
+	if sem := s.opts.Handshakes; sem != nil {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-s.ctx.Done():
+			return nil, s.errorf(Closed, "connect", context.Cause(s.ctx))
+		}
+	}
+	t := s.opts.Target
+	for {
+		c, err := s.connectOnce(t)
+		var mm *mismatchError
+		if err != nil && errors.As(err, &mm) && !t.Reinstall {
+			s.log.Info("agent mismatch; reinstalling", "err", mm)
+			t.Reinstall = true
+			continue
+		}
+		return c, err
+	}
+}
+
+// mismatchError is an agent of the wrong hash or protocol version.
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+// connectOnce makes one transport connection and exchanges hellos.
+func (s *Session) connectOnce(t transport.Target) (*conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.ConnectTimeout)
+	defer cancel()
+	tc, err := s.opts.Transport.Connect(ctx, t)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return nil, s.errorf(Closed, "connect", errClosed)
+		}
+		return nil, s.errorf(Unreachable, "connect", err)
+	}
+	if tc.Info().Installed {
+		s.mu.Lock()
+		s.setStateLocked(StateInstalling)
+		s.mu.Unlock()
+		s.flushStates()
+	}
+	pc := proto.NewConn(tc, tc, proto.ConnOptions{ReadBufferSize: readBufferSize})
+	// The hello exchange must not hang: a timeout or Close closes the connection under it.
+	stop := context.AfterFunc(ctx, func() { tc.Close() })
+	h, err := s.handshake(pc)
+	if !stop() {
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+	}
+	if err != nil {
+		tc.Close()
+		var mm *mismatchError
+		switch {
+		case s.ctx.Err() != nil:
+			return nil, s.errorf(Closed, "connect", errClosed)
+		case errors.As(err, &mm):
+			return nil, s.errorf(Protocol, "hello", err)
+		case ctx.Err() != nil:
+			return nil, s.errorf(Unreachable, "hello", fmt.Errorf("no hello from the agent within %v: %w", s.opts.ConnectTimeout, err))
+		}
+		return nil, s.errorf(Protocol, "hello", err)
+	}
+	if want := s.opts.ExpectHash; want != "" && !strings.EqualFold(h.BinarySHA256, want) {
+		tc.Close()
+		how := "reinstalling"
+		if t.Reinstall {
+			how = "even after reinstalling it"
+		}
+		return nil, s.errorf(Protocol, "hello", &mismatchError{fmt.Sprintf("agent binary hash %.12s, want %.12s (%s)", h.BinarySHA256, want, how)})
+	}
+	c := &conn{s: s, tc: tc, pc: pc, hello: *h}
+	for _, cp := range h.Capabilities {
+		if cp == "redeliver" {
+			c.redeliver = true
+		}
+	}
+	return c, nil
+}
+
+// handshake sends the daemon's hello and reads the agent's.
+func (s *Session) handshake(pc *proto.Conn) (*proto.Hello, error) {
+	mine := proto.Hello{Protocol: proto.Version, Role: "daemon", PID: os.Getpid(), Clock: s.opts.Now().UnixNano()}
+	if err := pc.Send(0, proto.TypeHello, &mine); err != nil {
+		return nil, fmt.Errorf("sending hello: %w", err)
+	}
+	env, err := pc.Recv()
+	var ve *proto.VersionError
+	if errors.As(err, &ve) {
+		return nil, &mismatchError{fmt.Sprintf("agent speaks %v", ve)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's hello: %w", err)
+	}
+	if env.Type != proto.TypeHello {
+		return nil, fmt.Errorf("first message from the agent is %s, want hello", env.Type)
+	}
+	var h proto.Hello
+	if err := env.Decode(&h); err != nil {
+		return nil, err
+	}
+	if h.Protocol != proto.Version {
+		return nil, &mismatchError{fmt.Sprintf("agent speaks protocol %d, want %d", h.Protocol, proto.Version)}
+	}
+	return &h, nil
+}

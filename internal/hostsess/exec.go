@@ -1,0 +1,230 @@
+package hostsess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
+	"golang.org/x/sys/unix"
+)
+
+// lostErr returns the error for a call whose connection ended with cause.
+func (s *Session) lostErr(op string, cause error) error {
+	if errors.Is(cause, errClosed) {
+		return s.errorf(Closed, op, cause)
+	}
+	var he *Error
+	if errors.As(cause, &he) {
+		return cause
+	}
+	return s.errorf(Lost, op, cause)
+}
+
+// execRun is the caller-side state of one Exec.
+type execRun struct {
+	s       *Session
+	cl      *call
+	onEvent func(Event)
+	res     Result
+	sent    [3]int64 // bytes of stdout/stderr passed on, by proto stream
+	skip    [3]int64 // bytes to skip on a re-delivery, by proto stream
+}
+
+func (x *execRun) emit(ev Event) {
+	if x.onEvent != nil {
+		x.onEvent(ev)
+	}
+}
+
+// handle applies one item; done reports that the Exec is over with err.
+func (x *execRun) handle(it item) (done bool, err error) {
+	s := x.s
+	switch {
+	case it.lost:
+		if it.wait {
+			// The agent keeps the result and re-offers it after the reconnect,
+			// from the start: skip what was already passed on.
+			x.skip = x.sent
+			return false, nil
+		}
+		return true, s.lostErr("exec", it.err)
+	case it.reconnected != nil:
+		return false, nil
+	case it.t == 0:
+		if it.state != "" {
+			x.emit(Event{Kind: "state", State: it.state})
+		}
+		return false, nil
+	}
+	switch b := it.body.(type) {
+	case *proto.Started:
+		if b.Redelivered {
+			x.skip = x.sent
+			return false, nil
+		}
+		x.res.PID = b.PID
+		x.emit(Event{Kind: "started", PID: b.PID})
+	case *proto.Output:
+		st := b.Stream
+		if st != proto.Stdout && st != proto.Stderr {
+			return false, nil
+		}
+		data := b.Data
+		if n := x.skip[st]; n > 0 {
+			if n > int64(len(data)) {
+				n = int64(len(data))
+			}
+			data = data[n:]
+			x.skip[st] -= n
+		}
+		if len(data) == 0 {
+			return false, nil
+		}
+		x.sent[st] += int64(len(data))
+		kind := "stdout"
+		if st == proto.Stdout {
+			x.res.Stdout = append(x.res.Stdout, data...)
+		} else {
+			kind = "stderr"
+			x.res.Stderr = append(x.res.Stderr, data...)
+		}
+		x.emit(Event{Kind: kind, Data: data})
+	case *proto.Exit:
+		fillExit(&x.res, b)
+		s.dropCall(x.cl)
+		if err := it.c.send(x.cl.id, proto.TypeAck, nil); err != nil {
+			s.log.Debug("acknowledging a result", "id", x.cl.id, "err", err)
+		}
+		switch {
+		case b.TimedOut:
+			return true, s.errorf(Timeout, "exec", errors.New("the command ran past its timeout and was killed"))
+		case b.Err != "":
+			return true, s.errorf(Remote, "exec", errors.New(b.Err))
+		case b.Canceled:
+			return true, s.errorf(Remote, "exec", errors.New("the command was cancelled before it started"))
+		}
+		return true, nil
+	case *proto.Busy:
+		s.dropCall(x.cl)
+		return true, s.errorf(Refused, "exec", fmt.Errorf("the agent is busy (%d running, %d queued)", b.Running, b.Queued))
+	case *proto.Error:
+		s.dropCall(x.cl)
+		return true, s.errorf(Remote, "exec", b)
+	}
+	return false, nil
+}
+
+// Exec runs a command and blocks until it ends. onEvent (may be nil) is called from one goroutine, in order.
+// Cancelling ctx kills the remote process group (via the agent's kill, else via Side()) and returns ctx's cause.
+// When the connection is lost after the command started, Exec waits for the agent
+// to re-deliver the result after the reconnect; otherwise a loss is a Lost error.
+func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)) (Result, error) {
+	cl := s.newCall(kindExec, onEvent != nil)
+	x := &execRun{s: s, cl: cl, onEvent: onEvent}
+	x.res.RequestID = cl.id
+	c, err := s.ready(ctx, cl)
+	x.drainStates()
+	if err != nil {
+		return x.res, err
+	}
+	m := &proto.Exec{Cmd: req.Command, Stdin: req.Stdin, Timeout: int64(req.Timeout)}
+	if len(req.Env) > 0 {
+		for k, v := range req.Env {
+			m.Env = append(m.Env, k+"="+v)
+		}
+		sort.Strings(m.Env)
+	}
+	if err := c.send(cl.id, proto.TypeExec, m); err != nil {
+		s.dropCall(cl)
+		return x.res, s.errorf(Lost, "exec", err)
+	}
+	var backstop <-chan time.Time
+	if req.Timeout > 0 {
+		// The agent enforces the timeout; this only catches an agent that does not.
+		t := time.NewTimer(req.Timeout + s.opts.KillWait + s.opts.Heartbeat)
+		defer t.Stop()
+		backstop = t.C
+	}
+	for {
+		select {
+		case <-cl.wake:
+			for _, it := range cl.take() {
+				if done, err := x.handle(it); done {
+					return x.res, err
+				}
+			}
+		case <-ctx.Done():
+			return x.stop(context.Cause(ctx))
+		case <-backstop:
+			return x.stop(s.errorf(Timeout, "exec", fmt.Errorf("no result %v past the %v timeout", s.opts.KillWait+s.opts.Heartbeat, req.Timeout)))
+		}
+	}
+}
+
+// drainStates passes on state items queued while connecting.
+func (x *execRun) drainStates() {
+	for _, it := range x.cl.take() {
+		if it.t == 0 && it.state != "" {
+			x.emit(Event{Kind: "state", State: it.state})
+		}
+	}
+}
+
+// stop kills the command's process group: first through the agent, then, when no
+// exit comes within KillWait, through a side command. It returns cause.
+func (x *execRun) stop(cause error) (Result, error) {
+	s, cl := x.s, x.cl
+	s.mu.Lock()
+	c := cl.conn
+	live := c != nil && s.cur == c
+	s.mu.Unlock()
+	if live {
+		if err := c.send(cl.id, proto.TypeKill, &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}); err != nil {
+			live = false
+		}
+	}
+	if live {
+		t := time.NewTimer(s.opts.KillWait)
+		defer t.Stop()
+	wait:
+		for {
+			select {
+			case <-cl.wake:
+				for _, it := range cl.take() {
+					if it.lost {
+						break wait
+					}
+					if done, _ := x.handle(it); done {
+						return x.res, cause
+					}
+				}
+			case <-t.C:
+				break wait
+			}
+		}
+	}
+	// No exit from the agent: kill the group from outside, and acknowledge the
+	// result if it still comes.
+	s.mu.Lock()
+	pid := cl.pid
+	side := s.cur
+	if side == nil {
+		side = cl.conn
+	}
+	if s.calls[cl.id] == cl {
+		cl.abandoned = true
+	}
+	s.mu.Unlock()
+	if pid > 0 && side != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+		out, err := side.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d", pid))
+		cancel()
+		if err != nil {
+			s.log.Warn("killing a process group through a side command", "pgid", pid, "err", err, "output", string(out))
+		}
+	}
+	return x.res, cause
+}
