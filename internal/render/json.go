@@ -34,8 +34,9 @@ type JSONResult struct {
 }
 
 // JSONEvent is the JSON object written for one event in the event form
-// (`-o stream --json`). An "end" event carries the result fields of
-// JSONResult except stdout and stderr.
+// (`-o stream --json`), for decoding it. An "end" event carries every field of
+// JSONResult except stdout and stderr, null when unknown; other events omit
+// the fields they do not use.
 type JSONEvent struct {
 	Type    EventType `json:"type"`
 	Host    string    `json:"host"`
@@ -51,7 +52,34 @@ type JSONEvent struct {
 	EndedAt    *string  `json:"ended_at,omitempty"`
 	DurationMS *float64 `json:"duration_ms,omitempty"`
 	Error      *string  `json:"error,omitempty"`
-	Truncated  *bool    `json:"truncated,omitempty"`
+	Truncated  bool     `json:"truncated,omitempty"`
+}
+
+// jsonResultMeta is JSONResult without the output, for "end" events; every
+// key is always present, null when unknown.
+type jsonResultMeta struct {
+	Host       string   `json:"host"`
+	Status     Status   `json:"status"`
+	ExitCode   *int     `json:"exit_code"`
+	Signal     *string  `json:"signal"`
+	PID        *int     `json:"pid"`
+	StartedAt  *string  `json:"started_at"`
+	EndedAt    *string  `json:"ended_at"`
+	DurationMS *float64 `json:"duration_ms"`
+	Error      *string  `json:"error"`
+	Truncated  bool     `json:"truncated"`
+}
+
+// jsonEnd is the "end" event object.
+type jsonEnd struct {
+	Type EventType `json:"type"`
+	Time *string   `json:"time"`
+	jsonResultMeta
+}
+
+func (j JSONResult) meta() jsonResultMeta {
+	return jsonResultMeta{Host: j.Host, Status: j.Status, ExitCode: j.ExitCode, Signal: j.Signal, PID: j.PID,
+		StartedAt: j.StartedAt, EndedAt: j.EndedAt, DurationMS: j.DurationMS, Error: j.Error, Truncated: j.Truncated}
 }
 
 // NewJSONResult converts r to its JSON form.
@@ -156,11 +184,10 @@ func (s *JSONStream) Event(e Event) error {
 	case EventEnd:
 		s.lines.flush(e.Host, output)
 		r := NewJSONResult(e.Result)
-		j := base
-		j.Status, j.ExitCode, j.Signal, j.PID = r.Status, r.ExitCode, r.Signal, r.PID
-		j.StartedAt, j.EndedAt, j.DurationMS, j.Error = r.StartedAt, r.EndedAt, r.DurationMS, r.Error
-		j.Truncated = &r.Truncated
-		put(j)
+		r.Host = e.Host
+		if err := enc.Encode(jsonEnd{Type: EventEnd, Time: base.Time, jsonResultMeta: r.meta()}); err != nil && encErr == nil {
+			encErr = err
+		}
 	default:
 		put(base)
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,7 +63,11 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 	} else {
 		b.WriteString("0")
 	}
-	b.WriteString(" · " + FormatDuration(elapsed))
+	if elapsed < time.Minute {
+		b.WriteString(" · " + strconv.FormatFloat(elapsed.Seconds(), 'f', 1, 64) + "s")
+	} else {
+		b.WriteString(" · " + FormatDuration(elapsed))
+	}
 	return b.String()
 }
 

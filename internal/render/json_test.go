@@ -1,0 +1,135 @@
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// decodeLines decodes JSON lines strictly: each line one object.
+func decodeLines[T any](t *testing.T, data []byte) []T {
+	t.Helper()
+	var out []T
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v T
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("decoding %s: %v", sc.Bytes(), err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func jsonResults() []Result {
+	return []Result{
+		{Host: "web01", Status: StatusOK, PID: 4242, Stdout: []byte("<b>&\n"), Stderr: nil,
+			Started: t0, Ended: t0.Add(1234567 * time.Nanosecond)},
+		{Host: "web02", Status: StatusFailed, ExitCode: 2, PID: 4243, Stdout: []byte("\xff\xfebinary"), Stderr: []byte("oops\n"),
+			Started: t0, Ended: t0.Add(2 * time.Second), Truncated: true},
+		{Host: "web03", Status: StatusTimeout, Signal: "KILL", PID: 4244, Started: t0, Ended: t0.Add(10 * time.Second), Err: "timed out after 10s"},
+		{Host: "web04", Status: StatusUnreachable, Err: "web04: dial tcp: connection refused"},
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteJSON(&b, jsonResults()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "json", b.Bytes())
+}
+
+func TestJSONSchema(t *testing.T) {
+	var b bytes.Buffer
+	in := jsonResults()
+	if err := WriteJSON(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeLines[JSONResult](t, b.Bytes())
+	if len(got) != len(in) {
+		t.Fatalf("decoded %d objects; want %d", len(got), len(in))
+	}
+	// Every key but the stdout/stderr pairs is always present.
+	for _, m := range decodeLines[map[string]any](t, b.Bytes()) {
+		for _, k := range []string{"host", "status", "exit_code", "signal", "pid", "started_at", "ended_at", "duration_ms", "error", "truncated"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%v: key %q missing", m["host"], k)
+			}
+		}
+		_, s := m["stdout"]
+		_, sb := m["stdout_b64"]
+		if s == sb {
+			t.Errorf("%v: stdout present %v, stdout_b64 present %v; want exactly one", m["host"], s, sb)
+		}
+	}
+	for i, j := range got {
+		r := in[i]
+		if j.Host != r.Host || j.Status != r.Status || j.Truncated != r.Truncated {
+			t.Errorf("host/status/truncated = %s/%s/%v; want %s/%s/%v", j.Host, j.Status, j.Truncated, r.Host, r.Status, r.Truncated)
+		}
+		// Stdout and stderr round-trip, through base64 when not UTF-8.
+		for _, p := range []struct {
+			name string
+			text *string
+			b64  []byte
+			want []byte
+		}{{"stdout", j.Stdout, j.StdoutB64, r.Stdout}, {"stderr", j.Stderr, j.StderrB64, r.Stderr}} {
+			var gotb []byte
+			if p.text != nil {
+				gotb = []byte(*p.text)
+			} else {
+				gotb = p.b64
+			}
+			if !bytes.Equal(gotb, p.want) {
+				t.Errorf("%s %s = %q; want %q", r.Host, p.name, gotb, p.want)
+			}
+		}
+		if j.StartedAt != nil {
+			st, err := time.Parse(time.RFC3339Nano, *j.StartedAt)
+			if err != nil || !st.Equal(r.Started) {
+				t.Errorf("%s started_at = %s (%v); want %v", r.Host, *j.StartedAt, err, r.Started)
+			}
+		} else if !r.Started.IsZero() {
+			t.Errorf("%s started_at missing", r.Host)
+		}
+	}
+	if got[0].ExitCode == nil || *got[0].ExitCode != 0 || *got[0].PID != 4242 {
+		t.Errorf("web01 exit_code/pid = %v/%v; want 0/4242", got[0].ExitCode, got[0].PID)
+	}
+	if got[0].DurationMS == nil || *got[0].DurationMS != 1.235 {
+		t.Errorf("web01 duration_ms = %v; want 1.235", got[0].DurationMS)
+	}
+	if got[1].ExitCode == nil || *got[1].ExitCode != 2 || got[1].StdoutB64 == nil {
+		t.Errorf("web02 exit_code = %v, stdout_b64 = %q; want 2 and the raw bytes", got[1].ExitCode, got[1].StdoutB64)
+	}
+	if got[2].ExitCode != nil || got[2].Signal == nil || *got[2].Signal != "SIGKILL" {
+		t.Errorf("web03 exit_code = %v, signal = %v; want null, SIGKILL", got[2].ExitCode, got[2].Signal)
+	}
+	if got[3].ExitCode != nil || got[3].PID != nil || got[3].StartedAt != nil || got[3].DurationMS != nil || *got[3].Error != "web04: dial tcp: connection refused" {
+		t.Errorf("web04 = %+v; want nulls and the error", got[3])
+	}
+	// The base64 is standard encoding with padding, what `base64 -d` reads.
+	raw := bytes.Split(b.Bytes(), []byte("\n"))[1]
+	want := base64.StdEncoding.EncodeToString(in[1].Stdout)
+	if !bytes.Contains(raw, []byte(`"stdout_b64":"`+want+`"`)) {
+		t.Errorf("web02 line %s lacks stdout_b64 %s", raw, want)
+	}
+}
+
+func TestDurationAndTimeFormat(t *testing.T) {
+	loc := time.FixedZone("X", 3600)
+	s := optTime(time.Date(2026, 1, 2, 4, 5, 6, 7000, loc))
+	if got, want := *s, "2026-01-02T03:05:06.000007000Z"; got != want {
+		t.Errorf("optTime = %s; want %s", got, want)
+	}
+	if d := durationMS(t0, t0.Add(1500*time.Microsecond)); *d != 1.5 {
+		t.Errorf("durationMS = %v; want 1.5", *d)
+	}
+}

@@ -1,0 +1,69 @@
+package render
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestSummaryGolden(t *testing.T) {
+	allOK := results(hosts("web", 1, 20), "x\n")
+	mixed := append(results(hosts("web", 1, 16), "x\n"),
+		Result{Host: "web17", Status: StatusFailed, ExitCode: 2},
+		Result{Host: "web18", Status: StatusFailed, ExitCode: 1},
+		Result{Host: "web19", Status: StatusFailed, ExitCode: 1},
+		Result{Host: "web20", Status: StatusFailed, Signal: "SEGV"},
+		Result{Host: "db1", Status: StatusTimeout},
+		Result{Host: "db2", Status: StatusCancelled},
+		Result{Host: "db3", Status: StatusUnreachable},
+		Result{Host: "db4", Status: StatusUnreachable},
+		Result{Host: "db5", Status: StatusRefused},
+		Result{Host: "db6", Status: StatusError},
+		Result{Host: "db7", Status: "weird"},
+	)
+	tests := []struct {
+		name    string
+		results []Result
+		wall    time.Duration
+		opt     Options
+	}{
+		{"summary_all_ok", allOK, 1234 * time.Millisecond, Options{}},
+		{"summary_one_host", results([]string{"h"}, ""), 312 * time.Millisecond, Options{}},
+		{"summary_mixed", mixed, 83 * time.Second, Options{}},
+		{"summary_mixed_color", mixed, 83 * time.Second, Options{Color: true}},
+		{"summary_none", nil, 0, Options{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			s := Summarize(tt.results, tt.wall)
+			if err := WriteSummary(&b, s, tt.opt); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tt.name, b.Bytes())
+		})
+	}
+	if !Summarize(allOK, 0).OK() || Summarize(mixed, 0).OK() {
+		t.Errorf("OK() wrong")
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0.00ms"},
+		{450 * time.Microsecond, "0.45ms"},
+		{312 * time.Millisecond, "312ms"},
+		{1234 * time.Millisecond, "1.23s"},
+		{83 * time.Second, "1m23s"},
+		{3723 * time.Second, "1h02m"},
+		{-2 * time.Second, "-2.00s"},
+	}
+	for _, tt := range tests {
+		if got := FormatDuration(tt.d); got != tt.want {
+			t.Errorf("FormatDuration(%v) = %q; want %q", tt.d, got, tt.want)
+		}
+	}
+}
