@@ -5,6 +5,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,5 +135,26 @@ func TestDurationAndTimeFormat(t *testing.T) {
 	}
 	if d := durationMS(t0, t0.Add(1500*time.Microsecond)); *d != 1.5 {
 		t.Errorf("durationMS = %v; want 1.5", *d)
+	}
+}
+
+// TestJSONDocumented checks that docs/json.md names every key the types write.
+func TestJSONDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "json.md"))
+	if err != nil {
+		t.Fatalf("reading the schema doc: %v", err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[JSONResult](), reflect.TypeFor[JSONEvent]()} {
+		for f := range typ.Fields() {
+			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !bytes.Contains(doc, []byte("`"+key+"`")) {
+				t.Errorf("docs/json.md does not document key %q of %s", key, typ.Name())
+			}
+		}
+	}
+	for _, st := range summaryOrder {
+		if !bytes.Contains(doc, []byte("`"+string(st)+"`")) {
+			t.Errorf("docs/json.md does not document status %q", st)
+		}
 	}
 }
