@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -75,7 +76,8 @@ func (e *CycleError) Error() string {
 // Items are separated by ',' or white space and combined left to right: ',' is union, '!' difference,
 // '&' intersection and '^' symmetric difference (between two items). An item is a name pattern with
 // bracketed ranges (web[01-20], n[1-9/2], rack[1-2]-n[01-04]), @tag, @all, ^FILE (a hosts file),
-// "-" (names on stdin), or -ITEM (pdsh-style exclusion, the same as !ITEM).
+// "-" (names on stdin), or -ITEM (pdsh-style exclusion, the same as !ITEM). A pdsh regular
+// expression /RE/ keeps only the names so far that match it, and -/RE/ removes them.
 func Expand(expr string, opts *Options) ([]string, error) {
 	e := newEvaluator(opts)
 	s, err := e.eval(expr)
@@ -168,6 +170,23 @@ func (e *evaluator) eval(expr string) (set, error) {
 			i++
 			continue
 		}
+		if c == '/' {
+			next, err := e.regex(acc, op, expr, i)
+			if err != nil {
+				return nil, err
+			}
+			op, opPos, afterItem, i = ',', -1, true, next
+			continue
+		}
+		if c != '@' && c != '^' && c != '-' && (op == ',' || op == '!') {
+			// A plain pattern is added or removed name by name, without a set of its own.
+			next, err := e.patternInPlace(acc, op, expr, i)
+			if err != nil {
+				return nil, err
+			}
+			op, opPos, afterItem, i = ',', -1, true, next
+			continue
+		}
 		item, owned, next, err := e.item(expr, i)
 		if err != nil {
 			return nil, err
@@ -222,6 +241,82 @@ func (e *evaluator) apply(acc set, op byte, item set, owned bool, expr string, p
 		}
 	}
 	return acc, nil
+}
+
+// regex applies the pdsh filter /RE/ at expr[i:] to acc in place: it keeps the names that match,
+// or with '!' or '-' before it removes them. The closing '/' may be left out at the end of the item.
+func (e *evaluator) regex(acc set, op byte, expr string, i int) (int, error) {
+	end := strings.IndexByte(expr[i+1:], '/')
+	next := 0
+	if end >= 0 {
+		end += i + 1
+		next = end + 1
+	} else {
+		end = strings.IndexByte(expr[i+1:], ',')
+		if end < 0 {
+			end = len(expr)
+		} else {
+			end += i + 1
+		}
+		next = end
+	}
+	if next < len(expr) && !isStop(expr[next]) {
+		return 0, synErr(expr, next, "unexpected '%c' after regular expression", expr[next])
+	}
+	re, err := regexp.Compile(expr[i+1 : end])
+	if err != nil {
+		return 0, synErr(expr, i, "bad regular expression: %v", err)
+	}
+	switch op {
+	case ',', '&':
+		for k := range acc {
+			if !re.MatchString(k) {
+				delete(acc, k)
+			}
+		}
+	case '!':
+		for k := range acc {
+			if re.MatchString(k) {
+				delete(acc, k)
+			}
+		}
+	default:
+		return 0, synErr(expr, i, "a regular expression can only filter ('/RE/') or exclude ('-/RE/', '!/RE/')")
+	}
+	return next, nil
+}
+
+// patternInPlace adds (op ',') or removes (op '!') the names of the pattern at expr[i:] to or from acc.
+func (e *evaluator) patternInPlace(acc set, op byte, expr string, i int) (int, error) {
+	end, err := itemEnd(expr, i)
+	if err != nil {
+		return 0, err
+	}
+	p, err := parsePattern(expr, i, end)
+	if err != nil {
+		return 0, err
+	}
+	if p.count > uint64(e.max) {
+		return 0, &LimitError{Expr: expr, Col: i + 1, Count: p.count, Max: e.max}
+	}
+	if op == '!' {
+		p.each(func(name string) { delete(acc, name) })
+		return end, nil
+	}
+	if uint64(len(acc))+p.count > uint64(e.max) {
+		// Duplicates may still bring it under the limit; count exactly before giving up.
+		n := len(acc)
+		p.each(func(name string) {
+			if _, ok := acc[name]; !ok {
+				n++
+			}
+		})
+		if n > e.max {
+			return 0, &LimitError{Expr: expr, Col: i + 1, Count: uint64(n), Max: e.max}
+		}
+	}
+	p.each(func(name string) { acc[name] = struct{}{} })
+	return end, nil
 }
 
 // itemEnd returns the end of the item starting at i, checking brackets.
@@ -338,7 +433,7 @@ func (e *evaluator) tag(name string) (set, error) {
 		return nil, fmt.Errorf("expanding @%s: tags nest more than %d deep", name, maxDepth)
 	}
 	var s set
-	if name == "all" {
+	if name == "all" || name == "*" {
 		if e.opts.All == nil {
 			return nil, errors.New("expanding @all: no host list configured")
 		}
@@ -594,6 +689,10 @@ func appendPadded(b []byte, n int64, pad int) []byte {
 
 // each calls f with every name of the pattern, in bracket order.
 func (p *pattern) each(f func(string)) {
+	if len(p.segs) == 1 && p.segs[0].ranges == nil {
+		f(p.segs[0].lit)
+		return
+	}
 	vals := make([][]string, len(p.segs))
 	for k, s := range p.segs {
 		if s.ranges == nil {

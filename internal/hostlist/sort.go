@@ -6,9 +6,19 @@ import (
 )
 
 // Compare orders two names naturally: digit runs compare by value, so n2 sorts before n10.
-// Names equal in value (n1, n01) fall back to byte order, so the order is total.
+// Names equal in value (n1, n01) put the shorter digits first, then fall back to byte order,
+// so the order is total.
 func Compare(a, b string) int {
-	i, j := 0, 0
+	// Skip the common prefix, backing up to the start of a digit run it may end inside.
+	k := 0
+	for k < len(a) && k < len(b) && a[k] == b[k] {
+		k++
+	}
+	for k > 0 && isDigit(a[k-1]) {
+		k--
+	}
+	i, j := k, k
+	pad := 0 // the first difference in digit-run length between runs of equal value
 	for i < len(a) && j < len(b) {
 		ca, cb := a[i], b[j]
 		if isDigit(ca) && isDigit(cb) {
@@ -20,13 +30,16 @@ func Compare(a, b string) int {
 			for j < len(b) && isDigit(b[j]) {
 				j++
 			}
-			da := strings.TrimLeft(a[si:i], "0")
-			db := strings.TrimLeft(b[sj:j], "0")
+			da := trimZeros(a[si:i])
+			db := trimZeros(b[sj:j])
 			if len(da) != len(db) {
 				return cmpInt(len(da), len(db))
 			}
 			if c := strings.Compare(da, db); c != 0 {
 				return c
+			}
+			if pad == 0 {
+				pad = cmpInt(i-si, j-sj)
 			}
 			continue
 		}
@@ -38,6 +51,9 @@ func Compare(a, b string) int {
 	}
 	if c := cmpInt(len(a)-i, len(b)-j); c != 0 {
 		return c
+	}
+	if pad != 0 {
+		return pad
 	}
 	return strings.Compare(a, b)
 }
@@ -55,4 +71,12 @@ func cmpInt(a, b int) int {
 // Sort sorts names in place in natural order (see Compare).
 func Sort(names []string) {
 	slices.SortFunc(names, Compare)
+}
+
+func trimZeros(s string) string {
+	k := 0
+	for k < len(s) && s[k] == '0' {
+		k++
+	}
+	return s[k:]
 }
