@@ -292,7 +292,7 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		if binary {
 			writeEscaped(b, line)
 		} else {
-			b.Write(line)
+			b.Write(displayLine(line))
 		}
 		b.WriteByte('\n')
 	}
@@ -301,6 +301,18 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		b.WriteString(opt.paint(sgrDim, "(no newline at end)"))
 		b.WriteByte('\n')
 	}
+}
+
+// displayLine returns what a terminal would end up showing of a text line:
+// without a CRLF's carriage return, and after the last carriage return when
+// the line redraws itself (progress meters), so it cannot overwrite the host
+// column or leave a stray \r in a file.
+func displayLine(line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
+		return line[i+1:]
+	}
+	return line
 }
 
 // isBinary reports whether out should not be written to a terminal as it is.

@@ -26,8 +26,9 @@ const eraseLine = "\r\x1b[2K"
 //	[12/20] running 8 · failed 1 · unreachable 0 · 3.2s
 //
 // Draw redraws it in place (carriage return and erase line); Clear removes it
-// before the result prints. It writes nothing but these lines, so give it a
-// Progress only when IsTerminal(w). A Progress is safe for concurrent use.
+// before the result prints. It writes nothing but these lines, so make one
+// only when IsTerminal(w); the methods of a nil *Progress do nothing, so a
+// caller can hold a nil one for pipes. A Progress is safe for concurrent use.
 type Progress struct {
 	opt   Options
 	width int // terminal columns; 0 means unknown (no truncation)
@@ -73,6 +74,9 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 
 // Draw replaces the progress line with the state in c after elapsed.
 func (p *Progress) Draw(c Counts, elapsed time.Duration) error {
+	if p == nil {
+		return nil
+	}
 	line := ProgressLine(c, elapsed, p.opt)
 	if p.width > 1 && visibleLen(line) >= p.width {
 		line = ProgressLine(c, elapsed, Options{}) // drop colour before cutting
@@ -88,6 +92,9 @@ func (p *Progress) Draw(c Counts, elapsed time.Duration) error {
 // Clear erases the progress line, if one is shown, so the result can print on
 // a clean line. A later Draw shows it again.
 func (p *Progress) Clear() error {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.shown {

@@ -204,7 +204,7 @@ func (s *Stream) writeLineLocked(host string, stderr bool, line []byte) {
 	if isBinary(line) {
 		writeEscaped(&s.buf, line)
 	} else {
-		s.buf.Write(line)
+		s.buf.Write(displayLine(line))
 	}
 	s.buf.WriteByte('\n')
 }

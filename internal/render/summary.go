@@ -122,7 +122,7 @@ func (s Summary) classes() []Status {
 }
 
 // failureList returns "exit 1: web03; exit 2: web07", the exit codes in
-// numeric order and signals after them.
+// numeric order and signals after them, or just "exit 1" when all failed alike.
 func (s Summary) failureList() string {
 	keys := make([]string, 0, len(s.Failures))
 	for k := range s.Failures {
@@ -141,6 +141,9 @@ func (s Summary) failureList() string {
 		}
 		return strings.Compare(a, b)
 	})
+	if len(keys) == 1 {
+		return keys[0] // all failed alike: the host list is on the line already
+	}
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + ": " + hostlist.Fold(s.Failures[k])
