@@ -1,0 +1,386 @@
+// Package install puts the shoal agent on a host: the one-round-trip bootstrap command that
+// either starts the installed agent or reports the host's platform, the upload command that
+// writes a new binary atomically and starts it, the choice of binary per platform, and the check
+// of the hash the agent reports in its hello.
+//
+// The commands are POSIX sh, run through /bin/sh whatever the login shell is. Nothing here opens
+// a connection: transports (ssh, openssh) run the commands and move the bytes.
+package install
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/shoal-sh/shoal/internal/transport"
+)
+
+// DefaultDir is where the agent is installed when the target names no directory.
+const DefaultDir = "~/.cache/shoal"
+
+// Binary is one agent binary on this machine.
+type Binary struct {
+	Path string
+	Hash string // hex SHA-256 of the file
+	Size int64
+	OS   string // GOOS
+	Arch string // GOARCH
+}
+
+// Name returns the file name of the binary once installed: agent-<first 16 hex of its hash>.
+func (b *Binary) Name() string { return "agent-" + b.Hash[:16] }
+
+// Source finds agent binaries: the running executable for its own platform, and
+// shoal-<os>-<arch> files in PlatformDir for the others.
+type Source struct {
+	// Self is the binary for this machine's platform; empty means os.Executable.
+	Self string
+	// PlatformDir holds shoal-<os>-<arch> binaries for other platforms (`make release` output).
+	PlatformDir string
+
+	// mu protects the following.
+	mu    sync.Mutex
+	cache map[string]Binary // by path, valid while size and mtime match
+}
+
+// Platforms lists the platforms shoal builds for, as GOOS/GOARCH.
+var Platforms = [][2]string{{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "amd64"}, {"darwin", "arm64"}}
+
+// NoBinaryError says no agent binary exists for a host's platform.
+type NoBinaryError struct {
+	OS, Arch string
+	Uname    string // what the host reported
+	Dir      string // where it was looked for
+}
+
+func (e *NoBinaryError) Error() string {
+	plat := e.OS + "/" + e.Arch
+	if e.OS == "" {
+		plat = fmt.Sprintf("%q (unsupported)", e.Uname)
+		return fmt.Sprintf("no shoal agent for platform %s; shoal runs on %s", plat, platformList())
+	}
+	where := "configure a platform directory (agent_dir) holding it"
+	if e.Dir != "" {
+		where = "put it in " + e.Dir
+	}
+	return fmt.Sprintf("no shoal agent binary for %s: build shoal-%s-%s (make release, or "+
+		"GOOS=%s GOARCH=%s go build -o shoal-%s-%s ./cmd/shoal) and %s",
+		plat, e.OS, e.Arch, e.OS, e.Arch, e.OS, e.Arch, where)
+}
+
+func platformList() string {
+	var s []string
+	for _, p := range Platforms {
+		s = append(s, p[0]+"/"+p[1])
+	}
+	return strings.Join(s, ", ")
+}
+
+// Platform maps `uname -sm` output ("Linux x86_64") to GOOS and GOARCH; ok is false for a
+// platform shoal does not build for.
+func Platform(uname string) (goos, goarch string, ok bool) {
+	f := strings.Fields(uname)
+	if len(f) != 2 {
+		return "", "", false
+	}
+	switch f[0] {
+	case "Linux":
+		goos = "linux"
+	case "Darwin":
+		goos = "darwin"
+	default:
+		return "", "", false
+	}
+	switch f[1] {
+	case "x86_64", "amd64":
+		goarch = "amd64"
+	case "aarch64", "arm64":
+		goarch = "arm64"
+	default:
+		return "", "", false
+	}
+	return goos, goarch, true
+}
+
+// unames returns the `uname -sm` strings of a platform.
+func unames(goos, goarch string) []string {
+	s := map[string]string{"linux": "Linux", "darwin": "Darwin"}[goos]
+	switch goarch {
+	case "amd64":
+		return []string{s + " x86_64", s + " amd64"}
+	case "arm64":
+		return []string{s + " aarch64", s + " arm64"}
+	}
+	return nil
+}
+
+// For returns the binary for a platform: Self when it is this machine's platform, else
+// PlatformDir/shoal-<os>-<arch>. A missing binary is a *NoBinaryError.
+func (s *Source) For(goos, goarch string) (Binary, error) {
+	if goos == runtime.GOOS && goarch == runtime.GOARCH {
+		self := s.Self
+		if self == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return Binary{}, fmt.Errorf("finding own executable: %w", err)
+			}
+			self = exe
+		}
+		return s.hashed(self, goos, goarch)
+	}
+	if s.PlatformDir == "" {
+		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch}
+	}
+	p := filepath.Join(s.PlatformDir, "shoal-"+goos+"-"+goarch)
+	b, err := s.hashed(p, goos, goarch)
+	if errors.Is(err, os.ErrNotExist) {
+		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch, Dir: s.PlatformDir}
+	}
+	return b, err
+}
+
+// Available returns the binaries of every platform that has one, this machine's first.
+func (s *Source) Available() []Binary {
+	var out []Binary
+	if b, err := s.For(runtime.GOOS, runtime.GOARCH); err == nil {
+		out = append(out, b)
+	}
+	for _, p := range Platforms {
+		if p[0] == runtime.GOOS && p[1] == runtime.GOARCH {
+			continue
+		}
+		if b, err := s.For(p[0], p[1]); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// hashed returns the Binary at path, hashing it once per size and mtime.
+func (s *Source) hashed(path, goos, goarch string) (Binary, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Binary{}, fmt.Errorf("reading agent binary: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return Binary{}, fmt.Errorf("agent binary %s is not a regular file", path)
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
+	s.mu.Lock()
+	b, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	h, n, err := HashFile(path)
+	if err != nil {
+		return Binary{}, err
+	}
+	b = Binary{Path: path, Hash: h, Size: n, OS: goos, Arch: goarch}
+	s.mu.Lock()
+	if s.cache == nil {
+		s.cache = map[string]Binary{}
+	}
+	s.cache[key] = b
+	s.mu.Unlock()
+	return b, nil
+}
+
+// HashFile returns the hex SHA-256 and the size of a file.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("hashing agent binary: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("hashing agent binary %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// dirExpr returns a shell expression for dir, with a leading ~ read as $HOME.
+func dirExpr(dir string) string {
+	if dir == "" {
+		dir = DefaultDir
+	}
+	if dir == "~" {
+		return `"$HOME"`
+	}
+	if rest, ok := strings.CutPrefix(dir, "~/"); ok {
+		return `"$HOME"/` + Quote(rest)
+	}
+	return Quote(dir)
+}
+
+func agentExec(agentArgs []string) string {
+	var b strings.Builder
+	b.WriteString(`exec "$a" agent --state-dir "$d"`)
+	for _, a := range agentArgs {
+		b.WriteByte(' ')
+		b.WriteString(Quote(a))
+	}
+	return b.String()
+}
+
+// Marker lines the commands print on stdout before the agent speaks.
+const (
+	markerExec    = "SHOAL-EXEC"    // SHOAL-EXEC <uname -sm>\t<agent path>
+	markerMissing = "SHOAL-MISSING" // SHOAL-MISSING <uname -sm>
+	markerFail    = "SHOAL-FAIL"    // SHOAL-FAIL <reason>
+)
+
+// wrap makes script run under /bin/sh whatever the user's login shell is. The script contains no
+// '!' followed by anything but a space, so csh history expansion leaves it alone.
+func wrap(script string) string {
+	return "exec /bin/sh -c " + Quote(script)
+}
+
+// Bootstrap returns the remote command run first on every connect: it execs the installed agent
+// for the host's platform when it is present, a regular executable file not writable by group or
+// others, in a directory of mode 0700; otherwise it prints a SHOAL-MISSING marker with
+// `uname -sm` and exits. bins are the binaries this side could install (Source.Available);
+// with none (or to force a reinstall) it always reports missing.
+func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "d=%s; u=$(uname -sm); a=; case \"$u\" in ", dirExpr(dir))
+	for _, bin := range bins {
+		for i, u := range unames(bin.OS, bin.Arch) {
+			if i > 0 {
+				b.WriteString("|")
+			}
+			b.WriteString(Quote(u))
+		}
+		fmt.Fprintf(&b, `) a="$d"/%s;; `, bin.Name())
+	}
+	b.WriteString("esac; ")
+	b.WriteString(`if [ -n "$a" ]; then ` +
+		`r=$(find "$d" "$a" -prune \( -type d -perm 700 -o -type f -perm -100 ! -perm -020 ! -perm -002 \) -print 2>/dev/null); ` +
+		`case "$r" in "$d"?"$a") printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` + agentExec(agentArgs) + `;; esac; fi; `)
+	b.WriteString(`printf '` + markerMissing + ` %s\n' "$u"`)
+	return wrap(b.String())
+}
+
+// Upload returns the remote command that installs bin: it reads exactly bin.Size bytes of stdin
+// into a temp file in the install directory, checks the size, makes it 0700, renames it into
+// place (atomic, so concurrent installs to one shared home are safe), prints a SHOAL-EXEC marker
+// and execs the agent on the rest of stdin. The caller must send the bytes and then wait for the
+// marker before writing anything else.
+func Upload(dir string, bin Binary, agentArgs []string) string {
+	n := strconv.FormatInt(bin.Size, 10)
+	s := fmt.Sprintf(`d=%s; a="$d"/%s; u=$(uname -sm); umask 077; t=; `, dirExpr(dir), bin.Name()) +
+		`mkdir -p "$d" && chmod 700 "$d" && t=$(mktemp "$d/.agent-XXXXXX") && head -c ` + n + ` > "$t" && ` +
+		`[ $(wc -c < "$t") -eq ` + n + ` ] && chmod 700 "$t" && mv -f "$t" "$a" && ` +
+		`{ printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` + agentExec(agentArgs) + `; }; ` +
+		`[ -n "$t" ] && rm -f "$t"; printf '` + markerFail + ` could not write %s\n' "$a"; exit 1`
+	return wrap(s)
+}
+
+// Marker is what a bootstrap or upload command printed.
+type Marker struct {
+	Exec      bool   // the agent was started; the frames follow
+	Uname     string // `uname -sm` of the host
+	AgentPath string // the agent's path on the host, when Exec
+	Fail      string // why an upload failed, when not empty
+}
+
+// MaxMarkerBytes bounds what ReadMarker reads before giving up (shell start-up files may print).
+const MaxMarkerBytes = 16 << 10
+
+// ErrNoMarker means the remote command ended or printed too much without a marker line.
+var ErrNoMarker = errors.New("no shoal marker in the remote command's output")
+
+// ReadMarker reads r a byte at a time (so nothing after the marker line is consumed) until a
+// marker line, skipping other lines (login scripts may print), at most MaxMarkerBytes.
+func ReadMarker(r io.Reader) (Marker, error) {
+	var line []byte
+	var one [1]byte
+	for total := 0; total < MaxMarkerBytes; total++ {
+		n, err := r.Read(one[:])
+		if n == 1 {
+			if one[0] != '\n' {
+				if len(line) < 4096 {
+					line = append(line, one[0])
+				}
+				continue
+			}
+			if m, ok := parseMarker(string(line)); ok {
+				return m, nil
+			}
+			line = line[:0]
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(line) > 0 {
+					return Marker{}, fmt.Errorf("%w (last line %q)", ErrNoMarker, line)
+				}
+				return Marker{}, ErrNoMarker
+			}
+			return Marker{}, fmt.Errorf("reading marker: %w", err)
+		}
+	}
+	return Marker{}, fmt.Errorf("%w in the first %d bytes", ErrNoMarker, MaxMarkerBytes)
+}
+
+func parseMarker(line string) (Marker, bool) {
+	word, rest, _ := strings.Cut(line, " ")
+	switch word {
+	case markerExec:
+		u, p, ok := strings.Cut(rest, "\t")
+		return Marker{Exec: true, Uname: u, AgentPath: p}, ok
+	case markerMissing:
+		return Marker{Uname: rest}, true
+	case markerFail:
+		return Marker{Fail: rest}, true
+	}
+	return Marker{}, false
+}
+
+// Match returns, among bins, the binary for a host that reported uname.
+func Match(bins []Binary, uname string) (Binary, bool) {
+	goos, goarch, ok := Platform(uname)
+	if !ok {
+		return Binary{}, false
+	}
+	i := slices.IndexFunc(bins, func(b Binary) bool { return b.OS == goos && b.Arch == goarch })
+	if i < 0 {
+		return Binary{}, false
+	}
+	return bins[i], true
+}
+
+// ErrHashMismatch means the agent that answered is not the binary the transport meant to start.
+var ErrHashMismatch = errors.New("agent binary hash mismatch")
+
+// CheckHash compares the hash an agent reported in its hello with the hash the transport
+// installed or found (info.AgentHash). On a mismatch the caller reconnects once with
+// Target.Reinstall set, and reports the error if it happens again.
+func CheckHash(info transport.ConnInfo, helloHash string) error {
+	if info.AgentHash == "" {
+		return nil // the transport does not know; nothing to compare
+	}
+	if !strings.EqualFold(info.AgentHash, helloHash) {
+		return fmt.Errorf("%w: %s reports %.16s, expected %.16s", ErrHashMismatch, info.AgentPath, helloHash, info.AgentHash)
+	}
+	return nil
+}
