@@ -104,7 +104,9 @@ func (lb *lineBuffer) flush(host string, emit func(stderr bool, line []byte)) {
 //
 // Partial lines are held per host until their newline or the host's end, and
 // each Event call writes whole lines with one Write, so lines of different
-// hosts never mix. A Stream is safe for concurrent use.
+// hosts never mix. Send an EventEnd for every host, even one cancelled or
+// unreachable: it prints the host's unfinished lines and frees them. A Stream
+// is safe for concurrent use.
 type Stream struct {
 	opt      Options
 	progress *Progress
