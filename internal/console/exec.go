@@ -1,0 +1,350 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/render"
+)
+
+// Mode is how a command's results are shown.
+type Mode int
+
+// The output modes.
+const (
+	ModeGather     Mode = iota // hosts with identical output folded into one block, at the end
+	ModeStream                 // lines as they arrive, after a host column
+	ModeJSON                   // one JSON object per host, at the end
+	ModeJSONStream             // JSON events as they happen
+)
+
+var modeNames = [...]string{"gather", "stream", "json", "json-stream"}
+
+func (m Mode) String() string {
+	if m < 0 || int(m) >= len(modeNames) {
+		return fmt.Sprintf("Mode(%d)", int(m))
+	}
+	return modeNames[m]
+}
+
+// ParseMode returns the Mode named s: gather, stream, json or json-stream.
+func ParseMode(s string) (Mode, error) {
+	for i, n := range modeNames {
+		if s == n {
+			return Mode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown output mode %q (want gather, stream or json)", s)
+}
+
+// View says how to show a command's results.
+type View struct {
+	Out  io.Writer
+	Mode Mode
+	// Color enables ANSI colours (see render.ColorEnabled).
+	Color bool
+	// Progress draws a live progress line while hosts answer; set it only when Out is a terminal.
+	Progress bool
+	// Width is the terminal's width in columns, for the progress line; 0 when unknown.
+	Width int
+	// Summary prints the summary line after the results (not in the JSON modes).
+	Summary bool
+	// Tick is how often the progress line is redrawn; 0 means 100ms.
+	Tick time.Duration
+}
+
+// Outcome is what a command did across its hosts.
+type Outcome struct {
+	// Results holds one result per host, in the order of the request's hosts.
+	Results []client.HostResult
+	// Interrupted reports whether the command was cancelled by an interrupt.
+	Interrupted bool
+	// Unfinished lists the hosts whose command the interrupt cancelled.
+	Unfinished []string
+	// PIDs maps each host to the pid its command started as.
+	PIDs    map[string]int
+	Elapsed time.Duration
+}
+
+// hostState is what Exec knows of one host while the command runs.
+type hostState struct {
+	started, done  bool
+	stdout, stderr []byte
+	result         client.HostResult
+}
+
+// Exec runs req on sess and shows it as v says. A receive on interrupt cancels the command on every
+// host that has not finished; Exec then waits for every host to report, prints what arrived and
+// returns. Cancelling ctx does the same without the interrupt note.
+func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v View, interrupt <-chan struct{}) (*Outcome, error) {
+	start := time.Now()
+	run, err := sess.Run(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("starting %q: %w", req.Command, err)
+	}
+	opt := render.Options{Color: v.Color}
+	var progress *render.Progress
+	if v.Progress && (v.Mode == ModeGather || v.Mode == ModeStream) {
+		progress = render.NewProgress(v.Out, v.Width, opt)
+	}
+	var stream *render.Stream
+	var jstream *render.JSONStream
+	switch v.Mode {
+	case ModeStream:
+		stream = render.NewStream(v.Out, req.Hosts, progress, opt)
+	case ModeJSONStream:
+		jstream = render.NewJSONStream(v.Out)
+	}
+	emit := func(e render.Event) error {
+		switch {
+		case stream != nil:
+			return stream.Event(e)
+		case jstream != nil:
+			return jstream.Event(e)
+		}
+		return nil
+	}
+
+	states := make(map[string]*hostState, len(req.Hosts))
+	for _, h := range req.Hosts {
+		states[h] = &hostState{}
+	}
+	out := &Outcome{PIDs: make(map[string]int)}
+	var counts render.Counts
+	counts.Total = len(req.Hosts)
+
+	var tickC <-chan time.Time
+	if progress != nil {
+		tick := v.Tick
+		if tick <= 0 {
+			tick = 100 * time.Millisecond
+		}
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		tickC = t.C
+		progress.Draw(counts, 0)
+	}
+	var writeErr error
+	note := func(err error) {
+		if err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	cancelled := false
+	ctxDone := ctx.Done()
+	events := run.Events
+	for events != nil {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				break
+			}
+			st := states[e.Host]
+			if st == nil { // a host we did not ask for: show it anyway
+				st = &hostState{}
+				states[e.Host] = st
+				req.Hosts = append(req.Hosts, e.Host)
+				counts.Total++
+			}
+			switch e.Kind {
+			case client.EventStart:
+				if !st.started && !st.done {
+					st.started = true
+					counts.Running++
+				}
+				out.PIDs[e.Host] = e.PID
+				note(emit(render.Event{Type: render.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
+			case client.EventStdout:
+				st.stdout = append(st.stdout, e.Data...)
+				note(emit(render.Event{Type: render.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
+			case client.EventStderr:
+				st.stderr = append(st.stderr, e.Data...)
+				note(emit(render.Event{Type: render.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
+			case client.EventDone:
+				if st.done || e.Result == nil {
+					break
+				}
+				st.done = true
+				if st.started {
+					counts.Running--
+				}
+				counts.Done++
+				r := *e.Result
+				r.Host = e.Host
+				if len(r.Stdout) == 0 {
+					r.Stdout = st.stdout
+				}
+				if len(r.Stderr) == 0 {
+					r.Stderr = st.stderr
+				}
+				if r.PID != 0 {
+					out.PIDs[e.Host] = r.PID
+				}
+				st.result = r
+				switch r.Status {
+				case client.StatusOK:
+				case client.StatusUnreachable, client.StatusRefused:
+					counts.Unreachable++
+				default:
+					counts.Failed++
+				}
+				note(emit(render.Event{Type: render.EventEnd, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
+			}
+		case <-interrupt:
+			if !cancelled {
+				cancelled = true
+				out.Interrupted = true
+				run.Cancel()
+			}
+		case <-ctxDone:
+			ctxDone = nil
+			if !cancelled {
+				cancelled = true
+				run.Cancel()
+			}
+		case <-tickC:
+			progress.Draw(counts, time.Since(start))
+		}
+	}
+	out.Elapsed = time.Since(start)
+	if progress != nil {
+		progress.Clear()
+	}
+	out.Results = make([]client.HostResult, 0, len(req.Hosts))
+	for _, h := range req.Hosts {
+		st := states[h]
+		if !st.done {
+			st.result = client.HostResult{Host: h, Status: client.StatusError, Err: "no result from the daemon",
+				Stdout: st.stdout, Stderr: st.stderr, PID: out.PIDs[h]}
+			if cancelled {
+				st.result.Status = client.StatusCancelled
+				st.result.Err = ""
+			}
+		}
+		out.Results = append(out.Results, st.result)
+		if out.Interrupted && st.result.Status == client.StatusCancelled {
+			out.Unfinished = append(out.Unfinished, h)
+		}
+	}
+	rs := ToRender(out.Results)
+	switch v.Mode {
+	case ModeGather:
+		note(render.Gather(v.Out, rs, opt))
+	case ModeJSON:
+		note(render.WriteJSON(v.Out, rs))
+	}
+	if v.Summary && (v.Mode == ModeGather || v.Mode == ModeStream) {
+		note(render.WriteSummary(v.Out, render.Summarize(rs, out.Elapsed), opt))
+		if out.Interrupted {
+			msg := "interrupted: every host finished before the cancel arrived"
+			if len(out.Unfinished) > 0 {
+				msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
+			}
+			_, err := fmt.Fprintln(v.Out, paint(v.Color, sgrYellow, msg))
+			note(err)
+		}
+	}
+	if writeErr != nil {
+		return out, fmt.Errorf("writing results: %w", writeErr)
+	}
+	return out, nil
+}
+
+// ToRender converts results from the daemon to the renderer's form.
+func ToRender(rs []client.HostResult) []render.Result {
+	out := make([]render.Result, len(rs))
+	for i, r := range rs {
+		out[i] = toRender(r)
+	}
+	return out
+}
+
+func toRender(r client.HostResult) render.Result {
+	return render.Result{
+		Host:      r.Host,
+		Status:    render.Status(r.Status),
+		ExitCode:  r.ExitCode,
+		Signal:    r.Signal,
+		PID:       r.PID,
+		Stdout:    r.Stdout,
+		Stderr:    r.Stderr,
+		Truncated: r.Truncated,
+		Started:   r.Started,
+		Ended:     r.Ended,
+		Err:       r.Err,
+	}
+}
+
+// Exit statuses with a meaning of their own.
+const (
+	ExitInterrupted = 130 // a command was cancelled from the keyboard
+	ExitNotRun      = 255 // some host could not run the command at all
+)
+
+// ExitStatus is the process exit status for results: 0 when every host exited 0, else the highest
+// remote exit code (128+n for a signal n, 130 for a cancelled command), and 255 when any host could
+// not run the command at all (unreachable, refused, timed out or error).
+func ExitStatus(rs []client.HostResult) int {
+	code := 0
+	for _, r := range rs {
+		switch r.Status {
+		case client.StatusOK:
+		case client.StatusFailed:
+			c := r.ExitCode
+			if r.Signal != "" {
+				c = 128 + signalNumber(r.Signal)
+			}
+			if c <= 0 {
+				c = 1
+			}
+			code = max(code, min(c, 255))
+		case client.StatusCancelled:
+			code = max(code, ExitInterrupted)
+		default:
+			return ExitNotRun
+		}
+	}
+	return code
+}
+
+// signalNumber returns the number of a signal named like "KILL", "SIGKILL" or "9"; 0 when unknown.
+func signalNumber(s string) int {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil {
+		return n
+	}
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	return int(unix.SignalNum(s))
+}
+
+// errInterrupted is returned by operations cut short by an interrupt.
+var errInterrupted = errors.New("interrupted")
+
+// ANSI sequences used by the console's own messages.
+const (
+	sgrReset  = "\x1b[0m"
+	sgrBold   = "\x1b[1m"
+	sgrDim    = "\x1b[2m"
+	sgrRed    = "\x1b[31m"
+	sgrYellow = "\x1b[33m"
+	sgrCyan   = "\x1b[36m"
+)
+
+// paint wraps s in sgr when color is on.
+func paint(color bool, sgr, s string) string {
+	if !color || s == "" {
+		return s
+	}
+	return sgr + s + sgrReset
+}

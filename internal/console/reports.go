@@ -1,0 +1,487 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/render"
+)
+
+// ReportOptions say how the tables of ping, info, time, put, get and status are written.
+type ReportOptions struct {
+	Color bool
+	// JSON writes one JSON object per host (per line) instead of a table.
+	JSON bool
+}
+
+// OutlierThreshold is how far a host's clock may stray from the fleet's median offset, beyond half
+// its round trip, before `time` marks it as an outlier.
+const OutlierThreshold = 100 * time.Millisecond
+
+// failure is a set of hosts that failed the same way.
+type failure struct {
+	status client.Status
+	err    string
+	hosts  []string
+}
+
+// failureGroups groups hosts by status and error message (with the host's name taken out), in the
+// order of their first host.
+func failureGroups(add func(yield func(host string, st client.Status, err string))) []failure {
+	var out []failure
+	idx := map[string]int{}
+	add(func(host string, st client.Status, err string) {
+		msg := strings.TrimPrefix(err, host+": ")
+		msg = strings.ReplaceAll(msg, host, "<host>")
+		k := string(st) + "\x00" + msg
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, failure{status: st, err: msg})
+		}
+		out[i].hosts = append(out[i].hosts, host)
+	})
+	return out
+}
+
+// writeFailures writes one line per failure group.
+func writeFailures(w io.Writer, fs []failure, opt ReportOptions) {
+	for _, f := range fs {
+		hostlist.Sort(f.hosts)
+		fmt.Fprintf(w, "%s %s (%d): %s\n", paint(opt.Color, sgrRed, string(f.status)),
+			paint(opt.Color, sgrBold, hostlist.Fold(f.hosts)), len(f.hosts), f.err)
+	}
+}
+
+// writeJSONLines writes each value as one line of JSON.
+func writeJSONLines[T any](w io.Writer, vs []T) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	for _, v := range vs {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func errPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// statusOf is the exit status for a table: 0 when every host is ok, 255 otherwise.
+func statusOf(ok, total int) int {
+	if ok == total {
+		return 0
+	}
+	return ExitNotRun
+}
+
+// WritePing writes ping results: the hosts that answered, folded, with their round trips, then the
+// hosts that did not, grouped by error. It returns 0 when every host answered, else 255.
+func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, error) {
+	okN := 0
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			okN++
+		}
+	}
+	if opt.JSON {
+		type row struct {
+			Host   string        `json:"host"`
+			Status client.Status `json:"status"`
+			RTTMS  *float64      `json:"rtt_ms"`
+			Error  *string       `json:"error"`
+		}
+		rows := make([]row, len(res))
+		for i, r := range res {
+			rows[i] = row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)}
+			if r.Status == client.StatusOK {
+				v := ms(r.RTT)
+				rows[i].RTTMS = &v
+			}
+		}
+		return statusOf(okN, len(res)), writeJSONLines(w, rows)
+	}
+	var b bytes.Buffer
+	var okHosts []string
+	var rtts []time.Duration
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			okHosts = append(okHosts, r.Host)
+			rtts = append(rtts, r.RTT)
+		}
+	}
+	if len(okHosts) > 0 {
+		slices.Sort(rtts)
+		hostlist.Sort(okHosts)
+		fmt.Fprintf(&b, "%s %s (%d): rtt min %s · median %s · max %s\n", paint(opt.Color, sgrBold, "ok"),
+			paint(opt.Color, sgrBold, hostlist.Fold(okHosts)), len(okHosts),
+			render.FormatDuration(rtts[0]), render.FormatDuration(rtts[len(rtts)/2]), render.FormatDuration(rtts[len(rtts)-1]))
+	}
+	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				yield(r.Host, r.Status, r.Err)
+			}
+		}
+	}), opt)
+	_, err := w.Write(b.Bytes())
+	return statusOf(okN, len(res)), err
+}
+
+// WriteInfo writes one line per host describing it, in natural host order, then the hosts that did
+// not answer. It returns 0 when every host answered, else 255.
+func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, error) {
+	res = slices.Clone(res)
+	slices.SortFunc(res, func(a, b client.InfoResult) int { return hostlist.Compare(a.Host, b.Host) })
+	okN := 0
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			okN++
+		}
+	}
+	if opt.JSON {
+		type row struct {
+			Host         string        `json:"host"`
+			Status       client.Status `json:"status"`
+			Error        *string       `json:"error"`
+			Hostname     string        `json:"hostname,omitempty"`
+			OS           string        `json:"os,omitempty"`
+			Arch         string        `json:"arch,omitempty"`
+			Kernel       string        `json:"kernel,omitempty"`
+			CPUs         int           `json:"cpus,omitempty"`
+			MemTotal     int64         `json:"mem_total,omitempty"`
+			MemAvailable int64         `json:"mem_available,omitempty"`
+			Load         []float64     `json:"load,omitempty"`
+			UptimeS      float64       `json:"uptime_s,omitempty"`
+			AgentVersion string        `json:"agent_version,omitempty"`
+			AgentHash    string        `json:"agent_hash,omitempty"`
+			Clock        string        `json:"clock,omitempty"`
+		}
+		rows := make([]row, len(res))
+		for i, r := range res {
+			rows[i] = row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)}
+			if r.Status == client.StatusOK {
+				rows[i].Hostname, rows[i].OS, rows[i].Arch, rows[i].Kernel = r.Hostname, r.OS, r.Arch, r.Kernel
+				rows[i].CPUs, rows[i].MemTotal, rows[i].MemAvailable = r.CPUs, r.MemTotal, r.MemAvailable
+				rows[i].Load = r.Load[:]
+				rows[i].UptimeS = r.Uptime.Seconds()
+				rows[i].AgentVersion, rows[i].AgentHash = r.AgentVersion, r.AgentHash
+				if !r.Clock.IsZero() {
+					rows[i].Clock = r.Clock.UTC().Format(render.TimeFormat)
+				}
+			}
+		}
+		return statusOf(okN, len(res)), writeJSONLines(w, rows)
+	}
+	var b bytes.Buffer
+	if okN > 0 {
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOST\tOS/ARCH\tKERNEL\tCPUS\tMEMORY (AVAIL)\tLOAD\tUPTIME\tAGENT")
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%d\t%s (%s)\t%.2f %.2f %.2f\t%s\t%s\n", r.Host, r.OS, r.Arch, r.Kernel, r.CPUs,
+				bytesString(r.MemTotal), bytesString(r.MemAvailable), r.Load[0], r.Load[1], r.Load[2],
+				uptimeString(r.Uptime), r.AgentVersion)
+		}
+		tw.Flush()
+	}
+	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				yield(r.Host, r.Status, r.Err)
+			}
+		}
+	}), opt)
+	_, err := w.Write(b.Bytes())
+	return statusOf(okN, len(res)), err
+}
+
+// bytesString writes n bytes in binary units: "15.5 GiB".
+func bytesString(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// uptimeString writes an uptime as "12d 3h", "3h 04m" or "4m".
+func uptimeString(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %02dm", d/time.Hour, d%time.Hour/time.Minute)
+	}
+	return fmt.Sprintf("%dm", d/time.Minute)
+}
+
+// TimeOutliers returns the median offset of the hosts that answered and the hosts whose offset is
+// further than OutlierThreshold plus half their round trip from it.
+func TimeOutliers(res []client.TimeResult) (median time.Duration, outliers map[string]bool) {
+	var offs []time.Duration
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			offs = append(offs, r.Offset)
+		}
+	}
+	outliers = map[string]bool{}
+	if len(offs) == 0 {
+		return 0, outliers
+	}
+	slices.Sort(offs)
+	median = offs[len(offs)/2]
+	if len(offs)%2 == 0 {
+		median = (offs[len(offs)/2-1] + offs[len(offs)/2]) / 2
+	}
+	for _, r := range res {
+		if r.Status != client.StatusOK {
+			continue
+		}
+		dev := r.Offset - median
+		if dev < 0 {
+			dev = -dev
+		}
+		if dev > OutlierThreshold+r.RTT/2 {
+			outliers[r.Host] = true
+		}
+	}
+	return median, outliers
+}
+
+// WriteTime writes each host's clock offset, sorted from most behind to most ahead, with outliers
+// marked, then a line with the median and the hosts that did not answer. It returns 0 when every
+// host answered, else 255.
+func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, error) {
+	median, outliers := TimeOutliers(res)
+	var ok []client.TimeResult
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			ok = append(ok, r)
+		}
+	}
+	slices.SortStableFunc(ok, func(a, b client.TimeResult) int {
+		if a.Offset != b.Offset {
+			if a.Offset < b.Offset {
+				return -1
+			}
+			return 1
+		}
+		return hostlist.Compare(a.Host, b.Host)
+	})
+	if opt.JSON {
+		type row struct {
+			Host     string        `json:"host"`
+			Status   client.Status `json:"status"`
+			OffsetMS *float64      `json:"offset_ms"`
+			RTTMS    *float64      `json:"rtt_ms"`
+			Outlier  bool          `json:"outlier"`
+			Error    *string       `json:"error"`
+		}
+		var rows []row
+		for _, r := range ok {
+			off, rtt := ms(r.Offset), ms(r.RTT)
+			rows = append(rows, row{Host: r.Host, Status: r.Status, OffsetMS: &off, RTTMS: &rtt, Outlier: outliers[r.Host]})
+		}
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				rows = append(rows, row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)})
+			}
+		}
+		return statusOf(len(ok), len(res)), writeJSONLines(w, rows)
+	}
+	var b bytes.Buffer
+	if len(ok) > 0 {
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "HOST\tOFFSET\tRTT\t")
+		for _, r := range ok {
+			mark := ""
+			if outliers[r.Host] {
+				mark = "  ← outlier"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Host, signedDuration(r.Offset), render.FormatDuration(r.RTT), mark)
+		}
+		tw.Flush()
+		var out []string
+		for h := range outliers {
+			out = append(out, h)
+		}
+		hostlist.Sort(out)
+		fmt.Fprintf(&b, "%d hosts · median offset %s from the daemon's clock", len(ok), signedDuration(median))
+		if len(out) > 0 {
+			fmt.Fprintf(&b, " · %s more than %s from the median: %s", paint(opt.Color, sgrYellow,
+				plural(len(out), "outlier")), render.FormatDuration(OutlierThreshold), paint(opt.Color, sgrBold, hostlist.Fold(out)))
+		} else {
+			fmt.Fprintf(&b, " · no outliers (all within %s of the median)", render.FormatDuration(OutlierThreshold))
+		}
+		b.WriteByte('\n')
+	}
+	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				yield(r.Host, r.Status, r.Err)
+			}
+		}
+	}), opt)
+	_, err := w.Write(b.Bytes())
+	return statusOf(len(ok), len(res)), err
+}
+
+// signedDuration writes d with its sign: "+1.2ms", "-3.40s", "0".
+func signedDuration(d time.Duration) string {
+	switch {
+	case d > 0:
+		return "+" + render.FormatDuration(d)
+	case d < 0:
+		return render.FormatDuration(d)
+	}
+	return "0"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// WriteFiles writes the results of put or get (op): the hosts that succeeded, folded, with the
+// size, then the failures grouped by error. It returns 0 when every host succeeded, else 255.
+func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptions) (int, error) {
+	okN := 0
+	for _, r := range res {
+		if r.Status == client.StatusOK {
+			okN++
+		}
+	}
+	if opt.JSON {
+		type row struct {
+			Host   string        `json:"host"`
+			Status client.Status `json:"status"`
+			Bytes  int64         `json:"bytes"`
+			Path   string        `json:"path,omitempty"`
+			Error  *string       `json:"error"`
+		}
+		rows := make([]row, len(res))
+		for i, r := range res {
+			rows[i] = row{Host: r.Host, Status: r.Status, Bytes: r.Bytes, Path: r.Path, Error: errPtr(r.Err)}
+		}
+		return statusOf(okN, len(res)), writeJSONLines(w, rows)
+	}
+	var b bytes.Buffer
+	// Group the successes by size and path (with the host name taken out, as get's paths hold it).
+	type key struct {
+		bytes int64
+		path  string
+	}
+	groups := map[key][]string{}
+	var order []key
+	for _, r := range res {
+		if r.Status != client.StatusOK {
+			continue
+		}
+		k := key{r.Bytes, strings.ReplaceAll(r.Path, r.Host, "<host>")}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r.Host)
+	}
+	for _, k := range order {
+		hs := groups[k]
+		hostlist.Sort(hs)
+		fmt.Fprintf(&b, "%s %s (%d): %s %s → %s\n", paint(opt.Color, sgrBold, "ok"), paint(opt.Color, sgrBold, hostlist.Fold(hs)),
+			len(hs), op, bytesString(k.bytes), k.path)
+	}
+	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+		for _, r := range res {
+			if r.Status != client.StatusOK {
+				yield(r.Host, r.Status, r.Err)
+			}
+		}
+	}), opt)
+	_, err := w.Write(b.Bytes())
+	return statusOf(okN, len(res)), err
+}
+
+// WriteStatus describes the daemon and its host sessions grouped by state. It returns 0.
+func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, error) {
+	if opt.JSON {
+		return 0, writeJSONLines(w, []*client.DaemonStatus{st})
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "daemon: pid %d · version %s · up %s · %s · socket %s\n", st.PID, st.Version,
+		render.FormatDuration(time.Since(st.Started).Round(time.Second)), plural(st.Clients, "client"), st.Socket)
+	byState := map[string][]string{}
+	var states []string
+	running := 0
+	for _, h := range st.Hosts {
+		if _, ok := byState[h.State]; !ok {
+			states = append(states, h.State)
+		}
+		byState[h.State] = append(byState[h.State], h.Host)
+		running += h.Running
+	}
+	slices.Sort(states)
+	if len(st.Hosts) == 0 {
+		b.WriteString("hosts: no sessions yet\n")
+	}
+	for _, s := range states {
+		hs := byState[s]
+		hostlist.Sort(hs)
+		fmt.Fprintf(&b, "%-12s %s (%d)\n", s, paint(opt.Color, sgrBold, hostlist.Fold(hs)), len(hs))
+	}
+	if running > 0 {
+		fmt.Fprintf(&b, "%s running\n", plural(running, "command"))
+	}
+	for _, h := range st.Hosts {
+		if h.Err != "" {
+			fmt.Fprintf(&b, "%s: %s\n", paint(opt.Color, sgrRed, h.Host), h.Err)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return 0, err
+}
+
+// WriteRecord shows a past run again: a header line, then its results as mode says.
+func WriteRecord(w io.Writer, rec client.RunRecord, mode Mode, opt ReportOptions) error {
+	rs := ToRender(rec.Results)
+	if mode == ModeJSON || mode == ModeJSONStream || opt.JSON {
+		return render.WriteJSON(w, rs)
+	}
+	who := ""
+	if rec.Identity != "" {
+		who = " · by " + rec.Identity
+	}
+	fmt.Fprintf(w, "%s %s · %s%s\n", paint(opt.Color, sgrDim, "#"), paint(opt.Color, sgrBold, rec.Command),
+		rec.Started.Local().Format("2006-01-02 15:04:05"), who)
+	ropt := render.Options{Color: opt.Color}
+	if err := render.Gather(w, rs, ropt); err != nil {
+		return err
+	}
+	return render.WriteSummary(w, render.Summarize(rs, rec.Ended.Sub(rec.Started)), ropt)
+}
