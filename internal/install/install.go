@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
 
@@ -383,4 +384,12 @@ func CheckHash(info transport.ConnInfo, helloHash string) error {
 		return fmt.Errorf("%w: %s reports %.16s, expected %.16s", ErrHashMismatch, info.AgentPath, helloHash, info.AgentHash)
 	}
 	return nil
+}
+
+// CheckHello is CheckHash on the agent's hello message.
+func CheckHello(info transport.ConnInfo, h *proto.Hello) error {
+	if h == nil {
+		return fmt.Errorf("%w: no hello from the agent", ErrHashMismatch)
+	}
+	return CheckHash(info, h.BinarySHA256)
 }
