@@ -92,18 +92,18 @@ func (ids *identities) decrypt(id *identity) (ssh.Signer, error) {
 		return id.signer, id.err
 	}
 	if ids.prompt == nil {
-		id.err = fmt.Errorf("identity %s needs a passphrase and no terminal is available to ask it", id.path)
+		id.err = &keyError{fmt.Errorf("identity %s needs a passphrase and no terminal is available to ask it", id.path)}
 		return nil, id.err
 	}
 	pass, err := ids.prompt(fmt.Sprintf("Enter passphrase for key '%s': ", id.path))
 	if err != nil {
-		id.err = fmt.Errorf("asking passphrase for %s: %w", id.path, err)
+		id.err = &keyError{fmt.Errorf("asking passphrase for %s: %w", id.path, err)}
 		return nil, id.err
 	}
 	s, err := ssh.ParsePrivateKeyWithPassphrase(id.raw, pass)
 	clear(pass)
 	if err != nil {
-		id.err = fmt.Errorf("decrypting identity %s: %w", id.path, err)
+		id.err = &keyError{fmt.Errorf("decrypting identity %s: %w", id.path, err)}
 		return nil, id.err
 	}
 	id.signer, id.raw = s, nil
@@ -194,3 +194,9 @@ func hasKey(files []*identity, m []byte) bool {
 	}
 	return false
 }
+
+// keyError is a key that could not be used to sign: the handshake fails as an auth failure.
+type keyError struct{ err error }
+
+func (e *keyError) Error() string { return e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }

@@ -77,7 +77,7 @@ func (d *Dialer) init() {
 			d.agentEv = os.Getenv("SSH_AUTH_SOCK")
 		}
 		d.ids.prompt = d.Prompt
-		d.cfg, d.cfgErr = loadConfigs(d.ConfigFile, d.Home, d.Warn)
+		d.cfg, d.cfgErr = loadConfigs(d.ConfigFile, d.Home, systemConfig, d.Warn)
 	})
 }
 
@@ -263,7 +263,7 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client) (*
 			return nil, fail("checking host key", nil, hke)
 		case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, fail("handshake with "+addr, ErrTimeout, err)
-		case strings.Contains(err.Error(), "unable to authenticate"):
+		case strings.Contains(err.Error(), "unable to authenticate"), errors.As(err, new(*keyError)):
 			return nil, fail(fmt.Sprintf("logging in as %s", h.User), ErrAuth, err)
 		}
 		return nil, fail("handshake with "+addr, nil, err)

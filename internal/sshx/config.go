@@ -48,9 +48,12 @@ type configSet struct {
 	files []*ssh_config.Config
 }
 
+// systemConfig is OpenSSH's system-wide client configuration.
+const systemConfig = "/etc/ssh/ssh_config"
+
 // loadConfigs parses file (when not empty) alone, as `ssh -F` does, or the user's and the system's
 // files. A system file the parser cannot read is reported through warn and skipped.
-func loadConfigs(file, home string, warn func(string)) (*configSet, error) {
+func loadConfigs(file, home, system string, warn func(string)) (*configSet, error) {
 	cs := &configSet{}
 	if file != "" {
 		c, err := parseConfigFile(file)
@@ -69,7 +72,6 @@ func loadConfigs(file, home string, warn func(string)) (*configSet, error) {
 	default:
 		cs.files = append(cs.files, c)
 	}
-	const system = "/etc/ssh/ssh_config"
 	c, err = parseConfigFile(system)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -1,0 +1,179 @@
+package sshx
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testConfig = `
+Host web*
+  User deploy
+  Port 2222
+  IdentityFile ~/.ssh/web_%r_%h
+  IdentityFile %d/.ssh/second
+Host web1
+  HostName %h.example.com
+  ProxyJump jump1,admin@jump2:2200
+  ConnectTimeout 7
+  ServerAliveInterval 15
+  StrictHostKeyChecking accept-new
+  UserKnownHostsFile ~/kh1 /tmp/kh2
+  IdentitiesOnly yes
+Host strict
+  StrictHostKeyChecking yes
+  HostName 10.1.2.3
+  ProxyJump none
+Host *.lan
+  Port 2200
+  User lan
+Host *
+  User fallback
+  ServerAliveCountMax 5
+`
+
+// sshG runs `ssh -G` and returns its settings, keys lowercased, repeated keys joined by "\n".
+func sshG(t *testing.T, file, alias string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("ssh", "-G", "-F", file, alias).Output()
+	if err != nil {
+		t.Fatalf("ssh -G %s: %v", alias, err)
+	}
+	m := map[string]string{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(k)
+		if old, ok := m[k]; ok {
+			v = old + "\n" + v
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// TestResolveMatchesSSHG checks our ssh_config resolution against OpenSSH's own.
+func TestResolveMatchesSSHG(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh binary to compare with")
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(file, []byte(testConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &Dialer{ConfigFile: file, Home: u.HomeDir, User: u.Username}
+	for _, alias := range []string{"web1", "web2", "strict", "box.lan", "other"} {
+		t.Run(alias, func(t *testing.T) {
+			g := sshG(t, file, alias)
+			h, err := d.Resolve(alias, Override{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(key, got, want string) {
+				t.Helper()
+				if got != want {
+					t.Errorf("%s: got %q; want %q (ssh -G)", key, got, want)
+				}
+			}
+			check("hostname", h.HostName, g["hostname"])
+			check("user", h.User, g["user"])
+			check("port", strconv.Itoa(h.Port), g["port"])
+			var ids []string
+			for id := range strings.SplitSeq(g["identityfile"], "\n") {
+				id = strings.ReplaceAll(id, "%d", u.HomeDir)
+				id = strings.ReplaceAll(id, "%r", g["user"])
+				id = strings.ReplaceAll(id, "%h", g["hostname"])
+				if strings.HasPrefix(id, "~/") {
+					id = filepath.Join(u.HomeDir, id[2:])
+				}
+				ids = append(ids, id)
+			}
+			check("identityfile", strings.Join(h.IdentityFiles, "\n"), strings.Join(ids, "\n"))
+			check("identitiesonly", map[bool]string{true: "yes", false: "no"}[h.IdentitiesOnly], g["identitiesonly"])
+			pj := strings.Join(h.ProxyJump, ",")
+			if pj == "" {
+				pj = g["proxyjump"] // absent from ssh -G output when none
+			}
+			check("proxyjump", pj, g["proxyjump"])
+			ct := "none"
+			if h.ConnectTimeout > 0 {
+				ct = strconv.Itoa(int(h.ConnectTimeout / time.Second))
+			}
+			check("connecttimeout", ct, g["connecttimeout"])
+			check("userknownhostsfile", strings.Join(h.UserKnownHostsFiles, " "), g["userknownhostsfile"])
+			check("stricthostkeychecking", h.StrictHostKeyChecking, map[string]string{"true": "yes", "false": "accept-new"}[g["stricthostkeychecking"]]+
+				map[bool]string{true: g["stricthostkeychecking"]}[!slices.Contains([]string{"true", "false"}, g["stricthostkeychecking"])])
+			check("serveraliveinterval", strconv.Itoa(int(h.ServerAliveInterval/time.Second)), g["serveraliveinterval"])
+			check("serveralivecountmax", strconv.Itoa(h.ServerAliveCountMax), g["serveralivecountmax"])
+		})
+	}
+}
+
+func TestOverride(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(file, []byte(testConfig), 0o600)
+	d := &Dialer{ConfigFile: file, Home: "/home/x", User: "x"}
+	h, err := d.Resolve("web1", Override{HostName: "10.0.0.9", Port: 99, User: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.HostName != "10.0.0.9" || h.Port != 99 || h.User != "root" || h.Addr() != "10.0.0.9:99" {
+		t.Errorf("got %+v", h)
+	}
+}
+
+func TestSystemConfigWarning(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Host a\n  Port 2\n"), 0o600)
+	system := filepath.Join(t.TempDir(), "ssh_config")
+	// Fedora ships "Match final all", which the parser rejects.
+	os.WriteFile(system, []byte("Match final all\n  Port 3\n"), 0o600)
+	var warnings []string
+	cs, err := loadConfigs("", home, system, func(s string) { warnings = append(warnings, s) })
+	if err != nil {
+		t.Fatalf("a broken system config must not fail: %v", err)
+	}
+	if len(cs.files) != 1 || len(warnings) != 1 || !strings.Contains(warnings[0], system) {
+		t.Errorf("got %d files, warnings %q; want the user file and one warning naming %s", len(cs.files), warnings, system)
+	}
+	// The same line in the user's own file is an error.
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Match final all\n  Port 3\n"), 0o600)
+	if _, err := loadConfigs("", home, system, nil); err == nil {
+		t.Errorf("a broken user config was accepted")
+	}
+}
+
+func TestParseHop(t *testing.T) {
+	for _, tc := range []struct {
+		in         string
+		user, host string
+		port       int
+		bad        bool
+	}{
+		{in: "jump", host: "jump"},
+		{in: "a@jump:2200", user: "a", host: "jump", port: 2200},
+		{in: "ssh://a@jump:22", user: "a", host: "jump", port: 22},
+		{in: "[::1]:2222", host: "::1", port: 2222},
+		{in: "::1", host: "::1"},
+		{in: "a@", bad: true},
+		{in: "h:x", bad: true},
+	} {
+		u, h, p, err := parseHop(tc.in)
+		if (err != nil) != tc.bad || u != tc.user || h != tc.host || p != tc.port {
+			t.Errorf("parseHop(%q) = %q %q %d %v; want %q %q %d bad=%v", tc.in, u, h, p, err, tc.user, tc.host, tc.port, tc.bad)
+		}
+	}
+}
