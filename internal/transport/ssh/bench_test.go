@@ -143,4 +143,3 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 	b.ReportMetric(perHost/1024, "KiB/host")
 	b.ReportMetric(goroutines, "goroutines/host")
 }
-
