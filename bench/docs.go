@@ -383,15 +383,21 @@ func renderMarkdown(r *results, analysis string) string {
 		case 3:
 			b.WriteString("The daemon is restarted for each N and connected by one untimed run (shown as *shoal-connect*); peers have no warm mode and are shown from scenario 1 (s1), except Ansible with ControlPersist masters opened by one untimed run.\n\n")
 		case 4:
-			fmt.Fprintf(&b, "%d commands in a row, each a separate invocation, on %d hosts; the figure is the total. The peer is the fastest of scenario 1 at that N. Client CPU / host is per host and command.\n\n", r.Seq, r.SeqN)
+			fmt.Fprintf(&b, "%d commands in a row, each a separate invocation, on %d hosts; the figure is the total, median of %d runs. The peer is the fastest of scenario 1 at that N. Client CPU / host is per host and command.\n\n", r.Seq, r.SeqN, r.SeqRuns)
 		case 5:
-			fmt.Fprintf(&b, "A %d MB random file to `%s` on %d hosts. Checked after each run: size and 16 blocks on every host, full SHA-256 on the first and last.\n\n", r.PushMB, pushDest, r.PushN)
+			fmt.Fprintf(&b, "A %d MB random file to `%s` on %d hosts, median of %d runs. Checked after each run: size and 16 blocks on every host, full SHA-256 on the first and last. Each tool as it comes: pscp compresses (`scp -qC`), the others do not.\n\n", r.PushMB, pushDest, r.PushN, r.PushRuns)
 		}
 		for _, n := range ns {
 			if sc == 6 && n == 1 {
 				st := r.find(6, "floor-ssh", 1).stats()
 				fmt.Fprintf(&b, "One `ssh h001 'date; echo ...'` (process start, TCP, handshake, auth, session, exit): median %s (min %s, max %s, %d runs), client CPU %.1f ms.\n\n",
 					secs(st.med), secs(st.min), secs(st.max), st.ok, st.cpu*1000)
+				if so := r.find(6, "shoal-one", 1).stats(); so.good() {
+					fmt.Fprintf(&b, "The same through `shoal run --no-daemon h001` (agent already installed): median %s (min %s, max %s, %d runs), client CPU %.1f ms.\n\n",
+						secs(so.med), secs(so.min), secs(so.max), so.ok, so.cpu*1000)
+				} else if so.total > 0 {
+					fmt.Fprintf(&b, "`shoal run --no-daemon h001`: %s\n\n", mdEscape(tail(so.err, 200)))
+				}
 				continue
 			}
 			fmt.Fprintf(&b, "### N = %d\n\n", n)
@@ -420,6 +426,11 @@ func renderMarkdown(r *results, analysis string) string {
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.0f KiB | %.0f KiB |\n", d.N, kib(d.IdleRSS), kib(d.RSS), kib(d.PSS), kib(d.HWM),
 				float64(d.RSS)/float64(d.N), float64(d.RSS-d.IdleRSS)/float64(d.N))
 		}
+		b.WriteString("\n")
+	}
+	if r.Profile != "" {
+		b.WriteString("## Where shoal's cold time goes (perf)\n\n")
+		b.WriteString(r.Profile)
 		b.WriteString("\n")
 	}
 	if len(r.Notes) > 0 {

@@ -31,10 +31,12 @@ type config struct {
 	seq       int
 	seqN      int
 	seqRuns   int
+	pushRuns  int
 	pushN     int
 	pushMB    int
 	memN      int
 	render    string
+	perf      bool
 	skip      map[string]bool
 	cmdline   string
 }
@@ -61,9 +63,11 @@ func run() error {
 	flag.IntVar(&c.seqN, "seqn", 200, "scenario 4: hosts")
 	flag.IntVar(&c.seqRuns, "seqruns", 3, "scenario 4: runs")
 	flag.IntVar(&c.pushN, "pushn", 50, "scenario 5: hosts")
+	flag.IntVar(&c.pushRuns, "pushruns", 3, "scenario 5: runs")
 	flag.IntVar(&c.pushMB, "pushmb", 50, "scenario 5: file size in MB")
 	flag.IntVar(&c.memN, "memn", 500, "also measure the warm daemon (time, memory) at this many hosts; 0: no")
 	flag.StringVar(&c.render, "render", "", "only render docs from this results JSON")
+	flag.BoolVar(&c.perf, "perf", true, "profile one cold shoal run at the reference N with perf (system-wide)")
 	flag.StringVar(&skip, "skip", "", "tools to leave out, comma-separated (e.g. ansible)")
 	flag.Parse()
 	c.cmdline = os.Getenv("BENCH_CMDLINE")
@@ -110,6 +114,16 @@ func run() error {
 	return measureAll(ctx, &c)
 }
 
+// loadavg returns the 1, 5 and 15 minute load averages: the machine is shared.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func parseInts(s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
@@ -141,8 +155,10 @@ func logf(format string, args ...any) {
 func measureAll(ctx context.Context, c *config) error {
 	start := time.Now()
 	res := &results{Cmdline: c.cmdline, Started: start.UTC().Format(time.RFC3339), Runs: c.runs, Ns: c.ns,
-		Seq: c.seq, SeqN: c.seqN, PushN: c.pushN, PushMB: c.pushMB, MemN: c.memN, Work: c.work}
+		Seq: c.seq, SeqN: c.seqN, PushN: c.pushN, PushMB: c.pushMB, MemN: c.memN, Work: c.work,
+		SeqRuns: c.seqRuns, PushRuns: c.pushRuns}
 	res.Machine = describeMachine(c)
+	res.Machine["loadavg at start"] = loadavg()
 	maxN := slices.Max(c.ns)
 	if c.scenarios[4] {
 		maxN = max(maxN, c.seqN)
@@ -177,7 +193,12 @@ func measureAll(ctx context.Context, c *config) error {
 	if c.scenarios[5] {
 		b.scenarioPush(ctx)
 	}
+	if c.perf && c.scenarios[1] && b.sh.hasRun && ctx.Err() == nil {
+		logf("profiling one cold shoal run")
+		res.Profile = b.profileCold(ctx, refN(res))
+	}
 	res.Kex = collectKex(fl)
+	res.Machine["loadavg at end"] = loadavg()
 	res.Elapsed = time.Since(start).Seconds()
 	if err := ctx.Err(); err != nil {
 		res.Notes = append(res.Notes, "the run was interrupted: "+err.Error())
@@ -318,7 +339,9 @@ func (b *bench) scenarioFloorAndCold(ctx context.Context) {
 		hs := &tool{name: "floor-ssh", cmd: func(_, _ int) invocation {
 			return invocation{argv: []string{"ssh", "-F", b.k.fl.sshConfig, "h001", remoteCmd}, env: []string{"SSH_AUTH_SOCK="}}
 		}}
-		b.measure(ctx, 6, []*tool{hs}, 1, max(b.c.runs*2, 10), 1, false)
+		one := b.sh.cold(remoteCmd)
+		one.name = "shoal-one"
+		b.measure(ctx, 6, []*tool{hs, one}, 1, max(b.c.runs*2, 10), 1, false)
 	}
 }
 
@@ -387,5 +410,5 @@ func (b *bench) scenarioPush(ctx context.Context) {
 	}
 	tools := b.k.pushers(src, sum)
 	tools = append(tools, b.sh.put(src, sum))
-	b.measure(ctx, 5, tools, b.c.pushN, b.c.runs, 1, true)
+	b.measure(ctx, 5, tools, b.c.pushN, b.c.pushRuns, 1, false)
 }

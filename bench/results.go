@@ -24,6 +24,8 @@ type results struct {
 	SeqN     int               `json:"seq_n"`
 	PushN    int               `json:"push_n"`
 	PushMB   int               `json:"push_mb"`
+	SeqRuns  int               `json:"seq_runs"`
+	PushRuns int               `json:"push_runs"`
 	MemN     int               `json:"mem_n"`
 	Machine  map[string]string `json:"machine"`
 	Shoal    shoalInfo         `json:"shoal"`
@@ -32,6 +34,7 @@ type results struct {
 	Commands map[string]string `json:"commands"`
 	Daemon   []*daemonMem      `json:"daemon"`
 	Notes    []string          `json:"notes"`
+	Profile  string            `json:"profile,omitempty"`
 	Work     string            `json:"work"` // the temporary directory, shown as $WORK
 }
 
