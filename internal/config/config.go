@@ -1,0 +1,405 @@
+// Package config holds shoal's TOML configuration: the schema, its defaults, validation and XDG paths.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/hostlist"
+)
+
+// Config is the effective configuration: defaults with every configuration file laid over them.
+// Build it with Default, Parse or Load; do not modify it after the first call to Targets or HostFor.
+type Config struct {
+	Fanout         int      `toml:"fanout"`
+	CommandTimeout Duration `toml:"command_timeout"`
+
+	SSH     SSH               `toml:"ssh"`
+	Tags    map[string]string `toml:"tags"`
+	Hosts   []Host            `toml:"host"`
+	Agent   Agent             `toml:"agent"`
+	Daemon  Daemon            `toml:"daemon"`
+	Console Console           `toml:"console"`
+
+	files []string            // files read, lowest precedence first
+	pos   map[string]position // where each key was last set
+
+	mu      sync.Mutex
+	index   *hostIndex          // built on first use by Targets and HostFor
+	members map[string][]string // host → tags, built on first use by HostFor
+}
+
+// SSH holds the defaults for SSH connections.
+type SSH struct {
+	User           string   `toml:"user"`
+	Port           int      `toml:"port"`
+	Config         string   `toml:"ssh_config"`
+	KnownHosts     string   `toml:"known_hosts"`
+	KnownHostsFile string   `toml:"known_hosts_file"`
+	IdentityFiles  []string `toml:"identity_files"`
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
+// Host overrides settings for the hosts its Name expands to.
+type Host struct {
+	Name      string   `toml:"name"`
+	Address   string   `toml:"address,omitempty"`
+	Port      int      `toml:"port,omitempty"`
+	User      string   `toml:"user,omitempty"`
+	Transport string   `toml:"transport,omitempty"`
+	Tags      []string `toml:"tags,omitempty"`
+}
+
+// Agent holds the limits and locations of the remote agent.
+type Agent struct {
+	MaxRunning  int    `toml:"max_running"`
+	MaxQueued   int    `toml:"max_queued"`
+	OutputCap   Size   `toml:"output_cap"`
+	InstallDir  string `toml:"install_dir"`
+	PlatformDir string `toml:"platform_dir"`
+}
+
+// Daemon holds the settings of the resident daemon.
+type Daemon struct {
+	Use                  bool     `toml:"use"`
+	Listen               string   `toml:"listen"`
+	TLSCert              string   `toml:"tls_cert"`
+	TLSKey               string   `toml:"tls_key"`
+	ClientCA             string   `toml:"client_ca"`
+	InsecureNoClientAuth bool     `toml:"insecure_no_client_auth"`
+	IdleExit             Duration `toml:"idle_exit"`
+	AuditMaxSize         Size     `toml:"audit_max_size"`
+}
+
+// Console holds the settings of the interactive console.
+type Console struct {
+	RequireIdentity bool   `toml:"require_identity"`
+	HistorySize     int    `toml:"history_size"`
+	Output          string `toml:"output"`
+}
+
+// Transports are the values a host's transport may take.
+var Transports = []string{"ssh", "openssh", "local"}
+
+// Output modes of the console.
+var OutputModes = []string{"gathered", "stream", "json"}
+
+// Known-hosts policies.
+const (
+	KnownHostsStrict    = "strict"
+	KnownHostsAcceptNew = "accept-new"
+)
+
+// Default returns the configuration used when no file sets anything.
+func Default() *Config {
+	return &Config{
+		Fanout: 64,
+		SSH: SSH{
+			KnownHosts:     KnownHostsStrict,
+			ConnectTimeout: Duration(10 * time.Second),
+		},
+		Tags: map[string]string{},
+		Agent: Agent{
+			MaxRunning: 16,
+			MaxQueued:  256,
+			OutputCap:  16 << 20,
+			InstallDir: "~/.cache/shoal",
+		},
+		Daemon: Daemon{
+			Use:          true,
+			AuditMaxSize: 64 << 20,
+		},
+		Console: Console{
+			HistorySize: 10000,
+			Output:      "gathered",
+		},
+	}
+}
+
+// Files returns the configuration files that were read, lowest precedence first.
+func (c *Config) Files() []string { return slices.Clone(c.files) }
+
+// Duration is a time.Duration written in TOML as a string such as "30s" or "1h30m".
+type Duration time.Duration
+
+// UnmarshalText parses a duration such as "30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	x, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("bad duration %q (write it like \"30s\" or \"5m\")", b)
+	}
+	*d = Duration(x)
+	return nil
+}
+
+// MarshalText writes the duration like "1m30s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written in TOML as an integer or a string such as "16MiB".
+type Size int64
+
+var sizeRE = regexp.MustCompile(`^([0-9]+)\s*(B|[KMGT]|[KMGT]B|[KMGT]IB)?$`)
+
+var sizeUnits = []struct {
+	name  string
+	shift uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}}
+
+// UnmarshalText parses a size such as "512KiB", "16MiB" (or "16M"), "1GB" (decimal) or "4096".
+func (s *Size) UnmarshalText(b []byte) error {
+	m := sizeRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(string(b))))
+	if m == nil {
+		return fmt.Errorf("bad size %q (write it like 4096, \"512KiB\" or \"16MiB\")", b)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("bad size %q: %w", b, err)
+	}
+	mul := int64(1)
+	if u := m[2]; u != "" && u != "B" {
+		base := int64(1024)
+		if len(u) == 2 { // "KB", "MB": decimal
+			base = 1000
+		}
+		for range strings.IndexByte("KMGT", u[0]) + 1 {
+			mul *= base
+		}
+	}
+	if n > (1<<62)/mul {
+		return fmt.Errorf("size %q is too large", b)
+	}
+	*s = Size(n * mul)
+	return nil
+}
+
+// MarshalText writes the size in the largest binary unit that divides it exactly.
+func (s Size) MarshalText() ([]byte, error) {
+	n := int64(s)
+	for _, u := range sizeUnits {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return []byte(strconv.FormatInt(n>>u.shift, 10) + u.name), nil
+		}
+	}
+	return []byte(strconv.FormatInt(n, 10)), nil
+}
+
+// Error is one problem with a configuration key; File and Line say where the key was set when known.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem Validate or Parse found, one per line.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the individual errors.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+var tagNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:+-]*$`)
+
+// Validate checks every value and returns Errors listing each problem with where its key was set.
+func (c *Config) Validate() error {
+	var errs Errors
+	bad := func(key, format string, args ...any) {
+		e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+		c.locate(e)
+		errs = append(errs, e)
+	}
+	if c.Fanout < 1 {
+		bad("fanout", "must be at least 1, not %d", c.Fanout)
+	}
+	checkDuration := func(key string, d Duration) {
+		switch {
+		case d < 0:
+			bad(key, "must not be negative, not %s", d.Std())
+		case d > 0 && d < Duration(time.Millisecond):
+			bad(key, "%d is a bare number of nanoseconds; write a duration like \"30s\"", int64(d))
+		}
+	}
+	checkDuration("command_timeout", c.CommandTimeout)
+	checkPort := func(key string, p int) {
+		if p < 0 || p > 65535 {
+			bad(key, "must be a port number from 1 to 65535 (0 for the default), not %d", p)
+		}
+	}
+
+	// [ssh]
+	checkPort("ssh.port", c.SSH.Port)
+	if c.SSH.KnownHosts != KnownHostsStrict && c.SSH.KnownHosts != KnownHostsAcceptNew {
+		bad("ssh.known_hosts", "must be %q or %q, not %q", KnownHostsStrict, KnownHostsAcceptNew, c.SSH.KnownHosts)
+	}
+	for i, f := range c.SSH.IdentityFiles {
+		if strings.TrimSpace(f) == "" {
+			bad("ssh.identity_files", "entry %d is empty", i+1)
+		}
+	}
+	checkDuration("ssh.connect_timeout", c.SSH.ConnectTimeout)
+
+	// [[host]]
+	for i, h := range c.Hosts {
+		key := fmt.Sprintf("host[%d]", i)
+		if h.Name == "" {
+			bad(key+".name", "is missing")
+		} else if err := checkHostPattern(h.Name); err != nil {
+			bad(key+".name", "%v", err)
+		}
+		checkPort(key+".port", h.Port)
+		if h.Transport != "" && !slices.Contains(Transports, h.Transport) {
+			bad(key+".transport", "must be one of %s, not %q", strings.Join(Transports, ", "), h.Transport)
+		}
+		for _, t := range h.Tags {
+			if !tagNameRE.MatchString(t) || t == "all" {
+				bad(key+".tags", "%q is not a valid tag name", t)
+			}
+		}
+	}
+
+	// [tags]
+	for _, name := range c.TagNames() {
+		key := "tags." + name
+		if !tagNameRE.MatchString(name) {
+			bad(key, "%q is not a valid tag name (letters, digits and _ . : + -)", name)
+			continue
+		}
+		if name == "all" {
+			bad(key, "\"all\" is reserved for every configured host")
+			continue
+		}
+		if strings.TrimSpace(c.Tags[name]) == "" {
+			continue
+		}
+		_, err := hostlist.Expand("@"+name, &hostlist.Options{
+			Tags: c.tagExpr,
+			All:  func() ([]string, error) { return nil, nil },
+			// Hosts files are read when the tag is used, not when the configuration is checked.
+			ReadFile: func(string) ([]byte, error) { return nil, nil },
+		})
+		var ce *hostlist.CycleError
+		switch {
+		case errors.As(err, &ce):
+			// Report each cycle once, at its alphabetically first tag, starting from there.
+			cyc := ce.Tags[:len(ce.Tags)-1]
+			if i := slices.Index(cyc, name); i >= 0 && slices.Min(cyc) == name {
+				rot := append(append(slices.Clone(cyc[i:]), cyc[:i]...), name)
+				bad(key, "%v", &hostlist.CycleError{Tags: rot})
+			}
+		case err != nil:
+			bad(key, "%v", strings.TrimPrefix(err.Error(), "expanding @"+name+": "))
+		}
+	}
+
+	// [agent]
+	if c.Agent.MaxRunning < 1 {
+		bad("agent.max_running", "must be at least 1, not %d", c.Agent.MaxRunning)
+	}
+	if c.Agent.MaxQueued < 0 {
+		bad("agent.max_queued", "must not be negative, not %d", c.Agent.MaxQueued)
+	}
+	if c.Agent.OutputCap < 4096 {
+		bad("agent.output_cap", "must be at least 4KiB, not %d bytes", int64(c.Agent.OutputCap))
+	}
+	if strings.TrimSpace(c.Agent.InstallDir) == "" {
+		bad("agent.install_dir", "must not be empty")
+	}
+
+	// [daemon]
+	if c.Daemon.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Daemon.Listen); err != nil {
+			bad("daemon.listen", "must be HOST:PORT or :PORT, not %q", c.Daemon.Listen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("daemon.listen", "bad port in %q", c.Daemon.Listen)
+		}
+		if c.Daemon.TLSCert == "" || c.Daemon.TLSKey == "" {
+			bad("daemon.listen", "needs daemon.tls_cert and daemon.tls_key: the network listener is TLS only")
+		}
+		if c.Daemon.ClientCA == "" && !c.Daemon.InsecureNoClientAuth {
+			bad("daemon.listen", "needs daemon.client_ca to check client certificates (or insecure_no_client_auth = true)")
+		}
+	}
+	if (c.Daemon.TLSCert == "") != (c.Daemon.TLSKey == "") {
+		bad("daemon.tls_cert", "tls_cert and tls_key go together")
+	}
+	checkDuration("daemon.idle_exit", c.Daemon.IdleExit)
+	if c.Daemon.AuditMaxSize < 0 {
+		bad("daemon.audit_max_size", "must not be negative")
+	}
+
+	// [console]
+	if c.Console.HistorySize < 0 {
+		bad("console.history_size", "must not be negative, not %d", c.Console.HistorySize)
+	}
+	if !slices.Contains(OutputModes, c.Console.Output) {
+		bad("console.output", "must be one of %s, not %q", strings.Join(OutputModes, ", "), c.Console.Output)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// checkHostPattern checks that a [[host]] name is names and ranges only: no tags, files or operators.
+func checkHostPattern(name string) error {
+	if strings.ContainsAny(name, "@^!&/ \t") || strings.HasPrefix(name, "-") {
+		return fmt.Errorf("%q must be host names and ranges (like web[01-20]), without tags, files or operators", name)
+	}
+	_, err := hostlist.Expand(name, nil)
+	return err
+}
+
+// locate fills in where e's key (or its nearest parent) was set.
+func (c *Config) locate(e *Error) {
+	for k := e.Key; k != ""; {
+		if p, ok := c.pos[k]; ok {
+			e.File, e.Line = p.file, p.line
+			return
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+}

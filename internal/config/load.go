@@ -1,0 +1,319 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/adrg/xdg"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// SystemConfigFile is the system-wide configuration, beneath every user file.
+// It is a variable so tests and packagers can move it.
+var SystemConfigFile = "/etc/shoal/config.toml"
+
+// maxConfigSize bounds how much of a configuration file is read.
+const maxConfigSize = 16 << 20
+
+type position struct {
+	file string
+	line int
+}
+
+// Parse decodes one configuration file over the defaults and validates the result.
+// name is used in error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	c := Default()
+	if err := c.layer(name, data); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Load reads the configuration. With path "" it lays, from lowest to highest precedence,
+// SystemConfigFile, shoal/config.toml in each $XDG_CONFIG_DIRS entry, and
+// $XDG_CONFIG_HOME/shoal/config.toml over the defaults; missing files are skipped.
+// Otherwise it reads only path, which must exist.
+func Load(path string) (*Config, error) {
+	if path != "" {
+		return LoadFiles(path)
+	}
+	c := Default()
+	for _, f := range ConfigFiles() {
+		data, err := readConfig(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := c.layer(f, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadFiles lays the given files over the defaults, the last taking precedence; each must exist.
+func LoadFiles(files ...string) (*Config, error) {
+	c := Default()
+	for _, f := range files {
+		data, err := readConfig(f)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.layer(f, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
+	}
+	if n > maxConfigSize {
+		return nil, fmt.Errorf("reading configuration %s: larger than %d bytes", path, maxConfigSize)
+	}
+	return buf.Bytes(), nil
+}
+
+// ConfigFiles returns the files Load("") reads, lowest precedence first.
+func ConfigFiles() []string {
+	xdgMu.Lock()
+	defer xdgMu.Unlock()
+	xdg.Reload()
+	files := []string{SystemConfigFile}
+	for i := len(xdg.ConfigDirs) - 1; i >= 0; i-- {
+		files = append(files, filepath.Join(xdg.ConfigDirs[i], "shoal", "config.toml"))
+	}
+	files = append(files, filepath.Join(xdg.ConfigHome, "shoal", "config.toml"))
+	var out []string
+	for _, f := range files {
+		if !containsPath(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func containsPath(list []string, p string) bool {
+	for _, q := range list {
+		if filepath.Clean(q) == filepath.Clean(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// layer decodes one file over c: keys it sets replace earlier values, tags merge by name,
+// and its [[host]] entries follow the earlier ones.
+func (c *Config) layer(name string, data []byte) error {
+	hostBase := len(c.Hosts)
+	pos, perr := keyPositions(name, data, hostBase)
+	prevHosts := c.Hosts
+	c.Hosts = nil
+	if c.Tags == nil {
+		c.Tags = map[string]string{}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(c)
+	c.Hosts = append(prevHosts, c.Hosts...)
+	if err != nil {
+		return decodeError(name, err, pos)
+	}
+	if perr != nil { // the decoder accepted what the position scanner did not: report it anyway
+		return &Error{File: name, Msg: perr.Error()}
+	}
+	if c.pos == nil {
+		c.pos = map[string]position{}
+	}
+	for k, v := range pos {
+		c.pos[k] = v
+	}
+	c.files = append(c.files, name)
+	return nil
+}
+
+// decodeError turns go-toml's errors into Errors naming file, line and key.
+func decodeError(name string, err error, pos map[string]position) error {
+	keyAt := func(key []string, line int) string {
+		// Prefer the indexed path the position scan found on that line (host[3].port).
+		want := strings.Join(key, ".")
+		best := ""
+		for k, p := range pos {
+			if p.line == line && stripIndex(k) == want && (best == "" || k < best) {
+				best = k
+			}
+		}
+		if best != "" {
+			return best
+		}
+		return want
+	}
+	var sme *toml.StrictMissingError
+	if errors.As(err, &sme) {
+		var errs Errors
+		for i := range sme.Errors {
+			de := &sme.Errors[i]
+			line, _ := de.Position()
+			errs = append(errs, &Error{File: name, Line: line, Key: keyAt(de.Key(), line), Msg: "unknown key"})
+		}
+		return errs
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if strings.HasPrefix(msg, "cannot decode TOML ") {
+			msg = "wrong type: " + typeMessage(msg)
+		}
+		return Errors{{File: name, Line: line, Key: keyAt(de.Key(), line), Msg: msg}}
+	}
+	return Errors{{File: name, Msg: err.Error()}}
+}
+
+// typeMessage rewords go-toml's "cannot decode TOML string into struct field config.SSH.Port of type int".
+func typeMessage(msg string) string {
+	msg = strings.TrimPrefix(msg, "cannot decode TOML ")
+	from, rest, ok := strings.Cut(msg, " into ")
+	if !ok {
+		return msg
+	}
+	if i := strings.LastIndex(rest, " of type "); i >= 0 {
+		rest = rest[i+len(" of type "):]
+	}
+	switch rest {
+	case "int", "int64":
+		rest = "an integer"
+	case "string":
+		rest = "a string"
+	case "bool":
+		rest = "true or false"
+	case "config.Duration":
+		rest = "a duration string like \"30s\""
+	case "config.Size":
+		rest = "a size like 4096 or \"16MiB\""
+	case "[]string":
+		rest = "an array of strings"
+	case "map[string]string":
+		rest = "a table of strings"
+	default:
+		rest = "a " + rest
+	}
+	return "expected " + rest + ", got a TOML " + from
+}
+
+func stripIndex(k string) string {
+	var b strings.Builder
+	skip := false
+	for i := 0; i < len(k); i++ {
+		switch {
+		case k[i] == '[':
+			skip = true
+		case k[i] == ']':
+			skip = false
+		case !skip:
+			b.WriteByte(k[i])
+		}
+	}
+	return b.String()
+}
+
+// keyPositions maps every key path in data ("ssh.port", "tags.web", "host[2].user") to its line.
+// Array-of-table indexes start at hostBase for "host", so paths match the merged Config.
+func keyPositions(name string, data []byte, hostBase int) (map[string]position, error) {
+	out := map[string]position{}
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	counts := map[string]int{"host": hostBase}
+	keyOf := func(it unstable.Iterator) ([]string, int) {
+		var parts []string
+		line := 0
+		for it.Next() {
+			n := it.Node()
+			if line == 0 {
+				line = p.Shape(n.Raw).Start.Line
+			}
+			parts = append(parts, string(n.Data))
+		}
+		return parts, line
+	}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table:
+			parts, line := keyOf(e.Key())
+			table = parts
+			out[strings.Join(table, ".")] = position{name, line}
+		case unstable.ArrayTable:
+			parts, line := keyOf(e.Key())
+			base := strings.Join(parts, ".")
+			i := counts[base]
+			counts[base] = i + 1
+			table = append(parts[:len(parts)-1:len(parts)-1], fmt.Sprintf("%s[%d]", parts[len(parts)-1], i))
+			out[strings.Join(table, ".")] = position{name, line}
+		case unstable.KeyValue:
+			parts, line := keyOf(e.Key())
+			full := append(append([]string{}, table...), parts...)
+			out[strings.Join(full, ".")] = position{name, line}
+		}
+	}
+	return out, p.Error()
+}
+
+// xdgMu serialises xdg.Reload, which rewrites the xdg package's variables.
+var xdgMu sync.Mutex
+
+// Paths are where shoal keeps its files.
+type Paths struct {
+	ConfigFile string // $XDG_CONFIG_HOME/shoal/config.toml
+	StateDir   string // $XDG_STATE_HOME/shoal: state file, audit log, history, results
+	CacheDir   string // $XDG_CACHE_HOME/shoal: agent binaries
+	RuntimeDir string // $XDG_RUNTIME_DIR/shoal, or StateDir/runtime when XDG_RUNTIME_DIR is unset: the socket
+}
+
+// DefaultPaths returns the paths for the current user, reading the XDG variables afresh.
+func DefaultPaths() Paths {
+	xdgMu.Lock()
+	defer xdgMu.Unlock()
+	xdg.Reload()
+	p := Paths{
+		ConfigFile: filepath.Join(xdg.ConfigHome, "shoal", "config.toml"),
+		StateDir:   filepath.Join(xdg.StateHome, "shoal"),
+		CacheDir:   filepath.Join(xdg.CacheHome, "shoal"),
+	}
+	if os.Getenv("XDG_RUNTIME_DIR") != "" {
+		p.RuntimeDir = filepath.Join(xdg.RuntimeDir, "shoal")
+	} else {
+		p.RuntimeDir = filepath.Join(p.StateDir, "runtime")
+	}
+	return p
+}
