@@ -31,13 +31,13 @@ func newEditor(c *console, historyFile string) *editor {
 	e.rl.Completer = func(line []rune, cursor int) readline.Completions {
 		s := string(line)
 		pos := len(string(line[:min(cursor, len(line))]))
-		word, cands := c.complete(s, pos)
+		// readline works out the word being completed itself, the same way complete does.
+		_, cands := c.complete(s, pos)
 		vals := make([]readline.Completion, len(cands))
 		for i, cd := range cands {
 			vals[i] = readline.Completion{Value: cd.value, Display: cd.value, Description: cd.desc, Tag: cd.tag}
 		}
 		comps := readline.CompleteRaw(vals).NoSpace('/')
-		comps.PREFIX = word
 		return comps
 	}
 	return e

@@ -35,8 +35,11 @@ func (m Mode) String() string {
 	return modeNames[m]
 }
 
-// ParseMode returns the Mode named s: gather, stream, json or json-stream.
+// ParseMode returns the Mode named s: gather (or gathered), stream, json or json-stream.
 func ParseMode(s string) (Mode, error) {
+	if s == "gathered" {
+		return ModeGather, nil
+	}
 	for i, n := range modeNames {
 		if s == n {
 			return Mode(i), nil
@@ -57,6 +60,8 @@ type View struct {
 	Width int
 	// Summary prints the summary line after the results (not in the JSON modes).
 	Summary bool
+	// SummaryTo receives the summary and the interrupt note; nil means Out.
+	SummaryTo io.Writer
 	// Tick is how often the progress line is redrawn; 0 means 100ms.
 	Tick time.Duration
 }
@@ -243,13 +248,17 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		note(render.WriteJSON(v.Out, rs))
 	}
 	if v.Summary && (v.Mode == ModeGather || v.Mode == ModeStream) {
-		note(render.WriteSummary(v.Out, render.Summarize(rs, out.Elapsed), opt))
+		sw := v.SummaryTo
+		if sw == nil {
+			sw = v.Out
+		}
+		note(render.WriteSummary(sw, render.Summarize(rs, out.Elapsed), opt))
 		if out.Interrupted {
 			msg := "interrupted: every host finished before the cancel arrived"
 			if len(out.Unfinished) > 0 {
 				msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
 			}
-			_, err := fmt.Fprintln(v.Out, paint(v.Color, sgrYellow, msg))
+			_, err := fmt.Fprintln(sw, paint(v.Color, sgrYellow, msg))
 			note(err)
 		}
 	}

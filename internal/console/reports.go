@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
@@ -317,16 +318,21 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 	}
 	var b bytes.Buffer
 	if len(ok) > 0 {
-		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "HOST\tOFFSET\tRTT\t")
-		for _, r := range ok {
-			mark := ""
-			if outliers[r.Host] {
-				mark = "  ← outlier"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Host, signedDuration(r.Offset), render.FormatDuration(r.RTT), mark)
+		// Host names left-aligned, numbers right-aligned so their signs and units line up.
+		hw, ow, rw := len("HOST"), len("OFFSET"), len("RTT")
+		rows := make([][3]string, len(ok))
+		for i, r := range ok {
+			rows[i] = [3]string{r.Host, signedDuration(r.Offset), render.FormatDuration(r.RTT)}
+			hw, ow, rw = max(hw, utf8.RuneCountInString(r.Host)), max(ow, len(rows[i][1])), max(rw, len(rows[i][2]))
 		}
-		tw.Flush()
+		fmt.Fprintf(&b, "%-*s  %*s  %*s\n", hw, "HOST", ow, "OFFSET", rw, "RTT")
+		for i, r := range ok {
+			line := fmt.Sprintf("%-*s  %*s  %*s", hw, rows[i][0], ow, rows[i][1], rw, rows[i][2])
+			if outliers[r.Host] {
+				line += "  " + paint(opt.Color, sgrYellow+sgrBold, "← outlier")
+			}
+			b.WriteString(line + "\n")
+		}
 		var out []string
 		for h := range outliers {
 			out = append(out, h)
