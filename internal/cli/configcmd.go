@@ -1,8 +1,105 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
 
-// newConfigCmd is a placeholder until its issue lands.
+	"github.com/pelletier/go-toml/v2"
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/spf13/cobra"
+)
+
+// newConfigCmd builds `shoal config` with its check, example and paths subcommands.
 func newConfigCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "configcmd", Hidden: true}
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Check the configuration, or print an example",
+		Args:  cobra.NoArgs,
+	}
+	check := &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate the configuration and print the effective result",
+		Long: `Validate the configuration and print the effective result as TOML.
+
+Without FILE it reads what shoal reads: --config, or the system file and the XDG files
+laid over each other. Errors are printed as FILE:LINE: KEY: MESSAGE and exit with status 1.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := g.configFile
+			if len(args) == 1 {
+				path = args[0]
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				printConfigError(g.stderr, err)
+				return exitError{code: 1}
+			}
+			return printConfig(g.stdout, cfg)
+		},
+	}
+	example := &cobra.Command{
+		Use:   "example",
+		Short: "Print a commented configuration file that sets every key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := io.WriteString(g.stdout, config.Example())
+			return err
+		},
+	}
+	paths := &cobra.Command{
+		Use:   "paths",
+		Short: "Print the files shoal reads and the directories it uses",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := config.DefaultPaths()
+			var b strings.Builder
+			files := config.ConfigFiles()
+			if g.configFile != "" {
+				files = []string{g.configFile}
+			}
+			for _, f := range files {
+				fmt.Fprintf(&b, "config  %s\n", f)
+			}
+			fmt.Fprintf(&b, "state   %s\ncache   %s\nruntime %s\n", p.StateDir, p.CacheDir, p.RuntimeDir)
+			_, err := io.WriteString(g.stdout, b.String())
+			return err
+		},
+	}
+	cmd.AddCommand(check, example, paths)
+	return cmd
+}
+
+// printConfigError prints each configuration error on its own line.
+func printConfigError(w io.Writer, err error) {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintf(w, "%v\n", e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "shoal: %v\n", err)
+}
+
+// printConfig writes the effective configuration as TOML, headed by the files it came from.
+func printConfig(w io.Writer, cfg *config.Config) error {
+	var b strings.Builder
+	b.WriteString("# effective shoal configuration\n")
+	files := cfg.Files()
+	if len(files) == 0 {
+		b.WriteString("# no configuration file found: these are the defaults\n")
+	}
+	for _, f := range files {
+		fmt.Fprintf(&b, "# read %s\n", f)
+	}
+	b.WriteByte('\n')
+	out, err := toml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("printing the configuration: %w", err)
+	}
+	b.Write(out)
+	_, err = io.WriteString(w, b.String())
+	return err
 }

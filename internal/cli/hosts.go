@@ -1,8 +1,160 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
 
-// newHostsCmd is a placeholder until its issue lands.
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/spf13/cobra"
+)
+
+// newHostsCmd builds `shoal hosts`, which prints what a target expression expands to.
 func newHostsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "hosts", Hidden: true}
+	var (
+		fold, count bool
+		files       []string
+		excludes    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "hosts [flags] EXPR...",
+		Short: "Print the hosts a target expression names",
+		Long: `Print the hosts a target expression names, one per line in natural order.
+
+EXPR is pdsh/ClusterShell syntax: web[01-20].dc1, n[1-9/2], a,b,c, @tag, @all,
+^FILE (a hosts file), - (names on stdin), and the operators ! (or a leading -),
+& and ^ applied left to right. Several EXPR arguments are united.
+See docs/targets.md.`,
+		Example: `  shoal hosts 'web[01-20].dc1!web13.dc1'
+  shoal hosts --fold @web @db
+  cat list | shoal hosts --count -
+  shoal hosts -f hosts.txt -x @broken`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && len(files) == 0 {
+				return errors.New("no target expression (give EXPR, -f FILE, or - to read names from stdin)")
+			}
+			cfg, err := config.Load(g.configFile)
+			if err != nil {
+				return err
+			}
+			var names []string
+			seen := map[string]bool{}
+			add := func(expr string) error {
+				got, err := cfg.Targets(expr, g.stdin)
+				if err != nil {
+					return err
+				}
+				for _, n := range got {
+					if !seen[n] {
+						seen[n] = true
+						names = append(names, n)
+					}
+				}
+				return nil
+			}
+			for _, a := range args {
+				if err := add(a); err != nil {
+					return expressionError(g.stderr, a, err)
+				}
+			}
+			for _, f := range files {
+				if err := add("^" + f); err != nil {
+					return err
+				}
+			}
+			for _, x := range excludes {
+				drop, err := cfg.Targets(x, g.stdin)
+				if err != nil {
+					return expressionError(g.stderr, x, err)
+				}
+				for _, n := range drop {
+					delete(seen, n)
+				}
+			}
+			kept := names[:0]
+			for _, n := range names {
+				if seen[n] {
+					kept = append(kept, n)
+				}
+			}
+			hostlist.Sort(kept)
+			return printHosts(g.stdout, kept, fold, count)
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return completeTargets(g, toComplete), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&fold, "fold", false, "print the hosts folded into one expression (web[01-20])")
+	fl.BoolVarP(&count, "count", "c", false, "print only the number of hosts")
+	fl.StringArrayVarP(&files, "file", "f", nil, "add the hosts listed in `FILE` (one per line, # comments)")
+	fl.StringArrayVarP(&excludes, "exclude", "x", nil, "leave out the hosts `EXPR` names")
+	cmd.MarkFlagsMutuallyExclusive("fold", "count")
+	return cmd
+}
+
+func printHosts(w io.Writer, names []string, fold, count bool) error {
+	var b strings.Builder
+	switch {
+	case count:
+		b.WriteString(strconv.Itoa(len(names)))
+		b.WriteByte('\n')
+	case fold:
+		if len(names) > 0 {
+			b.WriteString(hostlist.Fold(names))
+			b.WriteByte('\n')
+		}
+	default:
+		for _, n := range names {
+			b.WriteString(n)
+			b.WriteByte('\n')
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// expressionError prints a bad expression with a caret under the faulty column and returns exit status 2.
+// Errors that are not about the expression's syntax are returned as they are.
+func expressionError(stderr io.Writer, expr string, err error) error {
+	var se *hostlist.SyntaxError
+	if !errors.As(err, &se) {
+		return err
+	}
+	fmt.Fprintf(stderr, "shoal: %v\n", err)
+	if se.Expr == expr && se.Col >= 1 && se.Col <= len(expr)+1 {
+		fmt.Fprintf(stderr, "  %s\n  %s^\n", expr, strings.Repeat(" ", se.Col-1))
+	}
+	return exitError{code: 2}
+}
+
+// completeTargets offers @tags and host names from the configuration that start with toComplete.
+func completeTargets(g *globals, toComplete string) []string {
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		return nil
+	}
+	// Complete the last item of a comma list, keeping what comes before it.
+	prefix, last := "", toComplete
+	if i := strings.LastIndexAny(toComplete, ",!&^"); i >= 0 {
+		prefix, last = toComplete[:i+1], toComplete[i+1:]
+	}
+	var out []string
+	if strings.HasPrefix(last, "@") {
+		for _, t := range append([]string{"all"}, cfg.TagNames()...) {
+			if strings.HasPrefix("@"+t, last) {
+				out = append(out, prefix+"@"+t)
+			}
+		}
+		return out
+	}
+	for _, n := range cfg.HostNames() {
+		if strings.HasPrefix(n, last) {
+			out = append(out, prefix+n)
+		}
+	}
+	return out
 }
