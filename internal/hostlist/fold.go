@@ -187,16 +187,34 @@ func foldPoints(pts [][]field, k int) []entry {
 		r = r.normalize()
 		return []entry{{sets: []rset{r}, keys: []string{r.format()}}}
 	}
-	entries := make([]entry, len(pts))
-	for i, p := range pts {
+	// The first pass folds the last field straight from the points, one box per prefix.
+	var key strings.Builder
+	idx := make(map[string]int)
+	var entries []entry
+	for _, p := range pts {
+		key.Reset()
+		for _, f := range p[:k-1] {
+			key.WriteString(f.s)
+			key.WriteByte(0)
+		}
+		if j, ok := idx[key.String()]; ok {
+			entries[j].sets[k-1] = append(entries[j].sets[k-1], p[k-1])
+			continue
+		}
+		idx[key.String()] = len(entries)
 		e := entry{sets: make([]rset, k), keys: make([]string, k)}
 		for d, f := range p {
 			e.sets[d] = rset{f}
 			e.keys[d] = f.s
 		}
-		entries[i] = e
+		entries = append(entries, e)
 	}
-	var key strings.Builder
+	for j := range entries {
+		if len(entries[j].sets[k-1]) > 1 {
+			entries[j].sets[k-1] = entries[j].sets[k-1].normalize()
+			entries[j].keys[k-1] = entries[j].sets[k-1].format()
+		}
+	}
 	for sweep := 0; sweep <= k+1; sweep++ {
 		before := len(entries)
 		for d := k - 1; d >= 0 && len(entries) > 1; d-- {
