@@ -3,8 +3,10 @@ package hostlist
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -279,5 +281,35 @@ func TestCompare(t *testing.T) {
 	Sort(got)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("Sort = %v; want %v", got, want)
+	}
+}
+
+// TestSortMatchesCompare checks the keyed sort of large inputs against sorting with Compare.
+func TestSortMatchesCompare(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := "ab-.0123456789/~\x00\xff"
+	for range 50 {
+		names := make([]string, 300+r.IntN(300))
+		for i := range names {
+			b := make([]byte, r.IntN(8))
+			for k := range b {
+				b[k] = alphabet[r.IntN(len(alphabet))]
+			}
+			names[i] = string(b)
+		}
+		want := slices.Clone(names)
+		slices.SortFunc(want, Compare)
+		Sort(names)
+		if !slices.Equal(names, want) {
+			t.Fatalf("Sort differs from SortFunc(Compare):\n%q\n%q", names, want)
+		}
+	}
+	long := []string{strings.Repeat("9", 300), "1"}
+	for range 300 {
+		long = append(long, "x")
+	}
+	Sort(long)
+	if long[0] != "1" || long[1] != strings.Repeat("9", 300) {
+		t.Errorf("long digit runs sorted wrongly: %q", long[:2])
 	}
 }

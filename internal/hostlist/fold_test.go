@@ -214,3 +214,23 @@ func BenchmarkFold100kSparse(b *testing.B) {
 		Fold(names)
 	}
 }
+
+func BenchmarkSort100k(b *testing.B) {
+	names, _ := Expand("rack[1-100]-n[0001-1000]", nil)
+	r := rand.New(rand.NewPCG(5, 6))
+	work := make([]string, len(names))
+	b.Run("keyed", func(b *testing.B) {
+		for b.Loop() {
+			copy(work, names)
+			r.Shuffle(len(work), func(i, j int) { work[i], work[j] = work[j], work[i] })
+			Sort(work)
+		}
+	})
+	b.Run("compare", func(b *testing.B) {
+		for b.Loop() {
+			copy(work, names)
+			r.Shuffle(len(work), func(i, j int) { work[i], work[j] = work[j], work[i] })
+			slices.SortFunc(work, Compare)
+		}
+	})
+}

@@ -70,7 +70,68 @@ func cmpInt(a, b int) int {
 
 // Sort sorts names in place in natural order (see Compare).
 func Sort(names []string) {
-	slices.SortFunc(names, Compare)
+	if len(names) < 256 {
+		slices.SortFunc(names, Compare)
+		return
+	}
+	// Large inputs sort on byte keys that order like Compare, built once, with Compare
+	// breaking ties; this avoids re-parsing digit runs in every comparison.
+	type keyed struct{ key, name string }
+	keys := make([]keyed, len(names))
+	size := 0
+	for _, n := range names {
+		size += len(n) + 8
+	}
+	buf := make([]byte, 0, size)
+	ends := make([]int, len(names))
+	for i, n := range names {
+		var ok bool
+		if buf, ok = appendSortKey(buf, n); !ok {
+			slices.SortFunc(names, Compare)
+			return
+		}
+		ends[i] = len(buf)
+	}
+	all := string(buf)
+	start := 0
+	for i, n := range names {
+		keys[i] = keyed{all[start:ends[i]], n}
+		start = ends[i]
+	}
+	slices.SortFunc(keys, func(a, b keyed) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return Compare(a.name, b.name)
+	})
+	for i := range keys {
+		names[i] = keys[i].name
+	}
+}
+
+// appendSortKey appends a key for name whose byte order is Compare's order up to its tie-breaks:
+// other bytes as they are, and each digit run as '0', its length without leading zeros, and those
+// digits. It reports false for a digit run too long to encode.
+func appendSortKey(b []byte, name string) ([]byte, bool) {
+	for i := 0; i < len(name); {
+		if !isDigit(name[i]) {
+			b = append(b, name[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(name) && isDigit(name[j]) {
+			j++
+		}
+		d := trimZeros(name[i:j])
+		if len(d) > 255 {
+			return b, false
+		}
+		b = append(b, '0', byte(len(d)))
+		b = append(b, d...)
+		i = j
+	}
+	return b, true
 }
 
 func trimZeros(s string) string {
