@@ -37,6 +37,7 @@ type config struct {
 	memN      int
 	render    string
 	perf      bool
+	hold      time.Duration
 	skip      map[string]bool
 	cmdline   string
 }
@@ -67,6 +68,7 @@ func run() error {
 	flag.IntVar(&c.pushMB, "pushmb", 50, "scenario 5: file size in MB")
 	flag.IntVar(&c.memN, "memn", 500, "also measure the warm daemon (time, memory) at this many hosts; 0: no")
 	flag.StringVar(&c.render, "render", "", "only render docs from this results JSON")
+	flag.DurationVar(&c.hold, "hold", 0, "only bring the fleet up (max of -n), print its ssh_config and keep it this long")
 	flag.BoolVar(&c.perf, "perf", true, "profile one cold shoal run at the reference N with perf (system-wide)")
 	flag.StringVar(&skip, "skip", "", "tools to leave out, comma-separated (e.g. ansible)")
 	flag.Parse()
@@ -96,15 +98,27 @@ func run() error {
 		}
 	}
 	if c.render != "" {
-		b, err := os.ReadFile(c.render)
-		if err != nil {
-			return fmt.Errorf("reading results: %w", err)
+		var all *results
+		for _, p := range strings.Split(c.render, ",") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("reading results: %w", err)
+			}
+			var res results
+			if err := json.Unmarshal(b, &res); err != nil {
+				return fmt.Errorf("decoding results %s: %w", p, err)
+			}
+			if all == nil {
+				all = &res
+			} else {
+				all.merge(&res)
+			}
 		}
-		var res results
-		if err := json.Unmarshal(b, &res); err != nil {
-			return fmt.Errorf("decoding results: %w", err)
+		js, _ := json.MarshalIndent(all, "", " ")
+		if err := os.WriteFile(filepath.Join(c.out, "bench.json"), js, 0o644); err != nil {
+			return fmt.Errorf("writing results: %w", err)
 		}
-		return writeDocs(c.out, &res)
+		return writeDocs(c.out, all)
 	}
 	if c.work == "" || c.shoal == "" {
 		return fmt.Errorf("-work and -shoal are required (use bench/run)")
@@ -154,9 +168,16 @@ func logf(format string, args ...any) {
 
 func measureAll(ctx context.Context, c *config) error {
 	start := time.Now()
-	res := &results{Cmdline: c.cmdline, Started: start.UTC().Format(time.RFC3339), Runs: c.runs, Ns: c.ns,
-		Seq: c.seq, SeqN: c.seqN, PushN: c.pushN, PushMB: c.pushMB, MemN: c.memN, Work: c.work,
-		SeqRuns: c.seqRuns, PushRuns: c.pushRuns}
+	res := &results{Cmdline: c.cmdline, Started: start.UTC().Format(time.RFC3339), Runs: c.runs, Ns: c.ns, Work: c.work}
+	if c.scenarios[3] {
+		res.MemN = c.memN
+	}
+	if c.scenarios[4] {
+		res.Seq, res.SeqN, res.SeqRuns = c.seq, c.seqN, c.seqRuns
+	}
+	if c.scenarios[5] {
+		res.PushN, res.PushMB, res.PushRuns = c.pushN, c.pushMB, c.pushRuns
+	}
 	res.Machine = describeMachine(c)
 	res.Machine["loadavg at start"] = loadavg()
 	maxN := slices.Max(c.ns)
@@ -174,6 +195,14 @@ func measureAll(ctx context.Context, c *config) error {
 		return err
 	}
 	defer fl.stop(logf)
+	if c.hold > 0 {
+		logf("fleet up: ssh -F %s h001; holding for %s (Ctrl-C ends)", fl.sshConfig, c.hold)
+		select {
+		case <-ctx.Done():
+		case <-time.After(c.hold):
+		}
+		return nil
+	}
 	k := &kit{work: c.work, fl: fl, shoal: c.shoal}
 	b := &bench{c: c, k: k, res: res}
 	b.sh = newShoalTool(k, c.timeout)

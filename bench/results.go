@@ -57,6 +57,53 @@ type daemonMem struct {
 	HWM     int64 `json:"hwm"`
 }
 
+// merge adds the cells of o (a later, separate run) to r; a cell of o replaces r's
+// cell of the same scenario, tool and N.
+func (r *results) merge(o *results) {
+	r.Cmdline += "\n" + o.Cmdline
+	r.Elapsed += o.Elapsed
+	for _, c := range o.Cells {
+		if old := r.find(c.Scenario, c.Tool, c.N); old != nil {
+			*old = *c
+		} else {
+			r.Cells = append(r.Cells, c)
+		}
+	}
+	for k, v := range o.Commands {
+		if r.Commands == nil {
+			r.Commands = map[string]string{}
+		}
+		r.Commands[k] = strings.ReplaceAll(v, o.Work, r.Work)
+	}
+	for k, v := range o.Kex {
+		if r.Kex == nil {
+			r.Kex = map[string]int{}
+		}
+		r.Kex[k] += v
+	}
+	for _, d := range o.Daemon {
+		*r.daemonEntry(d.N) = *d
+	}
+	if o.Profile != "" {
+		r.Profile = o.Profile
+	}
+	if o.MemN > 0 && r.MemN == 0 {
+		r.MemN = o.MemN
+	}
+	if o.SeqRuns > 0 && r.SeqRuns == 0 {
+		r.SeqRuns, r.Seq, r.SeqN = o.SeqRuns, o.Seq, o.SeqN
+	}
+	if o.PushRuns > 0 && r.PushRuns == 0 {
+		r.PushRuns, r.PushN, r.PushMB = o.PushRuns, o.PushN, o.PushMB
+	}
+	for k, v := range o.Machine {
+		if strings.HasPrefix(k, "loadavg") {
+			r.Machine[k+" (run 2)"] = v
+		}
+	}
+	r.Notes = append(r.Notes, o.Notes...)
+}
+
 func (r *results) cell(sc int, tool string, n int) *cell {
 	for _, c := range r.Cells {
 		if c.Scenario == sc && c.Tool == tool && c.N == n {
