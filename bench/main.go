@@ -391,7 +391,7 @@ func (b *bench) scenarioWarm(ctx context.Context) {
 	for _, n := range ns {
 		tools := []*tool{}
 		extraN := !slices.Contains(b.c.ns, n) // the daemon-memory point: shoal only
-		if w := b.sh.warmUp(ctx, n, remoteCmd, b.res); w != nil {
+		if w := b.sh.warmUp(ctx, 3, n, remoteCmd, b.res); w != nil {
 			tools = append(tools, w)
 		}
 		if !extraN && !b.c.skip[aw.name] {
@@ -414,7 +414,7 @@ func (b *bench) scenarioWarm(ctx context.Context) {
 func (b *bench) scenarioSequence(ctx context.Context) {
 	n := b.c.seqN
 	var tools []*tool
-	if w := b.sh.warmUp(ctx, n, remoteCmd, b.res); w != nil {
+	if w := b.sh.warmUp(ctx, 4, n, remoteCmd, b.res); w != nil {
 		tools = append(tools, w)
 	}
 	if fp := b.res.fastestPeer(1, n); fp != "" {

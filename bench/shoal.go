@@ -177,14 +177,14 @@ func (s *shoalTool) stopDaemon() {
 
 // warmUp restarts the daemon, connects it to n hosts with one untimed run and returns the
 // warm tool, or nil after recording why it is not available.
-func (s *shoalTool) warmUp(ctx context.Context, n int, cmd string, res *results) *tool {
+func (s *shoalTool) warmUp(ctx context.Context, sc, n int, cmd string, res *results) *tool {
 	if !s.hasRun || !s.hasDaemon {
-		res.cell(3, "shoal-warm", n).Samples = []sample{{Err: "not yet available: `shoal run` with `shoal daemon` has not landed"}}
+		res.cell(sc, "shoal-warm", n).Samples = []sample{{Err: "not yet available: `shoal run` with `shoal daemon` has not landed"}}
 		return nil
 	}
 	s.stopDaemon()
 	if out, err := s.output("-F", s.k.fl.sshConfig, "daemon", "start"); err != nil {
-		res.cell(3, "shoal-warm", n).Samples = []sample{{Err: "starting daemon: " + oneLine(tail(string(out), 300))}}
+		res.cell(sc, "shoal-warm", n).Samples = []sample{{Err: "starting daemon: " + oneLine(tail(string(out), 300))}}
 		return nil
 	}
 	pid := s.daemonPid()
@@ -195,10 +195,10 @@ func (s *shoalTool) warmUp(ctx context.Context, n int, cmd string, res *results)
 	iv := invocation{argv: s.runArgs(n, cmd), env: s.env}
 	sm, out := runOnce(ctx, iv, runOpts{timeout: s.timeout})
 	if got, _ := countMarkers(out, n); !sm.OK || got != n {
-		logf("s3 n=%d shoal-warm warm-up FAILED (%d of %d hosts): %s %s", n, got, n, sm.Err, oneLine(tail(string(out), 300)))
+		logf("s%d n=%d shoal-warm warm-up FAILED (%d of %d hosts): %s %s", sc, n, got, n, sm.Err, oneLine(tail(string(out), 300)))
 	} else {
-		logf("s3 n=%d shoal-warm warm-up (connect %d hosts): %.2fs", n, n, sm.Wall)
-		res.cell(3, "shoal-connect", n).Samples = append(res.cell(3, "shoal-connect", n).Samples, sm)
+		logf("s%d n=%d shoal-warm warm-up (connect %d hosts): %.2fs", sc, n, n, sm.Wall)
+		res.cell(sc, "shoal-connect", n).Samples = append(res.cell(sc, "shoal-connect", n).Samples, sm)
 	}
 	return &tool{name: "shoal-warm",
 		cmd:       func(n, _ int) invocation { return invocation{argv: s.runArgs(n, cmd), env: s.env} },

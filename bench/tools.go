@@ -29,6 +29,9 @@ type tool struct {
 	check func(out []byte, n int) error
 }
 
+// shoalFanout is the fan-out given to shoal: at least every N measured, so full fan-out.
+const shoalFanout = 2000
+
 // kit holds the paths every tool shares.
 type kit struct {
 	work  string
@@ -88,6 +91,11 @@ func (k *kit) shoalEnv() []string {
 	for _, d := range []string{"config", "state", "cache", "run", "data"} {
 		os.MkdirAll(filepath.Join(x, d), 0o700)
 	}
+	// Full fan-out (shoal's default is 64) and the fleet's ssh_config, also for a daemon that
+	// `shoal daemon start` spawns without our -F.
+	os.MkdirAll(filepath.Join(x, "config", "shoal"), 0o700)
+	cfg := fmt.Sprintf("fanout = %d\n\n[ssh]\nssh_config = %q\nconnect_timeout = \"30s\"\n", shoalFanout, k.fl.sshConfig)
+	os.WriteFile(filepath.Join(x, "config", "shoal", "config.toml"), []byte(cfg), 0o600)
 	return []string{
 		"XDG_CONFIG_HOME=" + filepath.Join(x, "config"),
 		"XDG_STATE_HOME=" + filepath.Join(x, "state"),
