@@ -428,9 +428,11 @@ func renderMarkdown(r *results, analysis string) string {
 		}
 		b.WriteString("\n")
 	}
-	if r.Profile != "" {
-		b.WriteString("## Where shoal's cold time goes (perf)\n\n")
+	if r.Profile != "" || r.ProfileWarm != "" {
+		b.WriteString("## Where the time goes (perf)\n\n")
 		b.WriteString(r.Profile)
+		b.WriteString("\n")
+		b.WriteString(r.ProfileWarm)
 		b.WriteString("\n")
 	}
 	if len(r.Notes) > 0 {

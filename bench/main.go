@@ -224,7 +224,7 @@ func measureAll(ctx context.Context, c *config) error {
 	}
 	if c.perf && c.scenarios[1] && b.sh.hasRun && ctx.Err() == nil {
 		logf("profiling one cold shoal run")
-		res.Profile = b.profileCold(ctx, refN(res))
+		res.Profile = b.profileRun(ctx, b.sh.cold(remoteCmd), refN(res), "cold (`shoal run --no-daemon`)")
 	}
 	res.Kex = collectKex(fl)
 	res.Machine["loadavg at end"] = loadavg()
@@ -404,6 +404,10 @@ func (b *bench) scenarioWarm(ctx context.Context) {
 		runs := b.c.runs
 		b.measure(ctx, 3, tools, n, runs, 1, n == slices.Max(b.c.ns))
 		b.sh.recordDaemon(n, b.res)
+		if b.c.perf && n == refN(b.res) && len(tools) > 0 && tools[0].name == "shoal-warm" && ctx.Err() == nil {
+			logf("profiling one warm shoal run")
+			b.res.ProfileWarm = b.profileRun(ctx, tools[0], n, "warm (`shoal run` through the connected daemon)")
+		}
 		stopMasters(filepath.Join(b.c.work, "ansible-cp", "warm"))
 	}
 	b.sh.stopDaemon()

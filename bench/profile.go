@@ -10,14 +10,13 @@ import (
 	"time"
 )
 
-// profileCold records, system-wide with perf, one cold shoal run on n hosts, and returns
-// where the machine's CPU went (by process name) and the shoal client's hottest symbols.
-// System-wide, because on this one box the sshd and the agents are the "hosts".
-func (b *bench) profileCold(ctx context.Context, n int) string {
+// profileRun records, system-wide with perf, one run of t on n hosts, and returns where the
+// machine's CPU went (by process name) and the shoal processes' hottest symbols. System-wide,
+// because on this one box the sshd and the agents are the "hosts" (and the daemon is apart).
+func (b *bench) profileRun(ctx context.Context, t *tool, n int, label string) string {
 	if _, err := exec.LookPath("perf"); err != nil {
 		return "perf is not installed; no profile."
 	}
-	t := b.sh.cold(remoteCmd)
 	if t.before != nil {
 		if err := t.before(n); err != nil {
 			return "profile: " + err.Error()
@@ -57,8 +56,8 @@ func (b *bench) profileCold(ctx context.Context, n int) string {
 	byComm := report("--sort", "comm", "-g", "none", "--percent-limit", "1")
 	shoalSyms := report("--comm", "shoal", "--sort", "dso,symbol", "-g", "none", "--percent-limit", "1.5")
 	os.Remove(data)
-	return fmt.Sprintf("One cold run (`shoal run --no-daemon`, %d hosts, %.2f s under perf), sampled system-wide at 499 Hz "+
-		"(the box is the client and all the hosts; other engineers' work shows up too).\n\n"+
-		"Share of all CPU samples by process name:\n\n```\n%s\n```\n\nInside the shoal client, by symbol:\n\n```\n%s\n```\n",
-		n, s.Wall, byComm, shoalSyms)
+	return fmt.Sprintf("One %s run (%d hosts, %.2f s under perf), sampled system-wide at 499 Hz "+
+		"(the box is the client and all the hosts; anything else running shows up too).\n\n"+
+		"Share of all CPU samples by process name (agents show as `agent-<hash>`):\n\n```\n%s\n```\n\nInside shoal (client and daemon), by symbol:\n\n```\n%s\n```\n",
+		label, n, s.Wall, byComm, shoalSyms)
 }

@@ -35,7 +35,9 @@ type results struct {
 	Daemon   []*daemonMem      `json:"daemon"`
 	Notes    []string          `json:"notes"`
 	Profile  string            `json:"profile,omitempty"`
-	Work     string            `json:"work"` // the temporary directory, shown as $WORK
+	// ProfileWarm is the same for a warm run through the daemon.
+	ProfileWarm string `json:"profile_warm,omitempty"`
+	Work        string `json:"work"` // the temporary directory, shown as $WORK
 }
 
 // cell holds the samples of one tool at one host count in one scenario.
@@ -86,6 +88,9 @@ func (r *results) merge(o *results) {
 	}
 	if o.Profile != "" {
 		r.Profile = o.Profile
+	}
+	if o.ProfileWarm != "" {
+		r.ProfileWarm = o.ProfileWarm
 	}
 	if o.MemN > 0 && r.MemN == 0 {
 		r.MemN = o.MemN
