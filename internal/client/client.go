@@ -1,0 +1,449 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// maxFrame is the largest frame on the daemon connection (the daemon's ClientMaxFrame).
+const maxFrame = 64 << 20
+
+// Options configure Dial.
+type Options struct {
+	// Socket is the daemon's Unix socket.
+	Socket string
+	// DialFunc, when set, replaces dialling Socket (the in-process daemon's pipe).
+	DialFunc func(ctx context.Context) (net.Conn, error)
+	// Identity is the person at the console, for the audit log.
+	Identity string
+	// Version is this program's version, sent in hello.
+	Version string
+	// Start, when set, starts a daemon if none answers (see Start).
+	Start *StartOptions
+}
+
+// Client is a connection to a daemon. It implements Session.
+type Client struct {
+	nc    net.Conn
+	pc    *proto.Conn
+	hello proto.DaemonHello
+
+	nextID atomic.Uint64
+
+	mu      sync.Mutex // protects the following
+	pending map[uint64]*call
+	err     error // why the connection ended; set once
+
+	done    chan struct{} // closed when the reader stops
+	closing chan struct{} // closed by Close: run pumps stop delivering
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+var _ Session = (*Client)(nil)
+
+// call is a request waiting for its reply, or a run receiving events.
+type call struct {
+	reply chan *proto.Envelope // unary requests: exactly one envelope
+	run   *runState
+}
+
+// ErrNotRunning reports that no daemon answers on the socket.
+var ErrNotRunning = errors.New("no shoal daemon is running")
+
+// ErrClosed reports a call on a closed or broken connection.
+var ErrClosed = errors.New("connection to the shoal daemon closed")
+
+// VersionError says the daemon speaks another version of the protocol than this client.
+type VersionError struct {
+	Daemon, Client string // program versions
+	DaemonProtocol string // "protocol.client" versions, e.g. "1.1"
+	ClientProtocol string
+	Detail         string // what the daemon said, if anything
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("the running shoal daemon (version %s, protocol %s) does not match this shoal (version %s, protocol %s); "+
+		"run `shoal daemon stop` and try again: a matching daemon starts by itself", e.Daemon, e.DaemonProtocol, e.Client, e.ClientProtocol)
+}
+
+// RefusedError says the daemon refused this client for another reason than versions.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "the shoal daemon refused the connection: " + e.Reason }
+
+// Dial connects to the daemon at opts.Socket (or through opts.DialFunc), starting
+// one first when none answers and opts.Start is set.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	nc, err := dialOnce(ctx, opts)
+	if err != nil && opts.Start != nil && opts.DialFunc == nil {
+		if err = autoStart(ctx, *opts.Start); err == nil {
+			nc, err = dialRetry(ctx, opts)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, nc, opts)
+}
+
+func dialOnce(ctx context.Context, opts Options) (net.Conn, error) {
+	if opts.DialFunc != nil {
+		return opts.DialFunc(ctx)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", opts.Socket)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w: %w", opts.Socket, ErrNotRunning, err)
+	}
+	return nc, nil
+}
+
+// dialRetry dials with backoff for a bounded time while a daemon comes up.
+func dialRetry(ctx context.Context, opts Options) (net.Conn, error) {
+	delay := 5 * time.Millisecond
+	deadline := time.Now().Add(startWait)
+	for {
+		nc, err := dialOnce(ctx, opts)
+		if err == nil || time.Now().After(deadline) {
+			return nc, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}
+
+// New speaks hello over nc and returns a client. It takes ownership of nc.
+func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
+	c := &Client{nc: nc, pc: proto.NewConn(nc, nc, proto.ConnOptions{MaxFrame: maxFrame}),
+		pending: map[uint64]*call{}, done: make(chan struct{}), closing: make(chan struct{})}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	sendErr := make(chan error, 1)
+	go func() {
+		sendErr <- c.pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version,
+			Client: proto.ClientVersion, Program: version, Identity: opts.Identity, PID: os.Getpid()})
+	}()
+	env, err := c.pc.Recv()
+	var hello proto.DaemonHello
+	var verr *proto.VersionError
+	if env != nil && (err == nil || errors.As(err, &verr)) && env.Type == proto.TypeDaemonHello {
+		env.Decode(&hello)
+	}
+	mismatch := verr != nil || (err == nil && (hello.Protocol != proto.Version || hello.Client != proto.ClientVersion))
+	if err == nil && !mismatch && env.Type != proto.TypeDaemonHello {
+		err = fmt.Errorf("the daemon's first frame is %v, want daemon-hello", env.Type)
+	}
+	if !mismatch && err == nil && hello.Err != "" {
+		if hello.Protocol != proto.Version || hello.Client != proto.ClientVersion || isVersionRefusal(hello.Err) {
+			mismatch = true
+		} else {
+			err = &RefusedError{Reason: hello.Err}
+		}
+	}
+	if mismatch {
+		var dp uint16
+		if env != nil {
+			dp = env.Version
+		}
+		if hello.Protocol != 0 {
+			dp = hello.Protocol
+		}
+		err = &VersionError{Daemon: hello.Program, Client: version,
+			DaemonProtocol: fmt.Sprintf("%d.%d", dp, hello.Client),
+			ClientProtocol: fmt.Sprintf("%d.%d", proto.Version, proto.ClientVersion), Detail: hello.Err}
+	}
+	if err != nil {
+		nc.Close()
+		<-sendErr
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("greeting the shoal daemon: %w", ctx.Err())
+		}
+		var ve *VersionError
+		var re *RefusedError
+		if errors.As(err, &ve) || errors.As(err, &re) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("greeting the shoal daemon: %w", err)
+	}
+	if err := <-sendErr; err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("greeting the shoal daemon: %w", err)
+	}
+	nc.SetDeadline(time.Time{})
+	c.hello = hello
+	c.wg.Add(1)
+	go c.readLoop()
+	return c, nil
+}
+
+// isVersionRefusal reports whether the daemon's refusal is about versions.
+func isVersionRefusal(msg string) bool {
+	return strings.Contains(msg, "protocol") || strings.Contains(msg, "version")
+}
+
+// DaemonPID returns the daemon's process id, from its hello.
+func (c *Client) DaemonPID() int { return c.hello.PID }
+
+// DaemonVersion returns the daemon's program version, from its hello.
+func (c *Client) DaemonVersion() string { return c.hello.Program }
+
+// Close ends the connection; runs still going are cancelled by the daemon.
+func (c *Client) Close() error {
+	c.once.Do(func() { close(c.closing) })
+	c.nc.Close()
+	c.wg.Wait()
+	return nil
+}
+
+// readLoop routes every frame to the call waiting for it.
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	var err error
+	for {
+		var env *proto.Envelope
+		env, err = c.pc.Recv()
+		if err != nil {
+			break
+		}
+		c.mu.Lock()
+		cl := c.pending[env.ID]
+		if cl != nil && (cl.reply != nil || env.Type == proto.TypeRunEnd || env.Type == proto.TypeFailed) {
+			delete(c.pending, env.ID)
+		}
+		c.mu.Unlock()
+		switch {
+		case cl == nil:
+			// A reply to a request nobody waits for any more: drop it.
+		case cl.reply != nil:
+			cl.reply <- env
+		default:
+			cl.run.handle(env)
+		}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = ErrClosed
+	} else {
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	c.mu.Lock()
+	c.err = err
+	pending := c.pending
+	c.pending = map[uint64]*call{}
+	c.mu.Unlock()
+	close(c.done)
+	for _, cl := range pending {
+		if cl.reply != nil {
+			close(cl.reply)
+		} else {
+			cl.run.fail(err)
+		}
+	}
+}
+
+// register reserves a new request id.
+func (c *Client) register(cl *call) (uint64, error) {
+	id := c.nextID.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.pending[id] = cl
+	return id, nil
+}
+
+func (c *Client) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// roundTrip sends one request and waits for its reply, decoded into out.
+func (c *Client) roundTrip(ctx context.Context, t proto.Type, body any, want proto.Type, out any) error {
+	cl := &call{reply: make(chan *proto.Envelope, 1)}
+	id, err := c.register(cl)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.Send(id, t, body); err != nil {
+		c.unregister(id)
+		return fmt.Errorf("sending %v: %w", t, err)
+	}
+	select {
+	case env, ok := <-cl.reply:
+		if !ok {
+			c.mu.Lock()
+			err := c.err
+			c.mu.Unlock()
+			return err
+		}
+		return decodeReply(env, want, out)
+	case <-ctx.Done():
+		c.unregister(id)
+		return ctx.Err()
+	}
+}
+
+func decodeReply(env *proto.Envelope, want proto.Type, out any) error {
+	if env.Type == proto.TypeFailed {
+		var f proto.Failed
+		if err := env.Decode(&f); err != nil {
+			return err
+		}
+		return &f
+	}
+	if env.Type != want {
+		return fmt.Errorf("the daemon answered %v, want %v", env.Type, want)
+	}
+	return env.Decode(out)
+}
+
+// Ping checks each host's agent and reports its round trip.
+func (c *Client) Ping(ctx context.Context, hosts []string) ([]PingResult, error) {
+	var r proto.PingResults
+	if err := c.roundTrip(ctx, proto.TypePingHosts, &proto.HostsRequest{Hosts: hosts}, proto.TypePingResults, &r); err != nil {
+		return nil, err
+	}
+	out := make([]PingResult, len(r.Results))
+	for i, p := range r.Results {
+		out[i] = PingResult{Host: p.Host, RTT: time.Duration(p.RTT), Status: Status(p.Status), Err: p.Err}
+	}
+	return out, nil
+}
+
+// Info asks each host's agent to describe its host.
+func (c *Client) Info(ctx context.Context, hosts []string) ([]InfoResult, error) {
+	var r proto.InfoResults
+	if err := c.roundTrip(ctx, proto.TypeInfoHosts, &proto.HostsRequest{Hosts: hosts}, proto.TypeInfoResults, &r); err != nil {
+		return nil, err
+	}
+	out := make([]InfoResult, len(r.Results))
+	for i, p := range r.Results {
+		out[i] = InfoResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS,
+			Arch: p.Arch, Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable,
+			Load: p.Load, Uptime: time.Duration(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash,
+			Clock: unixTime(p.Clock)}
+	}
+	return out, nil
+}
+
+// Time reports each host's clock offset from the daemon's, corrected for round trip.
+func (c *Client) Time(ctx context.Context, hosts []string) ([]TimeResult, error) {
+	var r proto.TimeResults
+	if err := c.roundTrip(ctx, proto.TypeTimeHosts, &proto.HostsRequest{Hosts: hosts}, proto.TypeTimeResults, &r); err != nil {
+		return nil, err
+	}
+	out := make([]TimeResult, len(r.Results))
+	for i, p := range r.Results {
+		out[i] = TimeResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Offset: time.Duration(p.Offset), RTT: time.Duration(p.RTT)}
+	}
+	return out, nil
+}
+
+// Put copies a local file to Dest on every host. The daemon reads the file itself,
+// so LocalPath is made absolute here.
+func (c *Client) Put(ctx context.Context, hosts []string, req PutRequest) ([]FileResult, error) {
+	p, err := filepath.Abs(req.LocalPath)
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	var r proto.FileResults
+	if err := c.roundTrip(ctx, proto.TypePut, &proto.PutRequest{Hosts: hosts, LocalPath: p, Dest: req.Dest, Mode: uint32(req.Mode.Perm())},
+		proto.TypeFileResults, &r); err != nil {
+		return nil, err
+	}
+	return fileResults(r), nil
+}
+
+// Get copies Src from every host into DestDir/<host>/<base name of Src>.
+func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]FileResult, error) {
+	d, err := filepath.Abs(req.DestDir)
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	var r proto.FileResults
+	if err := c.roundTrip(ctx, proto.TypeGet, &proto.GetRequest{Hosts: hosts, Src: req.Src, DestDir: d}, proto.TypeFileResults, &r); err != nil {
+		return nil, err
+	}
+	return fileResults(r), nil
+}
+
+func fileResults(r proto.FileResults) []FileResult {
+	out := make([]FileResult, len(r.Results))
+	for i, p := range r.Results {
+		out[i] = FileResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Bytes: p.Bytes, Path: p.Path}
+	}
+	return out
+}
+
+// Status describes the daemon and every host session it holds.
+func (c *Client) Status(ctx context.Context) (*DaemonStatus, error) {
+	var r proto.DaemonStatus
+	if err := c.roundTrip(ctx, proto.TypeStatus, &proto.StatusRequest{}, proto.TypeStatusResult, &r); err != nil {
+		return nil, err
+	}
+	out := &DaemonStatus{PID: r.PID, Version: r.Version, Started: unixTime(r.Started), Clients: r.Clients, Socket: r.Socket}
+	for _, h := range r.Hosts {
+		out.Hosts = append(out.Hosts, HostStatus{Host: h.Host, State: h.State, AgentVersion: h.AgentVersion,
+			AgentPID: h.AgentPID, LastRTT: time.Duration(h.LastRTT), LastSeen: unixTime(h.LastSeen), Running: h.Running, Err: h.Err})
+	}
+	return out, nil
+}
+
+// Last returns the results of this user's most recent completed runs, newest first.
+func (c *Client) Last(ctx context.Context, n int) ([]RunRecord, error) {
+	var r proto.LastResult
+	if err := c.roundTrip(ctx, proto.TypeLast, &proto.LastRequest{N: n}, proto.TypeLastResult, &r); err != nil {
+		return nil, err
+	}
+	out := make([]RunRecord, len(r.Runs))
+	for i, rr := range r.Runs {
+		rec := RunRecord{ID: rr.ID, Command: rr.Command, Started: unixTime(rr.Started), Ended: unixTime(rr.Ended), Identity: rr.Identity}
+		for j := range rr.Results {
+			rec.Results = append(rec.Results, hostResult(&rr.Results[j]))
+		}
+		out[i] = rec
+	}
+	return out, nil
+}
+
+// Stop asks the daemon to shut down and waits for its acknowledgement.
+func (c *Client) Stop(ctx context.Context) error {
+	var r proto.Stopping
+	return c.roundTrip(ctx, proto.TypeStop, &proto.Stop{}, proto.TypeStopping, &r)
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func hostResult(p *proto.HostResult) HostResult {
+	return HostResult{Host: p.Host, Status: Status(p.Status), ExitCode: p.ExitCode, Signal: p.Signal, PID: p.PID,
+		Stdout: p.Stdout, Stderr: p.Stderr, Truncated: p.Truncated, Started: unixTime(p.Started), Ended: unixTime(p.Ended),
+		UserCPU: time.Duration(p.UserCPU), SysCPU: time.Duration(p.SysCPU), MaxRSS: p.MaxRSS, Err: p.Err}
+}

@@ -1,0 +1,222 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// helloTimeout bounds how long a new connection may take to say hello.
+const helloTimeout = 10 * time.Second
+
+// clientConn is one connected client.
+type clientConn struct {
+	s    *server
+	nc   net.Conn
+	pc   *proto.Conn
+	id   uint64
+	who  audit.Client
+	ctx  context.Context // cancelled when the client leaves (its runs are killed)
+	quit context.CancelCauseFunc
+
+	mu   sync.Mutex                         // protects the following
+	runs map[uint64]context.CancelCauseFunc // by client request id
+
+	wg sync.WaitGroup // request handlers
+}
+
+// errClientLeft is the cause of cancelled runs whose client disconnected.
+var errClientLeft = errors.New("client disconnected")
+
+func (c *clientConn) serve() {
+	s := c.s
+	defer s.dropClient(c)
+	defer c.nc.Close()
+	c.pc = proto.NewConn(c.nc, c.nc, proto.ConnOptions{MaxFrame: ClientMaxFrame})
+	c.who = audit.Client{ID: c.id, UID: -1}
+
+	cred, err := s.opts.peerCred(c.nc)
+	if err == nil {
+		c.who.UID, c.who.PID = cred.UID, cred.PID
+		err = checkPeer(cred, s.uid)
+	}
+	hello := proto.DaemonHello{Protocol: proto.Version, Client: proto.ClientVersion, Program: s.opts.Version,
+		PID: os.Getpid(), Started: s.started.UnixNano(), Socket: s.opts.Socket}
+	if err != nil {
+		hello.Err = err.Error()
+		c.pc.Send(0, proto.TypeDaemonHello, &hello)
+		s.audit.Event("client refused", "conn", c.id, "uid", c.who.UID, "pid", c.who.PID, "error", err.Error())
+		s.log.Warn("refusing a client", "err", err)
+		return
+	}
+	// Read the client's hello, bounded in time.
+	c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	env, err := c.pc.Recv()
+	c.nc.SetReadDeadline(time.Time{})
+	var ch proto.ClientHello
+	if err == nil && env.Type != proto.TypeClientHello {
+		err = fmt.Errorf("first frame is %v, want client-hello", env.Type)
+	}
+	if err == nil {
+		err = env.Decode(&ch)
+	}
+	var verr *proto.VersionError
+	if errors.As(err, &verr) || (err == nil && (ch.Protocol != proto.Version || ch.Client != proto.ClientVersion)) {
+		if env != nil {
+			env.Decode(&ch)
+		}
+		err = fmt.Errorf("client speaks protocol %d.%d (version %q), daemon %d.%d (version %q)",
+			ch.Protocol, ch.Client, ch.Program, proto.Version, proto.ClientVersion, s.opts.Version)
+	}
+	if err != nil {
+		hello.Err = err.Error()
+		c.pc.Send(0, proto.TypeDaemonHello, &hello)
+		s.audit.Event("client refused", "conn", c.id, "uid", c.who.UID, "pid", c.who.PID, "error", err.Error())
+		return
+	}
+	c.who.Identity, c.who.Version = ch.Identity, ch.Program
+	if err := c.pc.Send(0, proto.TypeDaemonHello, &hello); err != nil {
+		return
+	}
+	s.audit.ClientConnected(c.who)
+
+	c.ctx, c.quit = context.WithCancelCause(s.ctx)
+	err = c.readLoop()
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	c.quit(errClientLeft)
+	c.nc.Close()
+	c.wg.Wait()
+	s.audit.ClientLeft(c.who, err)
+}
+
+// readLoop reads requests until the connection ends.
+func (c *clientConn) readLoop() error {
+	for {
+		env, err := c.pc.Recv()
+		if err != nil {
+			var ut *proto.UnknownTypeError
+			if env != nil && errors.As(err, &ut) {
+				c.fail(env.ID, proto.CodeUnknownType, err.Error())
+				continue
+			}
+			return err
+		}
+		body, err := env.DecodeBody()
+		if err != nil {
+			c.fail(env.ID, proto.CodeBadRequest, err.Error())
+			continue
+		}
+		c.dispatch(env.ID, env.Type, body)
+	}
+}
+
+// send writes one frame to the client; errors mean the client is gone and are
+// noticed by the read loop.
+func (c *clientConn) send(id uint64, t proto.Type, body any) {
+	if err := c.pc.Send(id, t, body); err != nil {
+		c.nc.Close()
+	}
+}
+
+func (c *clientConn) fail(id uint64, code proto.ErrorCode, msg string) {
+	c.send(id, proto.TypeFailed, &proto.Failed{Code: code, Message: msg})
+}
+
+// goHandle runs fn for request id in its own goroutine, owned by c.
+func (c *clientConn) goHandle(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
+	s := c.s
+	switch b := body.(type) {
+	case *proto.RunRequest:
+		c.startRun(id, b)
+	case *proto.Cancel:
+		c.mu.Lock()
+		cancel := c.runs[id]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel(errCancelled)
+		}
+	case *proto.HostsRequest:
+		hosts := dedupe(b.Hosts)
+		switch t {
+		case proto.TypePingHosts:
+			s.audit.Request(c.who, id, "ping", hosts, "")
+			c.goHandle(func() { c.send(id, proto.TypePingResults, &proto.PingResults{Results: s.ping(c.ctx, hosts)}) })
+		case proto.TypeInfoHosts:
+			s.audit.Request(c.who, id, "info", hosts, "")
+			c.goHandle(func() { c.send(id, proto.TypeInfoResults, &proto.InfoResults{Results: s.info(c.ctx, hosts)}) })
+		case proto.TypeTimeHosts:
+			s.audit.Request(c.who, id, "time", hosts, "")
+			c.goHandle(func() { c.send(id, proto.TypeTimeResults, &proto.TimeResults{Results: s.time(c.ctx, hosts)}) })
+		default:
+			c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
+		}
+	case *proto.PutRequest:
+		hosts := dedupe(b.Hosts)
+		s.audit.Request(c.who, id, "put", hosts, b.LocalPath+" -> "+b.Dest)
+		c.goHandle(func() {
+			res, err := s.put(c.ctx, hosts, b)
+			if err != nil {
+				c.fail(id, proto.CodeIO, err.Error())
+				return
+			}
+			c.send(id, proto.TypeFileResults, &proto.FileResults{Results: res})
+		})
+	case *proto.GetRequest:
+		hosts := dedupe(b.Hosts)
+		s.audit.Request(c.who, id, "get", hosts, b.Src+" -> "+b.DestDir)
+		c.goHandle(func() {
+			res, err := s.get(c.ctx, hosts, b)
+			if err != nil {
+				c.fail(id, proto.CodeIO, err.Error())
+				return
+			}
+			c.send(id, proto.TypeFileResults, &proto.FileResults{Results: res})
+		})
+	case *proto.StatusRequest:
+		c.send(id, proto.TypeStatusResult, s.status())
+	case *proto.LastRequest:
+		ident := c.who.Identity
+		runs := s.hist.last(b.N, func(r *proto.RunRecord) bool {
+			return r.UID == c.who.UID && (ident == "" || r.Identity == ident)
+		})
+		c.send(id, proto.TypeLastResult, &proto.LastResult{Runs: runs})
+	case *proto.Stop:
+		s.audit.Request(c.who, id, "stop", nil, "")
+		c.send(id, proto.TypeStopping, &proto.Stopping{})
+		s.stop(errStopped)
+	default:
+		c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
+	}
+}
+
+// dedupe drops repeated host names, keeping the first of each.
+func dedupe(hosts []string) []string {
+	seen := make(map[string]bool, len(hosts))
+	out := hosts[:0:0]
+	for _, h := range hosts {
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		out = append(out, h)
+	}
+	return out
+}

@@ -1,0 +1,447 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/hostsess"
+	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/state"
+	"github.com/shoal-sh/shoal/internal/transport"
+)
+
+// DefaultFanout is the number of concurrent SSH handshakes when Options.Fanout is 0.
+const DefaultFanout = 64
+
+// ClientMaxFrame is the largest frame on a client connection.
+const ClientMaxFrame = 64 << 20
+
+// Host is how to reach one host: the transport and its target.
+type Host struct {
+	Target        transport.Target
+	Transport     transport.Transport
+	TransportName string // "ssh", "openssh" or "local", for the state file
+}
+
+// Options configure a daemon. The zero value serves nothing useful: Resolve is required.
+type Options struct {
+	// Resolve says how to reach a host; it is called once per host, on first use.
+	Resolve func(host string) (Host, error)
+	// Fanout bounds concurrent connects (SSH handshakes) across all hosts; 0 = DefaultFanout.
+	Fanout int
+	// Version is the program version reported to clients.
+	Version string
+	// Socket is reported in status (the listener's path).
+	Socket string
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Audit receives the audit records; nil discards them. Serve does not close it.
+	Audit *audit.Log
+	// StateFile is the private state file; "" keeps no state file.
+	StateFile string
+	// HistoryFile keeps the result history across restarts; "" keeps it in memory only.
+	HistoryFile string
+	// HistoryRuns and HistoryBytes bound the result history (0 = defaults).
+	HistoryRuns  int
+	HistoryBytes int64
+	// IdleExit stops the daemon after this long with no client; 0 = stay.
+	IdleExit time.Duration
+	// KeepOnDisconnect lets a client's running commands finish after it disconnects
+	// (results go to the audit log and history); the default kills them.
+	KeepOnDisconnect bool
+	// Session tunes every host session (heartbeat, backoff, timeouts); Target,
+	// Transport, Handshakes, Logger, Orphan and OnState are filled in by the daemon.
+	Session hostsess.Options
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+
+	// peerCred reads a connection's peer; nil = SO_PEERCRED. Tests replace it.
+	peerCred func(net.Conn) (PeerCred, error)
+}
+
+// server is one running daemon.
+type server struct {
+	opts    Options
+	log     *slog.Logger
+	audit   *audit.Log
+	hist    *history
+	started time.Time
+	uid     int
+	sem     chan struct{}
+
+	ctx      context.Context // cancelled when the daemon stops
+	stop     context.CancelCauseFunc
+	nextRun  atomic.Uint64
+	nextConn atomic.Uint64
+
+	mu       sync.Mutex // protects the following
+	sessions map[string]*hostSess
+	clients  map[uint64]*clientConn
+	idle     *time.Timer
+	st       *state.File
+	dirty    bool
+
+	stateKick chan struct{}
+	wg        sync.WaitGroup // client connections and helpers
+}
+
+// hostSess is a host session and how it was made.
+type hostSess struct {
+	*hostsess.Session
+	transport string
+}
+
+// errStopped is the cause when a client asked the daemon to stop.
+var errStopped = errors.New("daemon stopped by a client")
+
+// errIdle is the cause when the daemon exits for having no clients.
+var errIdle = errors.New("daemon idle")
+
+// Serve accepts clients on ln until ctx is done, a client sends stop, or IdleExit
+// passes with no client. It then closes ln, ends every client connection (their
+// runs are cancelled), closes every host session and writes the state file.
+// It returns nil after a clean stop.
+func Serve(ctx context.Context, ln net.Listener, opts Options) error {
+	if opts.Resolve == nil {
+		return errors.New("daemon options: Resolve is required")
+	}
+	if opts.Fanout <= 0 {
+		opts.Fanout = DefaultFanout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.peerCred == nil {
+		opts.peerCred = peerCred
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	s := &server{
+		opts:      opts,
+		log:       opts.Logger,
+		audit:     opts.Audit,
+		started:   opts.Now(),
+		uid:       os.Getuid(),
+		sem:       make(chan struct{}, opts.Fanout),
+		sessions:  map[string]*hostSess{},
+		clients:   map[uint64]*clientConn{},
+		stateKick: make(chan struct{}, 1),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.audit == nil {
+		s.audit = audit.Discard()
+	}
+	// Run ids stay unique across restarts: start from the clock.
+	s.nextRun.Store(uint64(s.started.UnixNano()) &^ 0xffff)
+	var err error
+	if s.hist, err = newHistory(opts.HistoryFile, opts.HistoryRuns, opts.HistoryBytes); err != nil {
+		return err
+	}
+	s.st = &state.File{Hosts: map[string]state.Host{}}
+	if opts.StateFile != "" {
+		if s.st, err = state.Load(opts.StateFile); err != nil {
+			s.log.Warn("starting with an empty state", "err", err)
+			s.st = &state.File{Hosts: map[string]state.Host{}}
+		}
+	}
+	s.ctx, s.stop = context.WithCancelCause(ctx)
+	defer s.stop(nil)
+
+	s.audit.Event("daemon started", "pid", os.Getpid(), "version", opts.Version, "socket", opts.Socket)
+	s.log.Info("daemon serving", "socket", opts.Socket, "pid", os.Getpid())
+
+	s.wg.Add(1)
+	go s.stateLoop()
+	s.mu.Lock()
+	s.armIdleLocked()
+	s.mu.Unlock()
+
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		s.acceptLoop(ln)
+	}()
+	<-s.ctx.Done()
+	ln.Close()
+	<-acceptDone
+
+	s.mu.Lock()
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	for _, c := range s.clients {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait() // clients gone, state loop flushed
+
+	s.mu.Lock()
+	sessions := make([]*hostSess, 0, len(s.sessions))
+	for _, hs := range s.sessions {
+		sessions = append(sessions, hs)
+	}
+	s.mu.Unlock()
+	var cwg sync.WaitGroup
+	for _, hs := range sessions {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			hs.Close()
+		}()
+	}
+	cwg.Wait()
+	s.flushState()
+	cause := context.Cause(s.ctx)
+	s.audit.Event("daemon stopped", "pid", os.Getpid(), "cause", cause.Error())
+	s.log.Info("daemon stopped", "cause", cause)
+	if errors.Is(cause, errStopped) || errors.Is(cause, errIdle) || errors.Is(cause, context.Canceled) {
+		return nil
+	}
+	return cause
+}
+
+func (s *server) acceptLoop(ln net.Listener) {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.stop(fmt.Errorf("accepting clients: %w", err))
+				return
+			}
+			// Temporary failure (EMFILE): back off, bounded.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accepting a client", "err", err)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		delay = 0
+		c := s.newClient(nc)
+		if c == nil {
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+		}()
+	}
+}
+
+// newClient registers a connection; it returns nil when the daemon is stopping.
+func (s *server) newClient(nc net.Conn) *clientConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		nc.Close()
+		return nil
+	}
+	c := &clientConn{s: s, nc: nc, id: s.nextConn.Add(1), runs: map[uint64]context.CancelCauseFunc{}}
+	s.clients[c.id] = c
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	s.wg.Add(1)
+	return c
+}
+
+func (s *server) dropClient(c *clientConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.clients, c.id)
+	s.armIdleLocked()
+}
+
+// armIdleLocked starts the idle timer when no client is connected.
+func (s *server) armIdleLocked() {
+	if s.opts.IdleExit <= 0 || len(s.clients) > 0 || s.idle != nil {
+		return
+	}
+	s.idle = time.AfterFunc(s.opts.IdleExit, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.clients) == 0 {
+			s.stop(errIdle)
+		}
+	})
+}
+
+// session returns the host session for host, creating it on first use.
+func (s *server) session(host string) (*hostSess, error) {
+	s.mu.Lock()
+	if hs, ok := s.sessions[host]; ok {
+		s.mu.Unlock()
+		return hs, nil
+	}
+	s.mu.Unlock()
+	h, err := s.opts.Resolve(host)
+	if err != nil {
+		return nil, fmt.Errorf("resolving host %s: %w", host, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hs, ok := s.sessions[host]; ok {
+		return hs, nil
+	}
+	if s.ctx.Err() != nil {
+		return nil, errors.New("daemon is stopping")
+	}
+	o := s.opts.Session
+	o.Target = h.Target
+	if o.Target.Name == "" {
+		o.Target.Name = host
+	}
+	o.Transport = h.Transport
+	o.Handshakes = s.sem
+	o.Logger = s.log.With("host", host)
+	if o.Now == nil {
+		o.Now = s.opts.Now
+	}
+	o.Orphan = s.orphan
+	userOnState := s.opts.Session.OnState
+	o.OnState = func(host string, st hostsess.State) {
+		s.noteState(host, st)
+		if userOnState != nil {
+			userOnState(host, st)
+		}
+	}
+	hs := &hostSess{Session: hostsess.New(o), transport: h.TransportName}
+	s.sessions[host] = hs
+	return hs, nil
+}
+
+// orphan records a result the agent re-offered that no client waits for.
+func (s *server) orphan(host string, r hostsess.Result) {
+	hr := hostResult(host, r, nil, false)
+	hr.Stdout, hr.Stderr = r.Stdout, r.Stderr
+	s.audit.HostOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
+	s.hist.add(proto.RunRecord{ID: r.RequestID, Command: "(result re-delivered after a reconnect)",
+		Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid})
+}
+
+// connInfoer is implemented by host sessions that expose their transport's ConnInfo.
+type connInfoer interface {
+	ConnInfo() transport.ConnInfo
+}
+
+// noteState updates the state file's record of host.
+func (s *server) noteState(host string, st hostsess.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.st.Hosts[host]
+	h.LastState = string(st)
+	if hs, ok := s.sessions[host]; ok {
+		h.Transport = hs.transport
+		if st == hostsess.StateReady {
+			h.LastSeen = s.opts.Now().UTC()
+			if ci, ok := any(hs.Session).(connInfoer); ok {
+				info := ci.ConnInfo()
+				h.AgentPath, h.AgentHash = info.AgentPath, info.AgentHash
+			}
+		}
+	}
+	s.st.Hosts[host] = h
+	s.dirty = true
+	select {
+	case s.stateKick <- struct{}{}:
+	default:
+	}
+}
+
+// stateLoop writes the state file at most twice a second while it changes, and once more at the end.
+func (s *server) stateLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.stateKick:
+		}
+		s.flushState()
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *server) flushState() {
+	if s.opts.StateFile == "" {
+		return
+	}
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return
+	}
+	// Refresh agent versions and last-seen times from the live sessions.
+	for name, hs := range s.sessions {
+		st := hs.Status()
+		h := s.st.Hosts[name]
+		if st.AgentVersion != "" {
+			h.AgentVersion = st.AgentVersion
+		}
+		if st.LastSeen.After(h.LastSeen) {
+			h.LastSeen = st.LastSeen.UTC()
+		}
+		s.st.Hosts[name] = h
+	}
+	s.st.Updated = s.opts.Now().UTC()
+	data := *s.st
+	data.Hosts = make(map[string]state.Host, len(s.st.Hosts))
+	for k, v := range s.st.Hosts {
+		data.Hosts[k] = v
+	}
+	s.dirty = false
+	s.mu.Unlock()
+	if err := data.Save(s.opts.StateFile); err != nil {
+		s.log.Warn("writing the state file", "err", err)
+	}
+}
+
+// status describes the daemon.
+func (s *server) status() *proto.DaemonStatus {
+	s.mu.Lock()
+	out := &proto.DaemonStatus{PID: os.Getpid(), Version: s.opts.Version, Started: s.started.UnixNano(),
+		Clients: len(s.clients), Socket: s.opts.Socket}
+	sessions := make([]*hostSess, 0, len(s.sessions))
+	for _, hs := range s.sessions {
+		sessions = append(sessions, hs)
+	}
+	s.mu.Unlock()
+	for _, hs := range sessions {
+		st := hs.Status()
+		h := proto.HostStatus{Host: hs.Host(), State: string(st.State), AgentVersion: st.AgentVersion,
+			AgentPID: st.AgentPID, LastRTT: int64(st.LastRTT), Running: st.Running}
+		if !st.LastSeen.IsZero() {
+			h.LastSeen = st.LastSeen.UnixNano()
+		}
+		if st.Err != nil {
+			h.Err = st.Err.Error()
+		}
+		out.Hosts = append(out.Hosts, h)
+	}
+	sort.Slice(out.Hosts, func(i, j int) bool { return out.Hosts[i].Host < out.Hosts[j].Host })
+	return out
+}

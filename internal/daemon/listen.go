@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrRunning reports that another daemon already answers on the socket.
+var ErrRunning = errors.New("a shoal daemon is already running")
+
+// SocketPath returns the daemon's socket path: $XDG_RUNTIME_DIR/shoal/shoal.sock when
+// runtimeDir is set, else stateDir/shoal.sock (stateDir is shoal's own state directory).
+func SocketPath(runtimeDir, stateDir string) string {
+	if runtimeDir != "" {
+		return filepath.Join(runtimeDir, "shoal", "shoal.sock")
+	}
+	return filepath.Join(stateDir, "shoal.sock")
+}
+
+// Listen creates the daemon's Unix socket at path: its directory is created (or
+// tightened) to 0700 and the socket is 0600. A socket left by a dead daemon is
+// dialled first and removed only when nothing answers; a live one is ErrRunning.
+func Listen(path string) (net.Listener, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating socket directory: %w", err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("checking socket directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("socket directory %s is not a directory", dir)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("socket directory %s belongs to uid %d, not to us (%d)", dir, sys.Uid, os.Getuid())
+	}
+	if st.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("tightening socket directory: %w", err)
+		}
+	}
+	if _, err := os.Lstat(path); err == nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listening on %s: %w", path, ErrRunning)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("removing stale socket: %w", err)
+		}
+	}
+	// Create the socket with no group/other bits from the start, then make sure.
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("setting socket mode: %w", err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	return ln, nil
+}
+
+// PeerCred is who is on the other end of a client connection.
+type PeerCred struct {
+	UID, PID int
+	Known    bool // false for in-memory connections (the same process)
+}
+
+// peerCred reads SO_PEERCRED from a Unix socket connection; other connections are
+// in-process and trusted.
+func peerCred(c net.Conn) (PeerCred, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return PeerCred{UID: os.Getuid(), PID: os.Getpid()}, nil
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", err)
+	}
+	if cerr != nil {
+		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", cerr)
+	}
+	return PeerCred{UID: int(cred.Uid), PID: int(cred.Pid), Known: true}, nil
+}
+
+// PeerError refuses a client of another user.
+type PeerError struct {
+	UID, Want int
+}
+
+func (e *PeerError) Error() string {
+	return fmt.Sprintf("refusing client of uid %d: this daemon serves uid %d only", e.UID, e.Want)
+}
+
+// checkPeer returns a *PeerError unless cred is the daemon's own user.
+func checkPeer(cred PeerCred, own int) error {
+	if cred.UID != own {
+		return &PeerError{UID: cred.UID, Want: own}
+	}
+	return nil
+}
+
+// MemListener is an in-memory net.Listener: Dial returns one end of a pipe whose other
+// end Accept returns. It serves the daemon in-process (--no-daemon).
+type MemListener struct {
+	conns chan net.Conn
+	once  sync.Once
+	done  chan struct{}
+}
+
+// NewMemListener returns an in-memory listener.
+func NewMemListener() *MemListener {
+	return &MemListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// memAddr is the address of a MemListener.
+type memAddr struct{}
+
+func (memAddr) Network() string { return "mem" }
+func (memAddr) String() string  { return "in-process" }
+
+// Accept waits for the next Dial.
+func (l *MemListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept and Dial.
+func (l *MemListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr returns a placeholder address.
+func (l *MemListener) Addr() net.Addr { return memAddr{} }
+
+// Dial connects to the listener.
+func (l *MemListener) Dial(ctx context.Context) (net.Conn, error) {
+	a, b := net.Pipe()
+	select {
+	case l.conns <- b:
+		return a, nil
+	case <-l.done:
+		a.Close()
+		b.Close()
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		a.Close()
+		b.Close()
+		return nil, ctx.Err()
+	}
+}

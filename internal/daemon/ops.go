@@ -1,0 +1,408 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/hostsess"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// errCancelled is the cause of a run the client cancelled.
+var errCancelled = errors.New("cancelled by the client")
+
+// The statuses of package client, as they go on the wire.
+const (
+	statusOK          = "ok"
+	statusFailed      = "failed"
+	statusTimeout     = "timeout"
+	statusCancelled   = "cancelled"
+	statusUnreachable = "unreachable"
+	statusRefused     = "refused"
+	statusError       = "error"
+)
+
+// statusOf maps a session error to a client status.
+func statusOf(ctx context.Context, err error) string {
+	if err == nil {
+		return statusOK
+	}
+	if ctx.Err() != nil {
+		return statusCancelled
+	}
+	switch hostsess.KindOf(err) {
+	case hostsess.Unreachable:
+		return statusUnreachable
+	case hostsess.Refused:
+		return statusRefused
+	case hostsess.Timeout:
+		return statusTimeout
+	}
+	return statusError
+}
+
+// hostResult turns a session's result and error into the wire result, without output.
+func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto.HostResult {
+	hr := proto.HostResult{Host: host, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
+		Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU), MaxRSS: r.MaxRSS}
+	if !r.Started.IsZero() {
+		hr.Started = r.Started.UnixNano()
+	}
+	if !r.Ended.IsZero() {
+		hr.Ended = r.Ended.UnixNano()
+	}
+	switch {
+	case err == nil && r.ExitCode == 0 && r.Signal == "":
+		hr.Status = statusOK
+	case err == nil:
+		hr.Status = statusFailed
+	case cancelled:
+		hr.Status, hr.Err = statusCancelled, err.Error()
+	default:
+		switch hostsess.KindOf(err) {
+		case hostsess.Unreachable:
+			hr.Status = statusUnreachable
+		case hostsess.Refused:
+			hr.Status = statusRefused
+		case hostsess.Timeout:
+			hr.Status = statusTimeout
+		default:
+			hr.Status = statusError
+		}
+		hr.Err = err.Error()
+	}
+	return hr
+}
+
+func outcome(request uint64, hr *proto.HostResult) audit.Outcome {
+	o := audit.Outcome{Request: request, Host: hr.Host, Status: hr.Status, Exit: hr.ExitCode, Signal: hr.Signal,
+		Stdout: len(hr.Stdout), Stderr: len(hr.Stderr), Err: hr.Err}
+	if hr.Started != 0 && hr.Ended != 0 {
+		o.Duration = time.Duration(hr.Ended - hr.Started)
+	}
+	return o
+}
+
+// startRun accepts a run and fans it out; events and the results go to the client.
+func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
+	s := c.s
+	hosts := dedupe(req.Hosts)
+	if len(hosts) == 0 {
+		c.fail(id, proto.CodeBadRequest, "run: no hosts")
+		return
+	}
+	if req.Command == "" {
+		c.fail(id, proto.CodeBadRequest, "run: empty command")
+		return
+	}
+	c.mu.Lock()
+	if _, dup := c.runs[id]; dup {
+		c.mu.Unlock()
+		c.fail(id, proto.CodeDuplicateID, fmt.Sprintf("run: request id %d is in use", id))
+		return
+	}
+	base := c.ctx
+	if s.opts.KeepOnDisconnect {
+		base = s.ctx
+	}
+	ctx, cancel := context.WithCancelCause(base)
+	c.runs[id] = cancel
+	c.mu.Unlock()
+
+	runID := s.nextRun.Add(1)
+	identity := req.Identity
+	if identity == "" {
+		identity = c.who.Identity
+	}
+	who := c.who
+	who.Identity = identity
+	s.audit.Request(who, runID, "run", hosts, req.Command)
+	c.send(id, proto.TypeRunAccepted, &proto.RunAccepted{RunID: runID})
+
+	c.goHandle(func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.runs, id)
+			c.mu.Unlock()
+			cancel(nil)
+		}()
+		started := s.opts.Now()
+		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout)}
+		results := make([]proto.HostResult, len(hosts))
+		var wg sync.WaitGroup
+		for i, host := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = c.runHost(ctx, id, runID, who, host, ereq)
+			}()
+		}
+		wg.Wait()
+		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})
+		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
+			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID}
+		if err := s.hist.add(rec); err != nil {
+			s.log.Warn("recording a run in the history", "err", err)
+		}
+	})
+}
+
+// runHost runs one host's share of a run and returns its full result (with output).
+func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest) proto.HostResult {
+	s := c.s
+	var r hostsess.Result
+	hs, err := s.session(host)
+	var outLen, errLen int
+	if err == nil {
+		r, err = hs.Exec(ctx, req, func(ev hostsess.Event) {
+			e := proto.RunEvent{Host: host}
+			switch ev.Kind {
+			case "state":
+				e.Kind, e.State = proto.EventState, string(ev.State)
+			case "started":
+				e.Kind, e.PID = proto.EventStart, ev.PID
+			case "stdout":
+				e.Kind, e.Data = proto.EventStdout, ev.Data
+				outLen += len(ev.Data)
+			case "stderr":
+				e.Kind, e.Data = proto.EventStderr, ev.Data
+				errLen += len(ev.Data)
+			default:
+				return
+			}
+			c.send(id, proto.TypeRunEvent, &e)
+		})
+	}
+	hr := hostResult(host, r, err, err != nil && ctx.Err() != nil)
+	if len(r.Stdout) != outLen || len(r.Stderr) != errLen {
+		hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, true
+	}
+	c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: host, Kind: proto.EventDone, Result: &hr})
+	hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, false
+	s.audit.HostOutcome(who, outcome(runID, &hr))
+	return hr
+}
+
+// forHosts calls fn for every host in parallel and waits.
+func forHosts(hosts []string, fn func(i int, host string)) {
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i, h)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *server) ping(ctx context.Context, hosts []string) []proto.PingResult {
+	out := make([]proto.PingResult, len(hosts))
+	forHosts(hosts, func(i int, host string) {
+		out[i] = proto.PingResult{Host: host}
+		hs, err := s.session(host)
+		var rtt time.Duration
+		if err == nil {
+			rtt, err = hs.Ping(ctx)
+		}
+		out[i].Status, out[i].RTT = statusOf(ctx, err), int64(rtt)
+		if err != nil {
+			out[i].Err = err.Error()
+		}
+	})
+	return out
+}
+
+// infoer is the host session's Info call (see the hostsess API).
+type infoer interface {
+	Info(ctx context.Context) (proto.Info, time.Duration, error)
+}
+
+// hostInfo asks host's agent for its info and measures the call on the daemon's clock.
+func (s *server) hostInfo(ctx context.Context, host string) (info proto.Info, rtt time.Duration, mid time.Time, err error) {
+	hs, err := s.session(host)
+	if err != nil {
+		return info, 0, mid, err
+	}
+	ic, ok := any(hs.Session).(infoer)
+	if !ok {
+		return info, 0, mid, errors.New("info is not supported by this build's host sessions")
+	}
+	// Connect first, so that the measured call is one round trip and not a handshake.
+	if _, err := hs.Ping(ctx); err != nil {
+		return info, 0, mid, err
+	}
+	t0 := time.Now()
+	info, rtt, err = ic.Info(ctx)
+	t1 := time.Now()
+	if rtt <= 0 {
+		rtt = t1.Sub(t0)
+	}
+	return info, rtt, t0.Add(t1.Sub(t0) / 2), err
+}
+
+func (s *server) info(ctx context.Context, hosts []string) []proto.InfoResult {
+	out := make([]proto.InfoResult, len(hosts))
+	forHosts(hosts, func(i int, host string) {
+		info, _, _, err := s.hostInfo(ctx, host)
+		r := proto.InfoResult{Host: host, Status: statusOf(ctx, err)}
+		if err != nil {
+			r.Err = err.Error()
+		} else {
+			r.Hostname, r.OS, r.Arch, r.Kernel, r.CPUs = info.Hostname, info.OS, info.Arch, info.Kernel, info.CPUs
+			r.MemTotal, r.MemAvailable, r.Load, r.Uptime = int64(info.MemTotal), int64(info.MemAvailable), info.Load, info.Uptime
+			r.AgentVersion, r.AgentHash, r.Clock = info.Version, info.BinarySHA256, info.Clock
+		}
+		out[i] = r
+	})
+	return out
+}
+
+func (s *server) time(ctx context.Context, hosts []string) []proto.TimeResult {
+	out := make([]proto.TimeResult, len(hosts))
+	forHosts(hosts, func(i int, host string) {
+		info, rtt, mid, err := s.hostInfo(ctx, host)
+		r := proto.TimeResult{Host: host, Status: statusOf(ctx, err), RTT: int64(rtt)}
+		switch {
+		case err != nil:
+			r.Err = err.Error()
+		case info.Clock == 0:
+			r.Status, r.Err = statusError, "the agent did not report its clock"
+		default:
+			r.Offset = int64(time.Unix(0, info.Clock).Sub(mid))
+		}
+		out[i] = r
+	})
+	return out
+}
+
+// put copies the local file req.LocalPath to every host. The daemon reads the file
+// itself: its clients are its own user on its own machine (see the protocol doc).
+func (s *server) put(ctx context.Context, hosts []string, req *proto.PutRequest) ([]proto.FileResult, error) {
+	if !filepath.IsAbs(req.LocalPath) {
+		return nil, fmt.Errorf("put: local path %q is not absolute", req.LocalPath)
+	}
+	if req.Dest == "" {
+		return nil, errors.New("put: empty destination")
+	}
+	f, err := os.Open(req.LocalPath)
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("put: %s is not a regular file", req.LocalPath)
+	}
+	mode := st.Mode().Perm()
+	if req.Mode != 0 {
+		mode = fs.FileMode(req.Mode).Perm()
+	}
+	out := make([]proto.FileResult, len(hosts))
+	forHosts(hosts, func(i int, host string) {
+		r := proto.FileResult{Host: host, Path: req.Dest}
+		hs, err := s.session(host)
+		if err == nil {
+			err = hs.WriteFile(ctx, req.Dest, mode, io.NewSectionReader(f, 0, st.Size()), st.Size())
+		}
+		r.Status = statusOf(ctx, err)
+		if err != nil {
+			r.Err = err.Error()
+		} else {
+			r.Bytes = st.Size()
+		}
+		out[i] = r
+	})
+	return out, nil
+}
+
+// localName reports whether name is safe as one path element under a directory.
+func localName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00") && filepath.IsLocal(name)
+}
+
+// get copies req.Src from every host to DestDir/<host>/<base name of Src>. Files are
+// written through an os.Root on DestDir, so no host or file name (nor a symlink placed
+// inside DestDir) can make it write outside DestDir.
+func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest) ([]proto.FileResult, error) {
+	if !filepath.IsAbs(req.DestDir) {
+		return nil, fmt.Errorf("get: destination %q is not absolute", req.DestDir)
+	}
+	base := path.Base(req.Src)
+	if req.Src == "" || !localName(base) {
+		return nil, fmt.Errorf("get: %q does not name a file", req.Src)
+	}
+	if err := os.MkdirAll(req.DestDir, 0o755); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	root, err := os.OpenRoot(req.DestDir)
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	defer root.Close()
+	out := make([]proto.FileResult, len(hosts))
+	forHosts(hosts, func(i int, host string) {
+		r := proto.FileResult{Host: host}
+		n, p, err := s.getOne(ctx, root, host, req.Src, base)
+		r.Status = statusOf(ctx, err)
+		if err != nil {
+			r.Err = err.Error()
+		} else {
+			r.Bytes, r.Path = n, filepath.Join(req.DestDir, p)
+		}
+		out[i] = r
+	})
+	return out, nil
+}
+
+func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base string) (int64, string, error) {
+	if !localName(host) {
+		return 0, "", fmt.Errorf("host name %q cannot be a directory name", host)
+	}
+	hs, err := s.session(host)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := root.MkdirAll(host, 0o755); err != nil {
+		return 0, "", fmt.Errorf("creating %s: %w", host, err)
+	}
+	final := host + "/" + base
+	tmp := host + "/." + base + ".shoal-tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, "", fmt.Errorf("creating %s: %w", final, err)
+	}
+	n, mode, err := hs.ReadFile(ctx, src, f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		root.Remove(tmp)
+		return 0, "", err
+	}
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := root.Chmod(tmp, mode.Perm()); err != nil {
+		root.Remove(tmp)
+		return 0, "", fmt.Errorf("setting mode of %s: %w", final, err)
+	}
+	if err := root.Rename(tmp, final); err != nil {
+		root.Remove(tmp)
+		return 0, "", fmt.Errorf("renaming into %s: %w", final, err)
+	}
+	return n, final, nil
+}
