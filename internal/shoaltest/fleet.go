@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/install"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -71,6 +72,19 @@ type Fleet struct {
 	Signer     ssh.Signer
 	Hosts      []*FleetHost
 	Options    FleetOptions
+}
+
+// AgentSource returns an install source whose binary for this machine's platform is the shoal
+// binary built for the test (Binary), so transports install and start the real agent on the
+// fleet. Build a transport on the fleet with, for example:
+//
+//	ssh.New(ssh.Options{Dialer: &sshx.Dialer{ConfigFile: f.SSHConfig, AgentSocket: "none"}, Source: f.AgentSource(t)})
+//	openssh.New(openssh.Options{ConfigFile: f.SSHConfig, Source: f.AgentSource(t)})
+//
+// The package's TestMain must call Main.
+func (f *Fleet) AgentSource(t testing.TB) *install.Source {
+	t.Helper()
+	return &install.Source{Self: Binary(t)}
 }
 
 // Names returns the aliases of the hosts.
@@ -406,12 +420,44 @@ func (h *FleetHost) Stop() {
 // Start starts h's sshd again after Stop, on the same address and port.
 func (h *FleetHost) Start() error { return h.start() }
 
+// Freeze stops (SIGSTOP) h's sshd and every process below it, so the host accepts TCP but
+// answers nothing: connections hang as on a host that froze or a network that drops packets.
+func (h *FleetHost) Freeze() { h.signalAll(syscall.SIGSTOP) }
+
+// Thaw resumes a host after Freeze.
+func (h *FleetHost) Thaw() { h.signalAll(syscall.SIGCONT) }
+
+func (h *FleetHost) signalAll(sig syscall.Signal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cmd == nil {
+		return
+	}
+	h.cmd.Process.Signal(sig)
+	// A process may be forking while we scan: repeat until a scan finds no new process.
+	seen := map[int]bool{}
+	for range 10 {
+		fresh := 0
+		for _, p := range descendants(h.cmd.Process.Pid) {
+			if !seen[p] {
+				seen[p] = true
+				fresh++
+				syscall.Kill(p, sig)
+			}
+		}
+		if fresh == 0 {
+			return
+		}
+	}
+}
+
 func (h *FleetHost) stopLocked() {
 	if h.cmd == nil {
 		return
 	}
 	pids := descendants(h.cmd.Process.Pid)
 	h.cmd.Process.Signal(syscall.SIGTERM)
+	h.cmd.Process.Signal(syscall.SIGCONT) // in case it was frozen
 	for _, p := range pids {
 		syscall.Kill(p, syscall.SIGKILL)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -119,7 +120,9 @@ type Client struct {
 	closeOnce sync.Once
 	closeErr  error
 	alive     *time.Timer
-	misses    int // keepalives unanswered; touched only by the timer's function
+	closed    atomic.Bool
+	pending   atomic.Bool  // a keepalive request waits for its answer
+	misses    atomic.Int32 // keepalive intervals that passed with a request unanswered
 }
 
 // Dial connects and logs in to alias, following ProxyJump hops. Its errors are *Error values whose
@@ -168,24 +171,34 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 	}
 	cl.c = c
 	if h.ServerAliveInterval > 0 {
-		cl.alive = time.AfterFunc(h.ServerAliveInterval, cl.keepalive)
+		// Create the timer stopped, so cl.alive is set before keepalive can first run.
+		cl.alive = time.AfterFunc(time.Duration(1<<62), cl.keepalive)
+		cl.alive.Reset(h.ServerAliveInterval)
 	}
 	return cl, nil
 }
 
-// keepalive sends one keepalive request; it runs on the timer's goroutine, one at a time.
+// keepalive runs on the timer's goroutine every ServerAliveInterval: it counts a miss when the
+// previous request is still unanswered and closes the connection after ServerAliveCountMax
+// misses, as ssh does; otherwise it sends a request and waits for the answer.
 func (c *Client) keepalive() {
-	_, _, err := c.c.SendRequest("keepalive@openssh.com", true, nil)
-	if err != nil {
-		c.misses++
-	} else {
-		c.misses = 0
-	}
-	if err != nil && (errors.Is(err, io.EOF) || c.misses > c.Config.ServerAliveCountMax) {
-		c.Close()
+	if c.closed.Load() {
 		return
 	}
 	c.alive.Reset(c.Config.ServerAliveInterval)
+	if !c.pending.CompareAndSwap(false, true) {
+		if c.misses.Add(1) >= int32(max(c.Config.ServerAliveCountMax, 1)) {
+			c.Close()
+		}
+		return
+	}
+	_, _, err := c.c.SendRequest("keepalive@openssh.com", true, nil)
+	c.pending.Store(false)
+	if err != nil {
+		c.Close()
+		return
+	}
+	c.misses.Store(0)
 }
 
 // connect makes one TCP (or jumped) connection to h and logs in.
@@ -281,6 +294,7 @@ func isNetErr(err error) bool {
 // Close closes the connection and the jump connections under it.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if c.alive != nil {
 			c.alive.Stop()
 		}

@@ -217,3 +217,28 @@ func TestHostKeyChangedNamesLine(t *testing.T) {
 }
 
 func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
+
+// TestServerAliveClosesFrozenHost checks that ServerAliveInterval notices a host that stopped
+// answering and closes the connection, as ssh does after ServerAliveCountMax misses.
+func TestServerAliveClosesFrozenHost(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
+	h := f.Hosts[0]
+	p := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(p, []byte(fmt.Sprintf("Host h001\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+		h.Addr, h.Port, h.User, f.ClientKey, f.KnownHosts)), 0o600)
+	d := &Dialer{ConfigFile: p, AgentSocket: "none"}
+	c, err := d.Dial(context.Background(), "h001", Override{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.Freeze()
+	defer h.Thaw()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("connection to a frozen host still open after 20s with ServerAliveInterval 1")
+	}
+}
