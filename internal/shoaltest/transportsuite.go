@@ -247,6 +247,34 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		}
 	})
 
+	t.Run("TargetOverrides", func(t *testing.T) {
+		// A name ssh_config does not know, reached through the target's address, port and user.
+		h := f.Hosts[1]
+		tr := mk(t, env)
+		c, _, _ := connect(t, tr, transport.Target{Name: h.Addr, Port: h.Port, User: h.User})
+		out, err := c.Side(ctx, "id -un")
+		if err != nil || strings.TrimSpace(string(out)) != h.User {
+			t.Errorf("Side as %s: got %q, %v", h.User, out, err)
+		}
+	})
+
+	t.Run("FrozenHostTimesOut", func(t *testing.T) {
+		h := f.Hosts[2]
+		h.Freeze()
+		defer h.Thaw()
+		tr := mk(t, env)
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		defer ccancel()
+		start := time.Now()
+		_, err := tr.Connect(cctx, transport.Target{Name: h.Name})
+		if k := transport.KindOf(err); k != transport.Timeout {
+			t.Fatalf("got %v (%v); want timeout", k, err)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("timeout after %v; want about 1s", d)
+		}
+	})
+
 	t.Run("ProxyJump", func(t *testing.T) {
 		e := env
 		h2 := f.Hosts[1]

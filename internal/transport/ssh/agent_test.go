@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
 	"github.com/shoal-sh/shoal/internal/transport/ssh"
+	"go.uber.org/goleak"
 )
 
 // hello exchanges hellos with the agent on c and returns the agent's.
@@ -87,6 +88,8 @@ func newTransport(f *shoaltest.Fleet, bin string) *ssh.Transport {
 // the installed binary and checks that the hello hash catches it and a reinstall repairs it.
 func TestRealAgent(t *testing.T) {
 	bin := shoaltest.Binary(t)
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
 	tr := newTransport(f, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
