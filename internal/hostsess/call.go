@@ -35,7 +35,8 @@ type call struct {
 	// These are guarded by Session.mu.
 	conn      *conn
 	started   bool
-	pid       int
+	pid       int  // the command's process (and group) id
+	agentPID  int  // the agent that started the command
 	reoffer   bool // lost with the agent keeping the result; waits for it after a reconnect
 	abandoned bool // the caller gave up; an exit is acknowledged and dropped
 

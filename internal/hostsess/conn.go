@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -22,6 +23,10 @@ type conn struct {
 	pc        *proto.Conn
 	hello     proto.Hello
 	redeliver bool // the agent keeps results across connections
+
+	// recovering is set while recoverConn kills the agent: the reader then leaves
+	// the shutdown to it, so calls learn that their commands were killed.
+	recovering atomic.Bool
 
 	once sync.Once
 	err  error // why the connection ended
@@ -72,6 +77,9 @@ func (c *conn) readLoop() {
 				c.s.log.Warn("ignoring a bad message from the agent", "err", err)
 				continue
 			}
+			if c.recovering.Load() {
+				return
+			}
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the agent closed the connection")
 			}
@@ -110,6 +118,9 @@ func (c *conn) dispatch(id uint64, t proto.Type, body any) {
 			cl.pid = st.PID
 		}
 		cl.started = true
+		if !st.Redelivered {
+			cl.agentPID = c.hello.PID
+		}
 		if cl.conn != c {
 			// A result re-delivered on a new connection: the call lives here now.
 			cl.conn = c
@@ -311,6 +322,7 @@ func (s *Session) unresponsive(c *conn) {
 // that pid is still a shoal agent), then drops the connection so it is rebuilt.
 func (s *Session) recoverConn(c *conn) {
 	defer s.wg.Done()
+	c.recovering.Store(true)
 	s.mu.Lock()
 	var groups []int
 	for _, cl := range s.calls {
@@ -352,4 +364,12 @@ func killScript(agentPID int, groups []int) string {
 		b.WriteString("true")
 	}
 	return b.String()
+}
+
+// recycle ends c gracefully (the agent finishes its commands into their result
+// directories) so that the session reconnects to a fresh agent, which offers the
+// results of the agents that ended before it.
+func (s *Session) recycle(c *conn) {
+	s.log.Info("reconnecting to collect kept results")
+	c.shutdown(errors.New("reconnecting to collect kept results"), false)
 }

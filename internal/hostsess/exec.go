@@ -1,6 +1,7 @@
 package hostsess
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,11 @@ type execRun struct {
 	res     Result
 	sent    [3]int64 // bytes of stdout/stderr passed on, by proto stream
 	skip    [3]int64 // bytes to skip on a re-delivery, by proto stream
+
+	waiting  bool // lost; waiting for the agent to re-deliver the result
+	newConn  bool // a new connection came up while waiting
+	cycles   int  // connections recycled to make a new agent collect the result
+	sideErrs int  // failed checks of the command through Side
 }
 
 func (x *execRun) emit(ev Event) {
@@ -48,10 +54,12 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			// The agent keeps the result and re-offers it after the reconnect,
 			// from the start: skip what was already passed on.
 			x.skip = x.sent
+			x.waiting = true
 			return false, nil
 		}
 		return true, s.lostErr("exec", it.err)
 	case it.reconnected != nil:
+		x.newConn = true
 		return false, nil
 	case it.t == 0:
 		if it.state != "" {
@@ -63,6 +71,7 @@ func (x *execRun) handle(it item) (done bool, err error) {
 	case *proto.Started:
 		if b.Redelivered {
 			x.skip = x.sent
+			x.waiting = false
 			return false, nil
 		}
 		x.res.PID = b.PID
@@ -148,6 +157,9 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 		defer t.Stop()
 		backstop = t.C
 	}
+	poll := time.NewTimer(time.Hour)
+	poll.Stop()
+	defer poll.Stop()
 	for {
 		select {
 		case <-cl.wake:
@@ -155,6 +167,18 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 				if done, err := x.handle(it); done {
 					return x.res, err
 				}
+			}
+			if x.newConn {
+				x.newConn = false
+				if x.waiting {
+					poll.Reset(s.opts.Heartbeat)
+				}
+			}
+		case <-poll.C:
+			if done, err := x.checkRedelivery(); done {
+				return x.res, err
+			} else if !x.newConn {
+				poll.Reset(s.opts.Heartbeat)
 			}
 		case <-ctx.Done():
 			return x.stop(context.Cause(ctx))
@@ -227,4 +251,48 @@ func (x *execRun) stop(cause error) (Result, error) {
 		}
 	}
 	return x.res, cause
+}
+
+// checkRedelivery runs while a lost command's result has not come back on the new
+// connection. The agent offers only results of agents that have ended, when it
+// starts; so while the old agent or the command still runs, keep waiting; once
+// both are gone, recycle the connection so that a fresh agent collects the
+// result, twice at most, then give up with a Lost error. It reports done with the
+// error to return; newConn is set when a recycle was started.
+func (x *execRun) checkRedelivery() (done bool, err error) {
+	s, cl := x.s, x.cl
+	s.mu.Lock()
+	c, waiting, pid, apid := s.cur, cl.reoffer, cl.pid, cl.agentPID
+	s.mu.Unlock()
+	if !waiting || c == nil {
+		return false, nil // delivered, or a reconnect is under way and will say so
+	}
+	script := "true"
+	if apid > 0 {
+		script += fmt.Sprintf("; kill -0 %d 2>/dev/null && echo agent", apid)
+	}
+	if pid > 0 {
+		script += fmt.Sprintf("; kill -0 -- -%d 2>/dev/null && echo command", pid)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+	out, err := c.tc.Side(ctx, script)
+	cancel()
+	if err != nil {
+		x.sideErrs++
+		if x.sideErrs >= 3 {
+			return true, s.errorf(Lost, "exec", fmt.Errorf("the connection was lost and checking the command failed: %w", err))
+		}
+		return false, nil
+	}
+	if len(bytes.TrimSpace(out)) > 0 {
+		return false, nil // still running somewhere: the result will come
+	}
+	if x.cycles >= 2 {
+		s.dropCall(cl)
+		return true, s.errorf(Lost, "exec", errors.New("the connection was lost and the agent kept no result for the command"))
+	}
+	x.cycles++
+	x.newConn = true // the reconnect re-arms the check
+	s.recycle(c)
+	return false, nil
 }

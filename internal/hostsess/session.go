@@ -203,22 +203,30 @@ func (s *Session) flushStates() {
 }
 
 // ready returns the session's connection, connecting when there is none, and binds cl to it.
-func (s *Session) ready(ctx context.Context, cl *call) (*conn, error) {
+// While it waits, cl is registered (without a connection) so that it sees state
+// changes; on error it is forgotten.
+func (s *Session) ready(ctx context.Context, cl *call) (c *conn, err error) {
+	defer func() {
+		if err != nil {
+			s.dropCall(cl)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return nil, s.errorf(Closed, cl.kind.String(), errClosed)
 		}
+		s.addCallLocked(cl)
 		if c := s.cur; c != nil {
 			cl.conn = c
-			s.addCallLocked(cl)
 			s.mu.Unlock()
 			return c, nil
 		}
 		var done chan struct{}
+		joined := s.dialing != nil
 		switch {
-		case s.dialing != nil:
+		case joined:
 			done = s.dialing
 		case attempt > 0 || (s.state == StateBackoff && s.opts.Now().Before(s.retryAt)):
 			err := s.lastErr
@@ -238,8 +246,8 @@ func (s *Session) ready(ctx context.Context, cl *call) (*conn, error) {
 			}
 			done = s.startDialLocked()
 		}
-		if cl.watch {
-			// Let the caller see the states it waits through.
+		if cl.watch && attempt == 0 && joined {
+			// Joining a connect already under way: the caller has not seen its state.
 			cl.push(item{state: s.state})
 		}
 		s.mu.Unlock()
