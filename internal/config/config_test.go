@@ -143,6 +143,65 @@ func TestValidateReportsAll(t *testing.T) {
 	}
 }
 
+// TestParseReportsAllKeyErrors checks that every unknown key and every value of the wrong
+// type or form is reported, each with its line and key, not only the first the decoder meets.
+func TestParseReportsAllKeyErrors(t *testing.T) {
+	data := `fanout = "many"
+command_timeout = "10 minutes"
+[ssh]
+port = "22"
+user = 5
+prot = 22
+identity_files = ["a", 3]
+[agent]
+output_cap = "12 parsecs"
+[[host]]
+name = "a"
+porrt = 1
+[[host]]
+name = "b"
+port = "x"
+[tags]
+web = 3
+[sssh]
+x = 1
+`
+	want := []string{
+		`f.toml:1: fanout: wrong type: expected an integer, got a TOML string`,
+		`f.toml:2: command_timeout: bad duration "10 minutes"`,
+		`f.toml:4: ssh.port: wrong type: expected an integer, got a TOML string`,
+		`f.toml:5: ssh.user: wrong type: expected a string, got a TOML integer`,
+		`f.toml:6: ssh.prot: unknown key`,
+		`f.toml:7: ssh.identity_files: wrong type: expected a string, got a TOML integer`,
+		`f.toml:9: agent.output_cap: bad size "12 parsecs"`,
+		`f.toml:12: host[0].porrt: unknown key`,
+		`f.toml:15: host[1].port: wrong type: expected an integer, got a TOML string`,
+		`f.toml:17: tags.web: wrong type: expected a string, got a TOML integer`,
+		`f.toml:18: sssh: unknown key`,
+	}
+	_, err := Parse("f.toml", []byte(data))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Parse: %v; want Errors", err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Error())
+	}
+	for i := range max(len(got), len(want)) {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if !strings.HasPrefix(g, w) || (w == "" && g != "") {
+			t.Errorf("error %d: got %q; want %q", i, g, w)
+		}
+	}
+}
+
 func TestCycleReportedOnce(t *testing.T) {
 	_, err := Parse("f.toml", []byte("[tags]\na = '@b'\nb = '@a'\nc = '@a'\n"))
 	if n := strings.Count(err.Error(), "tag cycle"); n != 1 {
@@ -395,6 +454,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[[host]]\nname = 'n[1-3]'\ntags = ['x']\n[[host]]\nname = 'n2'\nport = 2\n"))
 	f.Add([]byte("[agent]\noutput_cap = '1MiB'\n[daemon]\nidle_exit = '5m'\n"))
 	f.Add([]byte("[ssh\n"))
+	f.Add([]byte("fanout = 'x'\n[[host]]\nname = 'a'\n[host.x]\ny = 1\n[ssh]\nidentity_files = [1, {a = 2}]\nuser = {b = 3}\n"))
+	f.Add([]byte("host = [{name = 'a', port = 'p'}, 3]\ntags = {web = 1}\n[[ssh]]\n[tags.a]\nb = 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {

@@ -146,6 +146,12 @@ func (c *Config) layer(name string, data []byte) error {
 	err := dec.Decode(c)
 	c.Hosts = append(prevHosts, c.Hosts...)
 	if err != nil {
+		if perr == nil {
+			// The decoder stops at the first problem; list them all when the walk finds them.
+			if errs := schemaErrors(name, data, hostBase); len(errs) > 0 {
+				return errs
+			}
+		}
 		return decodeError(name, err, pos)
 	}
 	if perr != nil { // the decoder accepted what the position scanner did not: report it anyway
@@ -209,25 +215,7 @@ func typeMessage(msg string) string {
 	if i := strings.LastIndex(rest, " of type "); i >= 0 {
 		rest = rest[i+len(" of type "):]
 	}
-	switch rest {
-	case "int", "int64":
-		rest = "an integer"
-	case "string":
-		rest = "a string"
-	case "bool":
-		rest = "true or false"
-	case "config.Duration":
-		rest = "a duration string like \"30s\""
-	case "config.Size":
-		rest = "a size like 4096 or \"16MiB\""
-	case "[]string":
-		rest = "an array of strings"
-	case "map[string]string":
-		rest = "a table of strings"
-	default:
-		rest = "a " + rest
-	}
-	return "expected " + rest + ", got a TOML " + from
+	return "expected " + expected(rest) + ", got a TOML " + from
 }
 
 func stripIndex(k string) string {
