@@ -88,7 +88,7 @@ type Console struct {
 // Transports are the values a host's transport may take.
 var Transports = []string{"ssh", "openssh", "local"}
 
-// Output modes of the console.
+// OutputModes are the console's output modes; "gather", as the -o flag spells it, is taken for "gathered".
 var OutputModes = []string{"gathered", "stream", "json"}
 
 // Known-hosts policies.
@@ -371,12 +371,28 @@ func (c *Config) Validate() error {
 	if c.Console.HistorySize < 0 {
 		bad("console.history_size", "must not be negative, not %d", c.Console.HistorySize)
 	}
-	if !slices.Contains(OutputModes, c.Console.Output) {
+	if !slices.Contains(OutputModes, c.Console.Output) && c.Console.Output != "gather" {
 		bad("console.output", "must be one of %s, not %q", strings.Join(OutputModes, ", "), c.Console.Output)
 	}
 	if len(errs) == 0 {
 		return nil
 	}
+	// List the errors as they appear in the files; errors without a place come last.
+	at := func(e *Error) (int, int) {
+		i := slices.Index(c.files, e.File)
+		if i < 0 || e.Line == 0 {
+			return len(c.files), 0
+		}
+		return i, e.Line
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		fa, la := at(a)
+		fb, lb := at(b)
+		if fa != fb {
+			return fa - fb
+		}
+		return la - lb
+	})
 	return errs
 }
 

@@ -202,6 +202,32 @@ x = 1
 	}
 }
 
+// TestValidateErrorsInLineOrder checks that value errors come out in the order of the file.
+func TestValidateErrorsInLineOrder(t *testing.T) {
+	_, err := Parse("f.toml", []byte("[console]\noutput = 'x'\n[tags]\nweb = '@nope'\n[[host]]\nname = 'a'\ntransport = 'telnet'\n[ssh]\nport = -1\n"))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Parse: %v; want Errors", err)
+	}
+	var lines []int
+	for _, e := range es {
+		lines = append(lines, e.Line)
+	}
+	if want := []int{2, 4, 7, 9}; !slices.Equal(lines, want) {
+		t.Errorf("error lines = %v; want %v\n%v", lines, want, err)
+	}
+}
+
+// TestOutputModeSpellings checks that console.output takes the spellings the -o flag and the
+// console take: gather as well as gathered.
+func TestOutputModeSpellings(t *testing.T) {
+	for _, mode := range []string{"gathered", "gather", "stream", "json"} {
+		if _, err := Parse("f.toml", []byte("[console]\noutput = '"+mode+"'\n")); err != nil {
+			t.Errorf("output = %q: %v", mode, err)
+		}
+	}
+}
+
 func TestCycleReportedOnce(t *testing.T) {
 	_, err := Parse("f.toml", []byte("[tags]\na = '@b'\nb = '@a'\nc = '@a'\n"))
 	if n := strings.Count(err.Error(), "tag cycle"); n != 1 {
