@@ -38,7 +38,8 @@ See docs/targets.md.`,
 			}
 			cfg, err := config.Load(g.configFile)
 			if err != nil {
-				return err
+				printConfigError(g.stderr, err)
+				return exitError{code: 1}
 			}
 			var names []string
 			seen := map[string]bool{}
@@ -117,16 +118,26 @@ func printHosts(w io.Writer, names []string, fold, count bool) error {
 	return err
 }
 
-// expressionError prints a bad expression with a caret under the faulty column and returns exit status 2.
-// Errors that are not about the expression's syntax are returned as they are.
+// expressionError prints a malformed or too large expression with a caret under the faulty column
+// and returns exit status 2. Other errors are returned as they are.
 func expressionError(stderr io.Writer, expr string, err error) error {
-	var se *hostlist.SyntaxError
-	if !errors.As(err, &se) {
+	var (
+		se  *hostlist.SyntaxError
+		le  *hostlist.LimitError
+		at  string
+		col int
+	)
+	switch {
+	case errors.As(err, &se):
+		at, col = se.Expr, se.Col
+	case errors.As(err, &le):
+		at, col = le.Expr, le.Col
+	default:
 		return err
 	}
 	fmt.Fprintf(stderr, "shoal: %v\n", err)
-	if se.Expr == expr && se.Col >= 1 && se.Col <= len(expr)+1 {
-		fmt.Fprintf(stderr, "  %s\n  %s^\n", expr, strings.Repeat(" ", se.Col-1))
+	if at == expr && col >= 1 && col <= len(expr)+1 {
+		fmt.Fprintf(stderr, "  %s\n  %s^\n", expr, strings.Repeat(" ", col-1))
 	}
 	return exitError{code: 2}
 }

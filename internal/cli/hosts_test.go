@@ -119,3 +119,31 @@ func TestConfigCmd(t *testing.T) {
 		t.Errorf("config paths: %d %q", code, out)
 	}
 }
+
+// TestHostsCmdLimitCaret checks that a range over the limit is shown like a syntax error:
+// the expression, a caret under the item, and exit status 2.
+func TestHostsCmdLimitCaret(t *testing.T) {
+	isolateConfig(t)
+	code, out, errs := runShoal(t, "", "hosts", "n[1-3],x[1-100000000]")
+	want := "shoal: n[1-3],x[1-100000000]: expands to more than 1000000 hosts (the limit) at column 8\n" +
+		"  n[1-3],x[1-100000000]\n         ^\n"
+	if code != 2 || out != "" || errs != want {
+		t.Errorf("huge range: %d %q %q; want 2 and %q", code, out, errs, want)
+	}
+}
+
+// TestHostsCmdConfigErrors checks that a bad configuration is reported one error per line,
+// each naming file, line and key, as config check does.
+func TestHostsCmdConfigErrors(t *testing.T) {
+	dir := isolateConfig(t)
+	cfg := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(cfg, []byte("fanout = 0\n[ssh]\nport = -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runShoal(t, "", "--config", cfg, "hosts", "a")
+	want := cfg + ":1: fanout: must be at least 1, not 0\n" +
+		cfg + ":3: ssh.port: must be a port number from 1 to 65535 (0 for the default), not -1\n"
+	if code != 1 || out != "" || errs != want {
+		t.Errorf("bad config: %d %q %q; want 1 and %q", code, out, errs, want)
+	}
+}
