@@ -498,3 +498,20 @@ func FuzzParse(f *testing.F) {
 		checkRoundTrip(t, c)
 	})
 }
+
+// TestLoadFileErrors checks that a file that cannot be read as configuration is named once,
+// with what is wrong with it.
+func TestLoadFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.toml")
+	tests := []struct{ path, want string }{
+		{dir, "reading configuration " + dir + ": is a directory, not a file"},
+		{missing, "reading configuration " + missing + ": no such file or directory"},
+	}
+	for _, tt := range tests {
+		_, err := Load(tt.path)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("Load(%q) = %v; want %q", tt.path, err, tt.want)
+		}
+	}
+}

@@ -86,21 +86,34 @@ func LoadFiles(files ...string) (*Config, error) {
 	return c, nil
 }
 
+// readConfig reads one configuration file, naming it once in any error.
 func readConfig(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+		return nil, fmt.Errorf("reading configuration %s: %w", path, withoutPath(err))
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("reading configuration %s: is a directory, not a file", path)
+	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
+		return nil, fmt.Errorf("reading configuration %s: %w", path, withoutPath(err))
 	}
 	if n > maxConfigSize {
 		return nil, fmt.Errorf("reading configuration %s: larger than %d bytes", path, maxConfigSize)
 	}
 	return buf.Bytes(), nil
+}
+
+// withoutPath returns the cause inside a *fs.PathError, whose path the caller already names.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // ConfigFiles returns the files Load("") reads, lowest precedence first.
