@@ -16,7 +16,10 @@ func newConfigCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Check the configuration, or print an example",
-		Args:  cobra.NoArgs,
+		Args:  cobra.NoArgs, // runnable, so a mistyped subcommand is an error rather than help
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
 	}
 	check := &cobra.Command{
 		Use:   "check [FILE]",

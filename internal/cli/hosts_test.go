@@ -147,3 +147,15 @@ func TestHostsCmdConfigErrors(t *testing.T) {
 		t.Errorf("bad config: %d %q %q; want 1 and %q", code, out, errs, want)
 	}
 }
+
+// TestConfigCmdUnknownSubcommand checks that a mistyped subcommand is an error, not help and exit 0.
+func TestConfigCmdUnknownSubcommand(t *testing.T) {
+	isolateConfig(t)
+	code, _, errs := runShoal(t, "", "config", "chek")
+	if code != 1 || !strings.Contains(errs, `unknown command "chek" for "shoal config"`) {
+		t.Errorf("shoal config chek: %d %q; want 1 and an unknown command error", code, errs)
+	}
+	if code, out, _ := runShoal(t, "", "config"); code != 0 || !strings.Contains(out, "Available Commands") {
+		t.Errorf("shoal config: %d %q; want 0 and help", code, out)
+	}
+}
