@@ -26,7 +26,7 @@ func benchHosts(def int) int {
 
 // connectAll connects to every host of f at once, exchanges hellos and runs `true` through
 // each agent, and returns the open connections.
-func connectAll(b *testing.B, tr transport.Transport, f *shoaltest.Fleet) []transport.Conn {
+func connectAll(b testing.TB, tr transport.Transport, f *shoaltest.Fleet) []transport.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	conns := make([]transport.Conn, len(f.Hosts))
