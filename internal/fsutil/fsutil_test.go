@@ -1,0 +1,49 @@
+package fsutil
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := WriteFile(p, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("two"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	st, _ := os.Stat(p)
+	if string(b) != "two" || st.Mode().Perm() != 0o640 {
+		t.Fatalf("got %q %v; want \"two\" 0640", b, st.Mode().Perm())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("got %d entries; want only the file (no temporaries left)", len(ents))
+	}
+	if err := WriteFile(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+}
+
+func TestTryLock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	l1, err := TryLock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(p); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: got %v; want ErrLocked", err)
+	}
+	l1.Unlock()
+	l1.Unlock()
+	l2, err := TryLock(p)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	l2.Unlock()
+}
