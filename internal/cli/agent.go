@@ -1,8 +1,102 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
-// newAgentCmd is a placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sh/shoal/internal/agent"
+)
+
+// newAgentCmd builds `shoal agent`: the remote half, speaking frames on stdin and stdout.
 func newAgentCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "agent", Hidden: true}
+	var (
+		opts      agent.Options
+		outputCap string
+		verbose   bool
+	)
+	cmd := &cobra.Command{
+		Use:    "agent",
+		Short:  "Run the agent: requests on stdin, responses on stdout (started by the daemon)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if outputCap != "" {
+				n, err := parseSize(outputCap)
+				if err != nil {
+					return fmt.Errorf("--output-cap: %w", err)
+				}
+				opts.OutputCap = n
+			}
+			if opts.StateDir == "" {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("finding the default state directory: %w", err)
+				}
+				opts.StateDir = filepath.Dir(exe)
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			opts.Logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			opts.Version = Version
+
+			// A write to a closed stdout must fail with EPIPE, not kill the agent, so running
+			// commands still finish into their result directories. Notify (unlike Ignore) is not
+			// inherited by the commands the agent starts.
+			pipes := make(chan os.Signal, 1)
+			signal.Notify(pipes, syscall.SIGPIPE, syscall.SIGHUP)
+			defer signal.Stop(pipes)
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			// Cancellation must also unblock the read of stdin.
+			unblock := context.AfterFunc(ctx, func() {
+				if f, ok := g.stdin.(*os.File); ok {
+					f.Close()
+				}
+			})
+			defer unblock()
+			err := agent.Serve(ctx, g.stdin, g.stdout, opts)
+			if err != nil && ctx.Err() != nil {
+				return nil // stopped by a signal: commands were killed, results kept
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.StateDir, "state-dir", "", "directory for result directories (default: the directory of the agent's executable)")
+	f.IntVar(&opts.MaxRunning, "max-running", 0, "commands run at once (default 2×CPUs, at least 4)")
+	f.IntVar(&opts.MaxQueued, "max-queued", 0, "commands waiting for a worker before requests are refused as busy (default 256, -1 for none)")
+	f.StringVar(&outputCap, "output-cap", "", "output kept per command, e.g. 64M (default 64M)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages to stderr")
+	return cmd
+}
+
+// parseSize reads a byte count with an optional K, M or G suffix (powers of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, strings.TrimSuffix(t, "K")
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, strings.TrimSuffix(t, "M")
+	case strings.HasSuffix(t, "G"):
+		mult, t = 1<<30, strings.TrimSuffix(t, "G")
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
 }

@@ -113,7 +113,7 @@ type Read struct {
 	Path      string `cbor:"1,keyasint"`
 	Offset    int64  `cbor:"2,keyasint,omitempty"`
 	Length    int64  `cbor:"3,keyasint,omitempty"` // bytes to read from Offset; 0 means to the end
-	MaxSize   int64  `cbor:"4,keyasint,omitempty"` // refuse files larger than this; 0 means the agent's default
+	MaxSize   int64  `cbor:"4,keyasint,omitempty"` // refuse to send more than this; 0 means the agent's default
 	ChunkSize int    `cbor:"5,keyasint,omitempty"` // 0 means the agent's default
 }
 
@@ -131,7 +131,7 @@ type ReadChunk struct {
 type Write struct {
 	Path     string `cbor:"1,keyasint"`
 	Mode     uint32 `cbor:"2,keyasint,omitempty"` // permission bits; 0 means 0644
-	Size     int64  `cbor:"3,keyasint,omitempty"` // expected size, checked at WriteDone; -1 means unknown
+	Size     int64  `cbor:"3,keyasint,omitempty"` // expected size, checked at WriteDone when positive
 	MkdirAll bool   `cbor:"4,keyasint,omitempty"` // create missing parent directories (0755)
 }
 

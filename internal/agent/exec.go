@@ -1,0 +1,428 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/fsutil"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// Files in a command's result directory.
+const (
+	fileRequest = "request" // CBOR proto.Exec without stdin, written at acceptance
+	fileStdin   = "stdin"
+	fileStdout  = "stdout"
+	fileStderr  = "stderr"
+	filePID     = "pid"
+	fileStatus  = "status" // CBOR proto.Exit, written atomically when the command is over
+)
+
+type jobState int
+
+const (
+	jobQueued jobState = iota
+	jobRunning
+	jobDone
+)
+
+// job is one accepted exec, from acceptance to acknowledgement.
+type job struct {
+	id  uint64
+	req *proto.Exec
+	dir string
+
+	// These are guarded by server.mu.
+	state    jobState
+	pgid     int
+	canceled int // signal that canceled it while queued, or 0
+	timedOut bool
+
+	// sendMu orders seq and sends of this job's output across its two streams.
+	sendMu sync.Mutex
+	seq    uint64
+}
+
+// accept creates the result directory of an exec and queues it, or refuses with busy.
+func (s *server) accept(id uint64, req *proto.Exec) {
+	s.mu.Lock()
+	if s.idInUseLocked(id) {
+		s.mu.Unlock()
+		s.sendError(id, proto.CodeDuplicateID, "request id %d is still pending", id)
+		return
+	}
+	if s.stopping {
+		s.mu.Unlock()
+		s.sendError(id, proto.CodeStopping, "the agent takes no new work")
+		return
+	}
+	if s.accepted >= s.opts.MaxRunning+s.opts.MaxQueued {
+		b := s.busyLocked()
+		s.mu.Unlock()
+		s.send(id, proto.TypeBusy, b)
+		return
+	}
+	s.accepted++
+	j := &job{id: id, req: req, dir: filepath.Join(s.runDir, strconv.FormatUint(id, 10))}
+	s.jobs[id] = j // reserve the id while the directory is made
+	s.mu.Unlock()
+
+	if err := s.prepareDir(j); err != nil {
+		s.mu.Lock()
+		delete(s.jobs, id)
+		s.accepted--
+		s.mu.Unlock()
+		os.RemoveAll(j.dir)
+		s.sendError(id, proto.CodeIO, "preparing command directory: %v", err)
+		return
+	}
+	s.queue <- j // never blocks: the queue holds MaxRunning+MaxQueued jobs and accepted counts them
+}
+
+func (s *server) busyLocked() *proto.Busy {
+	return &proto.Busy{Running: s.running, Queued: s.accepted - s.running, MaxRunning: s.opts.MaxRunning, MaxQueued: s.opts.MaxQueued}
+}
+
+func (s *server) prepareDir(j *job) error {
+	if err := os.Mkdir(j.dir, 0o700); err != nil {
+		return err
+	}
+	rec := *j.req
+	rec.Stdin = nil
+	b, err := proto.Marshal(&rec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
+		return err
+	}
+	if len(j.req.Stdin) > 0 {
+		return os.WriteFile(filepath.Join(j.dir, fileStdin), j.req.Stdin, 0o600)
+	}
+	return nil
+}
+
+// worker runs queued jobs until the queue is closed and drained.
+func (s *server) worker(ctx context.Context) {
+	defer s.wg.Done()
+	for j := range s.queue {
+		s.mu.Lock()
+		sig := j.canceled
+		if sig == 0 {
+			j.state = jobRunning
+			s.running++
+		}
+		s.mu.Unlock()
+		if sig != 0 {
+			now := s.now().UnixNano()
+			s.finish(j, &proto.Exit{Code: -1, Signal: sig, Canceled: true, Start: now, End: now})
+			continue
+		}
+		ex := s.run(ctx, j)
+		s.mu.Lock()
+		s.running--
+		s.mu.Unlock()
+		s.finish(j, ex)
+	}
+}
+
+// finish records the exit status on disk and sends it.
+func (s *server) finish(j *job, ex *proto.Exit) {
+	if b, err := proto.Marshal(ex); err == nil {
+		if err := fsutil.WriteFile(filepath.Join(j.dir, fileStatus), b, 0o600); err != nil {
+			s.log.Warn("writing status", "id", j.id, "err", err)
+		}
+	}
+	s.mu.Lock()
+	j.state = jobDone
+	j.pgid = 0
+	s.accepted--
+	s.mu.Unlock()
+	s.send(j.id, proto.TypeExit, ex)
+}
+
+// run starts the command, streams its output and waits for it.
+func (s *server) run(ctx context.Context, j *job) *proto.Exit {
+	start := s.now()
+	fail := func(err error) *proto.Exit {
+		end := s.now()
+		return &proto.Exit{Code: -1, Start: start.UnixNano(), End: end.UnixNano(), Err: err.Error()}
+	}
+	outF, err := os.OpenFile(filepath.Join(j.dir, fileStdout), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("creating output file: %w", err))
+	}
+	defer outF.Close()
+	errF, err := os.OpenFile(filepath.Join(j.dir, fileStderr), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fail(fmt.Errorf("creating output file: %w", err))
+	}
+	defer errF.Close()
+
+	stdin, err := os.Open(os.DevNull)
+	if len(j.req.Stdin) > 0 {
+		stdin, err = os.Open(filepath.Join(j.dir, fileStdin))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("opening stdin: %w", err))
+	}
+	defer stdin.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return fail(fmt.Errorf("creating pipe: %w", err))
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return fail(fmt.Errorf("creating pipe: %w", err))
+	}
+
+	cmd := exec.Command(s.opts.Shell, "-c", j.req.Cmd)
+	cmd.Dir = j.req.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = j.dir
+	}
+	cmd.Env = append(os.Environ(), "SHOAL_RUN_DIR="+j.dir, "SHOAL_REQUEST_ID="+strconv.FormatUint(j.id, 10))
+	cmd.Env = append(cmd.Env, j.req.Env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, outW, errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	s.mu.Lock()
+	sig := j.canceled
+	s.mu.Unlock()
+	if sig != 0 {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		now := s.now().UnixNano()
+		return &proto.Exit{Code: -1, Signal: sig, Canceled: true, Start: now, End: now}
+	}
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return fail(fmt.Errorf("starting %s: %w", s.opts.Shell, err))
+	}
+	mono := time.Now()
+	pid := cmd.Process.Pid
+	os.WriteFile(filepath.Join(j.dir, filePID), []byte(strconv.Itoa(pid)+"\n"), 0o600)
+	s.mu.Lock()
+	j.pgid = pid
+	s.mu.Unlock()
+	s.send(j.id, proto.TypeStarted, &proto.Started{PID: pid, Dir: j.dir})
+
+	var timer *time.Timer
+	if j.req.Timeout > 0 {
+		timer = time.AfterFunc(time.Duration(j.req.Timeout), func() {
+			s.mu.Lock()
+			j.timedOut = true
+			s.mu.Unlock()
+			syscall.Kill(-pid, syscall.SIGKILL)
+		})
+	}
+
+	limit := j.req.OutputCap
+	if limit <= 0 {
+		limit = s.opts.OutputCap
+	}
+	p := &pump{s: s, j: j, limit: limit, exited: make(chan struct{})}
+	var pw sync.WaitGroup
+	pw.Add(2)
+	go func() { defer pw.Done(); p.run(outR, outF, proto.Stdout, &p.outBytes) }()
+	go func() { defer pw.Done(); p.run(errR, errF, proto.Stderr, &p.errBytes) }()
+
+	waitErr := cmd.Wait()
+	close(p.exited)
+	pw.Wait()
+	if timer != nil {
+		timer.Stop()
+	}
+	end := s.now()
+	ex := &proto.Exit{
+		Code:        -1,
+		Start:       start.UnixNano(),
+		End:         end.UnixNano(),
+		Duration:    int64(time.Since(mono)),
+		Truncated:   p.truncated,
+		StdoutBytes: p.outBytes,
+		StderrBytes: p.errBytes,
+	}
+	s.mu.Lock()
+	ex.TimedOut = j.timedOut
+	s.mu.Unlock()
+	if st := cmd.ProcessState; st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
+			if ws.Signaled() {
+				ex.Signal = int(ws.Signal())
+			} else {
+				ex.Code = ws.ExitStatus()
+			}
+		}
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			ex.UserCPU = ru.Utime.Nano()
+			ex.SysCPU = ru.Stime.Nano()
+			ex.MaxRSS = ru.Maxrss * 1024 // Linux reports KiB
+		}
+	} else if waitErr != nil {
+		ex.Err = waitErr.Error()
+	}
+	return ex
+}
+
+// pump copies one output stream of a job to its file and to the connection, keeping at most limit
+// bytes across both streams. Past the limit it keeps reading, so the command never blocks on a full
+// pipe, and drops the data.
+type pump struct {
+	s      *server
+	j      *job
+	limit  int64
+	exited chan struct{} // closed when the main process has been waited for
+
+	mu        sync.Mutex // protects kept and truncated
+	kept      int64
+	truncated bool
+
+	outBytes, errBytes int64 // written only by their own stream's goroutine
+}
+
+func (p *pump) run(r *os.File, f *os.File, stream uint8, total *int64) {
+	defer r.Close()
+	buf := make([]byte, p.s.opts.ChunkSize)
+	for {
+		select {
+		case <-p.exited:
+			// The main process is gone: stop once the pipe has been silent for the grace period,
+			// in case a background child holds it open.
+			r.SetReadDeadline(time.Now().Add(p.s.opts.DrainGrace))
+		default:
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			*total += int64(n)
+			p.mu.Lock()
+			keep := min(int64(n), p.limit-p.kept)
+			if keep < int64(n) {
+				p.truncated = true
+			}
+			p.kept += max(keep, 0)
+			p.mu.Unlock()
+			if keep > 0 {
+				data := buf[:keep]
+				if _, werr := f.Write(data); werr != nil {
+					p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
+				}
+				p.j.sendMu.Lock()
+				seq := p.j.seq
+				p.j.seq++
+				p.s.send(p.j.id, proto.TypeOutput, &proto.Output{Stream: stream, Data: data, Seq: seq})
+				p.j.sendMu.Unlock()
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				p.s.log.Warn("reading command output", "id", p.j.id, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// kill signals one request or all of them and returns how many were affected.
+func (s *server) kill(k *proto.Kill) int {
+	sig := k.Signal
+	if sig <= 0 {
+		sig = int(syscall.SIGTERM)
+	}
+	if k.All {
+		return s.killAll(sig, false)
+	}
+	s.mu.Lock()
+	j, isJob := s.jobs[k.Target]
+	cancelRead, isRead := s.reads[k.Target]
+	fw, isWrite := s.writes[k.Target]
+	n := 0
+	if isJob {
+		n = s.signalJobLocked(j, sig)
+	}
+	s.mu.Unlock()
+	if isRead {
+		cancelRead()
+		n++
+	}
+	if isWrite {
+		s.abortWrite(k.Target, fw, "killed")
+		n++
+	}
+	return n
+}
+
+// killAll signals every running command and cancels every queued one.
+func (s *server) killAll(sig int, alsoFiles bool) int {
+	s.mu.Lock()
+	n := 0
+	for _, j := range s.jobs {
+		n += s.signalJobLocked(j, sig)
+	}
+	s.mu.Unlock()
+	if alsoFiles {
+		s.abortWrites()
+	}
+	return n
+}
+
+func (s *server) signalJobLocked(j *job, sig int) int {
+	switch j.state {
+	case jobQueued:
+		if j.canceled == 0 {
+			j.canceled = sig
+			return 1
+		}
+	case jobRunning:
+		if j.pgid > 0 {
+			if err := syscall.Kill(-j.pgid, syscall.Signal(sig)); err == nil {
+				return 1
+			}
+		} else if j.canceled == 0 {
+			j.canceled = sig // about to start
+			return 1
+		}
+	}
+	return 0
+}
+
+// ack removes an acknowledged result.
+func (s *server) ack(id uint64) {
+	s.mu.Lock()
+	j, ok := s.jobs[id]
+	if ok && j.state == jobDone {
+		delete(s.jobs, id)
+	} else {
+		ok = false
+	}
+	a, aok := s.adopted[id]
+	if aok {
+		delete(s.adopted, id)
+	}
+	s.mu.Unlock()
+	if ok {
+		if err := os.RemoveAll(j.dir); err != nil {
+			s.log.Warn("removing result", "id", id, "err", err)
+		}
+	}
+	if aok {
+		s.removeAdopted(a)
+	}
+}

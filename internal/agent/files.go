@@ -1,0 +1,289 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shoal-sh/shoal/internal/fsutil"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// resolvePath makes a request path absolute: "~/x" and relative paths are taken from $HOME.
+func resolvePath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("empty path")
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("resolving %q: %w", p, err)
+	}
+	if p == "~" {
+		return home, nil
+	}
+	p = strings.TrimPrefix(p, "~/")
+	return filepath.Join(home, p), nil
+}
+
+func errCode(err error) proto.ErrorCode {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return proto.CodeNotFound
+	case errors.Is(err, fs.ErrPermission):
+		return proto.CodePermission
+	}
+	return proto.CodeIO
+}
+
+// startRead streams a file in chunks from a goroutine; kill with the read's id cancels it.
+func (s *server) startRead(ctx context.Context, id uint64, req *proto.Read) {
+	path, err := resolvePath(req.Path)
+	if err != nil {
+		s.sendError(id, proto.CodeBadRequest, "%v", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	if s.idInUseLocked(id) {
+		s.mu.Unlock()
+		cancel()
+		s.sendError(id, proto.CodeDuplicateID, "request id %d is still pending", id)
+		return
+	}
+	s.reads[id] = cancel
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.reads, id)
+			s.mu.Unlock()
+			cancel()
+		}()
+		if err := s.readFile(ctx, id, path, req); err != nil {
+			var pe *proto.Error
+			if errors.As(err, &pe) {
+				s.send(id, proto.TypeError, pe)
+			} else {
+				s.sendError(id, errCode(err), "reading %s: %v", path, err)
+			}
+		}
+	}()
+}
+
+func (s *server) readFile(ctx context.Context, id uint64, path string, req *proto.Read) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return &proto.Error{Code: proto.CodeBadRequest, Message: path + " is not a regular file"}
+	}
+	size := st.Size()
+	if req.Offset < 0 || req.Length < 0 {
+		return &proto.Error{Code: proto.CodeBadRequest, Message: "negative offset or length"}
+	}
+	want := max(size-req.Offset, 0)
+	if req.Length > 0 {
+		want = min(want, req.Length)
+	}
+	limit := s.opts.MaxFileSize
+	if req.MaxSize > 0 {
+		limit = min(limit, req.MaxSize)
+	}
+	if want > limit {
+		return &proto.Error{Code: proto.CodeTooLarge, Message: fmt.Sprintf("%s: %d bytes exceed the limit of %d", path, want, limit)}
+	}
+	chunk := req.ChunkSize
+	if chunk <= 0 {
+		chunk = 128 << 10
+	}
+	chunk = min(max(chunk, 1<<10), s.conn.MaxFrame()/2)
+	head := proto.ReadChunk{Size: size, Mode: uint32(st.Mode().Perm()), MTime: st.ModTime().UnixNano()}
+	buf := make([]byte, chunk)
+	off := req.Offset
+	r := io.NewSectionReader(f, req.Offset, want)
+	for {
+		if err := ctx.Err(); err != nil {
+			return &proto.Error{Code: proto.CodeIO, Message: "read canceled"}
+		}
+		n, err := io.ReadFull(r, buf)
+		c := head
+		c.Offset, c.Data = off, buf[:n]
+		off += int64(n)
+		eof := err != nil
+		if eof && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return err
+		}
+		c.EOF = eof || off-req.Offset >= want
+		if err := s.send(id, proto.TypeReadChunk, &c); err != nil {
+			return nil // the connection is gone
+		}
+		if c.EOF {
+			return nil
+		}
+	}
+}
+
+// fileWrite is a write in progress: data goes to a temporary file beside the target.
+type fileWrite struct {
+	path    string
+	tmp     *os.File
+	mode    fs.FileMode
+	size    int64 // expected, when positive
+	written int64
+	sum     hash.Hash
+}
+
+func (s *server) startWrite(id uint64, req *proto.Write) {
+	path, err := resolvePath(req.Path)
+	if err != nil {
+		s.sendError(id, proto.CodeBadRequest, "%v", err)
+		return
+	}
+	if req.Size > s.opts.MaxFileSize {
+		s.sendError(id, proto.CodeTooLarge, "%d bytes exceed the limit of %d", req.Size, s.opts.MaxFileSize)
+		return
+	}
+	s.mu.Lock()
+	inUse := s.idInUseLocked(id)
+	s.mu.Unlock()
+	if inUse {
+		s.sendError(id, proto.CodeDuplicateID, "request id %d is still pending", id)
+		return
+	}
+	mode := fs.FileMode(req.Mode) & fs.ModePerm
+	if req.Mode == 0 {
+		mode = 0o644
+		if st, err := os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
+	dir := filepath.Dir(path)
+	if req.MkdirAll {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.sendError(id, errCode(err), "creating %s: %v", dir, err)
+			return
+		}
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".shoal-*")
+	if err != nil {
+		s.sendError(id, errCode(err), "writing %s: %v", path, err)
+		return
+	}
+	s.mu.Lock()
+	s.writes[id] = &fileWrite{path: path, tmp: tmp, mode: mode, size: req.Size, sum: sha256.New()}
+	s.mu.Unlock()
+}
+
+func (s *server) writeChunk(id uint64, c *proto.WriteChunk) {
+	s.mu.Lock()
+	fw, ok := s.writes[id]
+	s.mu.Unlock()
+	if !ok {
+		return // abandoned earlier: its error was sent then
+	}
+	if fw.written+int64(len(c.Data)) > s.opts.MaxFileSize {
+		s.abortWrite(id, fw, fmt.Sprintf("more than %d bytes", s.opts.MaxFileSize))
+		return
+	}
+	if _, err := fw.tmp.Write(c.Data); err != nil {
+		s.abortWrite(id, fw, err.Error())
+		return
+	}
+	fw.sum.Write(c.Data)
+	fw.written += int64(len(c.Data))
+}
+
+// writeDone finishes a write from a goroutine: fsync, chmod, rename, fsync of the directory.
+func (s *server) writeDone(id uint64) {
+	s.mu.Lock()
+	fw, ok := s.writes[id]
+	delete(s.writes, id)
+	s.mu.Unlock()
+	if !ok {
+		s.sendError(id, proto.CodeNotFound, "no write in progress with id %d", id)
+		return
+	}
+	if fw.size > 0 && fw.written != fw.size {
+		fw.discard()
+		s.sendError(id, proto.CodeIO, "writing %s: got %d bytes, want %d", fw.path, fw.written, fw.size)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fw.commit(); err != nil {
+			s.sendError(id, errCode(err), "writing %s: %v", fw.path, err)
+			return
+		}
+		s.send(id, proto.TypeWritten, &proto.Written{Size: fw.written, SHA256: hex.EncodeToString(fw.sum.Sum(nil))})
+	}()
+}
+
+func (fw *fileWrite) commit() error {
+	err := fw.tmp.Chmod(fw.mode)
+	if err == nil {
+		err = fw.tmp.Sync()
+	}
+	if cerr := fw.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(fw.tmp.Name(), fw.path)
+	}
+	if err != nil {
+		os.Remove(fw.tmp.Name())
+		return err
+	}
+	fsutil.SyncDir(filepath.Dir(fw.path))
+	return nil
+}
+
+func (fw *fileWrite) discard() {
+	fw.tmp.Close()
+	os.Remove(fw.tmp.Name())
+}
+
+// abortWrite abandons a write, leaving the target untouched.
+func (s *server) abortWrite(id uint64, fw *fileWrite, why string) {
+	s.mu.Lock()
+	cur, ok := s.writes[id]
+	if ok && cur == fw {
+		delete(s.writes, id)
+	}
+	s.mu.Unlock()
+	if !ok || cur != fw {
+		return
+	}
+	fw.discard()
+	s.sendError(id, proto.CodeIO, "write of %s abandoned: %s", fw.path, why)
+}
+
+// abortWrites abandons every write in progress (the input ended or the agent is canceled).
+func (s *server) abortWrites() {
+	s.mu.Lock()
+	ws := s.writes
+	s.writes = map[uint64]*fileWrite{}
+	s.mu.Unlock()
+	for _, fw := range ws {
+		fw.discard()
+	}
+}

@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+
+	"github.com/shoal-sh/shoal/internal/fsutil"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// deadAgent is the run directory of an earlier agent on this host whose lock we now hold.
+type deadAgent struct {
+	id         string
+	dir        string
+	lock       *fsutil.Lock
+	pending    int  // results offered and not yet acknowledged; guarded by server.mu
+	incomplete bool // it holds results we could not offer (a command may still be running)
+}
+
+// adoptedResult is one result of a dead agent, offered under its original request id.
+type adoptedResult struct {
+	id    uint64
+	dir   string
+	owner *deadAgent
+}
+
+// redeliver finds the run directories of dead agents on this host, takes their locks, and offers
+// their unacknowledged results. The lock held by every live agent on its own run directory keeps
+// agents sharing a home directory from taking each other's results; the host name in the agent id
+// keeps agents on other hosts (NFS homes) out of the way even where remote locks are unreliable.
+func (s *server) redeliver() {
+	base := filepath.Join(s.opts.StateDir, "run")
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		s.log.Warn("listing earlier agents", "err", err)
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || name == s.opts.AgentID || name[0] == '.' || !sameHostAgent(name) {
+			continue
+		}
+		dir := filepath.Join(base, name)
+		lock, err := fsutil.TryLock(filepath.Join(dir, lockName))
+		if err != nil {
+			if !errors.Is(err, fsutil.ErrLocked) {
+				s.log.Debug("locking earlier agent", "dir", dir, "err", err)
+			}
+			continue // alive, or being taken over by another agent
+		}
+		s.adopt(&deadAgent{id: name, dir: dir, lock: lock})
+	}
+}
+
+func (s *server) adopt(d *deadAgent) {
+	ents, err := os.ReadDir(d.dir)
+	if err != nil {
+		d.lock.Unlock()
+		return
+	}
+	var ids []uint64
+	for _, e := range ents {
+		if id, err := strconv.ParseUint(e.Name(), 10, 64); err == nil && e.IsDir() {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		rdir := filepath.Join(d.dir, strconv.FormatUint(id, 10))
+		ex, ok := s.readResult(rdir)
+		if !ok {
+			d.incomplete = true
+			continue
+		}
+		s.mu.Lock()
+		if s.idInUseLocked(id) {
+			s.mu.Unlock()
+			d.incomplete = true // another dead agent's result with the same id: leave it for later
+			continue
+		}
+		s.adopted[id] = &adoptedResult{id: id, dir: rdir, owner: d}
+		d.pending++
+		s.mu.Unlock()
+		s.offer(id, rdir, d.id, ex)
+	}
+	s.mu.Lock()
+	done := d.pending == 0 && !d.incomplete
+	s.mu.Unlock()
+	if done {
+		os.RemoveAll(d.dir)
+		d.lock.Unlock()
+	} else if d.pending == 0 {
+		d.lock.Unlock()
+	}
+	s.log.Info("took over results of an earlier agent", "agent", d.id, "offered", len(ids))
+}
+
+// readResult returns the exit status of a dead agent's result directory. A command whose process
+// group is still alive is not ready (ok false); one that never finished gets a synthetic status.
+func (s *server) readResult(rdir string) (ex *proto.Exit, ok bool) {
+	ex = new(proto.Exit)
+	if b, err := os.ReadFile(filepath.Join(rdir, fileStatus)); err == nil {
+		if err := proto.Unmarshal(b, ex); err == nil {
+			return ex, true
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(rdir, filePID))
+	if err != nil {
+		return &proto.Exit{Code: -1, Canceled: true, Err: "the agent ended before the command started"}, true
+	}
+	pid, err := strconv.Atoi(string(trimNL(b)))
+	if err == nil && pid > 0 && syscall.Kill(-pid, 0) == nil {
+		return nil, false // still running
+	}
+	return &proto.Exit{Code: -1, Err: "the agent ended while the command ran; its status is unknown"}, true
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// offer sends one re-delivered result: started, the output files, exit.
+func (s *server) offer(id uint64, rdir, agentID string, ex *proto.Exit) {
+	var req proto.Exec
+	if b, err := os.ReadFile(filepath.Join(rdir, fileRequest)); err == nil {
+		proto.Unmarshal(b, &req)
+	}
+	pid := 0
+	if b, err := os.ReadFile(filepath.Join(rdir, filePID)); err == nil {
+		pid, _ = strconv.Atoi(string(trimNL(b)))
+	}
+	s.send(id, proto.TypeStarted, &proto.Started{PID: pid, Dir: rdir, Redelivered: true, Cmd: req.Cmd, AgentID: agentID})
+	var seq uint64
+	buf := make([]byte, s.opts.ChunkSize)
+	for _, st := range []struct {
+		name   string
+		stream uint8
+	}{{fileStdout, proto.Stdout}, {fileStderr, proto.Stderr}} {
+		f, err := os.Open(filepath.Join(rdir, st.name))
+		if err != nil {
+			continue
+		}
+		for {
+			n, err := io.ReadFull(f, buf)
+			if n > 0 {
+				s.send(id, proto.TypeOutput, &proto.Output{Stream: st.stream, Data: buf[:n], Seq: seq})
+				seq++
+			}
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+	ex.Redelivered = true
+	s.send(id, proto.TypeExit, ex)
+}
+
+// removeAdopted deletes an acknowledged adopted result and, with its last one, the dead agent's directory.
+func (s *server) removeAdopted(a *adoptedResult) {
+	if err := os.RemoveAll(a.dir); err != nil {
+		s.log.Warn("removing result", "id", a.id, "err", err)
+	}
+	s.mu.Lock()
+	a.owner.pending--
+	last := a.owner.pending == 0
+	s.mu.Unlock()
+	if last {
+		if !a.owner.incomplete {
+			os.RemoveAll(a.owner.dir)
+		}
+		a.owner.lock.Unlock()
+	}
+}
+
+// releaseAdopted lets go of dead agents' directories whose results were not all acknowledged, so
+// the next agent offers them again.
+func (s *server) releaseAdopted() {
+	s.mu.Lock()
+	owners := map[*deadAgent]bool{}
+	for id, a := range s.adopted {
+		owners[a.owner] = true
+		delete(s.adopted, id)
+	}
+	s.mu.Unlock()
+	for d := range owners {
+		d.lock.Unlock()
+	}
+}
