@@ -136,7 +136,11 @@ func (s *Source) For(goos, goarch string) (Binary, error) {
 			}
 			self = exe
 		}
-		return s.hashed(self, goos, goarch)
+		b, err := s.hashed(self, goos, goarch)
+		if !errors.Is(err, os.ErrNotExist) {
+			return b, err
+		}
+		// Our own binary is gone (upgraded under us?): the platform directory may have one.
 	}
 	if s.PlatformDir == "" {
 		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch}

@@ -171,6 +171,20 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		}
 	})
 
+	t.Run("NoBinaryForPlatform", func(t *testing.T) {
+		e := env
+		e.Source = &install.Source{Self: filepath.Join(bindir, "missing"), PlatformDir: t.TempDir()}
+		tr := mk(t, e)
+		_, err := tr.Connect(ctx, transport.Target{Name: f.Hosts[1].Name, Reinstall: true})
+		if k := transport.KindOf(err); k != transport.NoAgentBinary {
+			t.Fatalf("got %v (%v); want no agent binary", k, err)
+		}
+		goos, goarch := hostPlatform()
+		if !strings.Contains(err.Error(), goos+"/"+goarch) || !strings.Contains(err.Error(), e.Source.PlatformDir) {
+			t.Errorf("error %q does not name the platform and the directory", err)
+		}
+	})
+
 	t.Run("HostKeyChangedRefused", func(t *testing.T) {
 		e := env
 		e.SSHConfig = f.variant(t, "kh-changed", func(kh []string) []string {
