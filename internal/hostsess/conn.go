@@ -131,8 +131,10 @@ func (c *conn) dispatch(id uint64, t proto.Type, body any) {
 		switch t {
 		case proto.TypeStarted:
 			s.mu.Unlock()
-			// The caller gave up before the command started: stop it now.
-			c.send(id, proto.TypeKill, &proto.Kill{Target: id, Signal: 9})
+			if !body.(*proto.Started).Redelivered {
+				// The caller gave up before the command started: stop it now.
+				c.send(id, proto.TypeKill, &proto.Kill{Target: id, Signal: 9})
+			}
 			return
 		case proto.TypeExit:
 			delete(s.calls, id)
@@ -182,7 +184,11 @@ func (c *conn) orphan(id uint64, t proto.Type, body any) {
 		}
 		delete(c.orphans, id)
 		fillExit(r, e)
-		if f := c.s.opts.Orphan; f != nil {
+		c.s.mu.Lock()
+		seen := c.s.unacked[id]
+		delete(c.s.unacked, id)
+		c.s.mu.Unlock()
+		if f := c.s.opts.Orphan; f != nil && !seen {
 			f(c.s.host, *r)
 		}
 		if err := c.send(id, proto.TypeAck, nil); err != nil {

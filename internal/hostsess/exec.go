@@ -105,7 +105,14 @@ func (x *execRun) handle(it item) (done bool, err error) {
 		fillExit(&x.res, b)
 		s.dropCall(x.cl)
 		if err := it.c.send(x.cl.id, proto.TypeAck, nil); err != nil {
+			// The next agent offers it again; acknowledge it then, silently.
 			s.log.Debug("acknowledging a result", "id", x.cl.id, "err", err)
+			s.mu.Lock()
+			if s.unacked == nil {
+				s.unacked = make(map[uint64]bool)
+			}
+			s.unacked[x.cl.id] = true
+			s.mu.Unlock()
 		}
 		switch {
 		case b.TimedOut:
@@ -171,7 +178,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 			if x.newConn {
 				x.newConn = false
 				if x.waiting {
-					poll.Reset(s.opts.Heartbeat)
+					poll.Reset(0) // check at once, then every heartbeat
 				}
 			}
 		case <-poll.C:
@@ -255,10 +262,12 @@ func (x *execRun) stop(cause error) (Result, error) {
 
 // checkRedelivery runs while a lost command's result has not come back on the new
 // connection. The agent offers only results of agents that have ended, when it
-// starts; so while the old agent or the command still runs, keep waiting; once
+// starts. So: while the old agent lives (a cut connection; it finishes the
+// command into its result directory) keep waiting; when the old agent died but
+// the command lives, nobody can record its result: kill its group and fail; when
 // both are gone, recycle the connection so that a fresh agent collects the
-// result, twice at most, then give up with a Lost error. It reports done with the
-// error to return; newConn is set when a recycle was started.
+// result (twice at most), then give up. It reports done with the error to
+// return; newConn is set when a recycle was started.
 func (x *execRun) checkRedelivery() (done bool, err error) {
 	s, cl := x.s, x.cl
 	s.mu.Lock()
@@ -267,27 +276,49 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	if !waiting || c == nil {
 		return false, nil // delivered, or a reconnect is under way and will say so
 	}
-	script := "true"
+	// The agent offers kept results before it answers anything: once a ping
+	// comes back, every offer on this connection has been routed.
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+	_, err = s.Ping(ctx)
+	cancel()
+	s.mu.Lock()
+	waiting = cl.reoffer
+	s.mu.Unlock()
+	if !waiting || err != nil {
+		return false, nil
+	}
+	// alive is false for a missing or zombie process.
+	script := `alive() { kill -0 "$1" 2>/dev/null || return 1; case "$(ps -o stat= -p "${1#-}" 2>/dev/null)" in Z*) return 1;; esac; }`
 	if apid > 0 {
-		script += fmt.Sprintf("; kill -0 %d 2>/dev/null && echo agent", apid)
+		script += fmt.Sprintf("; alive %d && echo agent", apid)
 	}
 	if pid > 0 {
 		script += fmt.Sprintf("; kill -0 -- -%d 2>/dev/null && echo command", pid)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+	script += "; true"
+	ctx, cancel = context.WithTimeout(s.ctx, s.opts.SideTimeout)
 	out, err := c.tc.Side(ctx, script)
 	cancel()
 	if err != nil {
 		x.sideErrs++
 		if x.sideErrs >= 3 {
+			s.dropCall(cl)
 			return true, s.errorf(Lost, "exec", fmt.Errorf("the connection was lost and checking the command failed: %w", err))
 		}
 		return false, nil
 	}
-	if len(bytes.TrimSpace(out)) > 0 {
-		return false, nil // still running somewhere: the result will come
-	}
-	if x.cycles >= 2 {
+	agentAlive := bytes.Contains(out, []byte("agent"))
+	cmdAlive := bytes.Contains(out, []byte("command"))
+	switch {
+	case agentAlive:
+		return false, nil // it finishes the command and keeps the result
+	case cmdAlive:
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+		c.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d", pid))
+		cancel()
+		s.markAbandoned(cl)
+		return true, s.errorf(Lost, "exec", fmt.Errorf("the agent (pid %d) died while the command ran; killed the command", apid))
+	case x.cycles >= 2:
 		s.dropCall(cl)
 		return true, s.errorf(Lost, "exec", errors.New("the connection was lost and the agent kept no result for the command"))
 	}
@@ -295,4 +326,13 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	x.newConn = true // the reconnect re-arms the check
 	s.recycle(c)
 	return false, nil
+}
+
+// markAbandoned keeps cl registered only so that a late result is acknowledged.
+func (s *Session) markAbandoned(cl *call) {
+	s.mu.Lock()
+	if s.calls[cl.id] == cl {
+		cl.abandoned = true
+	}
+	s.mu.Unlock()
 }

@@ -59,6 +59,7 @@ type Session struct {
 	retry    *time.Timer
 	keep     bool // reconnect in the background after a loss (set once connected)
 	calls    map[uint64]*call
+	unacked  map[uint64]bool // results delivered whose ack could not be sent
 	hello    proto.Hello
 	lastRTT  time.Duration
 	lastSeen time.Time
