@@ -140,24 +140,18 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 	defer cancel()
 
 	cl := &Client{Config: h}
+	hops, err := d.jumpHosts(h, 0)
+	if err != nil {
+		return nil, &Error{Host: alias, Op: "reading ProxyJump", Err: err}
+	}
 	var via *ssh.Client
-	for _, hop := range h.ProxyJump {
-		hu, hh, hp, err := parseHop(hop)
-		if err != nil {
-			cl.Close()
-			return nil, &Error{Host: alias, Op: "reading ProxyJump", Err: err}
-		}
-		hc, err := d.Resolve(hh, Override{User: hu, Port: hp})
-		if err != nil {
-			cl.Close()
-			return nil, &Error{Host: alias, Op: "reading ssh config of jump host " + hh, Err: err}
-		}
+	for _, hc := range hops {
 		c, err := d.connect(ctx, hc, via)
 		if err != nil {
 			cl.Close()
 			var e *Error
 			if errors.As(err, &e) {
-				e.Host, e.Op = alias, "via jump host "+hop+": "+e.Op
+				e.Host, e.Op = alias, "via jump host "+hc.Alias+": "+e.Op
 			}
 			return nil, err
 		}
@@ -176,6 +170,43 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 		cl.alive.Reset(h.ServerAliveInterval)
 	}
 	return cl, nil
+}
+
+// maxJumpDepth bounds the chain of jump hosts, which ssh_config could make circular.
+const maxJumpDepth = 8
+
+// jumpHosts returns the hosts to go through to reach h, first first. As with ssh, whose ProxyJump
+// runs "ssh -J rest -W host:port last", the first hop's own ProxyJump applies too, recursively.
+func (d *Dialer) jumpHosts(h *HostConfig, depth int) ([]*HostConfig, error) {
+	if len(h.ProxyJump) == 0 {
+		return nil, nil
+	}
+	if depth >= maxJumpDepth {
+		return nil, fmt.Errorf("more than %d jump hosts (a ProxyJump loop?)", maxJumpDepth)
+	}
+	var out []*HostConfig
+	for i, hop := range h.ProxyJump {
+		user, host, port, err := parseHop(hop)
+		if err != nil {
+			return nil, err
+		}
+		hc, err := d.Resolve(host, Override{User: user, Port: port})
+		if err != nil {
+			return nil, fmt.Errorf("ssh config of jump host %s: %w", host, err)
+		}
+		if i == 0 {
+			before, err := d.jumpHosts(hc, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, before...)
+		}
+		out = append(out, hc)
+	}
+	if len(out) > maxJumpDepth {
+		return nil, fmt.Errorf("more than %d jump hosts (a ProxyJump loop?)", maxJumpDepth)
+	}
+	return out, nil
 }
 
 // keepalive runs on the timer's goroutine every ServerAliveInterval: it counts a miss when the

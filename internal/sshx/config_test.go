@@ -177,3 +177,34 @@ func TestParseHop(t *testing.T) {
 		}
 	}
 }
+
+func TestJumpHostsRecursive(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(file, []byte(`
+Host target
+  ProxyJump a,b
+Host a
+  ProxyJump bastion
+Host b
+  ProxyJump ignored
+Host loop
+  ProxyJump loop
+`), 0o600)
+	d := &Dialer{ConfigFile: file, Home: "/h", User: "u"}
+	h, _ := d.Resolve("target", Override{})
+	hops, err := d.jumpHosts(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, hc := range hops {
+		names = append(names, hc.Alias)
+	}
+	if got := strings.Join(names, ","); got != "bastion,a,b" {
+		t.Errorf("hops %s; want bastion,a,b", got)
+	}
+	h, _ = d.Resolve("loop", Override{})
+	if _, err := d.jumpHosts(h, 0); err == nil {
+		t.Errorf("a ProxyJump loop was accepted")
+	}
+}
