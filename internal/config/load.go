@@ -49,30 +49,23 @@ func Load(path string) (*Config, error) {
 	if path != "" {
 		return LoadFiles(path)
 	}
-	c := Default()
-	for _, f := range ConfigFiles() {
-		data, err := readConfig(f)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := c.layer(f, data); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return load(ConfigFiles(), true)
 }
 
 // LoadFiles lays the given files over the defaults, the last taking precedence; each must exist.
 func LoadFiles(files ...string) (*Config, error) {
+	return load(files, false)
+}
+
+// load lays files over the defaults and validates the result; skipMissing passes over files
+// that do not exist.
+func load(files []string, skipMissing bool) (*Config, error) {
 	c := Default()
 	for _, f := range files {
 		data, err := readConfig(f)
+		if skipMissing && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -255,39 +248,41 @@ func keyPositions(name string, data []byte, hostBase int) (map[string]position, 
 	p.Reset(data)
 	var table []string
 	counts := map[string]int{"host": hostBase}
-	keyOf := func(it unstable.Iterator) ([]string, int) {
-		var parts []string
-		line := 0
-		for it.Next() {
-			n := it.Node()
-			if line == 0 {
-				line = p.Shape(n.Raw).Start.Line
-			}
-			parts = append(parts, string(n.Data))
-		}
-		return parts, line
-	}
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table:
-			parts, line := keyOf(e.Key())
+			parts, line := keyParts(&p, e.Key())
 			table = parts
 			out[strings.Join(table, ".")] = position{name, line}
 		case unstable.ArrayTable:
-			parts, line := keyOf(e.Key())
+			parts, line := keyParts(&p, e.Key())
 			base := strings.Join(parts, ".")
 			i := counts[base]
 			counts[base] = i + 1
 			table = append(parts[:len(parts)-1:len(parts)-1], fmt.Sprintf("%s[%d]", parts[len(parts)-1], i))
 			out[strings.Join(table, ".")] = position{name, line}
 		case unstable.KeyValue:
-			parts, line := keyOf(e.Key())
+			parts, line := keyParts(&p, e.Key())
 			full := append(append([]string{}, table...), parts...)
 			out[strings.Join(full, ".")] = position{name, line}
 		}
 	}
 	return out, p.Error()
+}
+
+// keyParts returns the parts of a dotted key and the line it starts on.
+func keyParts(p *unstable.Parser, it unstable.Iterator) ([]string, int) {
+	var parts []string
+	line := 0
+	for it.Next() {
+		n := it.Node()
+		if line == 0 {
+			line = p.Shape(n.Raw).Start.Line
+		}
+		parts = append(parts, string(n.Data))
+	}
+	return parts, line
 }
 
 // xdgMu serialises xdg.Reload, which rewrites the xdg package's variables.

@@ -24,7 +24,7 @@ func schemaErrors(name string, data []byte, hostBase int) Errors {
 		e := w.p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			parts, line := w.key(e.Key())
+			parts, line := keyParts(&w.p, e.Key())
 			t, path, ok := w.resolve(root, "", parts, line)
 			if ok && e.Kind == unstable.ArrayTable {
 				if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct {
@@ -63,20 +63,6 @@ type schemaWalker struct {
 
 func (w *schemaWalker) bad(line int, key, msg string) {
 	w.errs = append(w.errs, &Error{File: w.name, Line: line, Key: key, Msg: msg})
-}
-
-// key returns the parts of a dotted key and the line it starts on.
-func (w *schemaWalker) key(it unstable.Iterator) ([]string, int) {
-	var parts []string
-	line := 0
-	for it.Next() {
-		n := it.Node()
-		if line == 0 {
-			line = w.p.Shape(n.Raw).Start.Line
-		}
-		parts = append(parts, string(n.Data))
-	}
-	return parts, line
 }
 
 // resolve follows parts from t (at path) and returns the type they name and its path;
@@ -120,7 +106,7 @@ func (w *schemaWalker) resolve(t reflect.Type, path string, parts []string, line
 
 // keyValue checks one key = value line inside a table of type table at path.
 func (w *schemaWalker) keyValue(table reflect.Type, path string, kv *unstable.Node) {
-	parts, line := w.key(kv.Key())
+	parts, line := keyParts(&w.p, kv.Key())
 	t, p, ok := w.resolve(table, path, parts, line)
 	if ok {
 		w.value(t, p, kv.Value(), line)
