@@ -21,6 +21,9 @@ type editor struct {
 func newEditor(c *console, historyFile string) *editor {
 	e := &editor{rl: readline.NewShell()}
 	e.rl.Prompt.Primary(func() string { return e.prompt })
+	// The probe asks the terminal where the cursor is and reads the answer from stdin; keys typed
+	// ahead that arrive in the same read as the answer are lost. Our prompt starts at column 0.
+	e.rl.Config.Set("cursor-position-probe", false)
 	if historyFile != "" {
 		if err := os.MkdirAll(filepath.Dir(historyFile), 0o700); err == nil {
 			e.rl.History.AddFromFile("history", historyFile)
