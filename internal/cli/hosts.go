@@ -97,6 +97,7 @@ See docs/targets.md.`,
 	return cmd
 }
 
+// printHosts writes names one per line, or folded, or their count.
 func printHosts(w io.Writer, names []string, fold, count bool) error {
 	var b strings.Builder
 	switch {

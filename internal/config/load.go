@@ -128,6 +128,7 @@ func ConfigFiles() []string {
 	return out
 }
 
+// containsPath reports whether list holds p, comparing cleaned paths.
 func containsPath(list []string, p string) bool {
 	for _, q := range list {
 		if filepath.Clean(q) == filepath.Clean(p) {
@@ -224,6 +225,7 @@ func typeMessage(msg string) string {
 	return "expected " + expected(rest) + ", got a TOML " + from
 }
 
+// stripIndex removes the array indexes from a key path: host[2].user becomes host.user.
 func stripIndex(k string) string {
 	var b strings.Builder
 	skip := false

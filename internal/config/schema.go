@@ -61,6 +61,7 @@ type schemaWalker struct {
 	errs   Errors
 }
 
+// bad records an error at line of the walked file.
 func (w *schemaWalker) bad(line int, key, msg string) {
 	w.errs = append(w.errs, &Error{File: w.name, Line: line, Key: key, Msg: msg})
 }
@@ -230,6 +231,7 @@ func tomlKind(k unstable.Kind) string {
 	return "date or time"
 }
 
+// join appends a key to a dotted key path.
 func join(path, part string) string {
 	if path == "" {
 		return part

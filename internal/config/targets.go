@@ -35,6 +35,7 @@ type hostIndex struct {
 	err   error
 }
 
+// hostIndex returns the expansion of the [[host]] entries, building it on first use.
 func (c *Config) hostIndex() *hostIndex {
 	c.mu.Lock()
 	defer c.mu.Unlock()

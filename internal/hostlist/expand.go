@@ -89,6 +89,7 @@ func Expand(expr string, opts *Options) ([]string, error) {
 
 type set map[string]struct{}
 
+// sorted returns the names of s in natural order.
 func (s set) sorted() []string {
 	out := make([]string, 0, len(s))
 	for k := range s {
@@ -108,6 +109,7 @@ type evaluator struct {
 	stdinRead bool
 }
 
+// newEvaluator returns an evaluator for opts, with the defaults filled in.
 func newEvaluator(opts *Options) *evaluator {
 	e := &evaluator{tagCache: map[string]set{}}
 	if opts != nil {
@@ -130,6 +132,7 @@ func isStop(c byte) bool {
 	return c == ',' || c == '!' || c == '&' || c == '^' || isSpace(c)
 }
 
+// synErr returns a *SyntaxError for the 0-based position pos of expr.
 func synErr(expr string, pos int, format string, args ...any) error {
 	return &SyntaxError{Expr: expr, Col: pos + 1, Msg: fmt.Sprintf(format, args...)}
 }
@@ -204,6 +207,7 @@ func (e *evaluator) eval(expr string) (set, error) {
 	return acc, nil
 }
 
+// apply combines acc with item by op (',', '!', '&' or '^') and returns the result, which may be acc itself.
 func (e *evaluator) apply(acc set, op byte, item set, owned bool, expr string, pos int) (set, error) {
 	switch op {
 	case ',':
@@ -390,6 +394,7 @@ func (e *evaluator) item(expr string, i int) (s set, owned bool, next int, err e
 	return s, true, end, nil
 }
 
+// tags evaluates the tag item expr[at:end] (@name, or @name[1-3] for several tags) and unites the tags' sets.
 func (e *evaluator) tags(expr string, at, end int) (set, error) {
 	p, err := parsePattern(expr, at+1, end)
 	if err != nil {
@@ -471,6 +476,7 @@ func (e *evaluator) tag(name string) (set, error) {
 	return s, nil
 }
 
+// readFile evaluates the hosts file named by ^path, one expression a line.
 func (e *evaluator) readFile(path string) (set, error) {
 	if path == "" {
 		return nil, errors.New("reading hosts file: empty file name after '^'")
@@ -485,6 +491,7 @@ func (e *evaluator) readFile(path string) (set, error) {
 	return e.lines(path, splitLines(data))
 }
 
+// readStdin evaluates the names on stdin, reading it on first use only.
 func (e *evaluator) readStdin() (set, error) {
 	if !e.stdinRead {
 		if e.opts.Stdin == nil {

@@ -25,6 +25,7 @@ func cmpField(a, b field) int {
 	return strings.Compare(a.s, b.s)
 }
 
+// normalize sorts r and drops repeated digit strings.
 func (r rset) normalize() rset {
 	slices.SortFunc(r, cmpField)
 	return slices.CompactFunc(r, func(a, b field) bool { return a.s == b.s })

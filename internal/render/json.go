@@ -77,6 +77,7 @@ type jsonEnd struct {
 	jsonResultMeta
 }
 
+// meta returns j without its output, for an "end" event.
 func (j JSONResult) meta() jsonResultMeta {
 	return jsonResultMeta{Host: j.Host, Status: j.Status, ExitCode: j.ExitCode, Signal: j.Signal, PID: j.PID,
 		StartedAt: j.StartedAt, EndedAt: j.EndedAt, DurationMS: j.DurationMS, Error: j.Error, Truncated: j.Truncated}
