@@ -71,6 +71,7 @@ type VersionError struct {
 	DaemonProtocol string // "protocol.client" versions, e.g. "1.1"
 	ClientProtocol string
 	Detail         string // what the daemon said, if anything
+	DaemonPID      int    // the daemon's pid, when it said (so `shoal daemon stop` can signal it)
 }
 
 func (e *VersionError) Error() string {
@@ -86,16 +87,29 @@ func (e *RefusedError) Error() string { return "the shoal daemon refused the con
 // Dial connects to the daemon at opts.Socket (or through opts.DialFunc), starting
 // one first when none answers and opts.Start is set.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	nc, err := dialOnce(ctx, opts)
-	if err != nil && opts.Start != nil && opts.DialFunc == nil {
-		if err = autoStart(ctx, *opts.Start); err == nil {
-			nc, err = dialRetry(ctx, opts)
+	var c *Client
+	var err error
+	// A daemon that is dying may still accept a connection and then reset it: try
+	// once more (starting a new daemon) when the greeting breaks.
+	for range 2 {
+		var nc net.Conn
+		nc, err = dialOnce(ctx, opts)
+		if err != nil && opts.Start != nil && opts.DialFunc == nil {
+			if err = autoStart(ctx, *opts.Start); err == nil {
+				nc, err = dialRetry(ctx, opts)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err = New(ctx, nc, opts)
+		var ve *VersionError
+		var re *RefusedError
+		if err == nil || errors.As(err, &ve) || errors.As(err, &re) || ctx.Err() != nil {
+			return c, err
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return New(ctx, nc, opts)
+	return nil, err
 }
 
 func dialOnce(ctx context.Context, opts Options) (net.Conn, error) {
@@ -172,7 +186,7 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 		}
 		err = &VersionError{Daemon: hello.Program, Client: version,
 			DaemonProtocol: fmt.Sprintf("%d.%d", dp, hello.Client),
-			ClientProtocol: fmt.Sprintf("%d.%d", proto.Version, proto.ClientVersion), Detail: hello.Err}
+			ClientProtocol: fmt.Sprintf("%d.%d", proto.Version, proto.ClientVersion), Detail: hello.Err, DaemonPID: hello.PID}
 	}
 	if err != nil {
 		nc.Close()

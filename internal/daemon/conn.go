@@ -76,6 +76,9 @@ func (c *clientConn) serve() {
 		err = fmt.Errorf("client speaks protocol %d.%d (version %q), daemon %d.%d (version %q)",
 			ch.Protocol, ch.Client, ch.Program, proto.Version, proto.ClientVersion, s.opts.Version)
 	}
+	if errors.Is(err, io.EOF) {
+		return // a probe: connected and left without a word
+	}
 	if err != nil {
 		hello.Err = err.Error()
 		c.pc.Send(0, proto.TypeDaemonHello, &hello)
