@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/daemon"
+)
+
+// newDaemonCmd builds `shoal daemon` (run in the foreground) and its start, stop and status.
+func newDaemonCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the resident daemon in the foreground (start, stop, status manage it)",
+		Long: `shoal daemon runs the resident engine in the foreground, logging to stderr.
+It keeps agents connected so the next command is one message per host.
+Clients start it by themselves when none answers; see also start, stop and status.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return g.runDaemon(cmd.Context()) },
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "start",
+			Short: "Start the daemon in the background unless one runs",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return g.startDaemon(cmd.Context()) },
+		},
+		&cobra.Command{
+			Use:   "stop",
+			Short: "Stop the running daemon cleanly",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return g.stopDaemon(cmd.Context()) },
+		},
+		&cobra.Command{
+			Use:   "status",
+			Short: "Describe the running daemon and its host sessions",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, args []string) error { return g.daemonStatus(cmd.Context()) },
+		},
+	)
+	return cmd
+}
+
+// runDaemon serves on the Unix socket until SIGINT or SIGTERM, a client's stop, or idle exit.
+func (g *globals) runDaemon(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		return err
+	}
+	paths := config.DefaultPaths()
+	logger := slog.New(slog.NewTextHandler(g.stderr, nil))
+	opts, closeRecords, err := g.daemonOptions(cfg, paths, logger)
+	if err != nil {
+		return err
+	}
+	defer closeRecords()
+	sock := socketPath(paths)
+	ln, err := daemon.Listen(sock)
+	if err != nil {
+		return err
+	}
+	opts.Socket = sock
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	return daemon.Serve(ctx, ln, opts)
+}
+
+// startDaemon starts a detached daemon under the start lock and waits until it answers.
+func (g *globals) startDaemon(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	paths := config.DefaultPaths()
+	sock := socketPath(paths)
+	pid, err := client.Start(ctx, sock, client.StartOptions{Args: g.daemonArgs(), LockFile: lockPath(paths), LogFile: logPath(paths)})
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		fmt.Fprintf(g.stdout, "a shoal daemon is already running on %s\n", sock)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, "started the shoal daemon (pid %d) on %s; log %s\n", pid, sock, logPath(paths))
+	return nil
+}
+
+// dialRunning connects to a running daemon without starting one.
+func (g *globals) dialRunning(ctx context.Context) (*client.Client, string, error) {
+	sock := socketPath(config.DefaultPaths())
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{Socket: sock, Version: Version})
+	return c, sock, err
+}
+
+// stopDaemon asks the daemon to stop and waits until its socket is gone. A daemon of
+// another version cannot be asked, so it gets SIGTERM.
+func (g *globals) stopDaemon(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, sock, err := g.dialRunning(ctx)
+	var ve *client.VersionError
+	switch {
+	case errors.Is(err, client.ErrNotRunning):
+		fmt.Fprintln(g.stdout, "no shoal daemon is running")
+		return nil
+	case errors.As(err, &ve) && ve.DaemonPID > 0:
+		if err := syscall.Kill(ve.DaemonPID, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("stopping the daemon of another version (pid %d): %w", ve.DaemonPID, err)
+		}
+	case err != nil:
+		return err
+	default:
+		pid := c.DaemonPID()
+		err := c.Stop(ctx)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("stopping the daemon (pid %d): %w", pid, err)
+		}
+	}
+	// Wait, bounded, for the socket to stop answering.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		nc, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "unix", sock)
+		if err != nil {
+			fmt.Fprintln(g.stdout, "the shoal daemon stopped")
+			return nil
+		}
+		nc.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the daemon on %s still answers 30s after being told to stop", sock)
+}
+
+// daemonStatus prints the daemon and its hosts.
+func (g *globals) daemonStatus(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, _, err := g.dialRunning(ctx)
+	if errors.Is(err, client.ErrNotRunning) {
+		fmt.Fprintln(g.stdout, "no shoal daemon is running")
+		return exitError{code: 3}
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "pid %d, version %s, up %s, %d client(s), socket %s\n",
+		st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Clients, st.Socket)
+	if len(st.Hosts) == 0 {
+		fmt.Fprintln(g.stdout, "no host sessions")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSTATE\tAGENT\tAGENT PID\tRTT\tLAST SEEN\tRUNNING\tERROR")
+	for _, h := range st.Hosts {
+		seen := "-"
+		if !h.LastSeen.IsZero() {
+			seen = time.Since(h.LastSeen).Round(time.Second).String() + " ago"
+		}
+		rtt := "-"
+		if h.LastRTT > 0 {
+			rtt = h.LastRTT.Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", h.Host, h.State, orDash(h.AgentVersion), h.AgentPID, rtt, seen, h.Running, h.Err)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/sshx"
+	"github.com/shoal-sh/shoal/internal/transport"
+	"github.com/shoal-sh/shoal/internal/transport/local"
+	"github.com/shoal-sh/shoal/internal/transport/openssh"
+	sshtr "github.com/shoal-sh/shoal/internal/transport/ssh"
+)
+
+// session returns a connection to the engine for the other commands: the resident
+// daemon (started when none answers), or, with --no-daemon or [daemon] use = false,
+// the same daemon code served in this process over an in-memory listener. The
+// returned func closes everything; call it when done.
+func (g *globals) session(ctx context.Context) (client.Session, func(), error) {
+	return g.sessionWith(ctx, false)
+}
+
+// sessionWith is session with the --no-daemon flag passed in.
+func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Session, func(), error) {
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	paths := config.DefaultPaths()
+	if noDaemon || !cfg.Daemon.Use {
+		return g.inProcess(ctx, cfg, paths)
+	}
+	c, err := client.Dial(ctx, client.Options{
+		Socket:  socketPath(paths),
+		Version: Version,
+		Start:   &client.StartOptions{Args: g.daemonArgs(), LockFile: lockPath(paths)},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Close() }, nil
+}
+
+// inProcess serves the daemon engine in this process and dials it.
+func (g *globals) inProcess(ctx context.Context, cfg *config.Config, paths config.Paths) (client.Session, func(), error) {
+	opts, closeRecords, err := g.daemonOptions(cfg, paths, slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Socket = "in-process"
+	ln := daemon.NewMemListener()
+	sctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := daemon.Serve(sctx, ln, opts); err != nil {
+			fmt.Fprintf(g.stderr, "shoal: in-process engine: %v\n", err)
+		}
+	}()
+	shutdown := func() {
+		stop()
+		wg.Wait()
+		closeRecords()
+	}
+	c, err := client.Dial(ctx, client.Options{DialFunc: ln.Dial, Version: Version})
+	if err != nil {
+		shutdown()
+		return nil, nil, err
+	}
+	return c, func() {
+		c.Close()
+		shutdown()
+	}, nil
+}
+
+// socketPath is the daemon's Unix socket.
+func socketPath(p config.Paths) string { return filepath.Join(p.RuntimeDir, "shoal.sock") }
+
+// lockPath is the lock taken by whoever starts a daemon.
+func lockPath(p config.Paths) string { return filepath.Join(p.RuntimeDir, "start.lock") }
+
+// logPath is where a detached daemon writes its diagnostics.
+func logPath(p config.Paths) string { return filepath.Join(p.StateDir, "daemon.log") }
+
+// daemonArgs are the flags a started daemon needs to see what this process sees.
+func (g *globals) daemonArgs() []string {
+	var args []string
+	if g.configFile != "" {
+		if abs, err := filepath.Abs(g.configFile); err == nil {
+			args = append(args, "--config", abs)
+		}
+	}
+	if g.sshConfig != "" {
+		if abs, err := filepath.Abs(g.sshConfig); err == nil {
+			args = append(args, "--ssh-config", abs)
+		}
+	}
+	return args
+}
+
+// daemonOptions builds the daemon's options from the configuration: records under
+// the state directory and a transport per host (ssh, openssh or local). The returned
+// func closes the audit log.
+func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *slog.Logger) (daemon.Options, func(), error) {
+	if err := os.MkdirAll(paths.StateDir, 0o700); err != nil {
+		return daemon.Options{}, nil, fmt.Errorf("creating state directory: %w", err)
+	}
+	al, err := audit.Open(audit.Options{Path: filepath.Join(paths.StateDir, "audit.log"), MaxSize: int64(cfg.Daemon.AuditMaxSize)})
+	if err != nil {
+		return daemon.Options{}, nil, err
+	}
+	r := newResolver(cfg, paths, g.sshConfig, logger)
+	opts := daemon.Options{
+		Resolve:     r.resolve,
+		Fanout:      cfg.Fanout,
+		Version:     Version,
+		Logger:      logger,
+		Audit:       al,
+		StateFile:   filepath.Join(paths.StateDir, "state.json"),
+		HistoryFile: filepath.Join(paths.StateDir, "history.jsonl"),
+		IdleExit:    cfg.Daemon.IdleExit.Std(),
+	}
+	return opts, func() { al.Close() }, nil
+}
+
+// resolver maps host names to transports, sharing one transport of each kind.
+type resolver struct {
+	cfg       *config.Config
+	sshConfig string
+	agentArgs []string
+	logger    *slog.Logger
+
+	ssh     transport.Transport
+	openssh transport.Transport
+	local   transport.Transport
+}
+
+func newResolver(cfg *config.Config, paths config.Paths, sshConfig string, logger *slog.Logger) *resolver {
+	if sshConfig == "" {
+		sshConfig = config.ExpandHome(cfg.SSH.Config)
+	}
+	src := &install.Source{PlatformDir: config.ExpandHome(cfg.Agent.PlatformDir)}
+	stderr := func(host string) io.Writer { return &prefixLog{logger: logger, host: host} }
+	r := &resolver{cfg: cfg, sshConfig: sshConfig, logger: logger}
+	r.ssh = sshtr.New(sshtr.Options{Dialer: &sshx.Dialer{ConfigFile: sshConfig}, Source: src, Stderr: stderr})
+	r.openssh = openssh.New(openssh.Options{ConfigFile: sshConfig, Source: src, Stderr: stderr})
+	r.local = &local.Transport{BaseDir: filepath.Join(paths.CacheDir, "local")}
+	a := cfg.Agent
+	if a.MaxRunning > 0 {
+		r.agentArgs = append(r.agentArgs, "--max-running", strconv.Itoa(a.MaxRunning))
+	}
+	if a.MaxQueued != 0 {
+		r.agentArgs = append(r.agentArgs, "--max-queued", strconv.Itoa(a.MaxQueued))
+	}
+	if a.OutputCap > 0 {
+		r.agentArgs = append(r.agentArgs, "--output-cap", strconv.FormatInt(int64(a.OutputCap), 10))
+	}
+	return r
+}
+
+func (r *resolver) resolve(host string) (daemon.Host, error) {
+	hs := r.cfg.HostFor(host)
+	t := transport.Target{Name: host, Port: hs.Port, User: hs.User, AgentArgs: r.agentArgs}
+	if hs.Address != host {
+		t.Address = hs.Address
+	}
+	h := daemon.Host{Target: t, TransportName: hs.Transport}
+	switch hs.Transport {
+	case "ssh", "":
+		h.Target.InstallDir = r.cfg.Agent.InstallDir
+		h.Transport, h.TransportName = r.ssh, "ssh"
+	case "openssh":
+		h.Target.InstallDir = r.cfg.Agent.InstallDir
+		h.Transport = r.openssh
+	case "local":
+		h.Transport = r.local
+	default:
+		return daemon.Host{}, fmt.Errorf("host %s: unknown transport %q", host, hs.Transport)
+	}
+	return h, nil
+}
+
+// prefixLog forwards an agent's stderr lines to the daemon's log with the host.
+type prefixLog struct {
+	logger *slog.Logger
+	host   string
+}
+
+func (p *prefixLog) Write(b []byte) (int, error) {
+	p.logger.Warn("agent stderr", "host", p.host, "text", string(b))
+	return len(b), nil
+}
+
+// dialTimeout bounds a status or stop connection to a running daemon.
+const dialTimeout = 5 * time.Second
