@@ -11,6 +11,7 @@ import (
 func FuzzStreamChunks(f *testing.F) {
 	f.Add([]byte("a\nbb\n\nccc"), uint(3), uint(5))
 	f.Add([]byte("\xff\x00\n\r\n"), uint(1), uint(1))
+	f.Add([]byte("\x1b[31mred\x1b[1A\x1b]0;t\x07\u009b\n\x1b[1"), uint(4), uint(9))
 	f.Fuzz(func(t *testing.T, data []byte, i, j uint) {
 		i = i % uint(len(data)+1)
 		j = i + j%uint(len(data)+1-int(i))
@@ -90,6 +91,43 @@ func TestDisplayLine(t *testing.T) {
 	} {
 		if got := string(displayLine([]byte(in))); got != want {
 			t.Errorf("displayLine(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// TestRemoteControlSequences checks that a command's output cannot move the cursor, erase the
+// screen or set the title: such bytes are shown as \xNN. Its colours pass through (closed at the
+// end of the line) only when colour is on; piped or under NO_COLOR they are dropped.
+func TestRemoteControlSequences(t *testing.T) {
+	out := "\x1b[31mred\x1b[0m \x1b[1Aup\x1b[2K \x1b]0;title\x07 bell\x07 bs\b \u009b tab\tend\n\x1b[1mbold\n"
+	tests := []struct {
+		color bool
+		want  string
+	}{
+		{false, "red \\x1b[1Aup\\x1b[2K \\x1b]0;title\\x07 bell\\x07 bs\\x08 \\xc2\\x9b tab\tend\nbold\n"},
+		{true, "\x1b[31mred\x1b[0m \\x1b[1Aup\\x1b[2K \\x1b]0;title\\x07 bell\\x07 bs\\x08 \\xc2\\x9b tab\tend\n\x1b[1mbold\x1b[0m\n"},
+	}
+	for _, tt := range tests {
+		opt := Options{Color: tt.color}
+		var gb bytes.Buffer
+		writeBody(&gb, []byte(out), "", opt)
+		if gb.String() != tt.want {
+			t.Errorf("gather, color %v:\ngot  %q\nwant %q", tt.color, gb.String(), tt.want)
+		}
+		var sb bytes.Buffer
+		s := NewStream(&sb, []string{"h"}, nil, opt)
+		s.Event(Event{Type: EventStdout, Host: "h", Data: []byte(out)})
+		prefix := "h | "
+		if tt.color {
+			prefix = hostColor("h") + "h" + sgrReset + " | "
+		}
+		want := ""
+		for _, l := range strings.SplitAfter(strings.TrimSuffix(tt.want, "\n"), "\n") {
+			want += prefix + l
+		}
+		want += "\n"
+		if sb.String() != want {
+			t.Errorf("stream, color %v:\ngot  %q\nwant %q", tt.color, sb.String(), want)
 		}
 	}
 }

@@ -292,7 +292,7 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		if binary {
 			writeEscaped(b, line)
 		} else {
-			b.Write(displayLine(line))
+			writeText(b, displayLine(line), opt.Color)
 		}
 		b.WriteByte('\n')
 	}
@@ -313,6 +313,72 @@ func displayLine(line []byte) []byte {
 		return line[i+1:]
 	}
 	return line
+}
+
+// writeText appends a line of text output to b so that it cannot act on the terminal: control
+// characters other than tab, escape sequences that move the cursor, erase or set the title, and
+// C1 controls are written as \xNN. Colour sequences (SGR, ESC [ ... m) are kept when color is
+// on, and then closed at the end of the line if left open; otherwise they are dropped, so piped
+// output carries no escape codes.
+func writeText(b *bytes.Buffer, line []byte, color bool) {
+	const hex = "0123456789abcdef"
+	esc := func(c byte) {
+		b.WriteString(`\x`)
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xf])
+	}
+	open := false
+	for i := 0; i < len(line); {
+		c := line[i]
+		switch {
+		case c == 0x1b:
+			if n := sgrLen(line[i:]); n > 0 {
+				if color {
+					b.Write(line[i : i+n])
+					seq := string(line[i : i+n])
+					open = seq != "\x1b[m" && seq != "\x1b[0m"
+				}
+				i += n
+				continue
+			}
+			esc(c)
+		case c < 0x20 && c != '\t', c == 0x7f:
+			esc(c)
+		case c == 0xc2 && i+1 < len(line) && line[i+1] >= 0x80 && line[i+1] <= 0x9f: // C1 control
+			esc(c)
+			esc(line[i+1])
+			i++
+		default:
+			j := i + 1
+			for j < len(line) && line[j] >= 0x20 && line[j] != 0x7f && line[j] != 0xc2 {
+				j++
+			}
+			b.Write(line[i:j])
+			i = j
+			continue
+		}
+		i++
+	}
+	if open {
+		b.WriteString(sgrReset)
+	}
+}
+
+// sgrLen returns the length of the SGR sequence (ESC [ digits and semicolons m) at the start
+// of s, or 0 when s does not start with one.
+func sgrLen(s []byte) int {
+	if len(s) < 3 || s[0] != 0x1b || s[1] != '[' {
+		return 0
+	}
+	for i := 2; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == 'm':
+			return i + 1
+		case c != ';' && (c < '0' || c > '9'):
+			return 0
+		}
+	}
+	return 0
 }
 
 // isBinary reports whether out should not be written to a terminal as it is.

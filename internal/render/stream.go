@@ -206,7 +206,7 @@ func (s *Stream) writeLineLocked(host string, stderr bool, line []byte) {
 	if isBinary(line) {
 		writeEscaped(&s.buf, line)
 	} else {
-		s.buf.Write(displayLine(line))
+		writeText(&s.buf, displayLine(line), s.opt.Color)
 	}
 	s.buf.WriteByte('\n')
 }
