@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/console"
+	"github.com/shoal-sh/shoal/internal/render"
+)
+
+// runFlags are the flags shared by the console and the one-shot commands.
+type runFlags struct {
+	fanout   int
+	timeout  time.Duration
+	output   string
+	json     bool
+	noDaemon bool   // --no-daemon: serve the engine in this process
+	stdin    bool   // run: give our stdin to the command on every host
+	banner   string // --demo-banner: printed before the console's first prompt
+}
+
+// addConsoleCommands makes the root command open the console (`shoal`, `shoal TARGETS`), adds the
+// flags the console and the one-shot commands share, and adds those commands: run, ping, info,
+// time, put, get, last, demo and man.
+func addConsoleCommands(root *cobra.Command, g *globals) {
+	rf := &runFlags{}
+	pf := root.PersistentFlags()
+	pf.IntVar(&rf.fanout, "fanout", 0, "connect to at most this many hosts at once (default from the config)")
+	pf.DurationVar(&rf.timeout, "timeout", 0, "stop a command that runs longer than this on a host (default from the config; 0 for none)")
+	pf.StringVarP(&rf.output, "output", "o", "", "how results are shown: gather, stream or json (default from the config)")
+	pf.BoolVar(&rf.json, "json", false, "write JSON lines (the same as -o json; with -o stream, events as they happen)")
+	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
+	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
+	root.Flags().MarkHidden("demo-banner")
+
+	root.Use = "shoal [TARGETS]"
+	root.Long = `shoal runs shell commands on many machines at once.
+
+With no subcommand it opens the console on TARGETS (a target expression such as
+web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
+:help for the built-ins. Try it with no SSH at all: shoal demo.`
+	root.Args = cobra.ArbitraryArgs
+	root.ValidArgsFunction = targetArgs(g, 1<<30)
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		return g.runConsole(cmd, rf, strings.Join(args, ","), rf.banner)
+	}
+
+	root.AddCommand(
+		newRunCmd(g, rf),
+		newPingCmd(g, rf),
+		newInfoCmd(g, rf),
+		newTimeCmd(g, rf),
+		newPutCmd(g, rf),
+		newGetCmd(g, rf),
+		newLastCmd(g, rf),
+		newDemoCmd(g, rf),
+		newManCmd(root),
+	)
+}
+
+// mode returns the output mode the flags and the configuration ask for.
+func (rf *runFlags) mode(cfg *config.Config) (console.Mode, error) {
+	name := rf.output
+	if name == "" && cfg != nil {
+		name = cfg.Console.Output
+	}
+	if name == "" {
+		name = "gather"
+	}
+	m, err := console.ParseMode(name)
+	if err != nil {
+		return 0, err
+	}
+	if rf.json {
+		if m == console.ModeStream {
+			return console.ModeJSONStream, nil
+		}
+		return console.ModeJSON, nil
+	}
+	return m, nil
+}
+
+// settings returns the timeout and fan-out the flags and the configuration ask for.
+func (rf *runFlags) settings(cmd *cobra.Command, cfg *config.Config) (timeout time.Duration, fanout int) {
+	timeout, fanout = rf.timeout, rf.fanout
+	if cfg != nil {
+		if !cmd.Flags().Changed("timeout") {
+			timeout = cfg.CommandTimeout.Std()
+		}
+		if !cmd.Flags().Changed("fanout") {
+			fanout = cfg.Fanout
+		}
+	}
+	return timeout, fanout
+}
+
+// identity returns who is at the keyboard when the configuration requires it: $SHOAL_IDENTITY, or
+// empty for the console to ask.
+func identity(cfg *config.Config) string {
+	if cfg == nil || !cfg.Console.RequireIdentity {
+		return ""
+	}
+	return strings.TrimSpace(os.Getenv("SHOAL_IDENTITY"))
+}
+
+// runConsole opens the console on the hosts of expr; banner is printed before the first prompt.
+func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner string) error {
+	ctx := cmdContext(cmd)
+	cfg, err := g.configForRun()
+	if err != nil {
+		return err
+	}
+	var hosts []string
+	if expr != "" {
+		if hosts, err = cfg.Targets(expr, g.stdin); err != nil {
+			return fmt.Errorf("reading targets: %w", err)
+		}
+	}
+	mode, err := rf.mode(cfg)
+	if err != nil {
+		return err
+	}
+	sess, done, err := g.sessionWith(ctx, rf.noDaemon)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	interactive := isTTY(g.stdin) && isTTY(g.stdout)
+	timeout, fanout := rf.settings(cmd, cfg)
+	opt := console.Options{
+		Session:         sess,
+		Hosts:           hosts,
+		Expand:          func(e string) ([]string, error) { return cfg.Targets(e, nil) },
+		HostNames:       cfg.HostNames,
+		TagNames:        cfg.TagNames,
+		In:              g.stdin,
+		Out:             g.stdout,
+		Err:             g.stderr,
+		Interactive:     interactive,
+		RequireIdentity: cfg.Console.RequireIdentity,
+		Identity:        identity(cfg),
+		Timeout:         timeout,
+		Fanout:          fanout,
+		Mode:            mode,
+		Color:           render.ColorEnabled(g.stdout, os.Getenv),
+		Banner:          banner,
+	}
+	if interactive {
+		opt.HistoryFile = historyFile()
+	}
+	status, err := console.Run(ctx, opt)
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return exitError{status}
+	}
+	return nil
+}
+
+// historyFile is where the console keeps its history: $XDG_STATE_HOME/shoal/history.
+func historyFile() string {
+	return filepath.Join(config.DefaultPaths().StateDir, "history")
+}
+
+// configForRun loads the configuration named by --config, or the default files.
+func (g *globals) configForRun() (*config.Config, error) {
+	return config.Load(g.configFile)
+}
+
+// isTTY reports whether f (an *os.File, say) is a terminal.
+func isTTY(f any) bool {
+	fd, ok := f.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(fd.Fd()))
+}
+
+// interrupts returns a channel that receives on SIGINT, and a stop function; while it is active
+// SIGINT does not kill the process.
+func interrupts() (<-chan struct{}, func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	out := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-sigs:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return out, func() {
+		signal.Stop(sigs)
+		close(stop)
+		<-done
+	}
+}

@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/console"
+	"github.com/shoal-sh/shoal/internal/render"
+)
+
+// maxStdin bounds what `run --stdin` reads to give every host.
+const maxStdin = 16 << 20
+
+// cmdContext returns the command's context, or a background one.
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// target is what every one-shot command starts from.
+type target struct {
+	cfg   *config.Config
+	hosts []string
+	sess  client.Session
+	done  func()
+}
+
+// prepare loads the configuration, expands expr and reaches the daemon.
+func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*target, error) {
+	cfg, err := g.configForRun()
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := cfg.Targets(expr, g.stdin)
+	if err != nil {
+		return nil, fmt.Errorf("reading targets: %w", err)
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("reading targets: %q names no hosts", expr)
+	}
+	sess, done, err := g.sessionWith(ctx, rf.noDaemon)
+	if err != nil {
+		return nil, err
+	}
+	return &target{cfg: cfg, hosts: hosts, sess: sess, done: done}, nil
+}
+
+// reportOptions are how the tables of ping, info, time, put and get are written.
+func (g *globals) reportOptions(rf *runFlags, cfg *config.Config) console.ReportOptions {
+	m, _ := rf.mode(cfg)
+	return console.ReportOptions{
+		Color: render.ColorEnabled(g.stdout, os.Getenv),
+		JSON:  m == console.ModeJSON || m == console.ModeJSONStream,
+	}
+}
+
+// status turns an exit status into the command's error.
+func status(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError{code}
+}
+
+func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run TARGETS [--] COMMAND...",
+		Short: "Run a command on every target and exit with the worst status",
+		Long: `Run COMMAND with bash -c on every host of TARGETS and show the results.
+
+The exit status is 0 when every host ran the command and it exited 0; else the
+highest exit code of the command on any host (128+N for a signal N); and 255
+when any host could not run it at all (unreachable, refused, timed out).
+Ctrl-C cancels the command on every host.`,
+		Example: `  shoal run 'web[01-20]' -- date
+  shoal run @db -o stream -- tail -n 20 /var/log/syslog
+  shoal run @all --json -- uptime | jq .`,
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: targetArgs(g, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Flags stop at TARGETS (so the command's own flags are left alone), which keeps a "--".
+			if args[1] == "--" {
+				args = append(args[:1:1], args[2:]...)
+			}
+			if len(args) < 2 {
+				return errors.New("usage: shoal run TARGETS [--] COMMAND [ARG]")
+			}
+			ctx := cmdContext(cmd)
+			t, err := g.prepare(ctx, rf, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.done()
+			mode, err := rf.mode(t.cfg)
+			if err != nil {
+				return err
+			}
+			timeout, fanout := rf.settings(cmd, t.cfg)
+			req := client.RunRequest{
+				Hosts:    t.hosts,
+				Command:  strings.Join(args[1:], " "),
+				Timeout:  timeout,
+				Fanout:   fanout,
+				Identity: identity(t.cfg),
+			}
+			if t.cfg.Console.RequireIdentity && req.Identity == "" {
+				return errors.New("the configuration requires an identity: set SHOAL_IDENTITY")
+			}
+			if rf.stdin {
+				b, err := io.ReadAll(io.LimitReader(g.stdin, maxStdin+1))
+				if err != nil {
+					return fmt.Errorf("reading standard input: %w", err)
+				}
+				if len(b) > maxStdin {
+					return fmt.Errorf("reading standard input: more than %d bytes", maxStdin)
+				}
+				req.Stdin = b
+			}
+			view := console.View{
+				Out:       g.stdout,
+				Mode:      mode,
+				Color:     render.ColorEnabled(g.stdout, os.Getenv),
+				Summary:   true,
+				SummaryTo: g.stderr,
+			}
+			if render.IsTerminal(g.stdout) {
+				view.Progress, view.Width = true, render.TerminalWidth(g.stdout)
+			}
+			intr, stop := interrupts()
+			defer stop()
+			out, err := console.Exec(ctx, t.sess, req, view, intr)
+			if err != nil {
+				if out == nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "shoal: %v\n", err)
+			}
+			return status(console.ExitStatus(out.Results))
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVarP(&rf.stdin, "stdin", "i", false, "give this command's standard input to the command on every host")
+	return cmd
+}
+
+// interruptContext returns ctx cancelled by SIGINT.
+func interruptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt)
+}
+
+// newTableCmd builds ping, info and time: a call for every target, written as a table.
+func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:               use + " TARGETS",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: targetArgs(g, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := interruptContext(cmdContext(cmd))
+			defer cancel()
+			t, err := g.prepare(ctx, rf, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.done()
+			code, err := call(ctx, t, g.stdout, g.reportOptions(rf, t.cfg))
+			if err != nil {
+				return err
+			}
+			return status(code)
+		},
+	}
+}
+
+func newPingCmd(g *globals, rf *runFlags) *cobra.Command {
+	return newTableCmd(g, rf, "ping", "Check every target's agent and show round trips",
+		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+			res, err := t.sess.Ping(ctx, t.hosts)
+			if err != nil {
+				return 0, fmt.Errorf("pinging: %w", err)
+			}
+			return console.WritePing(w, res, opt)
+		})
+}
+
+func newInfoCmd(g *globals, rf *runFlags) *cobra.Command {
+	return newTableCmd(g, rf, "info", "Describe every target: OS, kernel, CPUs, memory, load, uptime, agent",
+		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+			res, err := t.sess.Info(ctx, t.hosts)
+			if err != nil {
+				return 0, fmt.Errorf("asking for info: %w", err)
+			}
+			return console.WriteInfo(w, res, opt)
+		})
+}
+
+func newTimeCmd(g *globals, rf *runFlags) *cobra.Command {
+	cmd := newTableCmd(g, rf, "time", "Show every target's clock offset, sorted, outliers marked",
+		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+			res, err := t.sess.Time(ctx, t.hosts)
+			if err != nil {
+				return 0, fmt.Errorf("reading clocks: %w", err)
+			}
+			return console.WriteTime(w, res, opt)
+		})
+	cmd.Long = fmt.Sprintf(`Show each target's clock offset from the daemon's clock, corrected for the round
+trip, sorted from most behind to most ahead. Hosts further than %s (plus half
+their round trip) from the fleet's median are marked as outliers.`, render.FormatDuration(console.OutlierThreshold))
+	return cmd
+}
+
+func newPutCmd(g *globals, rf *runFlags) *cobra.Command {
+	var mode string
+	cmd := &cobra.Command{
+		Use:   "put TARGETS SRC DEST",
+		Short: "Copy a local file to every target (mode kept)",
+		Long: `Copy the local file SRC to DEST on every target. DEST is absolute or relative to
+the remote user's home. The write is atomic (temporary file, then rename) and
+keeps SRC's mode unless --mode is given.`,
+		Args:              cobra.ExactArgs(3),
+		ValidArgsFunction: targetArgs(g, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := filepath.Abs(args[1])
+			if err != nil {
+				return err
+			}
+			fi, err := os.Stat(src)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", args[1], err)
+			}
+			if !fi.Mode().IsRegular() {
+				return fmt.Errorf("reading %s: not a regular file", args[1])
+			}
+			req := client.PutRequest{LocalPath: src, Dest: args[2]}
+			if mode != "" {
+				m, err := strconv.ParseUint(mode, 8, 32)
+				if err != nil || m > 0o7777 {
+					return fmt.Errorf("reading --mode %q: want an octal mode such as 0644", mode)
+				}
+				req.Mode = os.FileMode(m)
+			}
+			ctx, cancel := interruptContext(cmdContext(cmd))
+			defer cancel()
+			t, err := g.prepare(ctx, rf, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.done()
+			res, err := t.sess.Put(ctx, t.hosts, req)
+			if err != nil {
+				return fmt.Errorf("copying %s: %w", args[1], err)
+			}
+			code, err := console.WriteFiles(g.stdout, "put", res, g.reportOptions(rf, t.cfg))
+			if err != nil {
+				return err
+			}
+			return status(code)
+		},
+	}
+	cmd.Flags().StringVar(&mode, "mode", "", "file mode on the targets, in octal (default: SRC's mode)")
+	return cmd
+}
+
+func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:               "get TARGETS SRC DESTDIR",
+		Short:             "Copy a file from every target into DESTDIR/<host>/",
+		Args:              cobra.ExactArgs(3),
+		ValidArgsFunction: targetArgs(g, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := filepath.Abs(args[2])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptContext(cmdContext(cmd))
+			defer cancel()
+			t, err := g.prepare(ctx, rf, args[0])
+			if err != nil {
+				return err
+			}
+			defer t.done()
+			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: args[1], DestDir: dir})
+			if err != nil {
+				return fmt.Errorf("copying %s: %w", args[1], err)
+			}
+			code, err := console.WriteFiles(g.stdout, "get", res, g.reportOptions(rf, t.cfg))
+			if err != nil {
+				return err
+			}
+			return status(code)
+		},
+	}
+}
+
+func newLastCmd(g *globals, rf *runFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "last [N]",
+		Short: "Show the results of your last N commands again (default 1)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n := 1
+			if len(args) == 1 {
+				var err error
+				if n, err = strconv.Atoi(args[0]); err != nil || n < 1 {
+					return fmt.Errorf("reading N %q: want a number ≥ 1", args[0])
+				}
+			}
+			cfg, err := g.configForRun()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptContext(cmdContext(cmd))
+			defer cancel()
+			sess, done, err := g.sessionWith(ctx, rf.noDaemon)
+			if err != nil {
+				return err
+			}
+			defer done()
+			recs, err := sess.Last(ctx, n)
+			if err != nil {
+				return fmt.Errorf("reading the last results: %w", err)
+			}
+			if len(recs) == 0 {
+				fmt.Fprintln(g.stderr, "no results yet")
+				return nil
+			}
+			mode, err := rf.mode(cfg)
+			if err != nil {
+				return err
+			}
+			opt := g.reportOptions(rf, cfg)
+			for i := len(recs) - 1; i >= 0; i-- {
+				if err := console.WriteRecord(g.stdout, recs[i], mode, opt); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
