@@ -115,7 +115,8 @@ func (d *Dialer) Resolve(alias string, o Override) (*HostConfig, error) {
 type Client struct {
 	Config *HostConfig
 	c      *ssh.Client
-	jumps  []*ssh.Client // closed after c, last hop first
+	jumps  []*ssh.Client  // closed after c, last hop first
+	drains sync.WaitGroup // the streams' stderr drains, which end when the connection does
 
 	closeOnce sync.Once
 	closeErr  error
@@ -335,6 +336,7 @@ func (c *Client) Close() error {
 		for i := len(c.jumps) - 1; i >= 0; i-- {
 			c.jumps[i].Close()
 		}
+		c.drains.Wait()
 	})
 	return c.closeErr
 }
@@ -344,8 +346,7 @@ func (c *Client) Wait() error { return c.c.Wait() }
 
 // Stream is a remote command's stdin (Write) and stdout (Read).
 type Stream struct {
-	ch   ssh.Channel
-	done chan struct{} // closed when the stderr and request drain ends
+	ch ssh.Channel
 }
 
 // Exec starts cmd on the host. The command's stderr is copied to stderr (nil discards it).
@@ -367,9 +368,10 @@ func (c *Client) Exec(cmd string, stderr io.Writer) (*Stream, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	s := &Stream{ch: ch, done: make(chan struct{})}
+	s := &Stream{ch: ch}
+	c.drains.Add(1)
 	go func() {
-		defer close(s.done)
+		defer c.drains.Done()
 		io.Copy(stderr, ch.Stderr())
 		ssh.DiscardRequests(reqs)
 	}()
@@ -382,10 +384,10 @@ func (s *Stream) Write(p []byte) (int, error) { return s.ch.Write(p) }
 // CloseWrite sends EOF on the command's stdin.
 func (s *Stream) CloseWrite() error { return s.ch.CloseWrite() }
 
-// Close closes the channel and waits for its drain goroutine.
+// Close closes the channel. Its drain goroutine ends when the host acknowledges the close, or
+// when the Client closes, which waits for it.
 func (s *Stream) Close() error {
 	err := s.ch.Close()
-	<-s.done
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}

@@ -33,7 +33,7 @@ func hostConfig(t *testing.T, f *shoaltest.Fleet, extra string) string {
 
 func runTrue(t *testing.T, d *Dialer, alias string) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c, err := d.Dial(ctx, alias, Override{})
 	if err != nil {
