@@ -1,10 +1,3 @@
-// Package install puts the shoal agent on a host: the one-round-trip bootstrap command that
-// either starts the installed agent or reports the host's platform, the upload command that
-// writes a new binary atomically and starts it, the choice of binary per platform, and the check
-// of the hash the agent reports in its hello.
-//
-// The commands are POSIX sh, run through /bin/sh whatever the login shell is. Nothing here opens
-// a connection: transports (ssh, openssh) run the commands and move the bytes.
 package install
 
 import (

@@ -1,0 +1,48 @@
+// Package install puts the shoal agent on a host: the one-round-trip bootstrap command that
+// either starts the installed agent or reports the host's platform, the upload command that
+// writes a new binary atomically and starts it, the choice of binary per platform, and the check
+// of the hash the agent reports in its hello. Nothing here opens a connection: transports (ssh,
+// openssh) run the commands and move the bytes.
+//
+// # Layout on the host
+//
+// The agent lives at <dir>/agent-<first 16 hex digits of its SHA-256>, dir defaulting to
+// ~/.cache/shoal (mode 0700). Binaries of different versions sit side by side, so daemons of
+// different versions sharing a home do not fight; the agent is started with
+// `agent --state-dir <dir> <extra args>`.
+//
+// # Connect, in one round trip
+//
+// The transport runs Bootstrap's command (POSIX sh under /bin/sh, whatever the login shell). It
+// maps `uname -sm` to the binary this side would install for that platform, and execs it when it
+// is a regular file, executable, not writable by group or others, in a directory of mode 0700.
+// Before exec it prints one line, then the agent's frames follow on stdout:
+//
+//	SHOAL-EXEC <uname -sm>\t<agent path>
+//
+// Otherwise it prints, and exits:
+//
+//	SHOAL-MISSING <uname -sm>
+//
+// Login scripts may print before either line; ReadMarker skips such lines (at most
+// MaxMarkerBytes) and reads byte by byte, so nothing after the marker is consumed.
+//
+// # Install
+//
+// On SHOAL-MISSING the transport picks the binary for the platform (Source.For: its own
+// executable when the platform matches, else shoal-<os>-<arch> from the platform directory; a
+// *NoBinaryError names the platform and how to provide it) and, in a second session on the same
+// connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
+// creates a temp file in the install directory (mktemp), copies the bytes with head -c, checks
+// the size, chmods it 0700 and renames it into place: atomic, so concurrent installs to one
+// shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
+// stdin is the rest of the session. On any failure it removes the temp file and prints
+// SHOAL-FAIL <reason>.
+//
+// # Trust
+//
+// The file name carries a hash prefix only; the agent proves what it is by the full hash of its
+// own executable in its hello. The caller compares it with ConnInfo.AgentHash (CheckHello) and,
+// on a mismatch, reconnects once with Target.Reinstall, which offers no binary to the bootstrap
+// and so forces an upload; a second mismatch is reported.
+package install
