@@ -163,9 +163,8 @@ func TestAgentCancelKillsProcessGroup(t *testing.T) {
 	}
 	pids = append(pids, res.PID)
 	for _, p := range pids {
-		if !processGone(p) {
-			t.Errorf("process %d still runs after cancel", p)
-		}
+		// A killed process dies asynchronously; a stray one would live on.
+		waitFor(t, func() bool { return processGone(p) })
 	}
 	if res.Signal != "SIGKILL" {
 		t.Errorf("signal %q; want SIGKILL", res.Signal)
@@ -179,9 +178,10 @@ func TestAgentTimeout(t *testing.T) {
 	if KindOf(err) != Timeout {
 		t.Fatalf("Exec error = %v; want timeout", err)
 	}
-	if string(res.Stdout) != "hi\n" || !processGone(res.PID) {
-		t.Errorf("stdout %q, pid %d gone %v", res.Stdout, res.PID, processGone(res.PID))
+	if string(res.Stdout) != "hi\n" {
+		t.Errorf("stdout %q; want hi", res.Stdout)
 	}
+	waitFor(t, func() bool { return processGone(res.PID) })
 }
 
 func TestAgentStoppedIsUnresponsiveAndReplaced(t *testing.T) {
@@ -233,9 +233,7 @@ func TestAgentKilledMidCommand(t *testing.T) {
 	if KindOf(err) != Lost || !strings.Contains(err.Error(), "died") {
 		t.Fatalf("Exec error = %v; want lost saying the agent died", err)
 	}
-	if !processGone(cmdPID) {
-		t.Errorf("command pid %d still runs", cmdPID)
-	}
+	waitFor(t, func() bool { return processGone(cmdPID) })
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "echo again"}, nil)
 	if err != nil || string(res.Stdout) != "again\n" {
 		t.Fatalf("next Exec = %q, %v", res.Stdout, err)

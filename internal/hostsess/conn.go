@@ -133,7 +133,7 @@ func (c *conn) dispatch(id uint64, t proto.Type, body any) {
 			s.mu.Unlock()
 			if !body.(*proto.Started).Redelivered {
 				// The caller gave up before the command started: stop it now.
-				c.send(id, proto.TypeKill, &proto.Kill{Target: id, Signal: 9})
+				c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: id, Signal: 9})
 			}
 			return
 		case proto.TypeExit:
@@ -273,22 +273,25 @@ func (c *conn) tick() {
 		c.s.unresponsive(c)
 		return
 	}
-	if !c.sending {
-		c.sending = true
-		c.pingID = c.s.ids.Add(1)
-		c.pingAt = c.s.opts.Now()
-		c.pingOut = true
-		id := c.pingID
-		c.hbWG.Add(1)
-		go func() {
-			defer c.hbWG.Done()
-			c.send(id, proto.TypePing, nil)
-			c.hbMu.Lock()
-			c.sending = false
-			c.hbMu.Unlock()
-		}()
-	}
+	// The next tick is armed before this one writes, so a write stuck on a
+	// frozen agent still lets the misses be counted.
 	c.hb.Reset(c.s.opts.Heartbeat)
+	if c.sending {
+		c.hbMu.Unlock()
+		return
+	}
+	c.sending = true
+	c.pingID = c.s.ids.Add(1)
+	c.pingAt = c.s.opts.Now()
+	c.pingOut = true
+	id := c.pingID
+	c.hbWG.Add(1)
+	c.hbMu.Unlock()
+	// AfterFunc runs tick in a goroutine of its own: write from it.
+	defer c.hbWG.Done()
+	c.send(id, proto.TypePing, nil)
+	c.hbMu.Lock()
+	c.sending = false
 	c.hbMu.Unlock()
 }
 

@@ -104,6 +104,13 @@ func (x *execRun) handle(it item) (done bool, err error) {
 	case *proto.Exit:
 		fillExit(&x.res, b)
 		s.dropCall(x.cl)
+		if b.Redelivered && b.Err != "" && x.res.PID > 0 {
+			// The agent died while the command ran (or before it recorded the
+			// command): nobody watches the group any more, so make sure it is gone.
+			x.killGroup(it.c, x.res.PID)
+			it.c.send(x.cl.id, proto.TypeAck, nil)
+			return true, s.errorf(Lost, "exec", fmt.Errorf("the agent died while the command ran (%s); killed what was left of it", b.Err))
+		}
 		if err := it.c.send(x.cl.id, proto.TypeAck, nil); err != nil {
 			// The next agent offers it again; acknowledge it then, silently.
 			s.log.Debug("acknowledging a result", "id", x.cl.id, "err", err)
@@ -213,7 +220,8 @@ func (x *execRun) stop(cause error) (Result, error) {
 	live := c != nil && s.cur == c
 	s.mu.Unlock()
 	if live {
-		if err := c.send(cl.id, proto.TypeKill, &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}); err != nil {
+		// The kill is a request of its own; its answer (killed) goes nowhere, the exit tells.
+		if err := c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}); err != nil {
 			live = false
 		}
 	}
@@ -250,12 +258,7 @@ func (x *execRun) stop(cause error) (Result, error) {
 	}
 	s.mu.Unlock()
 	if pid > 0 && side != nil {
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
-		out, err := side.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d", pid))
-		cancel()
-		if err != nil {
-			s.log.Warn("killing a process group through a side command", "pgid", pid, "err", err, "output", string(out))
-		}
+		x.killGroup(side, pid)
 	}
 	return x.res, cause
 }
@@ -313,9 +316,7 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	case agentAlive:
 		return false, nil // it finishes the command and keeps the result
 	case cmdAlive:
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
-		c.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d", pid))
-		cancel()
+		x.killGroup(c, pid)
 		s.markAbandoned(cl)
 		return true, s.errorf(Lost, "exec", fmt.Errorf("the agent (pid %d) died while the command ran; killed the command", apid))
 	case x.cycles >= 2:
@@ -335,4 +336,14 @@ func (s *Session) markAbandoned(cl *call) {
 		cl.abandoned = true
 	}
 	s.mu.Unlock()
+}
+
+// killGroup kills process group pgid on the host through a side command.
+func (x *execRun) killGroup(c *conn, pgid int) {
+	s := x.s
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
+	defer cancel()
+	if out, err := c.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d 2>/dev/null; true", pgid)); err != nil {
+		s.log.Warn("killing a process group through a side command", "pgid", pgid, "err", err, "output", string(out))
+	}
 }

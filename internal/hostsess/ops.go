@@ -131,7 +131,7 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 		return s.errorf(Lost, "write", err)
 	}
 	abort := func(err error) error {
-		c.send(cl.id, proto.TypeKill, &proto.Kill{Target: cl.id})
+		c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: cl.id})
 		return err
 	}
 	buf := make([]byte, writeChunk)
