@@ -260,3 +260,46 @@ func TestAgentResultAfterCut(t *testing.T) {
 		t.Errorf("result stdout %q code %d; want both lines, code 0", res.Stdout, res.ExitCode)
 	}
 }
+
+func TestAgentOrphanAfterDaemonRestart(t *testing.T) {
+	leakCheck(t)
+	// The first "daemon" starts a command and goes away while it runs.
+	s1, rt, _ := newLocalSession(t, nil)
+	started := make(chan struct{})
+	go func() {
+		s1.Exec(context.Background(), ExecRequest{Command: "sleep 0.2; echo kept"}, func(ev Event) {
+			if ev.Kind == "started" {
+				close(started)
+			}
+		})
+	}()
+	<-started
+	s1.Close()
+	<-rt.conn(0).Done() // the agent finished the command into its result directory
+
+	// The next one, on the same host, gets the result through Orphan and acknowledges it.
+	orphans := make(chan Result, 1)
+	s2 := New(Options{Target: transport.Target{Name: "local"}, Transport: rt, Logger: testLogger(t),
+		Orphan: func(host string, r Result) { orphans <- r }})
+	t.Cleanup(func() { s2.Close() })
+	if _, err := s2.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	select {
+	case r := <-orphans:
+		if string(r.Stdout) != "kept\n" || r.ExitCode != 0 || r.RequestID == 0 {
+			t.Errorf("orphan = %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no orphaned result")
+	}
+	// Acknowledged: a third connection is offered nothing.
+	s2.Close()
+	s3 := New(Options{Target: transport.Target{Name: "local"}, Transport: rt, Logger: testLogger(t),
+		Orphan: func(host string, r Result) { t.Errorf("result %d offered again", r.RequestID) }})
+	t.Cleanup(func() { s3.Close() })
+	<-rt.conn(1).Done()
+	if _, err := s3.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
