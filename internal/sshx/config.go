@@ -29,6 +29,7 @@ type HostConfig struct {
 	StrictHostKeyChecking string
 	ServerAliveInterval   time.Duration
 	ServerAliveCountMax   int
+	HashKnownHosts        bool // keys added under accept-new are written hashed
 }
 
 // Addr returns HostName:Port.
@@ -155,6 +156,7 @@ func (cs *configSet) resolve(alias, localUser, home string) (*HostConfig, error)
 		}
 	}
 	h.IdentitiesOnly = yes(cs.get(alias, "IdentitiesOnly"))
+	h.HashKnownHosts = yes(cs.get(alias, "HashKnownHosts"))
 	if v := cs.get(alias, "ProxyJump"); v != "" && !strings.EqualFold(v, "none") {
 		for hop := range strings.SplitSeq(v, ",") {
 			if hop = strings.TrimSpace(hop); hop != "" {

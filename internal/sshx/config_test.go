@@ -36,6 +36,7 @@ Host *.lan
 Host *
   User fallback
   ServerAliveCountMax 5
+  HashKnownHosts yes
 `
 
 // sshG runs `ssh -G` and returns its settings, keys lowercased, repeated keys joined by "\n".
@@ -117,6 +118,7 @@ func TestResolveMatchesSSHG(t *testing.T) {
 				map[bool]string{true: g["stricthostkeychecking"]}[!slices.Contains([]string{"true", "false"}, g["stricthostkeychecking"])])
 			check("serveraliveinterval", strconv.Itoa(int(h.ServerAliveInterval/time.Second)), g["serveraliveinterval"])
 			check("serveralivecountmax", strconv.Itoa(h.ServerAliveCountMax), g["serveralivecountmax"])
+			check("hashknownhosts", map[bool]string{true: "yes", false: "no"}[h.HashKnownHosts], g["hashknownhosts"])
 		})
 	}
 }

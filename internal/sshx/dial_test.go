@@ -242,3 +242,32 @@ func TestServerAliveClosesFrozenHost(t *testing.T) {
 		t.Fatal("connection to a frozen host still open after 20s with ServerAliveInterval 1")
 	}
 }
+
+// TestAcceptNewHashed checks that accept-new writes a hashed line under HashKnownHosts, which a
+// second, strict connection then accepts.
+func TestAcceptNewHashed(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
+	h := f.Hosts[0]
+	kh := filepath.Join(t.TempDir(), "ssh", "known_hosts") // the directory does not exist yet
+	p := filepath.Join(t.TempDir(), "config")
+	write := func(policy string) {
+		os.WriteFile(p, []byte(fmt.Sprintf("Host h001\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking %s\n  HashKnownHosts yes\n",
+			h.Addr, h.Port, h.User, f.ClientKey, kh, policy)), 0o600)
+	}
+	write("yes")
+	if err := runTrue(t, &Dialer{ConfigFile: p, AgentSocket: "none"}, "h001"); !errors.Is(err, ErrHostKeyUnknown) {
+		t.Fatalf("strict, unknown: got %v; want ErrHostKeyUnknown", err)
+	}
+	write("accept-new")
+	if err := runTrue(t, &Dialer{ConfigFile: p, AgentSocket: "none"}, "h001"); err != nil {
+		t.Fatalf("accept-new: %v", err)
+	}
+	b, err := os.ReadFile(kh)
+	if err != nil || !strings.HasPrefix(string(b), "|1|") || strings.Contains(string(b), h.Addr) {
+		t.Fatalf("known_hosts after accept-new: %q, %v; want one hashed line", b, err)
+	}
+	write("yes")
+	if err := runTrue(t, &Dialer{ConfigFile: p, AgentSocket: "none"}, "h001"); err != nil {
+		t.Fatalf("strict after accept-new: %v", err)
+	}
+}

@@ -64,7 +64,7 @@ func (hk *hostKeys) db(files []string) (*knownhosts.HostKeyDB, error) {
 }
 
 // appendKey adds a line for hostport to file, creating it (and its directory, 0700) when missing.
-func (hk *hostKeys) appendKey(file, hostport string, remote net.Addr, key ssh.PublicKey) error {
+func (hk *hostKeys) appendKey(file, hostport string, remote net.Addr, key ssh.PublicKey, hashed bool) error {
 	hk.mu.Lock()
 	defer hk.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
@@ -74,7 +74,12 @@ func (hk *hostKeys) appendKey(file, hostport string, remote net.Addr, key ssh.Pu
 	if err != nil {
 		return fmt.Errorf("adding host key: %w", err)
 	}
-	if err := knownhosts.WriteKnownHost(f, hostport, remote, key); err != nil {
+	if hashed {
+		_, err = fmt.Fprintln(f, knownhosts.Line([]string{xknownhosts.HashHostname(knownhosts.Normalize(hostport))}, key))
+	} else {
+		err = knownhosts.WriteKnownHost(f, hostport, remote, key)
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("adding host key to %s: %w", file, err)
 	}
@@ -120,7 +125,7 @@ func (hk *hostKeys) callback(h *HostConfig) (ssh.HostKeyCallback, []string, erro
 		if h.StrictHostKeyChecking != "accept-new" || he.File == "" {
 			return he
 		}
-		return hk.appendKey(he.File, hostname, remote, key)
+		return hk.appendKey(he.File, hostname, remote, key, h.HashKnownHosts)
 	}
 	return cb, db.HostKeyAlgorithms(hostport), nil
 }
