@@ -23,9 +23,17 @@ import (
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/transport"
+	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { shoaltest.Main(m) }
+
+// checkLeaks fails t if goroutines started during it outlive its cleanups.
+// Call it first, so its cleanup runs last.
+func checkLeaks(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}
 
 // testDaemon is a daemon serving on a Unix socket in a temp dir.
 type testDaemon struct {
@@ -109,6 +117,7 @@ func collect(t *testing.T, r *client.Run) (events []client.Event, done map[strin
 }
 
 func TestRunBasic(t *testing.T) {
+	checkLeaks(t)
 	d := startDaemon(t, newPipeTransport(t), nil)
 	c := d.dial(t, "alice")
 	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"a", "b"}, Command: "echo out; echo err >&2; exit 3"})
@@ -131,6 +140,7 @@ func TestRunBasic(t *testing.T) {
 }
 
 func TestTwoClientsOverlappingHosts(t *testing.T) {
+	checkLeaks(t)
 	d := startDaemon(t, newPipeTransport(t), nil)
 	c1, c2 := d.dial(t, "one"), d.dial(t, "two")
 	hosts1 := []string{"h1", "h2", "h3"}
@@ -185,6 +195,7 @@ func waitGone(t *testing.T, pgid int) {
 }
 
 func TestDisconnectKillsRemoteWork(t *testing.T) {
+	checkLeaks(t)
 	d := startDaemon(t, newPipeTransport(t), nil)
 	c, err := client.Dial(context.Background(), client.Options{Socket: d.socket})
 	if err != nil {
@@ -435,6 +446,7 @@ func TestSocketModes(t *testing.T) {
 }
 
 func TestStopAndIdleExit(t *testing.T) {
+	checkLeaks(t)
 	d := startDaemon(t, newPipeTransport(t), nil)
 	c := d.dial(t, "")
 	if err := c.Stop(context.Background()); err != nil {
@@ -530,6 +542,22 @@ func TestPingInfoTime(t *testing.T) {
 		// Same machine: the offset is within the round trip.
 		if x.Status != client.StatusOK || x.Offset > x.RTT+time.Millisecond || -x.Offset > x.RTT+time.Millisecond {
 			t.Errorf("time %+v; want an offset within the round trip", x)
+		}
+	}
+}
+
+func TestRequestFanout(t *testing.T) {
+	d := startDaemon(t, newPipeTransport(t), nil)
+	c := d.dial(t, "")
+	hosts := []string{"f1", "f2", "f3", "f4", "f5"}
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: hosts, Command: "echo ok", Fanout: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := collect(t, r)
+	for _, h := range hosts {
+		if done[h] == nil || done[h].Status != client.StatusOK {
+			t.Errorf("%s: %+v", h, done[h])
 		}
 	}
 }

@@ -139,12 +139,18 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		started := s.opts.Now()
 		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout)}
 		results := make([]proto.HostResult, len(hosts))
+		// A request's own fan-out bounds how many of its hosts connect at once, under
+		// the daemon-wide bound; hosts already connected do not count.
+		var slots chan struct{}
+		if req.Fanout > 0 && req.Fanout < len(hosts) {
+			slots = make(chan struct{}, req.Fanout)
+		}
 		var wg sync.WaitGroup
 		for i, host := range hosts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = c.runHost(ctx, id, runID, who, host, ereq)
+				results[i] = c.runHost(ctx, id, runID, who, host, ereq, slots)
 			}()
 		}
 		wg.Wait()
@@ -158,13 +164,26 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 }
 
 // runHost runs one host's share of a run and returns its full result (with output).
-func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest) proto.HostResult {
+func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, slots chan struct{}) proto.HostResult {
 	s := c.s
 	var r hostsess.Result
 	hs, err := s.session(host)
 	var outLen, errLen int
+	release := func() {}
+	if err == nil && slots != nil && hs.Status().State != hostsess.StateReady {
+		select {
+		case slots <- struct{}{}:
+			var once sync.Once
+			release = func() { once.Do(func() { <-slots }) }
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+		}
+	}
 	if err == nil {
 		r, err = hs.Exec(ctx, req, func(ev hostsess.Event) {
+			if ev.Kind == "started" || (ev.Kind == "state" && ev.State == hostsess.StateReady) {
+				release()
+			}
 			e := proto.RunEvent{Host: host}
 			switch ev.Kind {
 			case "state":
@@ -183,6 +202,7 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 			c.send(id, proto.TypeRunEvent, &e)
 		})
 	}
+	release()
 	hr := hostResult(host, r, err, err != nil && ctx.Err() != nil)
 	if len(r.Stdout) != outLen || len(r.Stderr) != errLen {
 		hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, true

@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+func TestHistoryBoundsAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	h, err := newHistory(path, 3, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		uid := 1000 + i%2
+		err := h.add(proto.RunRecord{ID: uint64(i), Command: fmt.Sprint("cmd", i), UID: uid,
+			Results: []proto.HostResult{{Host: "a", Stdout: bytes.Repeat([]byte("x"), 100)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := func(*proto.RunRecord) bool { return true }
+	got := h.last(10, all)
+	if len(got) != 3 || got[0].ID != 9 || got[2].ID != 7 {
+		t.Fatalf("last(10) = %d runs, first %d; want 3, newest (9) first", len(got), got[0].ID)
+	}
+	mine := h.last(5, func(r *proto.RunRecord) bool { return r.UID == 1000 })
+	if len(mine) != 1 || mine[0].ID != 8 {
+		t.Errorf("filtered last: %+v; want run 8 only", mine)
+	}
+	if one := h.last(0, all); len(one) != 1 {
+		t.Errorf("last(0) gave %d runs; want 1", len(one))
+	}
+	// A new daemon reads the same history back.
+	h2, err := newHistory(path, 3, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.last(10, all); len(got) != 3 || got[0].ID != 9 {
+		t.Errorf("reloaded history: %d runs; want 3, newest 9", len(got))
+	}
+	// Byte bound: a huge run is cut to fit, and the total stays within the bound.
+	big := proto.RunRecord{ID: 100, Results: []proto.HostResult{{Host: "a", Stdout: bytes.Repeat([]byte("y"), 50_000)}}}
+	if err := h.add(big); err != nil {
+		t.Fatal(err)
+	}
+	got = h.last(10, all)
+	if got[0].ID != 100 || !got[0].Results[0].Truncated || len(got[0].Results[0].Stdout) >= 10_000 {
+		t.Errorf("after a huge run: newest %d, truncated=%v, %d bytes", got[0].ID, got[0].Results[0].Truncated, len(got[0].Results[0].Stdout))
+	}
+	if h.bytes > h.maxBytes {
+		t.Errorf("history holds %d bytes; bound %d", h.bytes, h.maxBytes)
+	}
+}
+
+func TestCheckPeer(t *testing.T) {
+	if err := checkPeer(PeerCred{UID: 1000, Known: true}, 1000); err != nil {
+		t.Errorf("same uid refused: %v", err)
+	}
+	err := checkPeer(PeerCred{UID: 1001, Known: true}, 1000)
+	if _, ok := err.(*PeerError); !ok {
+		t.Errorf("other uid: %v; want *PeerError", err)
+	}
+}
