@@ -87,6 +87,16 @@ func Expand(expr string, opts *Options) ([]string, error) {
 	return s.sorted(), nil
 }
 
+// Check reports what Expand would find wrong with expr's text and tags (syntax errors, ranges
+// over the limit, unknown tags, tag cycles) without expanding ranges, reading hosts files or
+// stdin, or calling opts.All; it costs time in the length of the text, not of the expansion.
+func Check(expr string, opts *Options) error {
+	e := newEvaluator(opts)
+	e.check = true
+	_, err := e.eval(expr)
+	return err
+}
+
 type set map[string]struct{}
 
 // sorted returns the names of s in natural order.
@@ -107,6 +117,7 @@ type evaluator struct {
 	tagCache  map[string]set
 	stdin     []string // lines of stdin, read once
 	stdinRead bool
+	check     bool // only parse: names, files, stdin and @all give empty sets (see Check)
 }
 
 // newEvaluator returns an evaluator for opts, with the defaults filled in.
@@ -303,6 +314,9 @@ func (e *evaluator) patternInPlace(acc set, op byte, expr string, i int) (int, e
 	if p.count > uint64(e.max) {
 		return 0, &LimitError{Expr: expr, Col: i + 1, Count: p.count, Max: e.max}
 	}
+	if e.check {
+		return end, nil
+	}
 	if op == '!' {
 		p.each(func(name string) { delete(acc, name) })
 		return end, nil
@@ -358,6 +372,9 @@ func itemEnd(expr string, i int) (int, error) {
 func (e *evaluator) item(expr string, i int) (s set, owned bool, next int, err error) {
 	switch expr[i] {
 	case '-':
+		if e.check {
+			return set{}, true, i + 1, nil
+		}
 		s, err := e.readStdin()
 		return s, true, i + 1, err
 	case '@':
@@ -375,6 +392,9 @@ func (e *evaluator) item(expr string, i int) (s set, owned bool, next int, err e
 		for end < len(expr) && !isStop(expr[end]) {
 			end++
 		}
+		if e.check {
+			return set{}, true, end, nil
+		}
 		s, err := e.readFile(expr[i+1 : end])
 		return s, true, end, err
 	}
@@ -388,6 +408,9 @@ func (e *evaluator) item(expr string, i int) (s set, owned bool, next int, err e
 	}
 	if p.count > uint64(e.max) {
 		return nil, false, 0, &LimitError{Expr: expr, Col: i + 1, Count: p.count, Max: e.max}
+	}
+	if e.check {
+		return set{}, true, end, nil
 	}
 	s = make(set, p.count)
 	p.each(func(name string) { s[name] = struct{}{} })
@@ -439,6 +462,9 @@ func (e *evaluator) tag(name string) (set, error) {
 	}
 	var s set
 	if name == "all" || name == "*" {
+		if e.check {
+			return set{}, nil
+		}
 		if e.opts.All == nil {
 			return nil, errors.New("expanding @all: no host list configured")
 		}
@@ -478,9 +504,6 @@ func (e *evaluator) tag(name string) (set, error) {
 
 // readFile evaluates the hosts file named by ^path, one expression a line.
 func (e *evaluator) readFile(path string) (set, error) {
-	if path == "" {
-		return nil, errors.New("reading hosts file: empty file name after '^'")
-	}
 	if e.depth >= maxDepth {
 		return nil, fmt.Errorf("reading hosts file %s: files nest more than %d deep", path, maxDepth)
 	}

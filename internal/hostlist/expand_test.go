@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func words(s string) []string { return strings.Fields(s) }
@@ -311,5 +312,43 @@ func TestSortMatchesCompare(t *testing.T) {
 	Sort(long)
 	if long[0] != "1" || long[1] != strings.Repeat("9", 300) {
 		t.Errorf("long digit runs sorted wrongly: %q", long[:2])
+	}
+}
+
+// TestCheck checks that Check finds what Expand finds wrong with an expression's text and
+// tags, without expanding ranges, reading files or stdin, or asking for @all.
+func TestCheck(t *testing.T) {
+	opts := tagOpts(map[string]string{"a": "x,@b", "b": "@c", "c": "y,@a", "bad": "n[1-", "big": "n[1-900000]", "ok": "@big,^f,-,@all"})
+	opts.All = func() ([]string, error) { t.Error("Check called All"); return nil, nil }
+	opts.ReadFile = func(string) ([]byte, error) { t.Error("Check read a file"); return nil, nil }
+	opts.Stdin = iotest.ErrReader(errors.New("Check read stdin"))
+	for _, expr := range []string{"web[01-", "n[5-3]", "a!", "@", "n[1-3],/n(/"} {
+		_, want := Expand(expr, nil)
+		if got := Check(expr, opts); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Check(%q) = %v; want %v", expr, got, want)
+		}
+	}
+	var ce *CycleError
+	if err := Check("@a", opts); !errors.As(err, &ce) {
+		t.Errorf("Check(@a) = %v; want a *CycleError", err)
+	}
+	var se *SyntaxError
+	if err := Check("@bad", opts); !errors.As(err, &se) || !strings.Contains(err.Error(), "expanding @bad") {
+		t.Errorf("Check(@bad) = %v", err)
+	}
+	if err := Check("@nope", opts); !errors.Is(err, ErrUnknownTag) {
+		t.Errorf("Check(@nope) = %v; want ErrUnknownTag", err)
+	}
+	var le *LimitError
+	if err := Check("n[1-2000000]", opts); !errors.As(err, &le) {
+		t.Errorf("Check(n[1-2000000]) = %v; want a *LimitError", err)
+	}
+	allocs := testing.AllocsPerRun(1, func() {
+		if err := Check("@ok,@ok,n[1-900000]", opts); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1000 {
+		t.Errorf("Check made %.0f allocations; want it not to expand ranges", allocs)
 	}
 }
