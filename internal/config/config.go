@@ -311,12 +311,8 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(c.Tags[name]) == "" {
 			continue
 		}
-		_, err := hostlist.Expand("@"+name, &hostlist.Options{
-			Tags: c.tagExpr,
-			All:  func() ([]string, error) { return nil, nil },
-			// Hosts files are read when the tag is used, not when the configuration is checked.
-			ReadFile: func(string) ([]byte, error) { return nil, nil },
-		})
+		// Check, not Expand: hosts files are read and ranges expanded when the tag is used.
+		err := hostlist.Check("@"+name, &hostlist.Options{Tags: c.tagExpr})
 		var ce *hostlist.CycleError
 		switch {
 		case errors.As(err, &ce):
@@ -401,8 +397,7 @@ func checkHostPattern(name string) error {
 	if strings.ContainsAny(name, "@^!&/ \t") || strings.HasPrefix(name, "-") {
 		return fmt.Errorf("%q must be host names and ranges (like web[01-20]), without tags, files or operators", name)
 	}
-	_, err := hostlist.Expand(name, nil)
-	return err
+	return hostlist.Check(name, nil)
 }
 
 // locate fills in where e's key (or its nearest parent) was set.

@@ -515,3 +515,18 @@ func TestLoadFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateDoesNotExpandTags checks that loading a configuration with large tags checks
+// their syntax without expanding them: every command loads the configuration, and expanding
+// a 500,000-host tag (and each tag naming it) on every run took seconds.
+func TestValidateDoesNotExpandTags(t *testing.T) {
+	data := []byte("[tags]\nbig = 'n[1-500000]'\na = '@big'\nb = '@big!n1'\nc = '@a&@b'\n[[host]]\nname = 'm[1-500000]'\n")
+	allocs := testing.AllocsPerRun(1, func() {
+		if _, err := Parse("f.toml", data); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 20000 {
+		t.Errorf("Parse made %.0f allocations; want it not to expand the tags", allocs)
+	}
+}
