@@ -33,6 +33,13 @@ type clientConn struct {
 	wg sync.WaitGroup // request handlers
 }
 
+// stopping ends the connection as the daemon stops: a client whose runs are still
+// finishing keeps its connection until they are reported; the read loop then ends
+// when the connection closes.
+func (c *clientConn) stopping() {
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
 // errClientLeft is the cause of cancelled runs whose client disconnected.
 var errClientLeft = errors.New("client disconnected")
 
@@ -91,10 +98,18 @@ func (c *clientConn) serve() {
 	}
 	s.audit.ClientConnected(c.who)
 
-	c.ctx, c.quit = context.WithCancelCause(s.ctx)
+	// Runs are not cancelled when the daemon stops (the agents keep their results);
+	// only the client's leaving or its cancel kills them.
+	c.ctx, c.quit = context.WithCancelCause(context.WithoutCancel(s.ctx))
 	err = c.readLoop()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil
+	}
+	if s.ctx.Err() != nil {
+		// The daemon stops: the host sessions are closed, so the runs end at once;
+		// let them report to the client before the connection closes.
+		err = nil
+		c.wg.Wait()
 	}
 	c.quit(errClientLeft)
 	c.nc.Close()

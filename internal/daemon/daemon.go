@@ -177,17 +177,13 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	ln.Close()
 	<-acceptDone
 
+	// Close the host sessions first: each agent's input ends, so it takes no more
+	// work but lets running commands finish and keeps their results for the next
+	// daemon; the runs waiting on them end with an error. Then the clients go.
 	s.mu.Lock()
 	if s.idle != nil {
 		s.idle.Stop()
 	}
-	for _, c := range s.clients {
-		c.nc.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait() // clients gone, state loop flushed
-
-	s.mu.Lock()
 	sessions := make([]*hostSess, 0, len(s.sessions))
 	for _, hs := range s.sessions {
 		sessions = append(sessions, hs)
@@ -202,6 +198,13 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 		}()
 	}
 	cwg.Wait()
+	s.mu.Lock()
+	for _, c := range s.clients {
+		c.stopping()
+	}
+	s.mu.Unlock()
+	s.wg.Wait() // clients gone, state loop ended
+	s.dirty = true
 	s.flushState()
 	cause := context.Cause(s.ctx)
 	s.audit.Event("daemon stopped", "pid", os.Getpid(), "cause", cause.Error())

@@ -561,3 +561,42 @@ func TestRequestFanout(t *testing.T) {
 		}
 	}
 }
+
+// TestStopKeepsRunningCommands: a daemon that stops tells its agents (their input
+// ends) instead of killing their commands; the client gets an error result.
+func TestStopKeepsRunningCommands(t *testing.T) {
+	d := startDaemon(t, newPipeTransport(t), nil)
+	c := d.dial(t, "")
+	marker := filepath.Join(t.TempDir(), "finished")
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"a"}, Command: "sleep 0.3; touch " + marker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range r.Events {
+		if ev.Kind == client.EventStart {
+			break
+		}
+	}
+	d.stop()
+	var res *client.HostResult
+	for ev := range r.Events {
+		if ev.Kind == client.EventDone {
+			res = ev.Result
+		}
+	}
+	if res == nil || res.Status == client.StatusOK || res.Status == client.StatusCancelled {
+		t.Errorf("result when the daemon stopped: %+v; want an error, not ok or cancelled", res)
+	}
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
+	}
+	d.done <- nil
+	// The command was not killed: it finishes on its own.
+	for range 500 {
+		if _, err := os.Stat(marker); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the command was killed when the daemon stopped")
+}
