@@ -13,19 +13,23 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Files in a command's result directory.
 const (
-	fileRequest = "request" // CBOR proto.Exec without stdin, written at acceptance
-	fileStdin   = "stdin"
-	fileStdout  = "stdout"
+	fileStdin   = "stdin"   // the command's stdin, written at acceptance when there is any
+	fileRequest = "request" // CBOR jobRecord, written once the process exists
+	fileStdout  = "stdout"  // created at the first byte of output
 	fileStderr  = "stderr"
-	filePID     = "pid"
-	fileStatus  = "status" // CBOR proto.Exit, written atomically when the command is over
+	fileStatus  = "status" // CBOR proto.Exit, written when the command is over
 )
+
+// jobRecord is what a later agent needs to know about a command that was started.
+type jobRecord struct {
+	Cmd string `cbor:"1,keyasint"`
+	PID int    `cbor:"2,keyasint"`
+}
 
 type jobState int
 
@@ -43,6 +47,7 @@ type job struct {
 
 	// These are guarded by server.mu.
 	state    jobState
+	acked    bool // the ack came before the status was on disk
 	pgid     int
 	canceled int // signal that canceled it while queued, or 0
 	timedOut bool
@@ -96,15 +101,6 @@ func (s *server) prepareDir(j *job) error {
 	if err := os.Mkdir(j.dir, 0o700); err != nil {
 		return err
 	}
-	rec := *j.req
-	rec.Stdin = nil
-	b, err := proto.Marshal(&rec)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
-		return err
-	}
 	if len(j.req.Stdin) > 0 {
 		return os.WriteFile(filepath.Join(j.dir, fileStdin), j.req.Stdin, 0o600)
 	}
@@ -135,19 +131,28 @@ func (s *server) worker(ctx context.Context) {
 	}
 }
 
-// finish records the exit status on disk and sends it.
+// finish records the exit status on disk, then sends it, so a daemon that has the exit knows the
+// result is on disk. The status is written in one write without fsync: a torn or missing status
+// (the host crashed) is reported as unknown by the next agent.
 func (s *server) finish(j *job, ex *proto.Exit) {
 	if b, err := proto.Marshal(ex); err == nil {
-		if err := fsutil.WriteFile(filepath.Join(j.dir, fileStatus), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(j.dir, fileStatus), b, 0o600); err != nil {
 			s.log.Warn("writing status", "id", j.id, "err", err)
 		}
 	}
+	s.send(j.id, proto.TypeExit, ex)
 	s.mu.Lock()
 	j.state = jobDone
 	j.pgid = 0
 	s.accepted--
+	acked := j.acked
+	if acked {
+		delete(s.jobs, j.id)
+	}
 	s.mu.Unlock()
-	s.send(j.id, proto.TypeExit, ex)
+	if acked {
+		s.removeResult(j.id, j.dir)
+	}
 }
 
 // run starts the command, streams its output and waits for it.
@@ -157,17 +162,6 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		end := s.now()
 		return &proto.Exit{Code: -1, Start: start.UnixNano(), End: end.UnixNano(), Err: err.Error()}
 	}
-	outF, err := os.OpenFile(filepath.Join(j.dir, fileStdout), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fail(fmt.Errorf("creating output file: %w", err))
-	}
-	defer outF.Close()
-	errF, err := os.OpenFile(filepath.Join(j.dir, fileStderr), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fail(fmt.Errorf("creating output file: %w", err))
-	}
-	defer errF.Close()
-
 	stdin, err := os.Open(os.DevNull)
 	if len(j.req.Stdin) > 0 {
 		stdin, err = os.Open(filepath.Join(j.dir, fileStdin))
@@ -218,11 +212,15 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	}
 	mono := time.Now()
 	pid := cmd.Process.Pid
-	os.WriteFile(filepath.Join(j.dir, filePID), []byte(strconv.Itoa(pid)+"\n"), 0o600)
 	s.mu.Lock()
 	j.pgid = pid
 	s.mu.Unlock()
 	s.send(j.id, proto.TypeStarted, &proto.Started{PID: pid, Dir: j.dir})
+	if b, err := proto.Marshal(&jobRecord{Cmd: j.req.Cmd, PID: pid}); err == nil {
+		if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
+			s.log.Warn("writing request record", "id", j.id, "err", err)
+		}
+	}
 
 	var timer *time.Timer
 	if j.req.Timeout > 0 {
@@ -241,8 +239,8 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	p := &pump{s: s, j: j, limit: limit, exited: make(chan struct{})}
 	var pw sync.WaitGroup
 	pw.Add(2)
-	go func() { defer pw.Done(); p.run(outR, outF, proto.Stdout, &p.outBytes) }()
-	go func() { defer pw.Done(); p.run(errR, errF, proto.Stderr, &p.errBytes) }()
+	go func() { defer pw.Done(); p.run(outR, filepath.Join(j.dir, fileStdout), proto.Stdout, &p.outBytes) }()
+	go func() { defer pw.Done(); p.run(errR, filepath.Join(j.dir, fileStderr), proto.Stderr, &p.errBytes) }()
 
 	waitErr := cmd.Wait()
 	close(p.exited)
@@ -298,8 +296,14 @@ type pump struct {
 	outBytes, errBytes int64 // written only by their own stream's goroutine
 }
 
-func (p *pump) run(r *os.File, f *os.File, stream uint8, total *int64) {
+func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 	defer r.Close()
+	var f *os.File // created at the first kept byte
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	buf := make([]byte, p.s.opts.ChunkSize)
 	for {
 		select {
@@ -321,8 +325,16 @@ func (p *pump) run(r *os.File, f *os.File, stream uint8, total *int64) {
 			p.mu.Unlock()
 			if keep > 0 {
 				data := buf[:keep]
-				if _, werr := f.Write(data); werr != nil {
-					p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
+				if f == nil {
+					var ferr error
+					if f, ferr = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); ferr != nil {
+						p.s.log.Warn("creating output file", "id", p.j.id, "err", ferr)
+					}
+				}
+				if f != nil {
+					if _, werr := f.Write(data); werr != nil {
+						p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
+					}
 				}
 				p.j.sendMu.Lock()
 				seq := p.j.seq
@@ -403,14 +415,17 @@ func (s *server) signalJobLocked(j *job, sig int) int {
 	return 0
 }
 
-// ack removes an acknowledged result.
+// ack removes an acknowledged result, now or, when its status is still being written, once it is.
 func (s *server) ack(id uint64) {
 	s.mu.Lock()
 	j, ok := s.jobs[id]
-	if ok && j.state == jobDone {
-		delete(s.jobs, id)
-	} else {
-		ok = false
+	if ok {
+		if j.state == jobDone {
+			delete(s.jobs, id)
+		} else {
+			j.acked = true // an ack before the exit was seen is the daemon's mistake; finish handles it
+			ok = false
+		}
 	}
 	a, aok := s.adopted[id]
 	if aok {
@@ -418,11 +433,24 @@ func (s *server) ack(id uint64) {
 	}
 	s.mu.Unlock()
 	if ok {
-		if err := os.RemoveAll(j.dir); err != nil {
-			s.log.Warn("removing result", "id", id, "err", err)
-		}
+		s.removeResult(id, j.dir)
 	}
 	if aok {
-		s.removeAdopted(a)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.removeAdopted(a)
+		}()
 	}
+}
+
+// removeResult deletes a result directory in the background, off the reader loop.
+func (s *server) removeResult(id uint64, dir string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := os.RemoveAll(dir); err != nil {
+			s.log.Warn("removing result", "id", id, "err", err)
+		}
+	}()
 }

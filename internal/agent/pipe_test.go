@@ -1,7 +1,14 @@
 package agent_test
 
 import (
+	"context"
+	"errors"
+	"path/filepath"
 	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 
 	"github.com/shoal-sh/shoal/internal/agent"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
@@ -9,4 +16,62 @@ import (
 
 func startPipeRaw(t *testing.T) *shoaltest.AgentPipe {
 	return shoaltest.StartAgent(t, agent.Options{})
+}
+
+// TestNoLeak checks that an agent whose input ends leaves no goroutine behind.
+func TestNoLeak(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	a := shoaltest.StartAgent(t, agent.Options{})
+	c := proto.NewConn(a, a, proto.ConnOptions{})
+	shoaltest.Handshake(t, c)
+	c.Send(1, proto.TypeExec, &proto.Exec{Cmd: "echo hi; echo there >&2"})
+	c.Send(2, proto.TypeRead, &proto.Read{Path: "/etc/hostname"})
+	c.Send(3, proto.TypeWrite, &proto.Write{Path: filepath.Join(t.TempDir(), "f")})
+	c.Send(3, proto.TypeWriteChunk, &proto.WriteChunk{Data: []byte("x")})
+	c.Send(4, proto.TypeExec, &proto.Exec{Cmd: "sleep 1000"})
+	for {
+		env, err := c.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.ID == 4 && env.Type == proto.TypeStarted {
+			break
+		}
+	}
+	c.Send(5, proto.TypeKill, &proto.Kill{Target: 4, Signal: 9})
+	a.Close()
+	for {
+		if _, err := c.Recv(); err != nil {
+			break
+		}
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestCancel checks that canceling Serve's context kills running commands.
+func TestCancel(t *testing.T) {
+	a := shoaltest.StartAgent(t, agent.Options{})
+	c := proto.NewConn(a, a, proto.ConnOptions{})
+	shoaltest.Handshake(t, c)
+	c.Send(1, proto.TypeExec, &proto.Exec{Cmd: "sleep 1000"})
+	var pid int
+	for pid == 0 {
+		env, err := c.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.Type == proto.TypeStarted {
+			var st proto.Started
+			env.Decode(&st)
+			pid = st.PID
+		}
+	}
+	a.Discard()
+	a.Stop()
+	if err := a.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve after cancel: %v; want context.Canceled", err)
+	}
+	waitGroupGone(t, pid)
 }

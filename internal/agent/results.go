@@ -109,35 +109,28 @@ func (s *server) readResult(rdir string) (ex *proto.Exit, ok bool) {
 			return ex, true
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(rdir, filePID))
-	if err != nil {
+	rec := readRecord(rdir)
+	if rec.PID == 0 {
 		return &proto.Exit{Code: -1, Canceled: true, Err: "the agent ended before the command started"}, true
 	}
-	pid, err := strconv.Atoi(string(trimNL(b)))
-	if err == nil && pid > 0 && syscall.Kill(-pid, 0) == nil {
+	if syscall.Kill(-rec.PID, 0) == nil {
 		return nil, false // still running
 	}
 	return &proto.Exit{Code: -1, Err: "the agent ended while the command ran; its status is unknown"}, true
 }
 
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
+func readRecord(rdir string) jobRecord {
+	var rec jobRecord
+	if b, err := os.ReadFile(filepath.Join(rdir, fileRequest)); err == nil {
+		proto.Unmarshal(b, &rec)
 	}
-	return b
+	return rec
 }
 
 // offer sends one re-delivered result: started, the output files, exit.
 func (s *server) offer(id uint64, rdir, agentID string, ex *proto.Exit) {
-	var req proto.Exec
-	if b, err := os.ReadFile(filepath.Join(rdir, fileRequest)); err == nil {
-		proto.Unmarshal(b, &req)
-	}
-	pid := 0
-	if b, err := os.ReadFile(filepath.Join(rdir, filePID)); err == nil {
-		pid, _ = strconv.Atoi(string(trimNL(b)))
-	}
-	s.send(id, proto.TypeStarted, &proto.Started{PID: pid, Dir: rdir, Redelivered: true, Cmd: req.Cmd, AgentID: agentID})
+	rec := readRecord(rdir)
+	s.send(id, proto.TypeStarted, &proto.Started{PID: rec.PID, Dir: rdir, Redelivered: true, Cmd: rec.Cmd, AgentID: agentID})
 	var seq uint64
 	buf := make([]byte, s.opts.ChunkSize)
 	for _, st := range []struct {

@@ -368,3 +368,20 @@ func vmHWM(pid int) (int64, error) {
 	}
 	return 0, errors.New("no VmHWM")
 }
+
+// waitGone waits, boundedly, for path to disappear: the agent removes acknowledged results off its
+// reader loop.
+func waitGone(t testing.TB, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still there (%v); want it removed", path, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the file system, not synchronising with the agent
+	}
+}
