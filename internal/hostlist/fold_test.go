@@ -1,6 +1,7 @@
 package hostlist
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -165,10 +166,18 @@ func FuzzExpand(f *testing.F) {
 		o.MaxHosts = 5000
 		o.ReadFile = func(string) ([]byte, error) { return []byte("h1\nh[2-3]\n"), nil }
 		o.Stdin = strings.NewReader("s1 s2")
+		cerr := Check(expr, &o)
 		start := time.Now()
 		names, err := Expand(expr, &o)
+		var cse, se *SyntaxError
+		if errors.As(cerr, &cse) && errors.As(err, &se) && *cse != *se {
+			t.Fatalf("Check(%q) = %v; Expand gave %v", expr, cerr, err)
+		}
 		if err != nil {
 			return
+		}
+		if cerr != nil {
+			t.Fatalf("Check(%q) = %v; Expand succeeded", expr, cerr)
 		}
 		checkRoundTrip(t, names)
 		if d := time.Since(start); d > 2*time.Second && !testing.Short() {
