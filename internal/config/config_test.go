@@ -530,3 +530,17 @@ func TestValidateDoesNotExpandTags(t *testing.T) {
 		t.Errorf("Parse made %.0f allocations; want it not to expand the tags", allocs)
 	}
 }
+
+// TestLoadReportsEveryFile checks that errors in several files are all reported, not only
+// those of the first file with any.
+func TestLoadReportsEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.toml"), filepath.Join(dir, "b.toml")
+	writeFile(t, a, "fanuot = 1\n")
+	writeFile(t, b, "[ssh]\nport = 'x'\n")
+	_, err := LoadFiles(a, b)
+	want := a + ":1: fanuot: unknown key\n" + b + ":2: ssh.port: wrong type: expected an integer, got a TOML string"
+	if err == nil || err.Error() != want {
+		t.Errorf("LoadFiles = %v; want %q", err, want)
+	}
+}

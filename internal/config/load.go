@@ -61,6 +61,7 @@ func LoadFiles(files ...string) (*Config, error) {
 // that do not exist.
 func load(files []string, skipMissing bool) (*Config, error) {
 	c := Default()
+	var errs Errors // from every file, not only the first with any
 	for _, f := range files {
 		data, err := readConfig(f)
 		if skipMissing && errors.Is(err, fs.ErrNotExist) {
@@ -69,9 +70,19 @@ func load(files []string, skipMissing bool) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.layer(f, data); err != nil {
+		var es Errors
+		var e *Error
+		switch err := c.layer(f, data); {
+		case errors.As(err, &es):
+			errs = append(errs, es...)
+		case errors.As(err, &e):
+			errs = append(errs, e)
+		case err != nil:
 			return nil, err
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
