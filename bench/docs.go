@@ -94,7 +94,11 @@ func judge(r *results) []target {
 	fp := r.fastestPeer(1, n)
 	fps := r.find(1, fp, n).stats()
 	var ts []target
+	noPeer := !fps.good()
 	avail := func(st stats) string {
+		if noPeer {
+			return "no peer measured at this N"
+		}
 		if st.total == 0 {
 			return "not measured"
 		}
@@ -146,7 +150,11 @@ func judge(r *results) []target {
 	p := r.find(5, "shoal-put", r.PushN).stats()
 	pp := r.fastestPeer(5, r.PushN)
 	pps := r.find(5, pp, r.PushN).stats()
-	t = target{name: fmt.Sprintf("push %d MB to %d hosts", r.PushMB, r.PushN), want: "at least as fast as the fastest peer"}
+	noPeer = !pps.good()
+	t = target{name: "file push (scenario 5)", want: "at least as fast as the fastest peer"}
+	if r.PushN > 0 {
+		t.name = fmt.Sprintf("push %d MB to %d hosts", r.PushMB, r.PushN)
+	}
 	if a := avail(p); a != "" {
 		t.got, t.verdict = a, a
 	} else {
@@ -155,6 +163,7 @@ func judge(r *results) []target {
 	}
 	ts = append(ts, t)
 
+	noPeer = false
 	t = target{name: "daemon memory per connected host", want: fmt.Sprintf("< 150 KiB at %d hosts", max(r.MemN, 500))}
 	var dm *daemonMem
 	for _, d := range r.Daemon {
@@ -176,7 +185,7 @@ func judge(r *results) []target {
 	ts = append(ts, t)
 
 	t = target{name: fmt.Sprintf("client CPU per host, cold, %d hosts", n), want: "< 3 ms"}
-	if a := avail(c); a != "" {
+	if a := avail(c); a != "" && a != "no peer measured at this N" {
 		t.got, t.verdict = a, a
 	} else {
 		pdsh := r.find(1, "pdsh", n).stats()
@@ -331,9 +340,10 @@ func renderMarkdown(r *results, analysis string) string {
 		"started by bench/fleet.go in its own mount namespace with its own directory bound over `/root`, so every host " +
 		"has its own home: agent installs and pushed files do not collide. Each host has its own ed25519 host key; " +
 		"one generated client key; `known_hosts` lists every host and `StrictHostKeyChecking yes`. " +
-		"The sshd offer only `curve25519-sha256` for key exchange and `ssh-ed25519` host keys; " +
+		"The sshd offer only `curve25519-sha256` for key exchange, `aes128-gcm@openssh.com` as cipher (Go's first choice; OpenSSH would pick chacha20-poly1305, slower on AES-NI machines, which would tilt the file push) and `ssh-ed25519` host keys; " +
 		"`UsePAM no`, `MaxStartups 2000:30:4000`, `MaxSessions 1000`, `LogLevel DEBUG1` (to count what connected). " +
-		"Every tool is given the same generated `ssh_config` (`-F`), full fan-out (`-f N`, `-p N`, forks = N) and no ssh-agent. " +
+		"Every tool is given the same generated `ssh_config` (`-F`), full fan-out (`-f N`, `-p N`, forks = N, `--fanout N` and `fanout` in shoal's config.toml) and no ssh-agent. " +
+		"shoal runs from the binary built from this tree with its own XDG directories, whose config.toml names the fleet's ssh_config. " +
 		"Each sshd sets `BENCH_HOST` for its sessions; the command every tool runs is:\n\n")
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\nand the harness counts the `BENCHOK-hNNN` lines: all N hosts must answer.\n\n", remoteCmd)
 	if len(r.Kex) > 0 {

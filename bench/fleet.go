@@ -114,6 +114,7 @@ func startFleet(ctx context.Context, dir string, n int, logf func(string, ...any
 HostKey %s
 HostKeyAlgorithms ssh-ed25519
 KexAlgorithms curve25519-sha256
+Ciphers aes128-gcm@openssh.com
 PidFile none
 AuthorizedKeysFile %s
 PermitRootLogin prohibit-password
@@ -147,6 +148,7 @@ LogLevel DEBUG1
   StrictHostKeyChecking yes
   HostKeyAlgorithms ssh-ed25519
   KexAlgorithms curve25519-sha256
+  Ciphers aes128-gcm@openssh.com
   BatchMode yes
   ConnectTimeout 30
   LogLevel ERROR

@@ -81,7 +81,7 @@ func notAvailable(name, why string) *tool {
 
 // runArgs returns `shoal -F CFG run [extra...] TARGETS -- CMD`.
 func (s *shoalTool) runArgs(n int, cmd string, extra ...string) []string {
-	a := []string{s.k.shoal, "-F", s.k.fl.sshConfig, "run"}
+	a := []string{s.k.shoal, "-F", s.k.fl.sshConfig, "run", "--fanout", fmt.Sprint(n)}
 	a = append(a, extra...)
 	return append(a, hostRange(n), "--", cmd)
 }
@@ -240,7 +240,7 @@ func (s *shoalTool) put(src, sum string) *tool {
 	return &tool{name: "shoal-put",
 		before: func(n int) error { return s.k.clearPush(n) },
 		cmd: func(n, _ int) invocation {
-			return invocation{argv: []string{s.k.shoal, "-F", s.k.fl.sshConfig, "put", "--no-daemon", hostRange(n), src, pushDest},
+			return invocation{argv: []string{s.k.shoal, "-F", s.k.fl.sshConfig, "put", "--fanout", fmt.Sprint(n), "--no-daemon", hostRange(n), src, pushDest},
 				env: s.env}
 		},
 		check: func(_ []byte, n int) error { return s.k.checkPush(n, src, sum) },
