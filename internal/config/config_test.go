@@ -88,6 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key", "fanout = 1\nfanuot = 2", "f.toml:2: fanuot: unknown key"},
 		{"unknown table", "[sssh]\nport = 22", "f.toml:1: sssh: unknown key"},
 		{"unknown nested", "[ssh]\nport = 22\nidentity = 'x'", "f.toml:3: ssh.identity: unknown key"},
+		{"key case", "[[host]]\nnAme = 'a'", "f.toml:2: host[0].nAme: unknown key"},
 		{"unknown host key", "[[host]]\nname = 'a'\n[[host]]\nname = 'b'\naddr = 'x'", "f.toml:5: host[1].addr: unknown key"},
 		{"wrong type", "[ssh]\nport = \"22\"", "f.toml:2: ssh.port: wrong type: expected an integer, got a TOML string"},
 		{"wrong type bool", "[daemon]\nuse = 1", "f.toml:2: daemon.use: wrong type: expected true or false"},
@@ -490,6 +491,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error %v (%T) is not a *config.Error", err, err)
 			}
 			return
+		}
+		// The schema walk must agree with the decoder on what it accepted.
+		if errs := schemaErrors("fuzz.toml", data, 0); len(errs) > 0 {
+			t.Fatalf("Parse accepted %q but the schema walk reports %v", data, errs)
 		}
 		// Expanding every tag must terminate without panicking.
 		for _, tag := range c.TagNames() {

@@ -163,13 +163,14 @@ func (c *Config) layer(name string, data []byte) error {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(c)
 	c.Hosts = append(prevHosts, c.Hosts...)
-	if err != nil {
-		if perr == nil {
-			// The decoder stops at the first problem; list them all when the walk finds them.
-			if errs := schemaErrors(name, data, hostBase); len(errs) > 0 {
-				return errs
-			}
+	if perr == nil {
+		// The decoder stops at the first problem and takes keys in any case (nAme for name);
+		// the walk lists every problem and holds keys to their exact spelling, as TOML does.
+		if errs := schemaErrors(name, data, hostBase); len(errs) > 0 {
+			return errs
 		}
+	}
+	if err != nil {
 		return decodeError(name, err, pos)
 	}
 	if perr != nil { // the decoder accepted what the position scanner did not: report it anyway
