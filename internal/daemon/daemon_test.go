@@ -45,6 +45,11 @@ type testDaemon struct {
 
 func startDaemon(t *testing.T, tr transport.Transport, tweak func(*daemon.Options)) *testDaemon {
 	t.Helper()
+	return startDaemonTweak(t, tr, tweak)
+}
+
+func startDaemonTweak(t testing.TB, tr transport.Transport, tweak func(*daemon.Options)) *testDaemon {
+	t.Helper()
 	dir := t.TempDir()
 	socket := daemon.SocketPath(filepath.Join(dir, "run"), dir)
 	ln, err := daemon.Listen(socket)
