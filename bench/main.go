@@ -38,6 +38,8 @@ type config struct {
 	render    string
 	perf      bool
 	hold      time.Duration
+	budget    time.Duration
+	slowRuns  int
 	skip      map[string]bool
 	cmdline   string
 }
@@ -69,6 +71,8 @@ func run() error {
 	flag.IntVar(&c.memN, "memn", 500, "also measure the warm daemon (time, memory) at this many hosts; 0: no")
 	flag.StringVar(&c.render, "render", "", "only render docs from this results JSON")
 	flag.DurationVar(&c.hold, "hold", 0, "only bring the fleet up (max of -n), print its ssh_config and keep it this long")
+	flag.DurationVar(&c.budget, "budget", 18*time.Minute, "start no new scenario after this long")
+	flag.IntVar(&c.slowRuns, "slowruns", 0, "runs of Ansible (cold and ControlPersist) at N >= 200; 0: as -runs")
 	flag.BoolVar(&c.perf, "perf", true, "profile one cold shoal run at the reference N with perf (system-wide)")
 	flag.StringVar(&skip, "skip", "", "tools to leave out, comma-separated (e.g. ansible)")
 	flag.Parse()
@@ -156,11 +160,15 @@ func parseInts(s string) ([]int, error) {
 
 // bench is one measurement session.
 type bench struct {
-	c   *config
-	k   *kit
-	res *results
-	sh  *shoalTool
+	deadline time.Time
+	c        *config
+	k        *kit
+	res      *results
+	sh       *shoalTool
 }
+
+// overBudget reports whether the run's time budget is spent.
+func (b *bench) overBudget() bool { return time.Now().After(b.deadline) }
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -209,18 +217,25 @@ func measureAll(ctx context.Context, c *config) error {
 	defer b.sh.stopDaemon()
 	res.Shoal = b.sh.describe()
 
+	b.deadline = start.Add(c.budget)
+	if c.slowRuns > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("Ansible (cold and ControlPersist) ran %d times at N ≥ 200, not %d, to keep the run bounded.", c.slowRuns, c.runs))
+	}
 	b.scenarioFloorAndCold(ctx)
-	if c.scenarios[2] {
-		b.scenarioFirstContact(ctx)
-	}
-	if c.scenarios[3] {
-		b.scenarioWarm(ctx)
-	}
-	if c.scenarios[4] {
-		b.scenarioSequence(ctx)
-	}
-	if c.scenarios[5] {
-		b.scenarioPush(ctx)
+	// In order of what the targets need most, each skipped when the time budget is spent.
+	steps := []struct {
+		sc int
+		f  func(context.Context)
+	}{{3, b.scenarioWarm}, {2, b.scenarioFirstContact}, {5, b.scenarioPush}, {4, b.scenarioSequence}}
+	for _, st := range steps {
+		if !c.scenarios[st.sc] || ctx.Err() != nil {
+			continue
+		}
+		if b.overBudget() {
+			res.Notes = append(res.Notes, fmt.Sprintf("scenario %d was not run: the time budget (-budget %s) was spent", st.sc, c.budget))
+			continue
+		}
+		st.f(ctx)
 	}
 	if c.perf && c.scenarios[1] && b.sh.hasRun && ctx.Err() == nil {
 		logf("profiling one cold shoal run")
@@ -316,6 +331,9 @@ func (b *bench) measure(ctx context.Context, sc int, tools []*tool, n, runs, seq
 			cl := b.res.cell(scenarioOf(sc, t), t.name, n)
 			if fails[t.name] >= 2 {
 				continue // it failed twice in a row: its remaining runs would only cost time
+			}
+			if b.c.slowRuns > 0 && n >= 200 && strings.HasPrefix(t.name, "ansible") && r >= b.c.slowRuns {
+				continue
 			}
 			s := b.one(ctx, t, n, r, seq, false)
 			cl.Samples = append(cl.Samples, s)
