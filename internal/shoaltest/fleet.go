@@ -172,9 +172,6 @@ func StartFleet(t testing.TB, o FleetOptions) *Fleet {
 		}
 		f.Hosts = append(f.Hosts, h)
 	}
-	if err := f.writeConfigs(); err != nil {
-		t.Fatalf("writing fleet ssh_config: %v", err)
-	}
 	// Start every sshd at once, then wait for each port.
 	var wg sync.WaitGroup
 	errs := make([]error, len(f.Hosts))
@@ -185,12 +182,15 @@ func StartFleet(t testing.TB, o FleetOptions) *Fleet {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = h.start()
+			errs[i] = h.startRetry()
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		fleetSkip(t, "starting sshd: %v", err)
+	}
+	if err := f.writeConfigs(); err != nil {
+		t.Fatalf("writing fleet ssh_config: %v", err)
 	}
 	return f
 }
@@ -338,9 +338,6 @@ func (f *Fleet) sshdConfig(h *FleetHost, port int) string {
 func (f *Fleet) writeConfigs() error {
 	var cfg, kh strings.Builder
 	for i, h := range f.Hosts {
-		if h.Port == 0 {
-			h.Port = randomPort()
-		}
 		fmt.Fprintf(&cfg, "Host %s\n  HostName %s\n  Port %d\n  User %s\n", h.Name, h.Addr, h.Port, h.User)
 		addr := knownhosts.Normalize(net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)))
 		if i%2 == 0 {
@@ -362,14 +359,35 @@ func randomPort() int {
 	return 20000 + int(n.Int64())
 }
 
-// start starts h's sshd and waits until its port answers. A port taken by someone else is
-// not retried: the addresses are random per fleet, so that is rare; the error says so.
+// errPortTaken means sshd could not bind its address.
+var errPortTaken = errors.New("address in use")
+
+// startRetry starts h's sshd on a random port, trying other ports while the chosen one is taken.
+func (h *FleetHost) startRetry() error {
+	var err error
+	for range 5 {
+		h.Port = randomPort()
+		if err = h.start(); !errors.Is(err, errPortTaken) {
+			return err
+		}
+	}
+	return err
+}
+
+// start starts h's sshd on h.Port and waits until the port answers.
 func (h *FleetHost) start() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.cmd != nil {
 		return nil
 	}
+	addr := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
+	// Make sure nobody listens there already, or the readiness dial below could reach them.
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", h.Name, addr, errPortTaken)
+	}
+	l.Close()
 	if err := os.WriteFile(h.cfg, []byte(h.f.sshdConfig(h, h.Port)), 0o644); err != nil {
 		return err
 	}
@@ -388,7 +406,6 @@ func (h *FleetHost) start() error {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	h.cmd, h.done = cmd, done
-	addr := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
 	deadline := time.Now().Add(10 * time.Second)
 	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -400,6 +417,10 @@ func (h *FleetHost) start() error {
 		case <-done:
 			log, _ := os.ReadFile(h.Log)
 			h.cmd = nil
+			if strings.Contains(string(log), "Address already in use") || strings.Contains(string(log), "Cannot bind any address") {
+				os.Truncate(h.Log, 0)
+				return fmt.Errorf("%s: port %d: %w", h.Name, h.Port, errPortTaken)
+			}
 			return fmt.Errorf("%s: sshd exited: %s", h.Name, strings.TrimSpace(string(log)))
 		case <-time.After(delay):
 		}
