@@ -369,6 +369,23 @@ func (s *server) noteState(host string, st hostsess.State) {
 	}
 }
 
+// noteAgent records an agent's version and hash in the state file.
+func (s *server) noteAgent(host, version, hash string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.st.Hosts[host]
+	if h.AgentVersion == version && h.AgentHash == hash {
+		return
+	}
+	h.AgentVersion, h.AgentHash = version, hash
+	s.st.Hosts[host] = h
+	s.dirty = true
+	select {
+	case s.stateKick <- struct{}{}:
+	default:
+	}
+}
+
 // stateLoop writes the state file at most twice a second while it changes, and once more at the end.
 func (s *server) stateLoop() {
 	defer s.wg.Done()

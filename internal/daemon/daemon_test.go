@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -26,7 +27,33 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { shoaltest.Main(m) }
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("SHOAL_TEST_PEER_DIAL"); sock != "" {
+		peerDialHelper(sock)
+		return
+	}
+	shoaltest.Main(m)
+}
+
+// peerDialHelper runs in a copy of the test binary started as another user: it
+// connects to the daemon and prints what the daemon's hello says.
+func peerDialHelper(sock string) {
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(2)
+	}
+	defer nc.Close()
+	env, err := proto.NewConn(nc, nc, proto.ConnOptions{}).Recv()
+	if err != nil {
+		fmt.Println("recv:", err)
+		os.Exit(2)
+	}
+	var h proto.DaemonHello
+	env.Decode(&h)
+	fmt.Println("hello error:", h.Err)
+	os.Exit(0)
+}
 
 // checkLeaks fails t if goroutines started during it outlive its cleanups.
 // Call it first, so its cleanup runs last.
@@ -273,6 +300,55 @@ func TestPeerOfAnotherUserRefused(t *testing.T) {
 	var re *client.RefusedError
 	if !errors.As(err, &re) || !strings.Contains(err.Error(), fmt.Sprintf("uid %d", os.Getuid()+1)) {
 		t.Fatalf("Dial: %v; want a refusal naming uid %d", err, os.Getuid()+1)
+	}
+}
+
+// TestRealPeerOfAnotherUserRefused opens the socket to everyone and connects as
+// nobody: SO_PEERCRED must refuse it. It needs root (to switch user).
+func TestRealPeerOfAnotherUserRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to connect as another user")
+	}
+	dir, err := os.MkdirTemp("", "shoal-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	socket := filepath.Join(dir, "run", "shoal.sock")
+	ln, err := daemon.Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Open what Listen closed, so only the uid check stands in the way.
+	os.Chmod(filepath.Dir(socket), 0o755)
+	os.Chmod(socket, 0o666)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Serve(ctx, ln, daemon.Options{Resolve: func(string) (daemon.Host, error) { return daemon.Host{}, errors.New("none") }})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(helper)
+	cmd.Env = []string{"SHOAL_TEST_PEER_DIAL=" + socket}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper as nobody: %v: %s", err, out)
+	}
+	if want := "refusing client of uid 65534"; !strings.Contains(string(out), want) {
+		t.Errorf("helper got %q; want a hello error containing %q", out, want)
 	}
 }
 

@@ -282,6 +282,7 @@ func (s *server) info(ctx context.Context, hosts []string) []proto.InfoResult {
 			r.Hostname, r.OS, r.Arch, r.Kernel, r.CPUs = info.Hostname, info.OS, info.Arch, info.Kernel, info.CPUs
 			r.MemTotal, r.MemAvailable, r.Load, r.Uptime = int64(info.MemTotal), int64(info.MemAvailable), info.Load, info.Uptime
 			r.AgentVersion, r.AgentHash, r.Clock = info.Version, info.BinarySHA256, info.Clock
+			s.noteAgent(host, info.Version, info.BinarySHA256)
 		}
 		out[i] = r
 	})
