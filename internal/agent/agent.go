@@ -181,21 +181,25 @@ func hostTag() string {
 	}, h)
 }
 
-// sameHostAgent reports whether name is the id of an agent on this host: "<hostTag>-<pid>-<hex8>".
-func sameHostAgent(name string) bool {
+// sameHostAgent parses name as the id of an agent on this host, "<hostTag>-<pid>-<hex8>", and
+// returns its pid.
+func sameHostAgent(name string) (pid int, ok bool) {
 	rest, ok := strings.CutPrefix(name, hostTag()+"-")
 	if !ok {
-		return false
+		return 0, false
 	}
-	pid, rnd, ok := strings.Cut(rest, "-")
+	p, rnd, ok := strings.Cut(rest, "-")
 	if !ok || len(rnd) != 8 {
-		return false
+		return 0, false
 	}
-	if _, err := strconv.Atoi(pid); err != nil {
-		return false
+	pid, err := strconv.Atoi(p)
+	if err != nil || pid <= 0 {
+		return 0, false
 	}
-	_, err := hex.DecodeString(rnd)
-	return err == nil
+	if _, err := hex.DecodeString(rnd); err != nil {
+		return 0, false
+	}
+	return pid, true
 }
 
 func defaultShell() string {
@@ -277,9 +281,14 @@ func (s *server) makeRunDir() error {
 		return fmt.Errorf("agent: creating run directory: %w", err)
 	}
 	lock, err := fsutil.TryLock(filepath.Join(tmp, lockName))
-	if err != nil {
+	if errors.Is(err, fsutil.ErrLocked) {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("agent: locking run directory: %w", err)
+	}
+	if err != nil {
+		// Some network file systems refuse locks (ENOLCK). Run anyway: other agents on this host
+		// still see this one alive through its pid.
+		s.log.Warn("running without a lock on the run directory", "err", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		lock.Unlock()

@@ -214,7 +214,11 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	pid := cmd.Process.Pid
 	s.mu.Lock()
 	j.pgid = pid
+	sig = j.canceled // a kill that came while the process was being started
 	s.mu.Unlock()
+	if sig != 0 {
+		syscall.Kill(-pid, syscall.Signal(sig))
+	}
 	s.send(j.id, proto.TypeStarted, &proto.Started{PID: pid, Dir: j.dir})
 	if b, err := proto.Marshal(&jobRecord{Cmd: j.req.Cmd, PID: pid}); err == nil {
 		if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
@@ -244,6 +248,11 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 
 	waitErr := cmd.Wait()
 	close(p.exited)
+	// A background child may hold the pipes open: stop reading once they have been silent for
+	// the grace period (the pumps push the deadline on while data flows).
+	grace := time.Now().Add(s.opts.DrainGrace)
+	outR.SetReadDeadline(grace)
+	errR.SetReadDeadline(grace)
 	pw.Wait()
 	if timer != nil {
 		timer.Stop()
@@ -308,8 +317,6 @@ func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 	for {
 		select {
 		case <-p.exited:
-			// The main process is gone: stop once the pipe has been silent for the grace period,
-			// in case a background child holds it open.
 			r.SetReadDeadline(time.Now().Add(p.s.opts.DrainGrace))
 		default:
 		}

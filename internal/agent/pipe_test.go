@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -74,4 +76,37 @@ func TestCancel(t *testing.T) {
 		t.Errorf("Serve after cancel: %v; want context.Canceled", err)
 	}
 	waitGroupGone(t, pid)
+}
+
+// TestBackgroundChildHoldsOutput checks that a command whose background child keeps its output
+// open still ends, once the output has been silent for the drain grace period.
+func TestBackgroundChildHoldsOutput(t *testing.T) {
+	a := shoaltest.StartAgent(t, agent.Options{DrainGrace: 50 * time.Millisecond})
+	c := proto.NewConn(a, a, proto.ConnOptions{})
+	shoaltest.Handshake(t, c)
+	c.Send(1, proto.TypeExec, &proto.Exec{Cmd: "sleep 1000 & echo hi"})
+	var out string
+	for {
+		env, err := c.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch env.Type {
+		case proto.TypeStarted:
+			var st proto.Started
+			env.Decode(&st)
+			t.Cleanup(func() { syscall.Kill(-st.PID, syscall.SIGKILL) })
+		case proto.TypeOutput:
+			var o proto.Output
+			env.Decode(&o)
+			out += string(o.Data)
+		case proto.TypeExit:
+			var ex proto.Exit
+			env.Decode(&ex)
+			if ex.Code != 0 || out != "hi\n" {
+				t.Fatalf("got exit %+v output %q", ex, out)
+			}
+			return
+		}
+	}
 }

@@ -42,16 +42,32 @@ func (s *server) redeliver() {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || name == s.opts.AgentID || name[0] == '.' || !sameHostAgent(name) {
+		if !e.IsDir() || name == s.opts.AgentID || name[0] == '.' {
 			continue
+		}
+		pid, ok := sameHostAgent(name)
+		if !ok {
+			continue // another host's agent, or not an agent's directory
 		}
 		dir := filepath.Join(base, name)
 		lock, err := fsutil.TryLock(filepath.Join(dir, lockName))
-		if err != nil {
-			if !errors.Is(err, fsutil.ErrLocked) {
-				s.log.Debug("locking earlier agent", "dir", dir, "err", err)
-			}
+		if errors.Is(err, fsutil.ErrLocked) {
 			continue // alive, or being taken over by another agent
+		}
+		if err != nil {
+			// No locks on this file system: fall back to the pid alone, and take only agents
+			// that ran without a lock either (those with one would have been lockable).
+			s.log.Debug("locking earlier agent", "dir", dir, "err", err)
+			lock = nil
+		}
+		// A second guard: a process with the agent's pid may be the agent itself. A reused pid
+		// only delays the take-over.
+		if syscall.Kill(pid, 0) == nil && pid != os.Getpid() {
+			lock.Unlock()
+			continue
+		}
+		if lock == nil {
+			continue // without a lock two new agents could take the same results: leave them
 		}
 		s.adopt(&deadAgent{id: name, dir: dir, lock: lock})
 	}

@@ -2,6 +2,8 @@ package proto
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"io"
 	"sync"
 )
@@ -23,7 +25,6 @@ type Conn struct {
 	// wmu serialises writes and protects the following.
 	wmu  sync.Mutex
 	w    io.Writer
-	buf  []byte
 	werr error
 }
 
@@ -45,36 +46,54 @@ func NewConn(r io.Reader, w io.Writer, opts ConnOptions) *Conn {
 // MaxFrame returns the largest payload the Conn accepts or sends.
 func (c *Conn) MaxFrame() int { return c.max }
 
-// Send writes one message of type t with id and body as a single frame. After a write error every
-// later Send fails with that error (wrapping ErrClosed is not guaranteed; the first error is kept).
-// An encoding error or an oversized message fails only this call.
+var framePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Send writes one message of type t with id and body as a single frame. The message is encoded
+// outside the write lock, so senders only wait for each other's writes. After a write error every
+// later Send fails with that first error; an encoding error or an oversized message fails only
+// this call.
 func (c *Conn) Send(id uint64, t Type, body any) error {
-	p, err := Encode(t, id, body)
-	if err != nil {
+	buf := framePool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep large buffers alive
+			buf.Reset()
+			framePool.Put(buf)
+		}
+	}()
+	buf.Reset()
+	buf.Write([]byte{0, 0, 0, 0}) // the length, filled in below
+	if err := encodeTo(buf, t, id, body); err != nil {
 		return err
 	}
-	return c.SendPayload(p)
+	frame := buf.Bytes()
+	n := len(frame) - HeaderSize
+	if n > c.max {
+		return &FrameSizeError{Size: uint64(n), Max: uint64(c.max)}
+	}
+	binary.BigEndian.PutUint32(frame, uint32(n))
+	return c.writeFrame(frame)
 }
 
 // SendPayload writes an already encoded envelope payload as one frame.
 func (c *Conn) SendPayload(p []byte) error {
-	if len(p) > c.max {
-		return &FrameSizeError{Size: uint64(len(p)), Max: uint64(c.max)}
+	frame, err := AppendFrame(make([]byte, 0, HeaderSize+len(p)), p, c.max)
+	if err != nil {
+		return err
 	}
+	return c.writeFrame(frame)
+}
+
+func (c *Conn) writeFrame(frame []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.werr != nil {
 		return c.werr
 	}
-	c.buf, _ = AppendFrame(c.buf[:0], p, c.max)
-	_, err := c.w.Write(c.buf)
-	if cap(c.buf) > 256<<10 {
-		c.buf = nil // do not pin a large buffer after one big message
-	}
-	if err != nil {
+	if _, err := c.w.Write(frame); err != nil {
 		c.werr = err
+		return err
 	}
-	return err
+	return nil
 }
 
 // Recv reads the next envelope. It returns io.EOF at a clean end of the stream. On a version or

@@ -1,6 +1,8 @@
 package proto
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -29,7 +31,7 @@ func DecOptions() cbor.DecOptions {
 
 var (
 	decMode cbor.DecMode
-	encMode cbor.EncMode
+	encMode cbor.UserBufferEncMode
 )
 
 func init() {
@@ -37,7 +39,7 @@ func init() {
 	if decMode, err = DecOptions().DecMode(); err != nil {
 		panic(fmt.Sprintf("proto: cbor decoding options: %v", err))
 	}
-	if encMode, err = (cbor.EncOptions{IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden}).EncMode(); err != nil {
+	if encMode, err = (cbor.EncOptions{IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden}).UserBufferEncMode(); err != nil {
 		panic(fmt.Sprintf("proto: cbor encoding options: %v", err))
 	}
 }
@@ -59,19 +61,53 @@ func Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
 // Encode returns the payload (without the frame header) of a message of type t with id and body.
 // A nil body encodes as an empty body.
 func Encode(t Type, id uint64, body any) ([]byte, error) {
-	e := Envelope{Version: Version, ID: id, Type: t}
+	var buf bytes.Buffer
+	if err := encodeTo(&buf, t, id, body); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// encodeTo appends the envelope of a message to buf. It writes the envelope's head by hand and the
+// body straight after it, so the body is encoded once and never copied; the result is the same
+// CBOR map that marshaling an Envelope gives.
+func encodeTo(buf *bytes.Buffer, t Type, id uint64, body any) error {
+	var head [32]byte
+	h := head[:0]
+	if body == nil {
+		h = append(h, 0xa3) // map of 3 pairs
+	} else {
+		h = append(h, 0xa4) // map of 4 pairs
+	}
+	h = appendUint(append(h, 0x01), uint64(Version))
+	h = appendUint(append(h, 0x02), id)
+	h = appendUint(append(h, 0x03), uint64(t))
 	if body != nil {
-		b, err := encMode.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s body: %w", t, err)
-		}
-		e.Body = b
+		h = append(h, 0x04)
 	}
-	p, err := encMode.Marshal(&e)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s envelope: %w", t, err)
+	buf.Write(h)
+	if body == nil {
+		return nil
 	}
-	return p, nil
+	if err := encMode.MarshalToBuffer(body, buf); err != nil {
+		return fmt.Errorf("encoding %s body: %w", t, err)
+	}
+	return nil
+}
+
+// appendUint appends v as a CBOR unsigned integer (major type 0) in its shortest form.
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v < 24:
+		return append(b, byte(v))
+	case v <= 0xff:
+		return append(b, 0x18, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0x19), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(b, 0x1a), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0x1b), v)
 }
 
 // DecodeEnvelope decodes a frame payload into an envelope. It checks the version and the type:

@@ -221,3 +221,26 @@ func TestConnSendTooLarge(t *testing.T) {
 		t.Fatalf("send after a refused message: %v", err)
 	}
 }
+
+// TestEncodeMatchesMarshal checks that the hand-written envelope head is the CBOR that marshaling
+// an Envelope gives.
+func TestEncodeMatchesMarshal(t *testing.T) {
+	for _, id := range []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, 1<<64 - 1} {
+		for _, typ := range []Type{TypePing, TypeExec, 127, 65535} {
+			for _, body := range []any{nil, &Ping{}, &Exec{Cmd: "x"}} {
+				got, err := Encode(typ, id, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := Envelope{Version: Version, ID: id, Type: typ}
+				if body != nil {
+					e.Body, _ = Marshal(body)
+				}
+				want, _ := Marshal(&e)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("Encode(%d, %d, %T) = %x; want %x", typ, id, body, got, want)
+				}
+			}
+		}
+	}
+}
