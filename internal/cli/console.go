@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
 	root.Args = cobra.ArbitraryArgs
 	root.ValidArgsFunction = targetArgs(g, 1<<30)
 	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := g.checkNotTypo(root, args); err != nil {
+			return err
+		}
 		return g.runConsole(cmd, rf, strings.Join(args, ","), rf.banner)
 	}
 
@@ -64,6 +68,26 @@ web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
 		newDemoCmd(g, rf),
 		newManCmd(root),
 	)
+}
+
+// checkNotTypo refuses `shoal rnu`: a lone word close to a command's name that is no configured
+// host is far more likely a mistyped command than a host to open the console on.
+func (g *globals) checkNotTypo(root *cobra.Command, args []string) error {
+	if len(args) != 1 || strings.ContainsAny(args[0], "[],@!&^.") {
+		return nil
+	}
+	if root.SuggestionsMinimumDistance <= 0 {
+		root.SuggestionsMinimumDistance = 2 // cobra's default, set only when it suggests itself
+	}
+	sugg := root.SuggestionsFor(args[0])
+	if len(sugg) == 0 {
+		return nil
+	}
+	if cfg, err := g.configForRun(); err == nil && slices.Contains(cfg.HostNames(), args[0]) {
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: did you mean %s? (to open the console on a host of that name: shoal %s,)",
+		args[0], strings.Join(sugg, " or "), args[0])
 }
 
 // mode returns the output mode the flags and the configuration ask for.
@@ -155,7 +179,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Banner:          banner,
 	}
 	if interactive {
-		opt.HistoryFile = historyFile()
+		opt.HistoryFile, opt.HistorySize = historyFile(), cfg.Console.HistorySize
 	}
 	status, err := console.Run(ctx, opt)
 	if err != nil {

@@ -44,9 +44,12 @@ func TestDemoConfig(t *testing.T) {
 func newTestRoot(t *testing.T) (*cobra.Command, *bytes.Buffer) {
 	t.Helper()
 	var out bytes.Buffer
+	// A configuration of its own, with no resident daemon, so nothing here can start one.
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	os.WriteFile(cfg, []byte("[daemon]\nuse = false\n"), 0o600)
 	g := &globals{stdin: strings.NewReader(""), stdout: &out, stderr: &out}
 	root := &cobra.Command{Use: "shoal", SilenceUsage: true, SilenceErrors: true}
-	root.PersistentFlags().StringVar(&g.configFile, "config", "", "")
+	root.PersistentFlags().StringVar(&g.configFile, "config", cfg, "")
 	addConsoleCommands(root, g)
 	root.SetOut(&out)
 	root.SetErr(&out)
@@ -131,5 +134,13 @@ func TestRunUsage(t *testing.T) {
 	root.SetArgs([]string{"run", "web1", "--"})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("run without a command: %v; want a usage error", err)
+	}
+}
+
+func TestRootTypo(t *testing.T) {
+	root, _ := newTestRoot(t)
+	root.SetArgs([]string{"rnu"})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "did you mean run") {
+		t.Errorf("shoal rnu: %v; want a suggestion of run", err)
 	}
 }

@@ -147,9 +147,10 @@ func (g *globals) runDemo(cmd *cobra.Command, n int) (err error) {
 		child.Env = append(child.Env, k+"="+v)
 	}
 	// Ctrl-C reaches the child (it shares our terminal) and means "cancel the command" there;
-	// here it must not end the demo and leave the directory behind. SIGTERM is passed on.
+	// here it must not end the demo and leave the directory behind. SIGTERM and SIGHUP (the
+	// terminal went away) are passed on, and the directory is removed once the child is gone.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	if err := child.Start(); err != nil {
 		return fmt.Errorf("starting the demo console: %w", err)
@@ -159,8 +160,8 @@ func (g *globals) runDemo(cmd *cobra.Command, n int) (err error) {
 	for {
 		select {
 		case s := <-sigs:
-			if s == syscall.SIGTERM {
-				child.Process.Signal(syscall.SIGTERM)
+			if s != os.Interrupt {
+				child.Process.Signal(s)
 			}
 		case err := <-waited:
 			var ee *exec.ExitError

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,7 +187,7 @@ func (c *console) retarget(what string, pick func(client.HostResult) bool) int {
 		}
 	}
 	if len(hosts) == 0 {
-		fmt.Fprintf(c.out, "no host %s in the last command; targets unchanged\n", what)
+		fmt.Fprintf(c.notes(), "no host %s in the last command; targets unchanged\n", what)
 		return 0
 	}
 	c.setTargets(hosts)
@@ -209,15 +210,15 @@ func (c *console) setTargets(hosts []string) {
 
 func (c *console) showTargets() {
 	if len(c.hosts) == 0 {
-		fmt.Fprintln(c.out, "targets: none")
+		fmt.Fprintln(c.notes(), "targets: none")
 		return
 	}
-	fmt.Fprintf(c.out, "targets: %s (%d)\n", hostlist.Fold(c.hosts), len(c.hosts))
+	fmt.Fprintf(c.notes(), "targets: %s (%d)\n", hostlist.Fold(c.hosts), len(c.hosts))
 }
 
 func (c *console) cmdTimeout(_ context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(c.out, "timeout: %s\n", durationOrOff(c.timeout))
+		fmt.Fprintf(c.notes(), "timeout: %s\n", durationOrOff(c.timeout))
 		return 0
 	}
 	d, err := parseTimeout(args[0])
@@ -226,7 +227,7 @@ func (c *console) cmdTimeout(_ context.Context, args []string) int {
 		return 1
 	}
 	c.timeout = d
-	fmt.Fprintf(c.out, "timeout: %s\n", durationOrOff(d))
+	fmt.Fprintf(c.notes(), "timeout: %s\n", durationOrOff(d))
 	return 0
 }
 
@@ -255,7 +256,7 @@ func durationOrOff(d time.Duration) string {
 
 func (c *console) cmdFanout(_ context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(c.out, "fanout: %s\n", fanoutString(c.fanout))
+		fmt.Fprintf(c.notes(), "fanout: %s\n", fanoutString(c.fanout))
 		return 0
 	}
 	n, err := strconv.Atoi(args[0])
@@ -264,7 +265,7 @@ func (c *console) cmdFanout(_ context.Context, args []string) int {
 		return 1
 	}
 	c.fanout = n
-	fmt.Fprintf(c.out, "fanout: %s\n", fanoutString(n))
+	fmt.Fprintf(c.notes(), "fanout: %s\n", fanoutString(n))
 	return 0
 }
 
@@ -277,7 +278,7 @@ func fanoutString(n int) string {
 
 func (c *console) cmdOutput(_ context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(c.out, "output: %s\n", c.mode)
+		fmt.Fprintf(c.notes(), "output: %s\n", c.mode)
 		return 0
 	}
 	m, err := ParseMode(args[0])
@@ -286,13 +287,22 @@ func (c *console) cmdOutput(_ context.Context, args []string) int {
 		return 1
 	}
 	c.mode = m
-	fmt.Fprintf(c.out, "output: %s\n", m)
+	fmt.Fprintf(c.notes(), "output: %s\n", m)
 	return 0
 }
 
 func (c *console) cmdQuit(context.Context, []string) int {
 	c.quit = true
 	return 0
+}
+
+// notes is where the console's own remarks go: with the output, except in a piped console in a
+// JSON mode, whose output is for programs.
+func (c *console) notes() io.Writer {
+	if !c.opt.Interactive && (c.mode == ModeJSON || c.mode == ModeJSONStream) {
+		return c.errw
+	}
+	return c.out
 }
 
 // needTargets reports whether there are targets, complaining when there are none.
@@ -445,7 +455,7 @@ func (c *console) cmdLast(ctx context.Context, args []string) int {
 		return c.callErr("last", ctx, err)
 	}
 	if len(recs) == 0 {
-		fmt.Fprintln(c.out, "no results yet")
+		fmt.Fprintln(c.notes(), "no results yet")
 		return 0
 	}
 	// Oldest first, so the newest ends next to the prompt.

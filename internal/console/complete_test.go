@@ -49,3 +49,22 @@ func TestComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimHistory(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "history")
+	var all string
+	for i := range 10 {
+		all += `{"block":"cmd` + string(rune('0'+i)) + `"}` + "\n"
+	}
+	os.WriteFile(p, []byte(all), 0o600)
+	if err := trimHistory(p, 3); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if want := `{"block":"cmd7"}` + "\n" + `{"block":"cmd8"}` + "\n" + `{"block":"cmd9"}` + "\n"; string(b) != want {
+		t.Errorf("got %q; want %q", b, want)
+	}
+	if err := trimHistory(filepath.Join(t.TempDir(), "none"), 3); err != nil {
+		t.Errorf("missing file: %v", err)
+	}
+}

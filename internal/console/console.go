@@ -40,6 +40,8 @@ type Options struct {
 	Interactive bool
 	// HistoryFile keeps the interactive history across sessions; empty keeps it in memory.
 	HistoryFile string
+	// HistorySize is how many lines HistoryFile keeps; 0 keeps them all.
+	HistorySize int
 
 	// RequireIdentity asks who the person is before the first prompt, unless Identity is set.
 	RequireIdentity bool
@@ -142,7 +144,7 @@ func Run(ctx context.Context, opt Options) (int, error) {
 
 	var lr lineReader
 	if opt.Interactive {
-		lr = newEditor(c, opt.HistoryFile)
+		lr = newEditor(c, opt.HistoryFile, opt.HistorySize)
 	} else {
 		lr = &scanReader{sc: bufio.NewScanner(opt.In), echo: c}
 	}

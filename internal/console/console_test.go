@@ -96,6 +96,12 @@ func TestStreamAndJSONModes(t *testing.T) {
 	if strings.Contains(out, "> echo hi") {
 		t.Errorf("json mode echoed the prompt:\n%s", out)
 	}
+	var stdout, stderr bytes.Buffer
+	Run(context.Background(), Options{Session: newFake(standard), Hosts: three, Mode: ModeJSON,
+		In: strings.NewReader(":target n[1-2]\n:timeout 5s\necho hi\n"), Out: &stdout, Err: &stderr, interrupts: make(chan os.Signal)})
+	if n := strings.Count(stdout.String(), "\n"); n != 2 || !strings.Contains(stderr.String(), "targets: n[1-2] (2)") {
+		t.Errorf("piped json mode: stdout %q (want 2 JSON lines), stderr %q (want the remarks)", stdout.String(), stderr.String())
+	}
 }
 
 func TestTargetBuiltins(t *testing.T) {

@@ -1,8 +1,10 @@
 package console
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +20,7 @@ type editor struct {
 }
 
 // newEditor returns an editor for c. historyFile, when set, keeps the history across sessions.
-func newEditor(c *console, historyFile string) *editor {
+func newEditor(c *console, historyFile string, historySize int) *editor {
 	e := &editor{rl: readline.NewShell()}
 	e.rl.Prompt.Primary(func() string { return e.prompt })
 	// The probe asks the terminal where the cursor is and reads the answer from stdin; keys typed
@@ -26,6 +28,9 @@ func newEditor(c *console, historyFile string) *editor {
 	e.rl.Config.Set("cursor-position-probe", false)
 	if historyFile != "" {
 		if err := os.MkdirAll(filepath.Dir(historyFile), 0o700); err == nil {
+			if err := trimHistory(historyFile, historySize); err != nil {
+				c.errorf("%v", err)
+			}
 			e.rl.History.AddFromFile("history", historyFile)
 		} else {
 			c.errorf("keeping history: %v", err)
@@ -76,4 +81,46 @@ func (e *editor) Ask(prompt string) (string, error) {
 		}
 	}
 	return strings.TrimRight(string(b), "\r"), nil
+}
+
+// trimHistory keeps only the last max lines of the history file (one JSON object per line);
+// max ≤ 0 keeps everything. The file is replaced atomically.
+func trimHistory(path string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) <= max {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".history-*")
+	if err != nil {
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(bytes.Join(lines[len(lines)-max:], nil)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("trimming history: %w", err)
+	}
+	return nil
 }
