@@ -21,6 +21,8 @@ type conn struct {
 	s         *Session
 	tc        transport.Conn
 	pc        *proto.Conn
+	cw        *countingWriter // counts bytes written, to tell a slow link from a dead agent
+	rx        atomic.Int64    // frames received
 	hello     proto.Hello
 	redeliver bool // the agent keeps results across connections
 
@@ -41,6 +43,8 @@ type conn struct {
 	pingAt  time.Time
 	pingOut bool // a heartbeat ping is unanswered
 	misses  int
+	lastRx  int64 // rx at the last tick
+	lastTx  int64 // cw.n at the last tick
 
 	// orphans collects re-delivered results nobody waits for; only the reader touches it.
 	orphans map[uint64]*Result
@@ -70,6 +74,7 @@ func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	for {
 		env, err := c.pc.Recv()
+		c.rx.Add(1)
 		if err != nil {
 			var de *proto.DecodeError
 			var ut *proto.UnknownTypeError
@@ -264,7 +269,17 @@ func (c *conn) tick() {
 		c.hbMu.Unlock()
 		return
 	}
-	if c.pingOut {
+	// A tick is missed when the last ping is unanswered and nothing moved either
+	// way since the previous tick: a pong stuck behind a long upload or a flood
+	// of output on a slow link is not a dead agent.
+	rx, tx := c.rx.Load(), c.cw.n.Load()
+	moved := rx != c.lastRx || tx != c.lastTx
+	c.lastRx, c.lastTx = rx, tx
+	switch {
+	case !c.pingOut:
+	case moved:
+		c.misses = 0
+	default:
 		c.misses++
 	}
 	if c.misses >= c.s.opts.Missed {
@@ -292,6 +307,7 @@ func (c *conn) tick() {
 	c.send(id, proto.TypePing, nil)
 	c.hbMu.Lock()
 	c.sending = false
+	c.lastTx = c.cw.n.Load() // our own ping is no sign of life
 	c.hbMu.Unlock()
 }
 
@@ -381,4 +397,16 @@ func killScript(agentPID int, groups []int) string {
 func (s *Session) recycle(c *conn) {
 	s.log.Info("reconnecting to collect kept results")
 	c.shutdown(errors.New("reconnecting to collect kept results"), false)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n.Add(int64(n))
+	return n, err
 }

@@ -420,7 +420,8 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		s.mu.Unlock()
 		s.flushStates()
 	}
-	pc := proto.NewConn(tc, tc, proto.ConnOptions{ReadBufferSize: readBufferSize})
+	cw := &countingWriter{w: tc}
+	pc := proto.NewConn(tc, cw, proto.ConnOptions{ReadBufferSize: readBufferSize})
 	// The hello exchange must not hang: a timeout or Close closes the connection under it.
 	stop := context.AfterFunc(ctx, func() { tc.Close() })
 	h, err := s.handshake(pc)
@@ -450,7 +451,7 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		}
 		return nil, s.errorf(Protocol, "hello", &mismatchError{fmt.Sprintf("agent binary hash %.12s, want %.12s (%s)", h.BinarySHA256, want, how)})
 	}
-	c := &conn{s: s, tc: tc, pc: pc, hello: *h}
+	c := &conn{s: s, tc: tc, pc: pc, cw: cw, hello: *h}
 	for _, cp := range h.Capabilities {
 		if cp == "redeliver" {
 			c.redeliver = true
