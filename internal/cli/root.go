@@ -65,6 +65,8 @@ func newRoot(g *globals) *cobra.Command {
 		newHostsCmd(g),
 		newConfigCmd(g),
 		newCertsCmd(g),
+		newDaemonCmd(g),
 	)
+	addConsoleCommands(root, g)
 	return root
 }
