@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -108,5 +109,31 @@ func TestBackgroundChildHoldsOutput(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestAbandonedRunDir checks that a run directory left half-made by a crashed agent is removed,
+// and that one of a dead agent of another host is left alone.
+func TestAbandonedRunDir(t *testing.T) {
+	state := t.TempDir()
+	half := filepath.Join(state, "run", ".h-1-00000000.new")
+	other := filepath.Join(state, "run", "some-other-host-1-00000000", "5")
+	for _, d := range []string{half, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := shoaltest.StartAgent(t, agent.Options{StateDir: state})
+	c := proto.NewConn(a, a, proto.ConnOptions{})
+	shoaltest.Handshake(t, c)
+	c.Send(1, proto.TypePing, nil)
+	if env, err := c.Recv(); err != nil || env.Type != proto.TypePong {
+		t.Fatalf("first message after hello: %v %v; want pong", env, err)
+	}
+	if _, err := os.Stat(half); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("half-made run directory: %v; want it removed", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another host's result: %v; want it left alone", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
@@ -42,7 +43,11 @@ func (s *server) redeliver() {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || name == s.opts.AgentID || name[0] == '.' {
+		if !e.IsDir() || name == s.opts.AgentID {
+			continue
+		}
+		if name[0] == '.' {
+			s.removeAbandoned(filepath.Join(base, name))
 			continue
 		}
 		pid, ok := sameHostAgent(name)
@@ -203,4 +208,18 @@ func (s *server) releaseAdopted() {
 	for d := range owners {
 		d.lock.Unlock()
 	}
+}
+
+// removeAbandoned removes a run directory an agent died while creating (".<id>.new"), unless a
+// starting agent still holds its lock.
+func (s *server) removeAbandoned(dir string) {
+	if !strings.HasSuffix(dir, ".new") {
+		return
+	}
+	lock, err := fsutil.TryLock(filepath.Join(dir, lockName))
+	if err != nil {
+		return
+	}
+	os.RemoveAll(dir)
+	lock.Unlock()
 }
