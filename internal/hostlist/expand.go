@@ -80,6 +80,9 @@ func (e *CycleError) Error() string {
 // expression /RE/ keeps only the names so far that match it, and -/RE/ removes them.
 func Expand(expr string, opts *Options) ([]string, error) {
 	e := newEvaluator(opts)
+	if names, ok := e.single(expr); ok {
+		return names, nil
+	}
 	s, err := e.eval(expr)
 	if err != nil {
 		return nil, err
@@ -256,6 +259,31 @@ func (e *evaluator) apply(acc set, op byte, item set, owned bool, expr string, p
 		}
 	}
 	return acc, nil
+}
+
+// single expands expr when it is one name pattern whose names come out of the brackets already
+// in natural order and distinct, the common case (web[01-20], rack[1-4]-n[001-250]): it skips the
+// set and the sort. ok is false for anything else, errors included, which eval then handles.
+func (e *evaluator) single(expr string) (names []string, ok bool) {
+	if expr == "" || strings.IndexByte("@^-/", expr[0]) >= 0 {
+		return nil, false
+	}
+	end, err := itemEnd(expr, 0)
+	if err != nil || end != len(expr) {
+		return nil, false
+	}
+	p, err := parsePattern(expr, 0, end)
+	if err != nil || p.count > uint64(e.max) {
+		return nil, false
+	}
+	names = make([]string, 0, p.count)
+	p.each(func(n string) { names = append(names, n) })
+	for i := 1; i < len(names); i++ {
+		if Compare(names[i-1], names[i]) >= 0 {
+			return nil, false
+		}
+	}
+	return names, true
 }
 
 // regex applies the pdsh filter /RE/ at expr[i:] to acc in place: it keeps the names that match,

@@ -352,3 +352,18 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check made %.0f allocations; want it not to expand ranges", allocs)
 	}
 }
+
+// TestExpandSingleMatchesGeneral checks that the short cut for a lone pattern gives what the
+// general evaluation gives (a trailing ',' forces the latter).
+func TestExpandSingleMatchesGeneral(t *testing.T) {
+	for _, expr := range []string{
+		"n1", "web[01-20]", "rack[1-4]-n[001-250]", "n[10,9]", "n[1,01]", "n[2,1-3]", "n[9-11]x[2,1]",
+		"10.0.[1-2].[1-3]", "n[08-11]", "n[1-9/2]", "a[1-2]b", "n[1-3]]", "n[", "n[1-2000000]", "x@y",
+	} {
+		fast, ferr := Expand(expr, nil)
+		slow, serr := Expand(expr+",", nil)
+		if !slices.Equal(fast, slow) || (ferr == nil) != (serr == nil) {
+			t.Errorf("Expand(%q) = %v, %v; the general path gives %v, %v", expr, fast, ferr, slow, serr)
+		}
+	}
+}

@@ -179,6 +179,10 @@ func FuzzExpand(f *testing.F) {
 		if cerr != nil {
 			t.Fatalf("Check(%q) = %v; Expand succeeded", expr, cerr)
 		}
+		o.Stdin = strings.NewReader("s1 s2")
+		if general, err := Expand(expr+",", &o); err != nil || !slices.Equal(general, names) {
+			t.Fatalf("Expand(%q) = %v; with a trailing ',' %v, %v", expr, names, general, err)
+		}
 		checkRoundTrip(t, names)
 		if d := time.Since(start); d > 2*time.Second && !testing.Short() {
 			t.Fatalf("slow: %v", d)
