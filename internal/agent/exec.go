@@ -247,6 +247,10 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	go func() { defer pw.Done(); p.run(errR, filepath.Join(j.dir, fileStderr), proto.Stderr, &p.errBytes) }()
 
 	waitErr := cmd.Wait()
+	elapsed, end := time.Since(mono), s.now()
+	if timer != nil {
+		timer.Stop()
+	}
 	close(p.exited)
 	// A background child may hold the pipes open: stop reading once they have been silent for
 	// the grace period (the pumps push the deadline on while data flows).
@@ -254,15 +258,11 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	outR.SetReadDeadline(grace)
 	errR.SetReadDeadline(grace)
 	pw.Wait()
-	if timer != nil {
-		timer.Stop()
-	}
-	end := s.now()
 	ex := &proto.Exit{
 		Code:        -1,
 		Start:       start.UnixNano(),
 		End:         end.UnixNano(),
-		Duration:    int64(time.Since(mono)),
+		Duration:    int64(elapsed),
 		Truncated:   p.truncated,
 		StdoutBytes: p.outBytes,
 		StderrBytes: p.errBytes,
