@@ -402,6 +402,7 @@ func TestConsoleInTerminal(t *testing.T) {
 			t.Fatalf("sleep %d is not running before Ctrl-C", pid)
 		}
 	}
+	tm.waitFor("the progress line", func(s string) bool { return strings.Contains(s, "[0/2] running 2 · failed 0 · unreachable 0") })
 	tm.keys("C-c")
 	s = tm.waitCount("interrupted: 2 not finished: node[1-2]", 1)
 	tm.waitPrompt()
@@ -448,4 +449,26 @@ func alive(pid int) bool {
 		return b[i+2] != 'Z'
 	}
 	return true
+}
+
+// TestConsoleIdentity answers the identity question a configuration asks for, and finds the
+// answer in the audit log.
+func TestConsoleIdentity(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "id.toml")
+	os.WriteFile(cfg, []byte("[daemon]\nuse = false\n\n[console]\nrequire_identity = true\n\n[[host]]\nname = \"n1\"\ntransport = \"local\"\n"), 0o600)
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon n1")
+	tm.waitFor("the identity question", func(s string) bool { return strings.Contains(s, "Who are you?") })
+	tm.typeLine("ada lovelace")
+	tm.waitPrompt()
+	tm.typeLine("echo marker-$((2*21))")
+	tm.waitCount("marker-42", 1)
+	tm.waitPrompt()
+	tm.typeLine(":quit")
+	tm.waitCount("EXITED 0", 1)
+	b, err := os.ReadFile(filepath.Join(dir, "state", "shoal", "audit.log"))
+	if err != nil || !strings.Contains(string(b), "ada lovelace") {
+		t.Errorf("audit log: %v; want the identity in it:\n%s", err, b)
+	}
 }
