@@ -75,6 +75,30 @@
 //	 19   busy         agent   Busy          exec refused: the queue is full
 //	 20   error        either  Error         request id failed (code, message)
 //
+// # Requests in detail
+//
+// exec: the agent replies started (pid) as soon as the process exists, then output chunks in
+// order (seq 0, 1, 2... across both streams), then exit. Output beyond the request's or the
+// agent's cap is not sent and not kept (exit.Truncated). Exit is sent only after the status is on
+// disk, so a daemon holding an exit knows the result survives; the daemon then sends ack with the
+// same id and the agent removes the result directory. An ack for an unknown id is ignored. A full
+// queue answers busy at once; an id still pending answers error (duplicate id).
+//
+// Re-delivery: a result whose agent died (its run directory is unlocked) is offered by the next
+// agent on the same host as started{Redelivered, Cmd, AgentID}, the kept stdout then stderr, and
+// exit{Redelivered}. A command that was still queued when its agent died comes back as
+// exit{Canceled}; one whose status was never written, as exit{Code -1, Err}.
+//
+// read: chunks of the file in order, each with the size, mode and mtime seen when the read began;
+// the last has EOF set. write: write, write-chunk*, write-done with one id; the agent writes to a
+// temporary file in the target directory, then chmods, fsyncs and renames it, and answers written
+// (size, SHA-256) or error. A write that is killed, fails, or whose input ends before write-done
+// leaves the target untouched. Mode 0 keeps an existing file's mode (or 0644). Relative paths and
+// "~/" are taken from the agent's home directory.
+//
+// kill: signals the process group of one exec (children included), drops it if still queued,
+// cancels a read or abandons a write; with All, every exec. Answered by killed{Count}.
+//
 // Values 64–127 are reserved for client↔daemon messages (client.go); 128 and above are unused.
 // Wire values are never reordered or reused; a retired type keeps its number.
 //
