@@ -17,9 +17,16 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
+	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { shoaltest.Main(m) }
+func TestMain(m *testing.M) {
+	// Daemons are started detached: their starter exits and they are re-parented.
+	// Becoming their subreaper lets the tests reap them instead of leaving zombies
+	// to an init that may not reap.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	shoaltest.Main(m)
+}
 
 // home is a private set of XDG directories for one test's daemon.
 type home struct {
@@ -115,6 +122,10 @@ func (h *home) daemons() []int {
 func (h *home) waitGone(t testing.TB, pid int) {
 	t.Helper()
 	for range 1000 {
+		var ws syscall.WaitStatus
+		if wpid, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); wpid == pid {
+			return
+		}
 		// A zombie leader may still have threads tearing down (and its socket open):
 		// gone means no process, or a zombie with no thread left but the leader.
 		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
