@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/config":            {"internal/hostlist"},
 	"internal/state":             {"internal/fsutil"},
 	"internal/fsutil":            {},
+	"internal/certs":             {},
 	"internal/audit":             {"internal/fsutil"},
 }
 
