@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/term"
+
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
 	"github.com/shoal-sh/shoal/internal/render"
@@ -146,7 +148,11 @@ func Run(ctx context.Context, opt Options) (int, error) {
 	if opt.Interactive {
 		lr = newEditor(c, opt.HistoryFile, opt.HistorySize)
 	} else {
-		lr = &scanReader{sc: bufio.NewScanner(opt.In), echo: c}
+		sr := &scanReader{sc: bufio.NewScanner(opt.In), echo: c}
+		if f, ok := opt.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
+			sr.promptTo = opt.Err
+		}
+		lr = sr
 	}
 	if err := c.askIdentity(lr); err != nil {
 		return 1, err

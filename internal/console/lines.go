@@ -25,15 +25,21 @@ const maxLine = 1 << 20
 // scanReader reads lines from a pipe or file, echoing each with its prompt so the output reads
 // like a transcript (except in the JSON modes, whose output is for programs).
 type scanReader struct {
-	sc      *bufio.Scanner
-	echo    *console
-	started bool
+	sc   *bufio.Scanner
+	echo *console
+	// promptTo, when set, receives the prompt before each line is read instead of the echo after
+	// it: a person types at a terminal while the output goes to a pipe or file.
+	promptTo io.Writer
+	started  bool
 }
 
 func (s *scanReader) ReadLine(prompt string) (string, error) {
 	if !s.started {
 		s.sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 		s.started = true
+	}
+	if s.promptTo != nil {
+		fmt.Fprint(s.promptTo, prompt)
 	}
 	if !s.sc.Scan() {
 		if err := s.sc.Err(); err != nil {
@@ -42,7 +48,7 @@ func (s *scanReader) ReadLine(prompt string) (string, error) {
 		return "", io.EOF
 	}
 	line := s.sc.Text()
-	if c := s.echo; c != nil && c.mode != ModeJSON && c.mode != ModeJSONStream && strings.TrimSpace(line) != "" {
+	if c := s.echo; c != nil && s.promptTo == nil && c.mode != ModeJSON && c.mode != ModeJSONStream && strings.TrimSpace(line) != "" {
 		fmt.Fprintf(c.out, "%s%s\n", prompt, line)
 	}
 	return line, nil
