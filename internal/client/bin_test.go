@@ -252,11 +252,14 @@ func BenchmarkWarmDate(b *testing.B) {
 					}
 				}
 			}
+			rss0 := rssKiB(c.DaemonPID())
 			run() // connect every agent
+			perHost := float64(rssKiB(c.DaemonPID())-rss0) / float64(n)
 			b.ResetTimer()
 			for b.Loop() {
 				run()
 			}
+			b.ReportMetric(perHost, "daemon-KiB/host")
 		})
 		b.Run(fmt.Sprintf("bash/procs=%d", n), func(b *testing.B) {
 			for b.Loop() {
@@ -274,4 +277,16 @@ func BenchmarkWarmDate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// rssKiB returns the resident set size of pid in KiB, from /proc.
+func rssKiB(pid int) int {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
