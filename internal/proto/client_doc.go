@@ -41,7 +41,12 @@ package proto
 // Run: the daemon answers run-accepted at once, then streams run-event frames as hosts
 // answer, then run-end. A done event's result carries the output only when it is not
 // what the stdout/stderr events carried (Output set: replace, do not append). If the
-// client's connection closes, the daemon kills the client's running commands.
+// client's connection closes, the daemon kills the client's running commands (unless
+// configured to keep them; their results then go to the audit log and history). When
+// the daemon itself stops, it ends its agents' input instead: running commands finish
+// on the hosts and keep their results for the next daemon, and the client gets an
+// error result for them. RunRequest.Fanout bounds how many of the run's hosts connect
+// at once (hosts already connected do not count), under the daemon's own bound.
 //
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
