@@ -115,9 +115,12 @@ func appendUint(b []byte, v uint64) []byte {
 // *UnknownTypeError, so the caller can still answer the id. Any other failure is a *DecodeError
 // and a nil envelope.
 func DecodeEnvelope(payload []byte) (*Envelope, error) {
-	e := new(Envelope)
-	if err := decMode.Unmarshal(payload, e); err != nil {
-		return nil, &DecodeError{What: "envelope", Err: err}
+	e, ok := decodeEnvelopeFast(payload)
+	if !ok {
+		e = new(Envelope)
+		if err := decMode.Unmarshal(payload, e); err != nil {
+			return nil, &DecodeError{What: "envelope", Err: err}
+		}
 	}
 	if e.Version != Version {
 		return e, &VersionError{Got: e.Version, Want: Version}
@@ -149,4 +152,62 @@ func (e *Envelope) DecodeBody() (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// decodeEnvelopeFast decodes the envelope shape Encode writes (a map of keys 1, 2, 3 and maybe 4,
+// in order, with integer values) without copying the body: Body is a slice of payload, checked
+// to be exactly one well-formed item. Anything else reports false, for the general decoder.
+func decodeEnvelopeFast(p []byte) (*Envelope, bool) {
+	if len(p) < 7 || (p[0] != 0xa3 && p[0] != 0xa4) {
+		return nil, false
+	}
+	i := 1
+	var vals [3]uint64
+	for k := range vals {
+		if i >= len(p) || p[i] != byte(k+1) {
+			return nil, false
+		}
+		v, n, ok := readUint(p[i+1:])
+		if !ok {
+			return nil, false
+		}
+		vals[k] = v
+		i += 1 + n
+	}
+	if vals[0] > 0xffff || vals[2] > 0xffff {
+		return nil, false
+	}
+	e := &Envelope{Version: uint16(vals[0]), ID: vals[1], Type: Type(vals[2])}
+	if p[0] == 0xa3 {
+		return e, i == len(p)
+	}
+	if i >= len(p) || p[i] != 0x04 {
+		return nil, false
+	}
+	body := p[i+1:]
+	if decMode.Wellformed(body) != nil {
+		return nil, false
+	}
+	e.Body = body
+	return e, true
+}
+
+// readUint reads a CBOR unsigned integer (major type 0) and returns it with its length.
+func readUint(b []byte) (v uint64, n int, ok bool) {
+	if len(b) == 0 || b[0]>>5 != 0 {
+		return 0, 0, false
+	}
+	switch ai := b[0] & 0x1f; {
+	case ai < 24:
+		return uint64(ai), 1, true
+	case ai == 24 && len(b) >= 2:
+		return uint64(b[1]), 2, true
+	case ai == 25 && len(b) >= 3:
+		return uint64(binary.BigEndian.Uint16(b[1:])), 3, true
+	case ai == 26 && len(b) >= 5:
+		return uint64(binary.BigEndian.Uint32(b[1:])), 5, true
+	case ai == 27 && len(b) >= 9:
+		return binary.BigEndian.Uint64(b[1:]), 9, true
+	}
+	return 0, 0, false
 }

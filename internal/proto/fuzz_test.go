@@ -32,6 +32,16 @@ func FuzzReadFrame(f *testing.F) {
 // FuzzEnvelope decodes an arbitrary payload as an envelope and its body, and re-encodes what decoded.
 func FuzzEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The fast path must agree with the general decoder whenever it accepts.
+		if fast, ok := decodeEnvelopeFast(data); ok {
+			var slow Envelope
+			if err := decMode.Unmarshal(data, &slow); err != nil {
+				t.Fatalf("fast path accepted %x; general decoder says %v", data, err)
+			}
+			if fast.Version != slow.Version || fast.ID != slow.ID || fast.Type != slow.Type || !bytes.Equal(fast.Body, slow.Body) {
+				t.Fatalf("fast path %+v; general decoder %+v", fast, slow)
+			}
+		}
 		env, err := DecodeEnvelope(data)
 		if err != nil {
 			return
