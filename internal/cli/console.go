@@ -220,9 +220,11 @@ func interrupts() (<-chan struct{}, func()) {
 		for {
 			select {
 			case <-sigs:
+				// Wait for the interrupt to be taken, so a quick second Ctrl-C is not lost.
 				select {
 				case out <- struct{}{}:
-				default:
+				case <-stop:
+					return
 				}
 			case <-stop:
 				return

@@ -132,9 +132,11 @@ func Run(ctx context.Context, opt Options) (int, error) {
 		for {
 			select {
 			case <-sigs:
+				// Wait for the interrupt to be taken, so a quick second Ctrl-C is not lost.
 				select {
 				case c.interrupts <- struct{}{}:
-				default:
+				case <-stop:
+					return
 				}
 			case <-stop:
 				return

@@ -315,3 +315,28 @@ func TestPrompt(t *testing.T) {
 		t.Errorf("prompt %q; want %q", got, want)
 	}
 }
+
+func TestSecondInterruptStopsWaiting(t *testing.T) {
+	f := newFake(standard)
+	f.release = make(chan struct{})
+	sigs := make(chan os.Signal)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-f.started
+		sigs <- os.Interrupt // cancel: the stubborn hosts do not confirm
+		sigs <- os.Interrupt // stop waiting
+	}()
+	var out bytes.Buffer
+	status, err := Run(context.Background(), Options{Session: f, Hosts: three, In: strings.NewReader("stubborn\n"),
+		Out: &out, Err: &out, interrupts: sigs})
+	<-done
+	close(f.release) // let the fake finish its run, as a daemon would eventually
+	f.Close()
+	if err != nil || status != ExitInterrupted {
+		t.Errorf("status %d, %v; want %d", status, err, ExitInterrupted)
+	}
+	if !strings.Contains(out.String(), "not confirmed before a second interrupt") {
+		t.Errorf("output lacks the abandoned hosts:\n%s", out.String())
+	}
+}

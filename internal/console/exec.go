@@ -72,6 +72,8 @@ type Outcome struct {
 	Results []client.HostResult
 	// Interrupted reports whether the command was cancelled by an interrupt.
 	Interrupted bool
+	// Abandoned reports whether a second interrupt stopped the wait for the hosts to confirm.
+	Abandoned bool
 	// Unfinished lists the hosts whose command the interrupt cancelled.
 	Unfinished []string
 	// PIDs maps each host to the pid its command started as.
@@ -205,9 +207,16 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				note(emit(render.Event{Type: render.EventEnd, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
 			}
 		case <-interrupt:
+			if out.Interrupted {
+				// A second interrupt: stop waiting for the daemon to confirm the cancel. The
+				// client stops delivering the abandoned run's events when it is closed.
+				events = nil
+				out.Abandoned = true
+				break
+			}
+			out.Interrupted = true
 			if !cancelled {
 				cancelled = true
-				out.Interrupted = true
 				run.Cancel()
 			}
 		case <-ctxDone:
@@ -233,6 +242,9 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			if cancelled {
 				st.result.Status = client.StatusCancelled
 				st.result.Err = ""
+				if out.Abandoned {
+					st.result.Err = "the cancel was not confirmed before a second interrupt"
+				}
 			}
 		}
 		out.Results = append(out.Results, st.result)

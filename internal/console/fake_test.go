@@ -20,6 +20,8 @@ type fakeSession struct {
 	last []client.RunRecord
 	// started receives one value per Run once every host has started.
 	started chan struct{}
+	// release, when set, is what "stubborn" commands wait for instead of the cancel.
+	release chan struct{}
 	wg      sync.WaitGroup
 }
 
@@ -45,6 +47,8 @@ func standard(host, cmd string) (client.HostResult, bool) {
 			return r, true
 		}
 		r.Stdout = []byte("quick\n")
+	case cmd == "stubborn":
+		return r, true
 	case cmd == "down":
 		if strings.HasSuffix(host, "3") {
 			return client.HostResult{Host: host, Status: client.StatusUnreachable, Err: host + ": connection refused"}, false
@@ -96,7 +100,9 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 			results = append(results, r)
 		}
 		f.started <- struct{}{}
-		if len(blocked) > 0 {
+		if len(blocked) > 0 && req.Command == "stubborn" && f.release != nil {
+			<-f.release
+		} else if len(blocked) > 0 {
 			select {
 			case <-cancel:
 			case <-ctx.Done():
