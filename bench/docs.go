@@ -427,14 +427,18 @@ func renderMarkdown(r *results, analysis string) string {
 	}
 
 	if len(r.Daemon) > 0 {
-		b.WriteString("## shoal daemon memory\n\n| hosts | idle RSS | connected RSS | connected PSS | peak RSS | RSS / host | above idle / host |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("## shoal daemon memory\n\nMeasured after the warm runs at each N, from /proc (RSS, PSS, VmHWM), and the Go heap live after the daemon's last GC (it runs with GODEBUG=gctrace=1). The rest of RSS is the collector's headroom (GOGC=100 lets the heap grow to twice the live data), goroutine stacks and the runtime.\n\n| hosts | idle RSS | connected RSS | connected PSS | peak RSS | live heap | RSS / host | above idle / host | live heap / host |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		sort.Slice(r.Daemon, func(i, j int) bool { return r.Daemon[i].N < r.Daemon[j].N })
 		for _, d := range r.Daemon {
 			if d.RSS == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.0f KiB | %.0f KiB |\n", d.N, kib(d.IdleRSS), kib(d.RSS), kib(d.PSS), kib(d.HWM),
-				float64(d.RSS)/float64(d.N), float64(d.RSS-d.IdleRSS)/float64(d.N))
+			heap := "–"
+			if d.LiveHeap > 0 {
+				heap = fmt.Sprintf("%.0f KiB", float64(d.LiveHeap)/float64(d.N))
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %.0f KiB | %.0f KiB | %s |\n", d.N, kib(d.IdleRSS), kib(d.RSS), kib(d.PSS), kib(d.HWM),
+				kib(d.LiveHeap), float64(d.RSS)/float64(d.N), float64(d.RSS-d.IdleRSS)/float64(d.N), heap)
 		}
 		b.WriteString("\n")
 	}

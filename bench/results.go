@@ -57,6 +57,8 @@ type daemonMem struct {
 	PSS     int64 `json:"pss"`
 	RSS     int64 `json:"rss"`
 	HWM     int64 `json:"hwm"`
+	// LiveHeap is the Go heap live after the daemon's last GC (gctrace), KiB; 0 when unknown.
+	LiveHeap int64 `json:"live_heap,omitempty"`
 }
 
 // merge adds the cells of o (a later, separate run) to r; a cell of o replaces r's

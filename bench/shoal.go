@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,12 +46,31 @@ func (s *shoalTool) describe() shoalInfo {
 	return shoalInfo{Version: s.version, HasRun: s.hasRun, HasDaemon: s.hasDaemon, HasPut: s.hasPut}
 }
 
-func (s *shoalTool) output(args ...string) ([]byte, error) {
+func (s *shoalTool) output(args ...string) ([]byte, error) { return s.outputEnv(nil, args...) }
+
+func (s *shoalTool) outputEnv(env []string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, s.k.shoal, args...)
-	c.Env = append(os.Environ(), s.env...)
+	c.Env = append(append(os.Environ(), s.env...), env...)
 	return c.CombinedOutput()
+}
+
+// gcLineRE matches a gctrace line's heap sizes: before -> after -> live MB.
+var gcLineRE = regexp.MustCompile(`gc \d+ @.* (\d+)->(\d+)->(\d+) MB, (\d+) MB goal`)
+
+// daemonLiveHeap returns the live heap after the daemon's last GC, in KiB (0 when unknown).
+func (s *shoalTool) daemonLiveHeap() int64 {
+	b, err := os.ReadFile(filepath.Join(s.k.work, "xdg", "state", "shoal", "daemon.log"))
+	if err != nil {
+		return 0
+	}
+	m := gcLineRE.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseInt(string(m[len(m)-1][3]), 10, 64)
+	return v * 1024
 }
 
 // subcommands lists the commands `shoal --help` shows.
@@ -183,7 +204,9 @@ func (s *shoalTool) warmUp(ctx context.Context, sc, n int, cmd string, res *resu
 		return nil
 	}
 	s.stopDaemon()
-	if out, err := s.output("-F", s.k.fl.sshConfig, "daemon", "start"); err != nil {
+	// gctrace makes the daemon log its live heap after each GC (to its log file), so its
+	// memory per host can be split between live data and the collector's headroom.
+	if out, err := s.outputEnv([]string{"GODEBUG=gctrace=1"}, "-F", s.k.fl.sshConfig, "daemon", "start"); err != nil {
 		res.cell(sc, "shoal-warm", n).Samples = []sample{{Err: "starting daemon: " + oneLine(tail(string(out), 300))}}
 		return nil
 	}
@@ -222,7 +245,9 @@ func (s *shoalTool) recordDaemon(n int, res *results) {
 		}
 	}
 	res.daemonConnected(n, pss, rss, hwm)
-	logf("daemon at n=%d: PSS %d KiB, RSS %d KiB, peak RSS %d KiB", n, pss, rss, hwm)
+	heap := s.daemonLiveHeap()
+	res.daemonEntry(n).LiveHeap = heap
+	logf("daemon at n=%d: PSS %d KiB, RSS %d KiB, peak RSS %d KiB, live heap after last GC %d KiB", n, pss, rss, hwm, heap)
 }
 
 func nonzero(p int) []int {
