@@ -138,9 +138,14 @@ func (c *clientConn) readLoop() error {
 	}
 }
 
+// sendTimeout is how long one frame may take to reach a client that stopped
+// reading before the daemon gives up on the client (and kills its runs).
+const sendTimeout = 30 * time.Second
+
 // send writes one frame to the client; errors mean the client is gone and are
 // noticed by the read loop.
 func (c *clientConn) send(id uint64, t proto.Type, body any) {
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.sendTimeout))
 	if err := c.pc.Send(id, t, body); err != nil {
 		c.nc.Close()
 	}

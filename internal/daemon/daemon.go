@@ -66,6 +66,8 @@ type Options struct {
 
 	// peerCred reads a connection's peer; nil = SO_PEERCRED. Tests replace it.
 	peerCred func(net.Conn) (PeerCred, error)
+	// sendTimeout bounds one frame to a client; 0 = sendTimeout. Tests shorten it.
+	sendTimeout time.Duration
 }
 
 // server is one running daemon.
@@ -122,6 +124,9 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	}
 	if opts.peerCred == nil {
 		opts.peerCred = peerCred
+	}
+	if opts.sendTimeout <= 0 {
+		opts.sendTimeout = sendTimeout
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"

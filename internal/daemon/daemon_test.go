@@ -681,3 +681,38 @@ func TestStopKeepsRunningCommands(t *testing.T) {
 	}
 	t.Error("the command was killed when the daemon stopped")
 }
+
+// TestClientThatStopsReading: a client that floods itself with output and never
+// reads is dropped after the send timeout, and its command is killed.
+func TestClientThatStopsReading(t *testing.T) {
+	d := startDaemon(t, newPipeTransport(t), func(o *daemon.Options) { daemon.SetSendTimeout(o, 300*time.Millisecond) })
+	nc, err := net.Dial("unix", d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pc := proto.NewConn(nc, nc, proto.ConnOptions{MaxFrame: daemon.ClientMaxFrame})
+	pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version, Client: proto.ClientVersion})
+	if _, err := pc.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Send(1, proto.TypeRun, &proto.RunRequest{Hosts: []string{"a"}, Command: "yes flood"}); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing more. Another client sees the run end (cancelled) in bounded time.
+	c := d.dial(t, "")
+	for range 1000 {
+		last, err := c.Last(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(last) == 1 {
+			if st := last[0].Results[0].Status; st != client.StatusCancelled {
+				t.Errorf("flooding run ended %s; want cancelled", st)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the run of a client that stopped reading was still going after 20s")
+}

@@ -1,6 +1,12 @@
 package daemon
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // SetPeerCred replaces how the daemon reads a client's credentials, for tests.
 func SetPeerCred(o *Options, f func(net.Conn) (PeerCred, error)) { o.peerCred = f }
+
+// SetSendTimeout shortens how long the daemon waits for a client that stopped reading.
+func SetSendTimeout(o *Options, d time.Duration) { o.sendTimeout = d }
