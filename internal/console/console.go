@@ -79,10 +79,9 @@ type console struct {
 	identity string
 
 	// last holds the previous command's results, for retargeting.
-	last    []client.HostResult
-	lastCmd string
-	worst   int
-	quit    bool
+	last  []client.HostResult
+	worst int
+	quit  bool
 	// interrupted reports whether the last line was cut short by an interrupt.
 	interrupted bool
 	interrupts  chan struct{}
@@ -272,7 +271,7 @@ func (c *console) run(ctx context.Context, command string) int {
 			return ExitNotRun
 		}
 	}
-	c.last, c.lastCmd = out.Results, command
+	c.last = out.Results
 	c.interrupted = out.Interrupted
 	if out.Interrupted && (c.mode == ModeJSON || c.mode == ModeJSONStream) {
 		// The text modes note the interrupt in the summary; keep JSON output clean.
