@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/reeflective/readline"
+	"github.com/reeflective/readline/inputrc"
 )
 
 // editor reads lines from the terminal with a line editor: emacs or vi keys (inputrc), history
@@ -21,7 +22,8 @@ type editor struct {
 
 // newEditor returns an editor for c. historyFile, when set, keeps the history across sessions.
 func newEditor(c *console, historyFile string, historySize int) *editor {
-	e := &editor{rl: readline.NewShell()}
+	// inputrc files may hold "$if shoal" sections for the console alone.
+	e := &editor{rl: readline.NewShell(inputrc.WithApp("shoal"))}
 	e.rl.Prompt.Primary(func() string { return e.prompt })
 	// The probe asks the terminal where the cursor is and reads the answer from stdin; keys typed
 	// ahead that arrive in the same read as the answer are lost. Our prompt starts at column 0.
