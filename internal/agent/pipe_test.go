@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/agent"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
+	"github.com/shoal-sh/shoal/internal/transport"
 )
 
 func startPipeRaw(t *testing.T) *shoaltest.AgentPipe {
@@ -135,5 +136,32 @@ func TestAbandonedRunDir(t *testing.T) {
 	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("another host's result: %v; want it left alone", err)
+	}
+}
+
+// TestPipeTransport checks the harness's in-process transport: a reconnect to the same name
+// gets the results its previous agent left.
+func TestPipeTransport(t *testing.T) {
+	pt := &shoaltest.PipeTransport{T: t}
+	ctx := context.Background()
+	c1, err := pt.Connect(ctx, transport.Target{Name: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := proto.NewConn(c1, c1, proto.ConnOptions{})
+	shoaltest.Handshake(t, p1)
+	p1.Send(9, proto.TypeExec, &proto.Exec{Cmd: "echo kept"})
+	c1.Close()
+	for {
+		if _, err := p1.Recv(); err != nil {
+			break
+		}
+	}
+	c2, _ := pt.Connect(ctx, transport.Target{Name: "h1"})
+	p2 := proto.NewConn(c2, c2, proto.ConnOptions{})
+	shoaltest.Handshake(t, p2)
+	env, err := p2.Recv()
+	if err != nil || env.ID != 9 || env.Type != proto.TypeStarted {
+		t.Fatalf("after reconnect: %v %v; want the re-delivered result 9", env, err)
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,4 +124,33 @@ func Handshake(t testing.TB, c *proto.Conn) *proto.Hello {
 		t.Fatalf("decoding hello: %v", err)
 	}
 	return &h
+}
+
+// PipeTransport is a transport.Transport whose every Connect starts an in-process agent over
+// pipes, with a state directory per target name under BaseDir (so a reconnect sees the results
+// the previous agent left). Agents are stopped at the end of the test.
+type PipeTransport struct {
+	T       testing.TB
+	Options agent.Options // StateDir is ignored
+	BaseDir string        // empty means a T.TempDir() made at the first Connect
+
+	mu sync.Mutex
+}
+
+var _ transport.Transport = (*PipeTransport)(nil)
+
+// Connect starts an agent for t.
+func (pt *PipeTransport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &transport.Error{Kind: transport.Timeout, Host: t.Name, Err: err}
+	}
+	pt.mu.Lock()
+	if pt.BaseDir == "" {
+		pt.BaseDir = pt.T.TempDir()
+	}
+	base := pt.BaseDir
+	pt.mu.Unlock()
+	opts := pt.Options
+	opts.StateDir = filepath.Join(base, strings.ReplaceAll(t.Name, "/", "_"))
+	return StartAgent(pt.T, opts), nil
 }
