@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -310,6 +311,7 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 		}
 		return false, nil
 	}
+	s.log.Debug("checking a kept result", "id", cl.id, "agent", apid, "pgid", pid, "found", strings.Fields(string(out)))
 	agentAlive := bytes.Contains(out, []byte("agent"))
 	cmdAlive := bytes.Contains(out, []byte("command"))
 	switch {
