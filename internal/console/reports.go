@@ -440,8 +440,15 @@ func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, 
 		return 0, writeJSONLines(w, []*client.DaemonStatus{st})
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "daemon: pid %d · version %s · up %s · %s · socket %s\n", st.PID, st.Version,
-		render.FormatDuration(time.Since(st.Started).Round(time.Second)), plural(st.Clients, "client"), st.Socket)
+	up := "up " + uptimeString(time.Since(st.Started))
+	if time.Since(st.Started) < time.Minute {
+		up = "up " + time.Since(st.Started).Round(time.Second).String()
+	}
+	if st.Started.IsZero() {
+		up = "up ?"
+	}
+	fmt.Fprintf(&b, "daemon: pid %d · version %s · %s · %s · socket %s\n", st.PID, st.Version, up,
+		plural(st.Clients, "client"), st.Socket)
 	byState := map[string][]string{}
 	var states []string
 	running := 0
