@@ -279,7 +279,7 @@ type term struct {
 	sock string
 }
 
-func newTerm(t *testing.T, dir string, command string) *term {
+func newTerm(t *testing.T, dir string, command string, extraEnv ...string) *term {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("SKIP: tmux is not installed")
@@ -291,7 +291,7 @@ func newTerm(t *testing.T, dir string, command string) *term {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("tmux", "-S", tm.sock, "-f", conf, "new-session", "-d", "-x", "120", "-y", "40", "bash", "-c", command+"; echo EXITED $?")
-	cmd.Env = append(env(dir), "TERM=xterm-256color")
+	cmd.Env = append(append(env(dir), "TERM=xterm-256color"), extraEnv...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("starting tmux: %v: %s", err, out)
 	}
@@ -346,6 +346,15 @@ func (tm *term) waitFor(what string, ok func(string) bool) string {
 	}
 }
 
+// screenEsc returns the screen with its colours and attributes as escape sequences.
+func (tm *term) screenEsc() string {
+	out, err := exec.Command("tmux", "-S", tm.sock, "capture-pane", "-e", "-p", "-S", "-1000").Output()
+	if err != nil {
+		tm.t.Fatalf("capture-pane: %v", err)
+	}
+	return string(out)
+}
+
 // waitPrompt waits until the screen ends with an empty prompt, as a person waits before typing.
 func (tm *term) waitPrompt() string {
 	tm.t.Helper()
@@ -371,6 +380,9 @@ func TestConsoleInTerminal(t *testing.T) {
 	tm.typeLine(":target @web")
 	tm.waitCount("shoal node[1-2] (2)>", 1)
 	tm.waitPrompt()
+	if esc := tm.screenEsc(); !strings.Contains(esc, "\x1b[1m") {
+		t.Errorf("no bold on a terminal without NO_COLOR:\n%q", esc)
+	}
 
 	// History: Up twice is the echo again, now on two hosts.
 	tm.keys("Up")
@@ -458,13 +470,16 @@ func TestConsoleIdentity(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "id.toml")
 	os.WriteFile(cfg, []byte("[daemon]\nuse = false\n\n[console]\nrequire_identity = true\n\n[[host]]\nname = \"n1\"\ntransport = \"local\"\n"), 0o600)
-	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon n1")
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon n1", "NO_COLOR=1")
 	tm.waitFor("the identity question", func(s string) bool { return strings.Contains(s, "Who are you?") })
 	tm.typeLine("ada lovelace")
 	tm.waitPrompt()
 	tm.typeLine("echo marker-$((2*21))")
 	tm.waitCount("marker-42", 1)
 	tm.waitPrompt()
+	if esc := tm.screenEsc(); strings.Contains(esc, "\x1b[1m") || strings.Contains(esc, "\x1b[3") {
+		t.Errorf("colours on the screen with NO_COLOR set:\n%q", esc)
+	}
 	tm.typeLine(":quit")
 	tm.waitCount("EXITED 0", 1)
 	b, err := os.ReadFile(filepath.Join(dir, "state", "shoal", "audit.log"))
