@@ -623,3 +623,21 @@ func TestSharedStateDir(t *testing.T) {
 		}
 	})
 }
+
+// TestSIGTERM checks that `shoal agent` stops on SIGTERM, killing its commands, even while its
+// stdin stays open.
+func TestSIGTERM(t *testing.T) {
+	p := startBinary(t, agent.Options{})
+	id := p.id()
+	p.send(id, proto.TypeExec, &proto.Exec{Cmd: "sleep 1000"})
+	st := expect[proto.Started](p, id, proto.TypeStarted)
+	if err := syscall.Kill(p.pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.collect(id, &result{started: st})
+	if r.exit.Signal != 9 {
+		t.Errorf("got %+v; want the command killed", r.exit)
+	}
+	p.drainToEnd()
+	waitGroupGone(t, st.PID)
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,14 +61,16 @@ func newAgentCmd(g *globals) *cobra.Command {
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			// Cancellation must also unblock the read of stdin.
+			// A signal must also end the read of stdin, which a blocking descriptor would not.
+			stdin := pollable(g.stdin)
 			unblock := context.AfterFunc(ctx, func() {
-				if f, ok := g.stdin.(*os.File); ok {
-					f.Close()
+				opts.Logger.Info("stopping on a signal: killing commands")
+				if f, ok := stdin.(*os.File); ok {
+					f.SetReadDeadline(time.Now())
 				}
 			})
 			defer unblock()
-			err := agent.Serve(ctx, g.stdin, g.stdout, opts)
+			err := agent.Serve(ctx, stdin, g.stdout, opts)
 			if err != nil && ctx.Err() != nil {
 				return nil // stopped by a signal: commands were killed, results kept
 			}
@@ -99,4 +103,22 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return n * mult, nil
+}
+
+// pollable returns r, or for a pipe or socket on a blocking descriptor, a non-blocking *os.File for
+// the same descriptor, whose reads a deadline can interrupt. Terminals and files are left alone.
+func pollable(r io.Reader) io.Reader {
+	f, ok := r.(*os.File)
+	if !ok {
+		return r
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
+		return r
+	}
+	fd := int(f.Fd()) // Fd puts the descriptor in blocking mode; undo that below
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return r
+	}
+	return os.NewFile(uintptr(fd), f.Name())
 }
