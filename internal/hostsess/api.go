@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -133,7 +134,8 @@ func (e *Error) Error() string {
 		s = e.Host + ": " + e.Op + ": " + e.Kind.String()
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		// Causes from this host's transport or session name the host already.
+		s += ": " + strings.TrimPrefix(e.Err.Error(), e.Host+": ")
 	}
 	return s
 }

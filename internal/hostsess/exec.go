@@ -18,10 +18,6 @@ func (s *Session) lostErr(op string, cause error) error {
 	if errors.Is(cause, errClosed) {
 		return s.errorf(Closed, op, cause)
 	}
-	var he *Error
-	if errors.As(cause, &he) {
-		return cause
-	}
 	return s.errorf(Lost, op, cause)
 }
 

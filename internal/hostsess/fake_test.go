@@ -21,6 +21,8 @@ type fakeTransport struct {
 	side func(cmd string) ([]byte, error)
 	// hello lets a test change the agent's hello.
 	hello func(n int, h *proto.Hello)
+	// fail, when set, makes the n-th connect fail with its error.
+	fail func(n int) error
 	// afterHello runs in the agent's goroutine after its hello (re-offers go here).
 	afterHello func(a *fakeAgent)
 
@@ -99,7 +101,16 @@ func (ft *fakeTransport) Connect(ctx context.Context, t transport.Target) (trans
 		ft.maxActive = ft.active
 	}
 	gate := ft.gate
+	fail := ft.fail
 	ft.mu.Unlock()
+	if fail != nil {
+		if err := fail(n); err != nil {
+			ft.mu.Lock()
+			ft.active--
+			ft.mu.Unlock()
+			return nil, err
+		}
+	}
 	defer func() {
 		ft.mu.Lock()
 		ft.active--

@@ -407,6 +407,12 @@ func (e *mismatchError) Error() string { return e.msg }
 func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.ConnectTimeout)
 	defer cancel()
+	if t.Reinstall {
+		s.mu.Lock()
+		s.setStateLocked(StateInstalling)
+		s.mu.Unlock()
+		s.flushStates()
+	}
 	tc, err := s.opts.Transport.Connect(ctx, t)
 	if err != nil {
 		if s.ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -619,5 +620,45 @@ func TestCloseFailsCallsAndLeaksNothing(t *testing.T) {
 	}
 	if st := s.Status(); st.State != StateClosed {
 		t.Errorf("state %s; want closed", st.State)
+	}
+}
+
+func TestKeptResultLostWhenReconnectFails(t *testing.T) {
+	leakCheck(t)
+	ft := &fakeTransport{
+		agent: func(n int) fakeHandler {
+			return func(a *fakeAgent, env *proto.Envelope, body any) {
+				if _, ok := body.(*proto.Exec); ok {
+					a.send(env.ID, proto.TypeStarted, &proto.Started{PID: 5})
+					a.stop() // cut; the agent would keep the result
+					return
+				}
+				defaultHandler(a, env, body)
+			}
+		},
+		fail: func(n int) error {
+			if n == 0 {
+				return nil
+			}
+			return &transport.Error{Kind: transport.Unreachable, Host: "h1", Err: errors.New("no route to host")}
+		},
+	}
+	s, sl := newFakeSession(t, ft, nil)
+	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
+	if KindOf(err) != Lost || !strings.Contains(err.Error(), "no route") {
+		t.Fatalf("Exec error = %v; want lost, saying why reconnecting failed", err)
+	}
+	if ft.n != maxReconnects+1 {
+		t.Errorf("%d connects; want %d", ft.n, maxReconnects+1)
+	}
+	sl.mu.Lock()
+	states := fmt.Sprint(sl.states)
+	sl.mu.Unlock()
+	if !strings.Contains(states, "backoff connecting") || !strings.HasSuffix(states, "lost]") {
+		t.Errorf("states %s; want backoff and reconnects, ending lost", states)
+	}
+	// The next request tries again at once, and says why it cannot connect.
+	if _, err := s.Ping(context.Background()); KindOf(err) != Unreachable || transport.KindOf(err) != transport.Unreachable {
+		t.Errorf("Ping = %v; want unreachable", err)
 	}
 }
