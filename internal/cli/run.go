@@ -130,11 +130,12 @@ Ctrl-C cancels the command on every host.`,
 				req.Stdin = b
 			}
 			view := console.View{
-				Out:       g.stdout,
-				Mode:      mode,
-				Color:     render.ColorEnabled(g.stdout, os.Getenv),
-				Summary:   true,
-				SummaryTo: g.stderr,
+				Out:          g.stdout,
+				Mode:         mode,
+				Color:        render.ColorEnabled(g.stdout, os.Getenv),
+				Summary:      true,
+				SummaryTo:    g.stderr,
+				SummaryColor: render.ColorEnabled(g.stderr, os.Getenv),
 			}
 			if render.IsTerminal(g.stdout) {
 				view.Progress, view.Width = true, render.TerminalWidth(g.stdout)

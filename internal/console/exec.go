@@ -60,8 +60,10 @@ type View struct {
 	Width int
 	// Summary prints the summary line after the results (not in the JSON modes).
 	Summary bool
-	// SummaryTo receives the summary and the interrupt note; nil means Out.
-	SummaryTo io.Writer
+	// SummaryTo receives the summary and the interrupt note, coloured when SummaryColor is set;
+	// nil means Out (and Color).
+	SummaryTo    io.Writer
+	SummaryColor bool
 	// Tick is how often the progress line is redrawn; 0 means 100ms.
 	Tick time.Duration
 }
@@ -260,17 +262,17 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		note(render.WriteJSON(v.Out, rs))
 	}
 	if v.Summary && (v.Mode == ModeGather || v.Mode == ModeStream) {
-		sw := v.SummaryTo
+		sw, sopt := v.SummaryTo, render.Options{Color: v.SummaryColor}
 		if sw == nil {
-			sw = v.Out
+			sw, sopt = v.Out, opt
 		}
-		note(render.WriteSummary(sw, render.Summarize(rs, out.Elapsed), opt))
+		note(render.WriteSummary(sw, render.Summarize(rs, out.Elapsed), sopt))
 		if out.Interrupted {
 			msg := "interrupted: every host finished before the cancel arrived"
 			if len(out.Unfinished) > 0 {
 				msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
 			}
-			_, err := fmt.Fprintln(sw, paint(v.Color, sgrYellow, msg))
+			_, err := fmt.Fprintln(sw, paint(sopt.Color, sgrYellow, msg))
 			note(err)
 		}
 	}
