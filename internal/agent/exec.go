@@ -41,9 +41,10 @@ const (
 
 // job is one accepted exec, from acceptance to acknowledgement.
 type job struct {
-	id  uint64
-	req *proto.Exec
-	dir string
+	id       uint64
+	req      *proto.Exec // without Stdin once accepted
+	dir      string
+	hasStdin bool // the stdin file exists
 
 	// These are guarded by server.mu.
 	state    jobState
@@ -102,7 +103,14 @@ func (s *server) prepareDir(j *job) error {
 		return err
 	}
 	if len(j.req.Stdin) > 0 {
-		return os.WriteFile(filepath.Join(j.dir, fileStdin), j.req.Stdin, 0o600)
+		if err := os.WriteFile(filepath.Join(j.dir, fileStdin), j.req.Stdin, 0o600); err != nil {
+			return err
+		}
+		// A queued job must not pin its stdin in memory: the file has it now.
+		j.hasStdin = true
+		req := *j.req
+		req.Stdin = nil
+		j.req = &req
 	}
 	return nil
 }
@@ -163,7 +171,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		return &proto.Exit{Code: -1, Start: start.UnixNano(), End: end.UnixNano(), Err: err.Error()}
 	}
 	stdin, err := os.Open(os.DevNull)
-	if len(j.req.Stdin) > 0 {
+	if j.hasStdin {
 		stdin, err = os.Open(filepath.Join(j.dir, fileStdin))
 	}
 	if err != nil {

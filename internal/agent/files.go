@@ -17,6 +17,12 @@ import (
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
+// Bounds on file transfers in progress: each read holds a chunk buffer, each write an open file.
+const (
+	maxReads  = 16
+	maxWrites = 64
+)
+
 // resolvePath makes a request path absolute: "~/x" and relative paths are taken from $HOME.
 func resolvePath(p string) (string, error) {
 	if p == "" {
@@ -59,6 +65,12 @@ func (s *server) startRead(ctx context.Context, id uint64, req *proto.Read) {
 		s.mu.Unlock()
 		cancel()
 		s.sendError(id, proto.CodeDuplicateID, "request id %d is still pending", id)
+		return
+	}
+	if len(s.reads) >= maxReads {
+		s.mu.Unlock()
+		cancel()
+		s.sendError(id, proto.CodeBusy, "%d reads in progress", maxReads)
 		return
 	}
 	s.reads[id] = cancel
@@ -164,9 +176,14 @@ func (s *server) startWrite(id uint64, req *proto.Write) {
 	}
 	s.mu.Lock()
 	inUse := s.idInUseLocked(id)
+	writes := len(s.writes)
 	s.mu.Unlock()
 	if inUse {
 		s.sendError(id, proto.CodeDuplicateID, "request id %d is still pending", id)
+		return
+	}
+	if writes >= maxWrites {
+		s.sendError(id, proto.CodeBusy, "%d writes in progress", maxWrites)
 		return
 	}
 	mode := fs.FileMode(req.Mode) & fs.ModePerm

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -163,5 +164,25 @@ func TestPipeTransport(t *testing.T) {
 	env, err := p2.Recv()
 	if err != nil || env.ID != 9 || env.Type != proto.TypeStarted {
 		t.Fatalf("after reconnect: %v %v; want the re-delivered result 9", env, err)
+	}
+}
+
+// TestTooManyWrites checks that open writes are bounded, and that a refused one touches nothing.
+func TestTooManyWrites(t *testing.T) {
+	a := shoaltest.StartAgent(t, agent.Options{})
+	c := proto.NewConn(a, a, proto.ConnOptions{})
+	shoaltest.Handshake(t, c)
+	dir := t.TempDir()
+	for i := range 65 {
+		c.Send(uint64(i+1), proto.TypeWrite, &proto.Write{Path: filepath.Join(dir, strconv.Itoa(i))})
+	}
+	env, err := c.Recv()
+	if err != nil || env.ID != 65 || env.Type != proto.TypeError {
+		t.Fatalf("got %v %v; want an error for write 65", env, err)
+	}
+	var e proto.Error
+	env.Decode(&e)
+	if e.Code != proto.CodeBusy {
+		t.Fatalf("got %v; want busy", &e)
 	}
 }

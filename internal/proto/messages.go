@@ -185,12 +185,13 @@ const (
 	CodeTooLarge    ErrorCode = 8  // a file or chunk exceeds a limit
 	CodeStopping    ErrorCode = 9  // the agent takes no new work
 	CodePermission  ErrorCode = 10 // permission denied
+	CodeBusy        ErrorCode = 11 // too many reads or writes in progress (2026-11-25)
 )
 
 var codeNames = map[ErrorCode]string{
 	CodeInternal: "internal", CodeBadRequest: "bad request", CodeUnknownType: "unknown type",
 	CodeVersion: "version mismatch", CodeDuplicateID: "duplicate id", CodeNotFound: "not found",
-	CodeIO: "i/o error", CodeTooLarge: "too large", CodeStopping: "stopping", CodePermission: "permission denied",
+	CodeIO: "i/o error", CodeTooLarge: "too large", CodeStopping: "stopping", CodePermission: "permission denied", CodeBusy: "busy",
 }
 
 // String returns the name of c.
