@@ -76,10 +76,15 @@ type Client struct {
 	PID      int    // peer pid from the socket (0 when unknown)
 	Identity string // who the person at the console said she is
 	Version  string // the client's program version
+	Cert     string // a network client's certificate name ("" for local clients)
 }
 
 func (c Client) attrs() slog.Attr {
-	return slog.Group("client", "conn", c.ID, "uid", c.UID, "pid", c.PID, "identity", c.Identity, "version", c.Version)
+	args := []any{"conn", c.ID, "uid", c.UID, "pid", c.PID, "identity", c.Identity, "version", c.Version}
+	if c.Cert != "" {
+		args = append(args, "cert", c.Cert)
+	}
+	return slog.Group("client", args...)
 }
 
 // ClientConnected records a client that completed its hello.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/daemon"
@@ -74,6 +76,16 @@ func (g *globals) runDaemon(ctx context.Context) error {
 		return err
 	}
 	opts.Socket = sock
+	if cfg.Daemon.Listen != "" {
+		tln, err := tlsListener(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		opts.AllowUnverifiedTLS = cfg.Daemon.InsecureNoClientAuth
+		logger.Info("serving mutual TLS", "listen", tln.Addr().String())
+		ln = daemon.Merge(ln, tln)
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
@@ -193,4 +205,32 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tlsListener listens on [daemon] listen with mutual TLS (or, with
+// insecure_no_client_auth, TLS that verifies a client certificate only when given).
+func tlsListener(cfg *config.Config) (net.Listener, error) {
+	d := cfg.Daemon
+	cert, key, ca := config.ExpandHome(d.TLSCert), config.ExpandHome(d.TLSKey), config.ExpandHome(d.ClientCA)
+	var conf *tls.Config
+	var err error
+	if d.InsecureNoClientAuth && ca == "" {
+		var pair tls.Certificate
+		if pair, err = tls.LoadX509KeyPair(cert, key); err != nil {
+			return nil, fmt.Errorf("loading the daemon's TLS certificate: %w", err)
+		}
+		conf = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pair}}
+	} else {
+		if conf, err = certs.ServerConfig(cert, key, ca); err != nil {
+			return nil, err
+		}
+		if d.InsecureNoClientAuth {
+			conf.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	ln, err := tls.Listen("tcp", d.Listen, conf)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", d.Listen, err)
+	}
+	return ln, nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ const maxFrame = 64 << 20
 type Options struct {
 	// Socket is the daemon's Unix socket.
 	Socket string
+	// Addr and TLS, when TLS is set, reach a daemon's mutual-TLS listener (HOST:PORT)
+	// instead of Socket. Such a client may not put, get or stop.
+	Addr string
+	TLS  *tls.Config
 	// DialFunc, when set, replaces dialling Socket (the in-process daemon's pipe).
 	DialFunc func(ctx context.Context) (net.Conn, error)
 	// Identity is the person at the console, for the audit log.
@@ -94,7 +99,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	for range 2 {
 		var nc net.Conn
 		nc, err = dialOnce(ctx, opts)
-		if err != nil && opts.Start != nil && opts.DialFunc == nil {
+		if err != nil && opts.Start != nil && opts.DialFunc == nil && opts.TLS == nil {
 			if err = autoStart(ctx, *opts.Start); err == nil {
 				nc, err = dialRetry(ctx, opts)
 			}
@@ -115,6 +120,14 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 func dialOnce(ctx context.Context, opts Options) (net.Conn, error) {
 	if opts.DialFunc != nil {
 		return opts.DialFunc(ctx)
+	}
+	if opts.TLS != nil {
+		d := tls.Dialer{Config: opts.TLS}
+		nc, err := d.DialContext(ctx, "tcp", opts.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s: %w", opts.Addr, err)
+		}
+		return nc, nil
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", opts.Socket)

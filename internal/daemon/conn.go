@@ -19,13 +19,16 @@ const helloTimeout = 10 * time.Second
 
 // clientConn is one connected client.
 type clientConn struct {
-	s    *server
-	nc   net.Conn
-	pc   *proto.Conn
-	id   uint64
-	who  audit.Client
-	ctx  context.Context // cancelled when the client leaves (its runs are killed)
-	quit context.CancelCauseFunc
+	s   *server
+	nc  net.Conn
+	pc  *proto.Conn
+	id  uint64
+	who audit.Client
+	// remote is a network (TLS) client: it may not make the daemon read or write
+	// local files (put, get), and its history is its certificate's.
+	remote bool
+	ctx    context.Context // cancelled when the client leaves (its runs are killed)
+	quit   context.CancelCauseFunc
 
 	mu   sync.Mutex                         // protects the following
 	runs map[uint64]context.CancelCauseFunc // by client request id
@@ -51,9 +54,13 @@ func (c *clientConn) serve() {
 	c.who = audit.Client{ID: c.id, UID: -1}
 
 	cred, err := s.opts.peerCred(c.nc)
+	c.who.UID, c.who.PID = cred.UID, cred.PID
+	if cred.Remote {
+		c.remote = true
+		c.who.Cert = cred.Name
+	}
 	if err == nil {
-		c.who.UID, c.who.PID = cred.UID, cred.PID
-		err = checkPeer(cred, s.uid)
+		err = checkPeer(cred, s.uid, s.opts.AllowUnverifiedTLS)
 	}
 	hello := proto.DaemonHello{Protocol: proto.Version, Client: proto.ClientVersion, Program: s.opts.Version,
 		PID: os.Getpid(), Started: s.started.UnixNano(), Socket: s.opts.Socket}
@@ -191,6 +198,38 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 		default:
 			c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
 		}
+	case *proto.PutRequest, *proto.GetRequest:
+		if c.remote {
+			c.fail(id, proto.CodePermission, "put and get make the daemon read or write files on its own machine: they are for local clients only")
+			return
+		}
+		c.dispatchFile(id, body)
+	case *proto.StatusRequest:
+		c.send(id, proto.TypeStatusResult, s.status())
+	case *proto.LastRequest:
+		ident := c.who.Identity
+		runs := s.hist.last(b.N, func(r *proto.RunRecord) bool {
+			return r.UID == c.who.UID && r.Cert == c.who.Cert && (ident == "" || r.Identity == ident)
+		})
+		c.send(id, proto.TypeLastResult, &proto.LastResult{Runs: runs})
+	case *proto.Stop:
+		if c.remote {
+			c.fail(id, proto.CodePermission, "only a local client may stop the daemon")
+			return
+		}
+		s.audit.Request(c.who, id, "stop", nil, "")
+		c.send(id, proto.TypeStopping, &proto.Stopping{})
+		s.stop(errStopped)
+	default:
+		c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
+	}
+}
+
+// dispatchFile starts a put or get for a local client.
+// dispatchFile starts a put or get for a local client.
+func (c *clientConn) dispatchFile(id uint64, body any) {
+	s := c.s
+	switch b := body.(type) {
 	case *proto.PutRequest:
 		hosts := dedupe(b.Hosts)
 		s.audit.Request(c.who, id, "put", hosts, b.LocalPath+" -> "+b.Dest)
@@ -213,20 +252,6 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 			}
 			c.send(id, proto.TypeFileResults, &proto.FileResults{Results: res})
 		})
-	case *proto.StatusRequest:
-		c.send(id, proto.TypeStatusResult, s.status())
-	case *proto.LastRequest:
-		ident := c.who.Identity
-		runs := s.hist.last(b.N, func(r *proto.RunRecord) bool {
-			return r.UID == c.who.UID && (ident == "" || r.Identity == ident)
-		})
-		c.send(id, proto.TypeLastResult, &proto.LastResult{Runs: runs})
-	case *proto.Stop:
-		s.audit.Request(c.who, id, "stop", nil, "")
-		c.send(id, proto.TypeStopping, &proto.Stopping{})
-		s.stop(errStopped)
-	default:
-		c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
 	}
 }
 

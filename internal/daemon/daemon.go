@@ -58,6 +58,9 @@ type Options struct {
 	// KeepOnDisconnect lets a client's running commands finish after it disconnects
 	// (results go to the audit log and history); the default kills them.
 	KeepOnDisconnect bool
+	// AllowUnverifiedTLS accepts TLS clients that show no verified certificate
+	// (config insecure_no_client_auth). Do not.
+	AllowUnverifiedTLS bool
 	// Session tunes every host session (heartbeat, backoff, timeouts); Target,
 	// Transport, Handshakes, Logger, Orphan and OnState are filled in by the daemon.
 	Session hostsess.Options

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
 	"github.com/shoal-sh/shoal/internal/hostsess"
@@ -685,7 +687,10 @@ func TestStopKeepsRunningCommands(t *testing.T) {
 // TestClientThatStopsReading: a client that floods itself with output and never
 // reads is dropped after the send timeout, and its command is killed.
 func TestClientThatStopsReading(t *testing.T) {
-	d := startDaemon(t, newPipeTransport(t), func(o *daemon.Options) { daemon.SetSendTimeout(o, 300*time.Millisecond) })
+	d := startDaemon(t, newPipeTransport(t), func(o *daemon.Options) {
+		daemon.SetSendTimeout(o, time.Second)
+		o.HistoryBytes = 64 << 10 // keep the other client's Last reply small
+	})
 	nc, err := net.Dial("unix", d.socket)
 	if err != nil {
 		t.Fatal(err)
@@ -696,7 +701,7 @@ func TestClientThatStopsReading(t *testing.T) {
 	if _, err := pc.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.Send(1, proto.TypeRun, &proto.RunRequest{Hosts: []string{"a"}, Command: "yes flood"}); err != nil {
+	if err := pc.Send(1, proto.TypeRun, &proto.RunRequest{Hosts: []string{"a"}, Command: "head -c 4000000 /dev/zero; sleep 1000"}); err != nil {
 		t.Fatal(err)
 	}
 	// Read nothing more. Another client sees the run end (cancelled) in bounded time.
@@ -715,4 +720,105 @@ func TestClientThatStopsReading(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the run of a client that stopped reading was still going after 20s")
+}
+
+// TestTLSListener serves the Unix socket and a mutual-TLS listener on loopback at
+// once: a client with a certificate from the CA runs commands (audited under its
+// certificate name) but may not put or stop; one without a certificate is refused.
+func TestTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	if err := certs.Init(dir, "test CA", now); err != nil {
+		t.Fatal(err)
+	}
+	scert, skey, err := certs.Issue(dir, certs.IssueOptions{Name: "daemon", Hosts: []string{"127.0.0.1"}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccert, ckey, err := certs.Issue(dir, certs.IssueOptions{Name: "alice"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sconf, err := certs.ServerConfig(scert, skey, filepath.Join(dir, certs.CACert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tln, err := tls.Listen("tcp", "127.0.0.1:0", sconf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := tln.Addr().String()
+	// One daemon on both listeners, through Merge.
+	d2dir := t.TempDir()
+	uln, err := daemon.Listen(filepath.Join(d2dir, "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newPipeTransport(t)
+	al, _ := audit.Open(audit.Options{Path: filepath.Join(d2dir, "audit.log")})
+	defer al.Close()
+	auditPath := filepath.Join(d2dir, "audit.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Serve(ctx, daemon.Merge(uln, tln), daemon.Options{Audit: al, Resolve: func(h string) (daemon.Host, error) {
+			return daemon.Host{Target: transport.Target{Name: h}, Transport: tr}, nil
+		}})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	cconf, err := certs.ClientConfig(ccert, ckey, filepath.Join(dir, certs.CACert), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(context.Background(), client.Options{Addr: addr, TLS: cconf})
+	if err != nil {
+		t.Fatalf("Dial over TLS: %v", err)
+	}
+	defer c.Close()
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"a"}, Command: "echo tls"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res := collect(t, r)
+	if res["a"] == nil || string(res["a"].Stdout) != "tls\n" {
+		t.Errorf("run over TLS: %+v", res["a"])
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("x"), 0o600)
+	if _, err := c.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: "/tmp/never"}); err == nil {
+		t.Error("put over TLS was allowed")
+	}
+	if err := c.Stop(context.Background()); err == nil {
+		t.Error("stop over TLS was allowed")
+	}
+	// The local socket still works, and sees the TLS client's run only if it asks as that client.
+	lc, err := client.Dial(context.Background(), client.Options{Socket: filepath.Join(d2dir, "s.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if last, err := lc.Last(context.Background(), 5); err != nil || len(last) != 0 {
+		t.Errorf("local Last saw %d runs (%v); want none of the TLS client's", len(last), err)
+	}
+
+	// Without a client certificate: refused.
+	bare := &tls.Config{RootCAs: cconf.RootCAs, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	if _, err := client.Dial(context.Background(), client.Options{Addr: addr, TLS: bare}); err == nil {
+		t.Error("a TLS client without a certificate was accepted")
+	}
+	c.Close()
+	lc.Close()
+	cancel()
+	<-done
+	done <- nil
+	data, _ := os.ReadFile(auditPath)
+	if !strings.Contains(string(data), `"cert":"alice"`) {
+		t.Errorf("audit log does not name the TLS client's certificate:\n%s", data)
+	}
 }

@@ -58,11 +58,17 @@ func TestHistoryBoundsAndReload(t *testing.T) {
 }
 
 func TestCheckPeer(t *testing.T) {
-	if err := checkPeer(PeerCred{UID: 1000, Known: true}, 1000); err != nil {
+	if err := checkPeer(PeerCred{UID: 1000, Known: true}, 1000, false); err != nil {
 		t.Errorf("same uid refused: %v", err)
 	}
-	err := checkPeer(PeerCred{UID: 1001, Known: true}, 1000)
+	err := checkPeer(PeerCred{UID: 1001, Known: true}, 1000, false)
 	if _, ok := err.(*PeerError); !ok {
 		t.Errorf("other uid: %v; want *PeerError", err)
+	}
+	if err := checkPeer(PeerCred{UID: -1, Remote: true, Name: "alice"}, 1000, false); err != nil {
+		t.Errorf("TLS client with a certificate refused: %v", err)
+	}
+	if err := checkPeer(PeerCred{UID: -1, Remote: true}, 1000, false); err == nil {
+		t.Error("TLS client without a certificate accepted")
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -77,49 +78,136 @@ func Listen(path string) (net.Listener, error) {
 // PeerCred is who is on the other end of a client connection.
 type PeerCred struct {
 	UID, PID int
-	Known    bool // false for in-memory connections (the same process)
+	Known    bool   // read from the kernel (SO_PEERCRED)
+	Remote   bool   // a network (TLS) client: UID and PID are unknown (-1, 0)
+	Name     string // a TLS client's certificate common name ("" when it showed none)
 }
 
-// peerCred reads SO_PEERCRED from a Unix socket connection; other connections are
-// in-process and trusted.
+// tlsHandshakeTimeout bounds a TLS client's handshake.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// peerCred says who is on the other end of c: SO_PEERCRED for a Unix socket, this
+// process for an in-memory pipe, the verified certificate for TLS. Any other kind of
+// connection is refused.
 func peerCred(c net.Conn) (PeerCred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return PeerCred{UID: os.Getuid(), PID: os.Getpid()}, nil
+	switch nc := c.(type) {
+	case *memConn:
+		return PeerCred{UID: os.Getuid(), PID: os.Getpid(), Known: true}, nil
+	case *tls.Conn:
+		ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+		defer cancel()
+		if err := nc.HandshakeContext(ctx); err != nil {
+			return PeerCred{UID: -1}, fmt.Errorf("TLS handshake: %w", err)
+		}
+		cs := nc.ConnectionState()
+		name := ""
+		if len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
+			name = cs.VerifiedChains[0][0].Subject.CommonName
+		}
+		return PeerCred{UID: -1, Remote: true, Name: name}, nil
+	case *net.UnixConn:
+		raw, err := nc.SyscallConn()
+		if err != nil {
+			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", err)
+		}
+		var cred *unix.Ucred
+		var cerr error
+		if err := raw.Control(func(fd uintptr) {
+			cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		}); err != nil {
+			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", err)
+		}
+		if cerr != nil {
+			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", cerr)
+		}
+		return PeerCred{UID: int(cred.Uid), PID: int(cred.Pid), Known: true}, nil
 	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", err)
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", err)
-	}
-	if cerr != nil {
-		return PeerCred{}, fmt.Errorf("reading peer credentials: %w", cerr)
-	}
-	return PeerCred{UID: int(cred.Uid), PID: int(cred.Pid), Known: true}, nil
+	return PeerCred{UID: -1}, fmt.Errorf("refusing a %T connection: only Unix sockets, TLS and in-process pipes are served", c)
 }
 
-// PeerError refuses a client of another user.
+// PeerError refuses a client.
 type PeerError struct {
 	UID, Want int
+	Reason    string // set for network clients
 }
 
 func (e *PeerError) Error() string {
+	if e.Reason != "" {
+		return "refusing network client: " + e.Reason
+	}
 	return fmt.Sprintf("refusing client of uid %d: this daemon serves uid %d only", e.UID, e.Want)
 }
 
-// checkPeer returns a *PeerError unless cred is the daemon's own user.
-func checkPeer(cred PeerCred, own int) error {
+// checkPeer returns a *PeerError unless cred is the daemon's own user, or a TLS
+// client with a verified certificate (or any TLS client when allowUnverified).
+func checkPeer(cred PeerCred, own int, allowUnverified bool) error {
+	if cred.Remote {
+		if cred.Name == "" && !allowUnverified {
+			return &PeerError{UID: -1, Want: own, Reason: "no verified client certificate"}
+		}
+		return nil
+	}
 	if cred.UID != own {
 		return &PeerError{UID: cred.UID, Want: own}
 	}
 	return nil
 }
+
+// Merge returns a listener that accepts from every one of lns; closing it closes them all.
+func Merge(lns ...net.Listener) net.Listener {
+	m := &mergedListener{lns: lns, conns: make(chan net.Conn), done: make(chan struct{})}
+	for _, ln := range lns {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				select {
+				case m.conns <- c:
+				case <-m.done:
+					c.Close()
+					return
+				}
+			}
+		}()
+	}
+	return m
+}
+
+// mergedListener is Merge's listener. Its accept goroutines end when Close closes
+// the listeners under them; Close waits for them.
+type mergedListener struct {
+	lns   []net.Listener
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+func (m *mergedListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-m.conns:
+		return c, nil
+	case <-m.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (m *mergedListener) Close() error {
+	m.once.Do(func() {
+		close(m.done)
+		for _, ln := range m.lns {
+			ln.Close()
+		}
+		m.wg.Wait()
+	})
+	return nil
+}
+
+func (m *mergedListener) Addr() net.Addr { return m.lns[0].Addr() }
 
 // MemListener is an in-memory net.Listener: Dial returns one end of a pipe whose other
 // end Accept returns. It serves the daemon in-process (--no-daemon).
@@ -159,11 +247,14 @@ func (l *MemListener) Close() error {
 // Addr returns a placeholder address.
 func (l *MemListener) Addr() net.Addr { return memAddr{} }
 
+// memConn is the daemon's end of an in-memory connection: the same process, trusted.
+type memConn struct{ net.Conn }
+
 // Dial connects to the listener.
 func (l *MemListener) Dial(ctx context.Context) (net.Conn, error) {
 	a, b := net.Pipe()
 	select {
-	case l.conns <- b:
+	case l.conns <- &memConn{b}:
 		return a, nil
 	case <-l.done:
 		a.Close()

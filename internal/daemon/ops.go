@@ -156,7 +156,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		wg.Wait()
 		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
-			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID}
+			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert}
 		if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}

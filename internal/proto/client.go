@@ -245,6 +245,7 @@ type RunRecord struct {
 	Identity string       `cbor:"5,keyasint,omitempty"`
 	Results  []HostResult `cbor:"6,keyasint,omitempty"`
 	UID      int          `cbor:"7,keyasint,omitempty"`
+	Cert     string       `cbor:"8,keyasint,omitempty"` // a network client's certificate name
 }
 
 // LastResult answers Last, newest first.
