@@ -50,8 +50,9 @@ package proto
 //
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
-// the in-process listener is the same process; a client over TLS (not built yet) will
-// need a streaming variant, announced by a ClientVersion bump.
+// the in-process listener is the same process. A client on the mutual-TLS listener is
+// refused put, get and stop (failed, permission denied); letting it copy files needs a
+// streaming variant, announced by a ClientVersion bump.
 //
 // Get: the daemon writes DestDir/<host>/<base name of Src> itself, refusing host and
 // file names that would leave DestDir (absolute, "..", separators, symlinks).
