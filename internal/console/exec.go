@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -85,8 +86,10 @@ type Outcome struct {
 
 // hostState is what Exec knows of one host while the command runs.
 type hostState struct {
-	started, done  bool
-	stdout, stderr []byte
+	started, done bool
+	// stdout and stderr hold the chunks as they arrived, joined only when the final result
+	// lacks its output (the client normally fills it in), so output is not copied twice.
+	stdout, stderr [][]byte
 	result         client.HostResult
 }
 
@@ -173,10 +176,10 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				out.PIDs[e.Host] = e.PID
 				note(emit(render.Event{Type: render.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
 			case client.EventStdout:
-				st.stdout = append(st.stdout, e.Data...)
+				st.stdout = append(st.stdout, e.Data)
 				note(emit(render.Event{Type: render.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
 			case client.EventStderr:
-				st.stderr = append(st.stderr, e.Data...)
+				st.stderr = append(st.stderr, e.Data)
 				note(emit(render.Event{Type: render.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
 			case client.EventDone:
 				if st.done || e.Result == nil {
@@ -190,11 +193,12 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				r := *e.Result
 				r.Host = e.Host
 				if len(r.Stdout) == 0 {
-					r.Stdout = st.stdout
+					r.Stdout = bytes.Join(st.stdout, nil)
 				}
 				if len(r.Stderr) == 0 {
-					r.Stderr = st.stderr
+					r.Stderr = bytes.Join(st.stderr, nil)
 				}
+				st.stdout, st.stderr = nil, nil
 				if r.PID != 0 {
 					out.PIDs[e.Host] = r.PID
 				}
@@ -240,7 +244,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		st := states[h]
 		if !st.done {
 			st.result = client.HostResult{Host: h, Status: client.StatusError, Err: "no result from the daemon",
-				Stdout: st.stdout, Stderr: st.stderr, PID: out.PIDs[h]}
+				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h]}
 			if cancelled {
 				st.result.Status = client.StatusCancelled
 				st.result.Err = ""
