@@ -36,7 +36,7 @@ type conn struct {
 	// hbMu protects the heartbeat state.
 	hbMu    sync.Mutex
 	hb      *time.Timer
-	hbWG    sync.WaitGroup // the ping sender
+	hbWG    sync.WaitGroup // a tick writing a ping
 	hbStop  bool
 	sending bool // a ping is being written
 	pingID  uint64
@@ -336,8 +336,17 @@ func (s *Session) unresponsive(c *conn) {
 		return
 	}
 	s.setStateLocked(StateUnresponsive)
+	done := make(chan struct{})
+	s.recovering = done
 	s.wg.Add(1)
-	go s.recoverConn(c)
+	go func() {
+		defer s.wg.Done()
+		s.recoverConn(c)
+		s.mu.Lock()
+		s.recovering = nil
+		s.mu.Unlock()
+		close(done)
+	}()
 	s.mu.Unlock()
 	s.flushStates()
 }
@@ -346,7 +355,6 @@ func (s *Session) unresponsive(c *conn) {
 // it kills the process groups of the commands it ran and the agent itself (when
 // that pid is still a shoal agent), then drops the connection so it is rebuilt.
 func (s *Session) recoverConn(c *conn) {
-	defer s.wg.Done()
 	c.recovering.Store(true)
 	s.mu.Lock()
 	var groups []int

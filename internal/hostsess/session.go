@@ -48,22 +48,24 @@ type Session struct {
 	wg     sync.WaitGroup // readers, dials and recoveries
 
 	// mu protects the following.
-	mu       sync.Mutex
-	state    State
-	stateQ   []State // state changes not yet passed to OnState
-	cur      *conn   // the ready connection, or nil
-	dialing  chan struct{}
-	lastErr  error
-	failures int // consecutive failed connects
-	retryAt  time.Time
-	retry    *time.Timer
-	keep     bool // reconnect in the background after a loss (set once connected)
-	calls    map[uint64]*call
-	unacked  map[uint64]bool // results delivered whose ack could not be sent
-	hello    proto.Hello
-	lastRTT  time.Duration
-	lastSeen time.Time
-	closed   bool
+	mu      sync.Mutex
+	state   State
+	stateQ  []State // state changes not yet passed to OnState
+	cur     *conn   // the ready connection, or nil
+	dialing chan struct{}
+	// recovering is closed when the recovery of an unresponsive agent ends.
+	recovering chan struct{}
+	lastErr    error
+	failures   int // consecutive failed connects
+	retryAt    time.Time
+	retry      *time.Timer
+	keep       bool // reconnect in the background after a loss (set once connected)
+	calls      map[uint64]*call
+	unacked    map[uint64]bool // results delivered whose ack could not be sent
+	hello      proto.Hello
+	lastRTT    time.Duration
+	lastSeen   time.Time
+	closed     bool
 
 	notifyMu sync.Mutex // serialises OnState calls, in order
 }
@@ -219,14 +221,17 @@ func (s *Session) ready(ctx context.Context, cl *call) (c *conn, err error) {
 			return nil, s.errorf(Closed, cl.kind.String(), errClosed)
 		}
 		s.addCallLocked(cl)
-		if c := s.cur; c != nil {
+		if c := s.cur; c != nil && s.recovering == nil {
 			cl.conn = c
 			s.mu.Unlock()
 			return c, nil
 		}
 		var done chan struct{}
-		joined := s.dialing != nil
+		joined := s.dialing != nil || s.recovering != nil
 		switch {
+		case s.recovering != nil:
+			// The agent stopped answering and is being replaced: wait for that.
+			done = s.recovering
 		case joined:
 			done = s.dialing
 		case attempt > 0 || (s.state == StateBackoff && s.opts.Now().Before(s.retryAt)):

@@ -651,6 +651,8 @@ func TestKeptResultLostWhenReconnectFails(t *testing.T) {
 	if ft.n != maxReconnects+1 {
 		t.Errorf("%d connects; want %d", ft.n, maxReconnects+1)
 	}
+	sl.wait(t, StateLost, 10*time.Second) // the first, after the cut
+	sl.wait(t, StateLost, 10*time.Second) // giving up
 	sl.mu.Lock()
 	states := fmt.Sprint(sl.states)
 	sl.mu.Unlock()
@@ -660,5 +662,46 @@ func TestKeptResultLostWhenReconnectFails(t *testing.T) {
 	// The next request tries again at once, and says why it cannot connect.
 	if _, err := s.Ping(context.Background()); KindOf(err) != Unreachable || transport.KindOf(err) != transport.Unreachable {
 		t.Errorf("Ping = %v; want unreachable", err)
+	}
+}
+
+func TestRequestsWaitOutARecovery(t *testing.T) {
+	leakCheck(t)
+	ft := &fakeTransport{agent: func(n int) fakeHandler {
+		if n > 0 {
+			return nil
+		}
+		return func(a *fakeAgent, env *proto.Envelope, body any) {} // frozen from the start
+	}}
+	release := make(chan struct{})
+	ft.side = func(cmd string) ([]byte, error) {
+		<-release
+		ft.agentN(0).stop()
+		return nil, nil
+	}
+	s, sl := newFakeSession(t, ft, func(o *Options) {
+		o.Heartbeat = 5 * time.Millisecond
+		o.Missed = 2
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.Info(context.Background()) // sent to the frozen agent: lost
+		errc <- err
+	}()
+	sl.wait(t, StateUnresponsive, 10*time.Second)
+	pinged := make(chan error, 1)
+	go func() {
+		_, err := s.Ping(context.Background()) // waits for the replacement
+		pinged <- err
+	}()
+	close(release)
+	if err := <-errc; KindOf(err) != Lost {
+		t.Errorf("Info to the frozen agent = %v; want lost", err)
+	}
+	if err := <-pinged; err != nil {
+		t.Errorf("Ping during the recovery = %v; want it answered by the new agent", err)
+	}
+	if ft.n != 2 {
+		t.Errorf("%d connects; want 2", ft.n)
 	}
 }
