@@ -822,3 +822,45 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("audit log does not name the TLS client's certificate:\n%s", data)
 	}
 }
+
+// TestResultKeptAcrossRestart: a command still running when the daemon stops finishes
+// on its host; the next daemon collects its result into the history.
+func TestResultKeptAcrossRestart(t *testing.T) {
+	tr := newPipeTransport(t)
+	d := startDaemon(t, tr, nil)
+	c := d.dial(t, "")
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"a"}, Command: "sleep 0.3; echo kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range r.Events {
+		if ev.Kind == client.EventStart {
+			break
+		}
+	}
+	d.stop()
+	if err := <-d.done; err != nil {
+		t.Fatal(err)
+	}
+	d.done <- nil
+	tr.wg.Wait() // the first agent finished the command and exited
+
+	d2 := startDaemon(t, tr, nil)
+	c2 := d2.dial(t, "")
+	if _, err := c2.Ping(context.Background(), []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		last, err := c2.Last(context.Background(), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range last {
+			if len(rec.Results) == 1 && string(rec.Results[0].Stdout) == "kept\n" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("the result of the command left running was not collected by the next daemon")
+}
