@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,6 +98,9 @@ Ctrl-C cancels the command on every host.`,
 			}
 			if len(args) < 2 {
 				return errors.New("usage: shoal run TARGETS [--] COMMAND [ARG]")
+			}
+			if rf.stdin && slices.Contains(strings.FieldsFunc(args[0], func(r rune) bool { return r == ',' || r == ' ' }), "-") {
+				return errors.New("standard input cannot hold both the target names (-) and the command's input (--stdin)")
 			}
 			ctx := cmdContext(cmd)
 			t, err := g.prepare(ctx, rf, args[0])
