@@ -3,6 +3,22 @@
 // heartbeats (unresponsive → lost → backoff → connecting), routes responses to
 // the calls waiting for them, and delivers results the agent kept across a
 // reconnect.
+//
+// One reader goroutine per connection routes every frame by request id; calls
+// queue what they receive without ever blocking the reader, and every write goes
+// through the connection's single framed writer. The heartbeat is a timer, not a
+// goroutine. A ping unanswered for Missed heartbeats while nothing else moves on
+// the link makes the agent unresponsive: a side command kills its commands'
+// process groups and the agent (when that pid is still an agent), and the session
+// reconnects; requests made meanwhile wait for the new agent.
+//
+// When a connection is lost after a command started, and the agent keeps
+// results, Exec waits: while the old agent lives it finishes the command into its
+// result directory; when both are gone, the session reconnects once or twice so
+// that a fresh agent offers the result. An agent that died under a running
+// command, or a reconnect that keeps failing, ends the wait with a Lost error.
+// Results offered that no call waits for go to Options.Orphan; every delivered
+// result is acknowledged, so the agent removes it.
 package hostsess
 
 import (
@@ -28,8 +44,11 @@ type Options struct {
 	Now        func() time.Time // injected clock
 	// Orphan receives results the agent re-offers after a reconnect for which no caller waits
 	// (e.g. after a daemon restart); the daemon logs them to the audit log/history. It must not block long.
-	Orphan  func(host string, r Result)
-	OnState func(host string, st State) // state changes, for status and progress events
+	// Orphan is called from the connection's reader goroutine.
+	Orphan func(host string, r Result)
+	// OnState is told state changes, for status and progress events, in order and
+	// with no lock held; it must not block long or call Close.
+	OnState func(host string, st State)
 
 	// ConnectTimeout bounds one connect and hello exchange (default 60s).
 	ConnectTimeout time.Duration
