@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -50,8 +51,8 @@ var framePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Send writes one message of type t with id and body as a single frame. The message is encoded
 // outside the write lock, so senders only wait for each other's writes. After a write error every
-// later Send fails with that first error; an encoding error or an oversized message fails only
-// this call.
+// later Send fails with that first error, which matches ErrClosed; an encoding error or an
+// oversized message fails only this call.
 func (c *Conn) Send(id uint64, t Type, body any) error {
 	buf := framePool.Get().(*bytes.Buffer)
 	defer func() {
@@ -90,8 +91,8 @@ func (c *Conn) writeFrame(frame []byte) error {
 		return c.werr
 	}
 	if _, err := c.w.Write(frame); err != nil {
-		c.werr = err
-		return err
+		c.werr = fmt.Errorf("%w: writing frame: %w", ErrClosed, err)
+		return c.werr
 	}
 	return nil
 }

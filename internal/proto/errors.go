@@ -8,7 +8,7 @@ import (
 // ErrFrameTooLarge is returned when a frame's length exceeds the maximum, before anything is allocated.
 var ErrFrameTooLarge = errors.New("frame too large")
 
-// ErrClosed is returned by Send after the Conn's writer failed or was closed.
+// ErrClosed matches the error of every Send after a write to the Conn's writer failed.
 var ErrClosed = errors.New("connection closed")
 
 // FrameSizeError says how large a refused frame was; it matches ErrFrameTooLarge with errors.Is.

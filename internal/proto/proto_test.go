@@ -244,3 +244,23 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(b []byte) (int, error) {
+	w.n++
+	return 0, io.ErrClosedPipe
+}
+
+func TestConnWriteErrorSticks(t *testing.T) {
+	w := &failWriter{}
+	c := NewConn(nil, w, ConnOptions{})
+	for range 2 {
+		if err := c.Send(1, TypePing, nil); !errors.Is(err, ErrClosed) || !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("got %v; want ErrClosed wrapping the write error", err)
+		}
+	}
+	if w.n != 1 {
+		t.Fatalf("writer called %d times; want once", w.n)
+	}
+}
