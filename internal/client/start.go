@@ -104,6 +104,7 @@ func Start(ctx context.Context, socket string, o StartOptions) (int, error) {
 	defer logf.Close()
 	cmd := exec.Command(bin, append([]string{"daemon"}, o.Args...)...)
 	cmd.Env = o.Env
+	cmd.Dir = "/" // do not keep the starter's working directory busy
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
