@@ -75,6 +75,9 @@ func (c *clientConn) serve() {
 	c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
 	env, err := c.pc.Recv()
 	c.nc.SetReadDeadline(time.Time{})
+	if s.ctx.Err() != nil {
+		return // stopping; the deadline stopping set may just have been cleared
+	}
 	var ch proto.ClientHello
 	if err == nil && env.Type != proto.TypeClientHello {
 		err = fmt.Errorf("first frame is %v, want client-hello", env.Type)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -295,8 +296,21 @@ func (s *server) armIdleLocked() {
 	})
 }
 
+// checkHost refuses host names no transport should see: empty, too long, starting
+// with '-' (an option to ssh), or holding spaces or control characters.
+func checkHost(host string) error {
+	if host == "" || len(host) > 255 || strings.HasPrefix(host, "-") ||
+		strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("bad host name %q", host)
+	}
+	return nil
+}
+
 // session returns the host session for host, creating it on first use.
 func (s *server) session(host string) (*hostSess, error) {
+	if err := checkHost(host); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if hs, ok := s.sessions[host]; ok {
 		s.mu.Unlock()

@@ -72,3 +72,16 @@ func TestCheckPeer(t *testing.T) {
 		t.Error("TLS client without a certificate accepted")
 	}
 }
+
+func TestCheckHost(t *testing.T) {
+	for _, h := range []string{"web01", "web01.dc1", "10.0.0.1", "user@host", "[::1]"} {
+		if err := checkHost(h); err != nil {
+			t.Errorf("checkHost(%q) = %v; want ok", h, err)
+		}
+	}
+	for _, h := range []string{"", "-oProxyCommand=x", "a b", "a\nb", "a\x00"} {
+		if checkHost(h) == nil {
+			t.Errorf("checkHost(%q) accepted it", h)
+		}
+	}
+}
