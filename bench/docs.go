@@ -442,12 +442,14 @@ func renderMarkdown(r *results, analysis string) string {
 		}
 		b.WriteString("\n")
 	}
-	if r.Profile != "" || r.ProfileWarm != "" {
+	if r.Profile != "" || r.ProfileWarm != "" || r.ProfileFirst != "" || r.ProfilePut != "" {
 		b.WriteString("## Where the time goes (perf)\n\n")
-		b.WriteString(r.Profile)
-		b.WriteString("\n")
-		b.WriteString(r.ProfileWarm)
-		b.WriteString("\n")
+		for _, p := range []string{r.Profile, r.ProfileWarm, r.ProfileFirst, r.ProfilePut} {
+			if p != "" {
+				b.WriteString(p)
+				b.WriteString("\n")
+			}
+		}
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("## Notes from the run\n\n")

@@ -397,6 +397,10 @@ func (b *bench) scenarioFirstContact(ctx context.Context) {
 	for _, n := range b.c.ns {
 		b.measure(ctx, 2, []*tool{b.sh.first(remoteCmd)}, n, b.c.runs, 1, false)
 	}
+	if b.c.perf && b.sh.hasRun && ctx.Err() == nil {
+		logf("profiling one first contact")
+		b.res.ProfileFirst = b.profileRun(ctx, b.sh.first(remoteCmd), refN(b.res), "first-contact (`shoal run --no-daemon`, agents removed)")
+	}
 }
 
 // scenarioWarm measures shoal with its daemon connected, and Ansible with ControlPersist.
@@ -462,4 +466,8 @@ func (b *bench) scenarioPush(ctx context.Context) {
 	tools := b.k.pushers(src, sum)
 	tools = append(tools, b.sh.put(src, sum))
 	b.measure(ctx, 5, tools, b.c.pushN, b.c.pushRuns, 1, false)
+	if b.c.perf && b.sh.hasPut && ctx.Err() == nil {
+		logf("profiling one push")
+		b.res.ProfilePut = b.profileRun(ctx, b.sh.put(src, sum), b.c.pushN, "push (`shoal put --no-daemon`)")
+	}
 }

@@ -32,7 +32,11 @@ func (b *bench) profileRun(ctx context.Context, t *tool, n int, label string) st
 	if !s.OK {
 		return fmt.Sprintf("perf record failed: %s: %s", s.Err, oneLine(tail(string(out), 300)))
 	}
-	if got, _ := countMarkers(out, n); got != n {
+	if t.check != nil {
+		if err := t.check(out, n); err != nil {
+			return "profiled run failed: " + err.Error()
+		}
+	} else if got, _ := countMarkers(out, n); got != n {
 		return fmt.Sprintf("profiled run: only %d of %d hosts answered", got, n)
 	}
 	report := func(args ...string) string {

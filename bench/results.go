@@ -35,9 +35,12 @@ type results struct {
 	Daemon   []*daemonMem      `json:"daemon"`
 	Notes    []string          `json:"notes"`
 	Profile  string            `json:"profile,omitempty"`
-	// ProfileWarm is the same for a warm run through the daemon.
-	ProfileWarm string `json:"profile_warm,omitempty"`
-	Work        string `json:"work"` // the temporary directory, shown as $WORK
+	// ProfileWarm, ProfileFirst and ProfilePut are the same for a warm run through the daemon,
+	// a first contact and a file push.
+	ProfileWarm  string `json:"profile_warm,omitempty"`
+	ProfileFirst string `json:"profile_first,omitempty"`
+	ProfilePut   string `json:"profile_put,omitempty"`
+	Work         string `json:"work"` // the temporary directory, shown as $WORK
 }
 
 // cell holds the samples of one tool at one host count in one scenario.
@@ -91,8 +94,13 @@ func (r *results) merge(o *results) {
 	if o.Profile != "" {
 		r.Profile = o.Profile
 	}
-	if o.ProfileWarm != "" {
-		r.ProfileWarm = o.ProfileWarm
+	for _, p := range []struct {
+		dst *string
+		src string
+	}{{&r.ProfileWarm, o.ProfileWarm}, {&r.ProfileFirst, o.ProfileFirst}, {&r.ProfilePut, o.ProfilePut}} {
+		if p.src != "" {
+			*p.dst = p.src
+		}
 	}
 	if o.MemN > 0 && r.MemN == 0 {
 		r.MemN = o.MemN
