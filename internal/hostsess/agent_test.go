@@ -138,6 +138,25 @@ func TestAgentExecAndFiles(t *testing.T) {
 	if _, _, err := s.ReadFile(ctx, dest+".missing", &got); KindOf(err) != Remote {
 		t.Errorf("ReadFile of a missing file: %v; want a remote error", err)
 	}
+
+	// KillAll stops every running command.
+	errc := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		_, err := s.Exec(ctx, ExecRequest{Command: "sleep 1000"}, func(ev Event) {
+			if ev.Kind == "started" {
+				close(started)
+			}
+		})
+		errc <- err
+	}()
+	<-started
+	if err := s.KillAll(ctx); err != nil {
+		t.Fatalf("KillAll: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Exec killed by KillAll: %v; want its result (killed by a signal)", err)
+	}
 }
 
 func TestAgentCancelKillsProcessGroup(t *testing.T) {
