@@ -641,3 +641,45 @@ func TestSIGTERM(t *testing.T) {
 	p.drainToEnd()
 	waitGroupGone(t, st.PID)
 }
+
+// TestRequestErrors covers requests that cannot be carried out.
+func TestRequestErrors(t *testing.T) {
+	forEachKind(t, func(t *testing.T, start func(testing.TB, agent.Options) *peer) {
+		p := start(t, agent.Options{})
+		// A missing working directory: an exit with the reason, not a hang.
+		id := p.id()
+		p.send(id, proto.TypeExec, &proto.Exec{Cmd: "true", Dir: "/nonexistent/dir"})
+		if ex := expect[proto.Exit](p, id, proto.TypeExit); ex.Code != -1 || !strings.Contains(ex.Err, "nonexistent") {
+			t.Errorf("exec in a missing directory: got %+v", ex)
+		}
+		p.send(id, proto.TypeAck, nil)
+		// Kill of nothing, ack of nothing, chunks for no write.
+		id = p.id()
+		p.send(id, proto.TypeKill, &proto.Kill{Target: 424242})
+		if k := expect[proto.Killed](p, id, proto.TypeKilled); k.Count != 0 {
+			t.Errorf("kill of an unknown id: killed %d", k.Count)
+		}
+		p.send(424242, proto.TypeAck, nil)
+		p.send(424243, proto.TypeWriteChunk, &proto.WriteChunk{Data: []byte("x")})
+		p.send(424244, proto.TypeWriteDone, nil)
+		if e := expect[proto.Error](p, 424244, proto.TypeError); e.Code != proto.CodeNotFound {
+			t.Errorf("write-done without write: got %v", e)
+		}
+		// A write into a missing directory without MkdirAll.
+		id = p.id()
+		p.send(id, proto.TypeWrite, &proto.Write{Path: filepath.Join(t.TempDir(), "no", "f")})
+		if e := expect[proto.Error](p, id, proto.TypeError); e.Code != proto.CodeNotFound {
+			t.Errorf("write into a missing directory: got %v", e)
+		}
+		// A reply type sent as a request.
+		id = p.id()
+		p.send(id, proto.TypePong, nil)
+		if e := expect[proto.Error](p, id, proto.TypeError); e.Code != proto.CodeBadRequest {
+			t.Errorf("pong as a request: got %v", e)
+		}
+		p.ping()
+		if len(p.stash) != 0 {
+			t.Errorf("unexpected messages: %v", p.stash)
+		}
+	})
+}

@@ -193,6 +193,16 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	cmd.Dir = j.req.Dir
 	if cmd.Dir == "" {
 		cmd.Dir = j.dir
+	} else if st, err := os.Stat(cmd.Dir); err != nil || !st.IsDir() {
+		// exec would blame the shell ("fork/exec /bin/bash: no such file or directory").
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return fail(fmt.Errorf("working directory %s: %w", cmd.Dir, err))
 	}
 	cmd.Env = append(os.Environ(), "SHOAL_RUN_DIR="+j.dir, "SHOAL_REQUEST_ID="+strconv.FormatUint(j.id, 10))
 	cmd.Env = append(cmd.Env, j.req.Env...)

@@ -78,7 +78,9 @@
 // # Requests in detail
 //
 // exec: the agent replies started (pid) as soon as the process exists, then output chunks in
-// order (seq 0, 1, 2... across both streams), then exit. Output beyond the request's or the
+// order (seq 0, 1, 2... across both streams), then exit. A process that cannot be started (say,
+// a missing Dir) gets exit{Code -1, Err} without started; a command killed while queued gets
+// exit{Canceled}. Output beyond the request's or the
 // agent's cap is not sent and not kept (exit.Truncated). Exit is sent only after the status is on
 // disk, so a daemon holding an exit knows the result survives; the daemon then sends ack with the
 // same id and the agent removes the result directory. An ack for an unknown id is ignored. A full
