@@ -118,6 +118,10 @@ func TestAgentExecAndFiles(t *testing.T) {
 	if res.PID == 0 || res.Started.IsZero() || res.Ended.Before(res.Started) {
 		t.Errorf("result %+v lacks pid or times", res)
 	}
+	res, err = s.Exec(ctx, ExecRequest{Command: "head -c 100000 /dev/zero", OutputCap: 1000}, nil)
+	if err != nil || len(res.Stdout) != 1000 || !res.Truncated {
+		t.Errorf("capped Exec = %d bytes, truncated %v, %v; want 1000, truncated", len(res.Stdout), res.Truncated, err)
+	}
 	if _, err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}

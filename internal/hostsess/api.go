@@ -80,6 +80,10 @@ type ExecRequest struct {
 	Env     map[string]string
 	Stdin   []byte
 	Timeout time.Duration
+	// OutputCap bounds the output (stdout and stderr together) the agent keeps and
+	// sends; past it the result is Truncated. 0 means the agent's default (64 MiB),
+	// which is also what Exec may hold in memory for the call.
+	OutputCap int64
 }
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
