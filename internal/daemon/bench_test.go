@@ -66,3 +66,40 @@ func BenchmarkWarmDate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRouting runs a command on N hosts whose fake agents answer at once: the
+// cost of the client, the daemon and the host sessions alone, per run.
+func BenchmarkRouting(b *testing.B) {
+	for _, n := range []int{10, 200, 1000} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			hosts := make([]string, n)
+			for i := range hosts {
+				hosts[i] = fmt.Sprintf("h%d", i+1)
+			}
+			tr := &instantTransport{}
+			d := startDaemonTweak(b, tr, nil)
+			c, err := client.Dial(context.Background(), client.Options{Socket: d.socket})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			run := func() {
+				r, err := c.Run(context.Background(), client.RunRequest{Hosts: hosts, Command: "date"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for ev := range r.Events {
+					if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+						b.Fatalf("%s: %+v", ev.Host, ev.Result)
+					}
+				}
+			}
+			run()
+			b.ResetTimer()
+			for b.Loop() {
+				run()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/host")
+		})
+	}
+}
