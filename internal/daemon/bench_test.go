@@ -77,6 +77,7 @@ func BenchmarkRouting(b *testing.B) {
 				hosts[i] = fmt.Sprintf("h%d", i+1)
 			}
 			tr := &instantTransport{}
+			b.Cleanup(tr.wg.Wait) // runs after the daemon's cleanup has closed the sessions
 			d := startDaemonTweak(b, tr, nil)
 			c, err := client.Dial(context.Background(), client.Options{Socket: d.socket})
 			if err != nil {
