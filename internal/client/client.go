@@ -218,6 +218,11 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 		nc.Close()
 		return nil, fmt.Errorf("greeting the shoal daemon: %w", err)
 	}
+	if !stop() {
+		// ctx ended just now and its deadline may be on the connection.
+		nc.Close()
+		return nil, fmt.Errorf("greeting the shoal daemon: %w", ctx.Err())
+	}
 	nc.SetDeadline(time.Time{})
 	c.hello = hello
 	c.wg.Add(1)
