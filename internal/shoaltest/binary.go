@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 )
@@ -20,7 +19,11 @@ var (
 
 // Main runs the tests of a package that uses Binary and removes the built binary afterwards.
 // Call it from TestMain: func TestMain(m *testing.M) { shoaltest.Main(m) }.
+// It also stops race-built children from sleeping a second at exit (GORACE atexit_sleep_ms=0).
 func Main(m *testing.M) {
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -53,10 +56,10 @@ func Binary(t testing.TB) string {
 	return buildPath
 }
 
+// goTool finds the go command: on PATH, else where the official tarball puts it.
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return "go"
+	return "/usr/local/go/bin/go"
 }
