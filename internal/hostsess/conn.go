@@ -384,11 +384,12 @@ func (s *Session) recoverConn(c *conn) {
 }
 
 // killScript returns a POSIX shell command that kills the process groups and the
-// agent pid, the latter only when that pid still runs `shoal agent`.
+// agent pid, the latter only when that pid still runs `shoal agent`. Group kills
+// are written `kill -KILL -PGID`: dash, a common /bin/sh, rejects `--`.
 func killScript(agentPID int, groups []int) string {
 	var b strings.Builder
 	for _, g := range groups {
-		fmt.Fprintf(&b, "kill -KILL -- -%d 2>/dev/null; ", g)
+		fmt.Fprintf(&b, "kill -KILL -%d 2>/dev/null; ", g)
 	}
 	if agentPID > 0 {
 		p := strconv.Itoa(agentPID)

@@ -293,7 +293,7 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 		script += fmt.Sprintf("; alive %d && echo agent", apid)
 	}
 	if pid > 0 {
-		script += fmt.Sprintf("; kill -0 -- -%d 2>/dev/null && echo command", pid)
+		script += fmt.Sprintf("; kill -0 -%d 2>/dev/null && echo command", pid)
 	}
 	script += "; true"
 	ctx, cancel = context.WithTimeout(s.ctx, s.opts.SideTimeout)
@@ -341,7 +341,7 @@ func (x *execRun) killGroup(c *conn, pgid int) {
 	s := x.s
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SideTimeout)
 	defer cancel()
-	if out, err := c.tc.Side(ctx, fmt.Sprintf("kill -KILL -- -%d 2>/dev/null; true", pgid)); err != nil {
+	if out, err := c.tc.Side(ctx, fmt.Sprintf("kill -KILL -%d 2>/dev/null; true", pgid)); err != nil {
 		s.log.Warn("killing a process group through a side command", "pgid", pgid, "err", err, "output", string(out))
 	}
 }

@@ -508,7 +508,7 @@ func TestCancelKillsThroughSideWhenAgentIsMute(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Exec error = %v; want context.Canceled", err)
 	}
-	if got := ft.sideCmds(); len(got) != 1 || !strings.HasPrefix(got[0], "kill -KILL -- -88 ") {
+	if got := ft.sideCmds(); len(got) != 1 || !strings.HasPrefix(got[0], "kill -KILL -88 ") {
 		t.Errorf("side commands %q; want kill of group 88", got)
 	}
 	if st := s.Status(); st.Running != 0 {
@@ -574,7 +574,7 @@ func TestHeartbeatUnresponsiveRecovers(t *testing.T) {
 	if !strings.Contains(states, "ready,unresponsive,lost,connecting,ready") {
 		t.Errorf("states %s; want ready,unresponsive,lost,connecting,ready", states)
 	}
-	if len(killedBy) != 1 || !strings.Contains(killedBy[0], "kill -KILL -- -321") || !strings.Contains(killedBy[0], "1000") {
+	if len(killedBy) != 1 || !strings.Contains(killedBy[0], "kill -KILL -321") || !strings.Contains(killedBy[0], "1000") {
 		t.Errorf("side commands %q; want kills of group 321 and agent 1000", killedBy)
 	}
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "ok"}, nil)

@@ -20,19 +20,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newSSHSession returns a session to one host of a real sshd fleet, over the
-// in-process SSH transport, with the real agent installed on it.
-func newSSHSession(t *testing.T, mod func(*Options)) (*Session, *stateLog) {
+// newSSHSession returns a session to host i of a real sshd fleet, over the
+// in-process SSH transport tr, with the real agent installed on it.
+func newSSHSession(t *testing.T, f *shoaltest.Fleet, tr transport.Transport, i int, mod func(*Options)) (*Session, *stateLog) {
 	t.Helper()
-	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
-	tr := ssh.New(ssh.Options{
-		Dialer: &sshx.Dialer{ConfigFile: f.SSHConfig, AgentSocket: "none"},
-		Source: f.AgentSource(t),
-		Stderr: func(string) io.Writer { return tWriter{t} },
-	})
 	sl := newStateLog()
 	o := Options{
-		Target:    transport.Target{Name: f.Hosts[0].Name},
+		Target:    transport.Target{Name: f.Hosts[i].Name},
 		Transport: tr,
 		Heartbeat: time.Hour,
 		Missed:    3,
@@ -46,6 +40,19 @@ func newSSHSession(t *testing.T, mod func(*Options)) (*Session, *stateLog) {
 	s := New(o)
 	t.Cleanup(func() { s.Close() })
 	return s, sl
+}
+
+// TestSSH runs sessions over real SSH, one fleet host per subtest.
+func TestSSH(t *testing.T) {
+	leakCheck(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	tr := ssh.New(ssh.Options{
+		Dialer: &sshx.Dialer{ConfigFile: f.SSHConfig, AgentSocket: "none"},
+		Source: f.AgentSource(t),
+		Stderr: func(string) io.Writer { return tWriter{t} },
+	})
+	t.Run("ExecCancelAndCut", func(t *testing.T) { testSSHExecCancelAndCut(t, f, tr) })
+	t.Run("StoppedAgentIsReplaced", func(t *testing.T) { testSSHStoppedAgentIsReplaced(t, f, tr) })
 }
 
 // parentPID returns the parent of pid, from /proc.
@@ -90,15 +97,14 @@ func cutSSH(t *testing.T, agentPID int) {
 		t.Fatalf("no sshd above agent %d", agentPID)
 	}
 	for _, p := range victims {
-		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			t.Fatalf("killing sshd %d: %v", p, err)
 		}
 	}
 }
 
-func TestSSHExecCancelAndCut(t *testing.T) {
-	leakCheck(t)
-	s, _ := newSSHSession(t, func(o *Options) {
+func testSSHExecCancelAndCut(t *testing.T, f *shoaltest.Fleet, tr transport.Transport) {
+	s, _ := newSSHSession(t, f, tr, 0, func(o *Options) {
 		o.Heartbeat = 200 * time.Millisecond
 		o.Missed = 50
 	})
@@ -144,9 +150,8 @@ func TestSSHExecCancelAndCut(t *testing.T) {
 	}
 }
 
-func TestSSHStoppedAgentIsReplaced(t *testing.T) {
-	leakCheck(t)
-	s, sl := newSSHSession(t, func(o *Options) {
+func testSSHStoppedAgentIsReplaced(t *testing.T, f *shoaltest.Fleet, tr transport.Transport) {
+	s, sl := newSSHSession(t, f, tr, 1, func(o *Options) {
 		o.Heartbeat = 100 * time.Millisecond
 		o.Missed = 3
 	})
