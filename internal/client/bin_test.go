@@ -213,14 +213,26 @@ func TestDaemonKilledIsRestarted(t *testing.T) {
 	}
 }
 
-func TestStopCommand(t *testing.T) {
-	h := newHome(t, 0)
+func TestStatusAndStopCommands(t *testing.T) {
+	h := newHome(t, 1)
 	c := h.dial(t)
 	pid := c.DaemonPID()
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"lab1"}, Command: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range r.Events {
+	}
 	c.Close()
+	st := exec.Command(h.bin, "daemon", "status")
+	st.Env = h.env
+	out, err := st.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("pid %d,", pid)) || !strings.Contains(string(out), "lab1  ready") {
+		t.Errorf("shoal daemon status: %v:\n%s", err, out)
+	}
 	cmd := exec.Command(h.bin, "daemon", "stop")
 	cmd.Env = h.env
-	out, err := cmd.CombinedOutput()
+	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "stopped") {
 		t.Fatalf("shoal daemon stop: %v: %s", err, out)
 	}
