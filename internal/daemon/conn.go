@@ -24,6 +24,7 @@ type clientConn struct {
 	pc  *proto.Conn
 	id  uint64
 	who audit.Client
+	out *outbox // frames to the client, after the hello
 	// remote is a network (TLS) client: it may not make the daemon read or write
 	// local files (put, get), and its history is its certificate's.
 	remote bool
@@ -107,6 +108,9 @@ func (c *clientConn) serve() {
 		return
 	}
 	s.audit.ClientConnected(c.who)
+	c.out = newOutbox(c.nc, s.opts.sendTimeout)
+	go c.out.run()
+	defer c.out.close()
 
 	// Runs are not cancelled when the daemon stops (the agents keep their results);
 	// only the client's leaving or its cancel kills them.
@@ -120,6 +124,7 @@ func (c *clientConn) serve() {
 		// let them report to the client before the connection closes.
 		err = nil
 		c.wg.Wait()
+		c.out.close() // flush their last frames
 	}
 	c.quit(errClientLeft)
 	c.nc.Close()
@@ -155,8 +160,12 @@ const sendTimeout = 30 * time.Second
 // send writes one frame to the client; errors mean the client is gone and are
 // noticed by the read loop.
 func (c *clientConn) send(id uint64, t proto.Type, body any) {
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.sendTimeout))
-	if err := c.pc.Send(id, t, body); err != nil {
+	err := c.out.send(id, t, body)
+	if errors.Is(err, proto.ErrFrameTooLarge) && t != proto.TypeFailed {
+		c.fail(id, proto.CodeTooLarge, fmt.Sprintf("the %v reply is larger than a frame may be: %v", t, err))
+		return
+	}
+	if err != nil {
 		c.nc.Close()
 	}
 }
