@@ -426,7 +426,11 @@ func renderMarkdown(r *results, analysis string) string {
 		}
 	}
 
-	if len(r.Daemon) > 0 {
+	hasDaemon := false
+	for _, d := range r.Daemon {
+		hasDaemon = hasDaemon || d.RSS > 0
+	}
+	if hasDaemon {
 		b.WriteString("## shoal daemon memory\n\nMeasured after the warm runs at each N, from /proc (RSS, PSS, VmHWM), and the Go heap live after the daemon's last GC (it runs with GODEBUG=gctrace=1). The rest of RSS is the collector's headroom (GOGC=100 lets the heap grow to twice the live data), goroutine stacks and the runtime.\n\n| hosts | idle RSS | connected RSS | connected PSS | peak RSS | live heap | RSS / host | above idle / host | live heap / host |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		sort.Slice(r.Daemon, func(i, j int) bool { return r.Daemon[i].N < r.Daemon[j].N })
 		for _, d := range r.Daemon {
