@@ -198,7 +198,7 @@ func historyFile() string {
 
 // configForRun loads the configuration named by --config, or the default files.
 func (g *globals) configForRun() (*config.Config, error) {
-	return config.Load(g.configFile)
+	return g.loadConfig()
 }
 
 // isTTY reports whether f (an *os.File, say) is a terminal.

@@ -59,7 +59,7 @@ func (g *globals) runDaemon(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := config.Load(g.configFile)
+	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
 	}

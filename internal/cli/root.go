@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/config"
 
 	"github.com/spf13/cobra"
 )
@@ -20,6 +23,20 @@ type globals struct {
 
 	configFile string // --config
 	sshConfig  string // -F/--ssh-config
+
+	connectTimeout time.Duration // --connect-timeout: overrides [ssh] connect_timeout
+}
+
+// loadConfig loads the configuration and applies the flags that override it.
+func (g *globals) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		return nil, err
+	}
+	if g.connectTimeout > 0 {
+		cfg.SSH.ConnectTimeout = config.Duration(g.connectTimeout)
+	}
+	return cfg, nil
 }
 
 // exitError carries a process exit status out of a command without printing anything more.
@@ -59,6 +76,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configFile, "config", "", "configuration file (default $XDG_CONFIG_HOME/shoal/config.toml)")
 	pf.StringVarP(&g.sshConfig, "ssh-config", "F", "", "ssh_config file to use instead of ~/.ssh/config")
+	pf.DurationVar(&g.connectTimeout, "connect-timeout", 0, "give up on a host whose SSH connection takes longer (default from the config, 10s)")
 
 	root.AddCommand(
 		newAgentCmd(g),

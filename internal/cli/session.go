@@ -33,7 +33,7 @@ func (g *globals) session(ctx context.Context) (client.Session, func(), error) {
 
 // sessionWith is session with the --no-daemon flag passed in.
 func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Session, func(), error) {
-	cfg, err := config.Load(g.configFile)
+	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,6 +106,9 @@ func (g *globals) daemonArgs() []string {
 		if abs, err := filepath.Abs(g.sshConfig); err == nil {
 			args = append(args, "--ssh-config", abs)
 		}
+	}
+	if g.connectTimeout > 0 {
+		args = append(args, "--connect-timeout", g.connectTimeout.String())
 	}
 	return args
 }

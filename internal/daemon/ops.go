@@ -154,12 +154,14 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			}()
 		}
 		wg.Wait()
-		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})
+		// Record the run before telling the client it ended, so a `last` sent
+		// right after the end sees this run and not the one before.
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
 			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert}
 		if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}
+		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})
 	})
 }
 
