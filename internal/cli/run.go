@@ -68,6 +68,32 @@ func (g *globals) reportOptions(rf *runFlags, cfg *config.Config) console.Report
 	}
 }
 
+// flagsAfterTargets parses shoal's flags written between TARGETS and "--", and drops the "--".
+// Without a "--", everything after TARGETS is the command, its own flags included.
+func flagsAfterTargets(cmd *cobra.Command, args []string) ([]string, error) {
+	if len(args) < 2 {
+		return args, nil
+	}
+	if args[1] == "--" {
+		return append(args[:1:1], args[2:]...), nil
+	}
+	if !strings.HasPrefix(args[1], "-") {
+		return args, nil
+	}
+	dash := slices.Index(args[1:], "--") + 1
+	if dash == 0 {
+		return nil, fmt.Errorf("%q after TARGETS: end shoal's flags with -- before the command, as in: shoal %s %s -o json -- COMMAND", args[1], cmd.Name(), args[0])
+	}
+	fs := cmd.Flags()
+	if err := fs.Parse(args[1:dash]); err != nil {
+		return nil, fmt.Errorf("between TARGETS and --: %w", err)
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		return nil, fmt.Errorf("between TARGETS and --: %q is not a flag", rest[0])
+	}
+	return append(args[:1:1], args[dash+1:]...), nil
+}
+
 // status turns an exit status into the command's error.
 func status(code int) error {
 	if code == 0 {
@@ -93,8 +119,10 @@ Ctrl-C cancels the command on every host.`,
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Flags stop at TARGETS (so the command's own flags are left alone), which keeps a "--".
-			if args[1] == "--" {
-				args = append(args[:1:1], args[2:]...)
+			// Flags between TARGETS and a "--" are shoal's too: shoal run @web -o json -- uptime.
+			args, err := flagsAfterTargets(cmd, args)
+			if err != nil {
+				return err
 			}
 			if len(args) < 2 {
 				return errors.New("usage: shoal run TARGETS [--] COMMAND [ARG]")
