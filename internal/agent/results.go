@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -65,9 +64,9 @@ func (s *server) redeliver() {
 			s.log.Debug("locking earlier agent", "dir", dir, "err", err)
 			lock = nil
 		}
-		// A second guard: a process with the agent's pid may be the agent itself. A reused pid
-		// only delays the take-over.
-		if syscall.Kill(pid, 0) == nil && pid != os.Getpid() {
+		// A second guard, for agents that ran without a lock: a live process with the agent's
+		// pid may be the agent itself. A zombie is dead; a reused pid only delays the take-over.
+		if pid != os.Getpid() && procAlive(pid) {
 			lock.Unlock()
 			continue
 		}
@@ -134,7 +133,7 @@ func (s *server) readResult(rdir string) (ex *proto.Exit, ok bool) {
 	if rec.PID == 0 {
 		return &proto.Exit{Code: -1, Canceled: true, Err: "the agent ended before the command started"}, true
 	}
-	if syscall.Kill(-rec.PID, 0) == nil {
+	if groupAlive(rec.PID) {
 		return nil, false // still running
 	}
 	return &proto.Exit{Code: -1, Err: "the agent ended while the command ran; its status is unknown"}, true
