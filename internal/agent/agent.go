@@ -462,5 +462,5 @@ func (s *server) removeRunDirIfEmpty() {
 			return
 		}
 	}
-	os.RemoveAll(s.runDir)
+	removeRunDir(s.runDir)
 }

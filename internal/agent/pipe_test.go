@@ -114,16 +114,23 @@ func TestBackgroundChildHoldsOutput(t *testing.T) {
 	}
 }
 
-// TestAbandonedRunDir checks that a run directory left half-made by a crashed agent is removed,
-// and that one of a dead agent of another host is left alone.
+// TestAbandonedRunDir checks that a run directory left half-made by a crashed agent of this
+// host, or by any agent long ago, is removed, and that one of a dead agent of another host and
+// one another host's agent may still be making are left alone.
 func TestAbandonedRunDir(t *testing.T) {
 	state := t.TempDir()
-	half := filepath.Join(state, "run", ".h-1-00000000.new")
+	half := filepath.Join(state, "run", "."+agentIDWithPID(zombie(t))+".new")
+	old := filepath.Join(state, "run", ".h-1-00000000.new")
+	fresh := filepath.Join(state, "run", ".h-2-00000000.new")
 	other := filepath.Join(state, "run", "some-other-host-1-00000000", "5")
-	for _, d := range []string{half, other} {
+	for _, d := range []string{half, old, fresh, other} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
+	}
+	long := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
 	}
 	a := shoaltest.StartAgent(t, agent.Options{StateDir: state})
 	c := proto.NewConn(a, a, proto.ConnOptions{})
@@ -135,8 +142,14 @@ func TestAbandonedRunDir(t *testing.T) {
 	if _, err := os.Stat(half); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("half-made run directory: %v; want it removed", err)
 	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old half-made run directory: %v; want it removed", err)
+	}
 	if _, err := os.Stat(other); err != nil {
 		t.Errorf("another host's result: %v; want it left alone", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("another host's half-made run directory: %v; want it left alone", err)
 	}
 }
 

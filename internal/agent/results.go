@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -112,7 +113,7 @@ func (s *server) adopt(d *deadAgent) {
 	done := d.pending == 0 && !d.incomplete
 	s.mu.Unlock()
 	if done {
-		os.RemoveAll(d.dir)
+		removeRunDir(d.dir)
 		d.lock.Unlock()
 	} else if d.pending == 0 {
 		d.lock.Unlock()
@@ -188,7 +189,7 @@ func (s *server) removeAdopted(a *adoptedResult) {
 	s.mu.Unlock()
 	if last {
 		if !a.owner.incomplete {
-			os.RemoveAll(a.owner.dir)
+			removeRunDir(a.owner.dir)
 		}
 		a.owner.lock.Unlock()
 	}
@@ -209,11 +210,32 @@ func (s *server) releaseAdopted() {
 	}
 }
 
-// removeAbandoned removes a run directory an agent died while creating (".<id>.new"), unless a
-// starting agent still holds its lock.
+// abandonedGrace is how old a hidden run directory must be before it is removed although its
+// creator cannot be shown dead (another host's agent on a shared home, or a reused pid).
+const abandonedGrace = 10 * time.Minute
+
+// removeAbandoned removes a run directory an agent died while creating (".<id>.new") or while
+// removing (".<id>.gone"). A ".new" directory is removed only when its creator is provably dead
+// or it is older than abandonedGrace: a starting agent creates it, locks it and renames it into
+// place, and must not lose it halfway because another agent started at the same moment.
 func (s *server) removeAbandoned(dir string) {
-	if !strings.HasSuffix(dir, ".new") {
+	name := filepath.Base(dir)
+	switch {
+	case strings.HasSuffix(name, goneSuffix):
+		os.RemoveAll(dir) // nobody needs it; racing another remover is harmless
 		return
+	case !strings.HasSuffix(name, ".new"):
+		return
+	}
+	dead := false
+	if pid, ok := sameHostAgent(strings.TrimSuffix(name[1:], ".new")); ok {
+		dead = pid != os.Getpid() && !procAlive(pid)
+	}
+	if !dead {
+		st, err := os.Lstat(dir)
+		if err != nil || s.now().Sub(st.ModTime()) < abandonedGrace {
+			return
+		}
 	}
 	lock, err := fsutil.TryLock(filepath.Join(dir, lockName))
 	if err != nil {
@@ -221,4 +243,17 @@ func (s *server) removeAbandoned(dir string) {
 	}
 	os.RemoveAll(dir)
 	lock.Unlock()
+}
+
+const goneSuffix = ".gone"
+
+// removeRunDir removes a run directory whose lock this agent holds. It first renames it to a
+// hidden name, so no other agent can create and lock a fresh lock file in it while it is being
+// emptied and take the half-removed results for a dead agent's.
+func removeRunDir(dir string) error {
+	gone := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+goneSuffix)
+	if err := os.Rename(dir, gone); err != nil {
+		return err
+	}
+	return os.RemoveAll(gone)
 }
