@@ -237,12 +237,14 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	if sig != 0 {
 		syscall.Kill(-pid, syscall.Signal(sig))
 	}
-	s.send(j.id, proto.TypeStarted, &proto.Started{PID: pid, Dir: j.dir})
+	// The pid record goes to disk before started is sent: an agent killed in between must leave
+	// a record that says the command runs, not one that says it never started.
 	if b, err := proto.Marshal(&jobRecord{Cmd: j.req.Cmd, PID: pid}); err == nil {
 		if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
 			s.log.Warn("writing request record", "id", j.id, "err", err)
 		}
 	}
+	s.send(j.id, proto.TypeStarted, &proto.Started{PID: pid, Dir: j.dir})
 
 	var timer *time.Timer
 	if j.req.Timeout > 0 {
