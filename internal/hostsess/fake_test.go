@@ -15,6 +15,8 @@ import (
 type fakeTransport struct {
 	// hash returns the agent hash to report for a connect (reinstall: Target.Reinstall).
 	hash func(reinstall bool) string
+	// infoHash, when set, is the ConnInfo.AgentHash the transport reports.
+	infoHash string
 	// agent returns the handler of the n-th agent (0-based).
 	agent func(n int) fakeHandler
 	// side answers Conn.Side.
@@ -51,7 +53,9 @@ type fakeConn struct {
 func (c *fakeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *fakeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 func (c *fakeConn) Close() error                { c.closeF(); return nil }
-func (c *fakeConn) Info() transport.ConnInfo    { return transport.ConnInfo{} }
+func (c *fakeConn) Info() transport.ConnInfo {
+	return transport.ConnInfo{AgentPath: "/fake/agent", AgentHash: c.t.infoHash}
+}
 func (c *fakeConn) Side(ctx context.Context, cmd string) ([]byte, error) {
 	c.t.mu.Lock()
 	c.t.sides = append(c.t.sides, cmd)

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/install"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
@@ -404,9 +404,23 @@ func (s *Session) connect() (*conn, error) {
 }
 
 // mismatchError is an agent of the wrong hash or protocol version.
-type mismatchError struct{ msg string }
+type mismatchError struct {
+	msg string
+	err error // install.ErrHashMismatch for a hash, or nil
+}
 
 func (e *mismatchError) Error() string { return e.msg }
+func (e *mismatchError) Unwrap() error { return e.err }
+
+// checkHash compares the agent's hello with the hash the transport meant to start for this
+// host's platform (ConnInfo.AgentHash), or, where the transport does not say, with
+// Options.ExpectHash. A mismatch wraps install.ErrHashMismatch.
+func (s *Session) checkHash(info transport.ConnInfo, h *proto.Hello) error {
+	if info.AgentHash == "" {
+		info.AgentHash = s.opts.ExpectHash
+	}
+	return install.CheckHello(info, h)
+}
 
 // connectOnce makes one transport connection and exchanges hellos.
 func (s *Session) connectOnce(t transport.Target) (*conn, error) {
@@ -454,13 +468,13 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		}
 		return nil, s.errorf(Protocol, "hello", err)
 	}
-	if want := s.opts.ExpectHash; want != "" && !strings.EqualFold(h.BinarySHA256, want) {
+	if err := s.checkHash(tc.Info(), h); err != nil {
 		tc.Close()
 		how := "reinstalling"
 		if t.Reinstall {
 			how = "even after reinstalling it"
 		}
-		return nil, s.errorf(Protocol, "hello", &mismatchError{fmt.Sprintf("agent binary hash %.12s, want %.12s (%s)", h.BinarySHA256, want, how)})
+		return nil, s.errorf(Protocol, "hello", &mismatchError{msg: fmt.Sprintf("%v (%s)", err, how), err: err})
 	}
 	c := &conn{s: s, tc: tc, pc: pc, cw: cw, hello: *h}
 	for _, cp := range h.Capabilities {
@@ -480,7 +494,7 @@ func (s *Session) handshake(pc *proto.Conn) (*proto.Hello, error) {
 	env, err := pc.Recv()
 	var ve *proto.VersionError
 	if errors.As(err, &ve) {
-		return nil, &mismatchError{fmt.Sprintf("agent speaks %v", ve)}
+		return nil, &mismatchError{msg: fmt.Sprintf("agent speaks %v", ve)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the agent's hello: %w", err)
@@ -493,7 +507,7 @@ func (s *Session) handshake(pc *proto.Conn) (*proto.Hello, error) {
 		return nil, err
 	}
 	if h.Protocol != proto.Version {
-		return nil, &mismatchError{fmt.Sprintf("agent speaks protocol %d, want %d", h.Protocol, proto.Version)}
+		return nil, &mismatchError{msg: fmt.Sprintf("agent speaks protocol %d, want %d", h.Protocol, proto.Version)}
 	}
 	return &h, nil
 }

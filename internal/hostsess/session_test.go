@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/install"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 	"go.uber.org/goleak"
@@ -703,5 +704,34 @@ func TestRequestsWaitOutARecovery(t *testing.T) {
 	}
 	if ft.n != 2 {
 		t.Errorf("%d connects; want 2", ft.n)
+	}
+}
+
+// TestTransportHashChecked checks the agent's hash against the one the transport meant to start
+// (ConnInfo.AgentHash) with no ExpectHash set: a mismatch reinstalls once, then is an error.
+func TestTransportHashChecked(t *testing.T) {
+	leakCheck(t)
+	ft := &fakeTransport{infoHash: "abcd", hash: func(reinstall bool) string {
+		if reinstall {
+			return "ABCD"
+		}
+		return "0000"
+	}}
+	s, _ := newFakeSession(t, ft, nil)
+	if _, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil); err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	if ft.n != 2 || ft.reinstalls != 1 {
+		t.Errorf("connects %d, reinstalls %d; want 2, 1", ft.n, ft.reinstalls)
+	}
+
+	ft = &fakeTransport{infoHash: "abcd", hash: func(bool) string { return "0000" }}
+	s, _ = newFakeSession(t, ft, func(o *Options) { o.ExpectHash = "0000" })
+	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
+	if KindOf(err) != Protocol || !errors.Is(err, install.ErrHashMismatch) {
+		t.Fatalf("Exec error = %v; want a protocol error wrapping install.ErrHashMismatch", err)
+	}
+	if ft.n != 2 || ft.reinstalls != 1 {
+		t.Errorf("connects %d, reinstalls %d; want 2, 1", ft.n, ft.reinstalls)
 	}
 }
