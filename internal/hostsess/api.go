@@ -132,9 +132,10 @@ const (
 	Protocol         // the agent broke the protocol or its version/hash does not match
 	Remote           // the agent reported an error for the request
 	Closed           // the session is closed
+	Install          // the agent could not be installed or has no binary for the host (the cause is a *transport.Error)
 )
 
-var kindNames = [...]string{"error", "unreachable", "refused", "timeout", "lost", "protocol error", "remote error", "closed"}
+var kindNames = [...]string{"error", "unreachable", "refused", "timeout", "lost", "protocol error", "remote error", "closed", "install failed"}
 
 func (k Kind) String() string {
 	if int(k) >= 0 && int(k) < len(kindNames) {
@@ -152,6 +153,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if te, ok := e.Err.(*transport.Error); ok {
+		// The transport's kind is the real reason: "h003: host key changed: ...".
+		return e.Host + ": " + strings.TrimPrefix(te.Error(), e.Host+": ")
+	}
 	s := e.Host + ": " + e.Kind.String()
 	if e.Op != "" {
 		s = e.Host + ": " + e.Op + ": " + e.Kind.String()
@@ -164,6 +169,16 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// connectKind is the Kind of a failed transport connect: Install for a missing or failed agent
+// install, Unreachable for everything else (network, refused, timeout, auth, host key).
+func connectKind(err error) Kind {
+	switch transport.KindOf(err) {
+	case transport.NoAgentBinary, transport.InstallFailed:
+		return Install
+	}
+	return Unreachable
+}
 
 // KindOf returns the Kind of err, or Other when err is not an *Error.
 func KindOf(err error) Kind {

@@ -437,7 +437,7 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		if s.ctx.Err() != nil {
 			return nil, s.errorf(Closed, "connect", errClosed)
 		}
-		return nil, s.errorf(Unreachable, "connect", err)
+		return nil, s.errorf(connectKind(err), "connect", err)
 	}
 	if tc.Info().Installed {
 		s.mu.Lock()

@@ -735,3 +735,33 @@ func TestTransportHashChecked(t *testing.T) {
 		t.Errorf("connects %d, reinstalls %d; want 2, 1", ft.n, ft.reinstalls)
 	}
 }
+
+// TestConnectFailureKinds checks that a transport's reason for a failed connect reaches the
+// caller: in the message, through transport.KindOf, and as Install for install problems.
+func TestConnectFailureKinds(t *testing.T) {
+	for _, tc := range []struct {
+		kind transport.Kind
+		want Kind
+		msg  string
+	}{
+		{transport.HostKeyChanged, Unreachable, "h003: host key changed: boom"},
+		{transport.HostKeyUnknown, Unreachable, "h003: host key unknown: boom"},
+		{transport.AuthFailed, Unreachable, "h003: auth failed: boom"},
+		{transport.Refused, Unreachable, "h003: refused: boom"},
+		{transport.NoAgentBinary, Install, "h003: no agent binary: boom"},
+		{transport.InstallFailed, Install, "h003: install failed: boom"},
+	} {
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			leakCheck(t)
+			ft := &fakeTransport{fail: func(int) error {
+				return &transport.Error{Kind: tc.kind, Host: "h003", Err: errors.New("boom")}
+			}}
+			s, _ := newFakeSession(t, ft, func(o *Options) { o.Target.Name = "h003" })
+			_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
+			if KindOf(err) != tc.want || transport.KindOf(err) != tc.kind || err.Error() != tc.msg {
+				t.Errorf("got %q (kind %v, transport kind %v); want %q (kind %v, transport kind %v)",
+					err, KindOf(err), transport.KindOf(err), tc.msg, tc.want, tc.kind)
+			}
+		})
+	}
+}
