@@ -28,6 +28,7 @@ func newEditor(c *console, historyFile string, historySize int) *editor {
 	// The probe asks the terminal where the cursor is and reads the answer from stdin; keys typed
 	// ahead that arrive in the same read as the answer are lost. Our prompt starts at column 0.
 	e.rl.Config.Set("cursor-position-probe", false)
+	setCompletionKeys(e.rl)
 	if historyFile != "" {
 		if err := os.MkdirAll(filepath.Dir(historyFile), 0o700); err == nil {
 			if err := trimHistory(historyFile, historySize); err != nil {
@@ -51,6 +52,18 @@ func newEditor(c *console, historyFile string, historySize int) *editor {
 		return comps
 	}
 	return e
+}
+
+// setCompletionKeys makes Tab work as in bash: it inserts what the candidates share and lists them
+// (built-ins with their descriptions); Tab again walks the list. readline's own "complete" inserts
+// the first candidate and hides the rest, so ":p" became ":ping" with no sign of ":put". The
+// user's inputrc is read again afterwards, so a binding or setting there still wins.
+func setCompletionKeys(rl *readline.Shell) {
+	rl.Config.Set("menu-complete-display-prefix", true)
+	for _, km := range []string{"emacs", "emacs-standard", "vi-insert"} {
+		rl.Config.Bind(km, inputrc.Unescape(`\C-i`), "menu-complete", false)
+	}
+	_ = rl.Keymap.ReloadConfig(rl.Opts...)
 }
 
 func (e *editor) ReadLine(prompt string) (string, error) {

@@ -372,6 +372,15 @@ func TestConsoleInTerminal(t *testing.T) {
 	tm := newTerm(t, dir, shoaltest.Binary(t)+" demo 4")
 	tm.waitPrompt()
 
+	// Tab lists the candidates with their descriptions, as bash does, instead of silently
+	// inserting the first one; C-u leaves the menu and the line.
+	tm.keys(":", "p", "Tab")
+	tm.waitFor("the built-ins menu", func(s string) bool {
+		return strings.Contains(s, ":put") && strings.Contains(s, ":ping") && strings.Contains(s, "copy the local file")
+	})
+	tm.keys("C-u")
+	tm.waitFor("the menu gone", func(s string) bool { return !strings.Contains(s, ":put") })
+
 	// A command, then a built-in that changes the prompt.
 	tm.typeLine("echo hello-$((6*7))")
 	tm.waitCount("hello-42", 1)
