@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultMaxHosts is the largest number of names one expression may expand to when Options.MaxHosts is 0.
@@ -649,6 +650,14 @@ func parsePattern(expr string, start, end int) (*pattern, error) {
 			return nil, synErr(expr, i, "'@' may only start a tag")
 		case c < 0x20 || c == 0x7f:
 			return nil, synErr(expr, i, "control character in name")
+		case c >= 0x80:
+			// Names travel as UTF-8 strings (CBOR, JSON): refuse here what could not be sent.
+			r, size := utf8.DecodeRuneInString(expr[i:end])
+			if r == utf8.RuneError && size <= 1 {
+				return nil, synErr(expr, i, "invalid UTF-8 in name")
+			}
+			i += size
+			continue
 		}
 		i++
 	}

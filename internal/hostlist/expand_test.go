@@ -107,6 +107,8 @@ func TestExpandErrors(t *testing.T) {
 		{"n[1-3],/n(/", 8, "bad regular expression"},
 		{"n[1-3]^/n/", 8, "a regular expression can only filter"},
 		{"a\x01b", 2, "control character in name"},
+		{"a\xff\xfeb", 2, "invalid UTF-8 in name"},
+		{"ok[1-2]\xc3", 8, "invalid UTF-8 in name"},
 	}
 	for _, tt := range tests {
 		_, err := Expand(tt.expr, nil)
