@@ -49,6 +49,7 @@ func sshdChild(pid int) int {
 // and a killed sshd child, each on an idle agent and on one running a command. Every host must
 // give a result or a clear error within a bound, and every host must run the next command.
 func TestAgentFaults(t *testing.T) {
+	t.Parallel()
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 6})
 	h := newHome(t, fleetConfig(f.SSHConfig, 6, ""))
 	c := h.dial()

@@ -55,6 +55,7 @@ func goodHello(t testing.TB) []byte {
 // truncated, oversized and out-of-order frames, unknown versions and types. Each connection
 // must end with an answer or a close within a bound; the daemon must live on and serve.
 func TestClientBadFrames(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(2, ""))
 	c := h.dial()
 	pid := h.daemonPID()
@@ -289,5 +290,51 @@ func TestAgentBadFrames(t *testing.T) {
 				t.Errorf("a broken agent gave %s with error %q; want a clear error", got.Status, got.Err)
 			}
 		})
+	}
+}
+
+// TestBadConfigAndTargets feeds the one-shot commands broken target expressions, host files
+// with garbage and broken TOML: each is a clear error (non-zero exit, a message), never a panic
+// or a hang.
+func TestBadConfigAndTargets(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, localConfig(2, "[tags]\nweb = \"lab1\"\n"))
+	garbage := filepath.Join(h.root, "garbage-hosts")
+	os.WriteFile(garbage, []byte("lab1\n\x00\xff\xfe\x01[[[\n@@@\nweb[1-\n"+strings.Repeat("x", 70000)+"\n"), 0o600)
+	huge := filepath.Join(h.root, "huge-hosts")
+	os.WriteFile(huge, bytes.Repeat([]byte("n[1-100000]\n"), 5), 0o600)
+	for _, expr := range []string{"web[1-", "web[5-1]", "@nosuchtag", "a&&b", "x[1-99999999]",
+		"x[1-2000][1-1000]", "^/nonexistent", "^" + garbage, "^" + huge, "\xff\xfe", "a\x01b", "!", "[",
+		strings.Repeat("[", 10000), strings.Repeat("a,", 50000) + "!"} {
+		nBadInputs.Add(1)
+		r := h.shoal(30*time.Second, "hosts", expr)
+		t.Logf("hosts %q: exit %d in %v, %s", clip(expr), r.code, r.took, strings.TrimSpace(clip(r.stderr)))
+		if expr == "^"+huge {
+			// Valid (100,000 hosts, each named five times): it must finish, and does.
+			if r.code != 0 {
+				t.Errorf("hosts file of repeated ranges: exit %d", r.code)
+			}
+			continue
+		}
+		if r.code == 0 {
+			t.Errorf("hosts %q: exit 0 (%s)", clip(expr), clip(r.stdout))
+		} else if strings.TrimSpace(r.stderr) == "" {
+			t.Errorf("hosts %q: exit %d without a message", clip(expr), r.code)
+		}
+	}
+	for _, conf := range []string{"fanout = = 3\n", "[ssh\nuser = 1\n", "fanout = \"many\"\n", "\x00\xff\xfe\x01",
+		"[[host]]\nname = \"web[1-\"\n", "[[host]]\nname = \"x[1-99999999]\"\n", "nosuchkey = 1\n",
+		strings.Repeat("[a.", 5000) + "\n", "command_timeout = \"-5s\"\n"} {
+		nBadInputs.Add(1)
+		h.writeConfig(conf)
+		r := h.shoal(30*time.Second, "config", "check")
+		r2 := h.shoal(30*time.Second, "--no-daemon", "run", "lab1", "--", "true")
+		t.Logf("config %q: check exit %d, run exit %d: %s", clip(conf), r.code, r2.code, strings.TrimSpace(clip(r.stderr)))
+		if r.code == 0 || r2.code == 0 {
+			t.Errorf("config %q: check exit %d, run exit %d; want both non-zero", clip(conf), r.code, r2.code)
+		}
+		if strings.TrimSpace(r.stderr+r.stdout) == "" {
+			t.Errorf("config %q: no message", clip(conf))
+		}
 	}
 }

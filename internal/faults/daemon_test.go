@@ -195,6 +195,7 @@ func notOK(t testing.TB, out string) string {
 // TestDaemonKilledLocal is TestDaemonKilledDuringFanOut on local agents: cheap, and it tells a
 // loss in the SSH path from one in the daemon.
 func TestDaemonKilledLocal(t *testing.T) {
+	t.Parallel()
 	const n = 8
 	h := newHome(t, localConfig(n, ""))
 	c := h.dial()

@@ -55,6 +55,7 @@ func silentListener(t testing.TB) int {
 // TestHostAwayAndSilent fans a command out to sshd hosts and one host that accepts TCP but never
 // speaks SSH, then stops a host's sshd mid-command and starts it again.
 func TestHostAwayAndSilent(t *testing.T) {
+	t.Parallel()
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 4})
 	port := silentListener(t)
 	conf := fleetConfig(f.SSHConfig, 4, fmt.Sprintf("[[host]]\nname = \"silent\"\naddress = \"127.0.0.1\"\nport = %d\n", port))

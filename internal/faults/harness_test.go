@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -34,6 +36,11 @@ func TestMain(m *testing.M) {
 	// Daemons are started detached and re-parented: become their subreaper so the tests reap
 	// them instead of leaving zombies.
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	// Most parallel tests wait on timeouts and heartbeats, not the CPU: run four at once
+	// unless -test.parallel was given.
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		flag.Set("test.parallel", "4")
+	}
 	code := m.Run()
 	fmt.Fprintf(os.Stderr, "faults: host-commands %d, faults injected %d, bad inputs %d, results lost %d, known bugs %d\n",
 		nCommands.Load(), nFaults.Load(), nBadInputs.Load(), nLost.Load(), nKnownBugs.Load())

@@ -126,6 +126,7 @@ func TestOutputExtremes(t *testing.T) {
 // TestQueueLimits floods one agent with commands past its queue: the excess is refused with a
 // clear "busy", nothing hangs, and a bounded fork bomb is stopped by its own ulimit and the timeout.
 func TestQueueLimits(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(1, "[agent]\nmax_running = 2\nmax_queued = 2\n"))
 	c := h.dial()
 	runOne(t, c, []string{"lab1"}, "true", time.Minute) // start the agent
@@ -189,6 +190,7 @@ func mountTmpfs(t testing.TB, dir, size string) {
 
 // TestDiskFull fills the agent's disk while it writes a result and while it writes a file.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(1, ""))
 	// The local agent of lab1 keeps its results in <cache>/local/lab1: make that a 1 MiB disk.
 	mountTmpfs(t, filepath.Join(h.cache, "local", "lab1"), "1m")

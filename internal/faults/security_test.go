@@ -51,6 +51,7 @@ func otherUser(t testing.TB) (uid, gid int) {
 
 // TestPrivateFiles checks that the socket, its directory and every state file are private.
 func TestPrivateFiles(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(1, ""))
 	c := h.dial()
 	runOne(t, c, []string{"lab1"}, "echo secret-output", time.Minute)
@@ -81,6 +82,7 @@ func TestPrivateFiles(t *testing.T) {
 // TestSocketRefusesOtherUsers runs a client as another user: the private directory stops it,
 // and when the directory and socket are opened up by mistake the daemon's peer check does.
 func TestSocketRefusesOtherUsers(t *testing.T) {
+	t.Parallel()
 	uid, gid := otherUser(t)
 	h := newHome(t, localConfig(1, ""))
 	h.dial()
@@ -144,6 +146,7 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 // TestHostKeys checks that an unknown host key is refused under the strict default, a changed
 // key always, and that nothing is written to known_hosts when refusing.
 func TestHostKeys(t *testing.T) {
+	t.Parallel()
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
 	variant := func(name, knownHosts string) string {
 		cfg, _ := os.ReadFile(f.SSHConfig)
@@ -199,6 +202,7 @@ func TestHostKeys(t *testing.T) {
 // TestTamperedAgent replaces the installed agent with a script, then makes it world-writable:
 // each time the next connect must refuse it (never run it) and install a good copy.
 func TestTamperedAgent(t *testing.T) {
+	t.Parallel()
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
 	h := newHome(t, fleetConfig(f.SSHConfig, 1, ""))
 	run := func() jsonResult {
@@ -282,6 +286,7 @@ func fileSum(t testing.TB, p string) string {
 // TestPutGetNoEscape plants symlinks where put and get write, and asks get for names that
 // would climb out of DESTDIR: nothing may be written outside.
 func TestPutGetNoEscape(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(2, ""))
 	c := h.dial()
 	ctx := context.Background()
@@ -349,6 +354,7 @@ func TestPutGetNoEscape(t *testing.T) {
 // TestSecretsNotLogged runs commands over SSH with a key, then looks for the key material in
 // every file the daemon writes.
 func TestSecretsNotLogged(t *testing.T) {
+	t.Parallel()
 	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
 	h := newHome(t, fleetConfig(f.SSHConfig, 1, ""))
 	r := h.shoal(time.Minute, "--json", "run", "h001", "--", "echo hi")
@@ -377,6 +383,7 @@ func TestSecretsNotLogged(t *testing.T) {
 
 // TestTLSListener serves a daemon on a mutual-TLS listener and checks who gets in.
 func TestTLSListener(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	now := time.Now()
 	if err := certs.Init(dir, "test CA", now); err != nil {
