@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/user"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +30,9 @@ type Config struct {
 	Agent   Agent             `toml:"agent"`
 	Daemon  Daemon            `toml:"daemon"`
 	Console Console           `toml:"console"`
+	Client  Client            `toml:"client"`
+	// Gateways are other daemons that reach some hosts for this one.
+	Gateways []Gateway `toml:"gateway"`
 
 	files []string            // files read, lowest precedence first
 	pos   map[string]position // where each key was last set
@@ -76,6 +82,61 @@ type Daemon struct {
 	InsecureNoClientAuth bool     `toml:"insecure_no_client_auth"`
 	IdleExit             Duration `toml:"idle_exit"`
 	AuditMaxSize         Size     `toml:"audit_max_size"`
+}
+
+// Client holds how consoles, one-shot commands and gateway links reach a daemon
+// over mutual TLS. Empty paths default to the files `shoal certs issue` writes
+// (see ClientTLSFiles).
+type Client struct {
+	Daemon  string `toml:"daemon"`   // "tls://HOST:PORT"; "" = the local daemon
+	TLSCert string `toml:"tls_cert"` // this client's certificate
+	TLSKey  string `toml:"tls_key"`
+	CA      string `toml:"ca"` // CA the daemon's certificate must chain to
+}
+
+// Gateway names a daemon that reaches the hosts of a target expression.
+type Gateway struct {
+	Address string `toml:"address"`            // "tls://HOST:PORT"
+	Hosts   string `toml:"hosts"`              // target expression, e.g. "@dc2"
+	TLSCert string `toml:"tls_cert,omitempty"` // default: [client] tls_cert
+	TLSKey  string `toml:"tls_key,omitempty"`  // default: [client] tls_key
+	CA      string `toml:"ca,omitempty"`       // default: [client] ca
+}
+
+// ClientTLSFiles returns the certificate, key and CA files a client shows a daemon:
+// the [client] keys, or where `shoal certs issue $USER` and `shoal certs init` put them.
+func (c *Config) ClientTLSFiles() (cert, key, ca string) {
+	dir := filepath.Join(filepath.Dir(DefaultPaths().ConfigFile), "tls")
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	cert, key, ca = ExpandHome(c.Client.TLSCert), ExpandHome(c.Client.TLSKey), ExpandHome(c.Client.CA)
+	if cert == "" {
+		cert, key = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	}
+	if ca == "" {
+		ca = filepath.Join(dir, "ca.pem")
+	}
+	return cert, key, ca
+}
+
+// TLSAddress returns HOST:PORT from a "tls://HOST:PORT" address.
+func TLSAddress(addr string) (string, error) {
+	rest, ok := strings.CutPrefix(addr, "tls://")
+	if !ok {
+		return "", fmt.Errorf("daemon address %q must start with tls://", addr)
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("daemon address %q must be tls://HOST:PORT", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("bad port in daemon address %q", addr)
+	}
+	return rest, nil
 }
 
 // Console holds the settings of the interactive console.
@@ -361,6 +422,32 @@ func (c *Config) Validate() error {
 	checkDuration("daemon.idle_exit", c.Daemon.IdleExit)
 	if c.Daemon.AuditMaxSize < 0 {
 		bad("daemon.audit_max_size", "must not be negative")
+	}
+
+	// [client]
+	if c.Client.Daemon != "" {
+		if _, err := TLSAddress(c.Client.Daemon); err != nil {
+			bad("client.daemon", "%v", err)
+		}
+	}
+	if (c.Client.TLSCert == "") != (c.Client.TLSKey == "") {
+		bad("client.tls_cert", "tls_cert and tls_key go together")
+	}
+
+	// [[gateway]]
+	for i, g := range c.Gateways {
+		key := fmt.Sprintf("gateway[%d]", i)
+		if _, err := TLSAddress(g.Address); err != nil {
+			bad(key+".address", "%v", err)
+		}
+		if strings.TrimSpace(g.Hosts) == "" {
+			bad(key+".hosts", "is missing: name the hosts this gateway reaches, e.g. \"@dc2\"")
+		} else if err := hostlist.Check(g.Hosts, &hostlist.Options{Tags: c.tagExpr}); err != nil {
+			bad(key+".hosts", "%v", err)
+		}
+		if (g.TLSCert == "") != (g.TLSKey == "") {
+			bad(key+".tls_cert", "tls_cert and tls_key go together")
+		}
 	}
 
 	// [console]

@@ -49,6 +49,7 @@ func TestExample(t *testing.T) {
 func allKeys(t *testing.T) []string {
 	c := Default()
 	c.Hosts = []Host{{Name: "x", Address: "a", Port: 1, User: "u", Transport: "ssh", Tags: []string{"t"}}}
+	c.Gateways = []Gateway{{Address: "tls://g:1", Hosts: "x", TLSCert: "c", TLSKey: "k", CA: "a"}}
 	b, err := toml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

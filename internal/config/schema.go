@@ -208,6 +208,8 @@ func expected(typ string) string {
 		return "a table of strings"
 	case "[]config.Host":
 		return "an array of [[host]] tables"
+	case "[]config.Gateway":
+		return "an array of [[gateway]] tables"
 	}
 	return "a " + typ
 }
