@@ -238,6 +238,13 @@ func isVersionRefusal(msg string) bool {
 // DaemonPID returns the daemon's process id, from its hello.
 func (c *Client) DaemonPID() int { return c.hello.PID }
 
+// Err returns why the connection to the daemon ended, or nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // DaemonVersion returns the daemon's program version, from its hello.
 func (c *Client) DaemonVersion() string { return c.hello.Program }
 
