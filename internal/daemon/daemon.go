@@ -62,6 +62,9 @@ type Options struct {
 	// AllowUnverifiedTLS accepts TLS clients that show no verified certificate
 	// (config insecure_no_client_auth). Do not.
 	AllowUnverifiedTLS bool
+	// Gateways are other daemons that reach some hosts: the first whose Match
+	// takes a host gets that host's share of every request.
+	Gateways []Gateway
 	// Session tunes every host session (heartbeat, backoff, timeouts); Target,
 	// Transport, Handshakes, Logger, Orphan and OnState are filled in by the daemon.
 	Session hostsess.Options
@@ -83,6 +86,7 @@ type server struct {
 	started time.Time
 	uid     int
 	sem     chan struct{}
+	gws     []*gateway
 
 	ctx      context.Context // cancelled when the daemon stops
 	stop     context.CancelCauseFunc
@@ -149,6 +153,12 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	for _, g := range opts.Gateways {
+		if g.Match == nil || g.Dial == nil {
+			return fmt.Errorf("daemon options: gateway %s needs Match and Dial", g.Address)
+		}
+		s.gws = append(s.gws, &gateway{Gateway: g})
+	}
 	if s.audit == nil {
 		s.audit = audit.Discard()
 	}
@@ -199,6 +209,13 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	}
 	s.mu.Unlock()
 	var cwg sync.WaitGroup
+	for _, gw := range s.gws {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			gw.close()
+		}()
+	}
 	for _, hs := range sessions {
 		cwg.Add(1)
 		go func() {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shoal-sh/shoal/internal/certs"
 )
 
 // ErrRunning reports that another daemon already answers on the socket.
@@ -265,4 +268,54 @@ func (l *MemListener) Dial(ctx context.Context) (net.Conn, error) {
 		b.Close()
 		return nil, ctx.Err()
 	}
+}
+
+// TLSOptions configure ListenTLS.
+type TLSOptions struct {
+	Cert, Key string // the daemon's certificate and key (PEM files)
+	// ClientCA is the CA client certificates must chain to. It is required unless
+	// InsecureNoClientAuth is set.
+	ClientCA             string
+	InsecureNoClientAuth bool
+	// Logger receives the warning an insecure listener gets on every start.
+	Logger *slog.Logger
+}
+
+// ErrNoClientCA refuses a TLS listener that would not check client certificates.
+var ErrNoClientCA = errors.New("a TLS listener needs a client CA (daemon.client_ca) to check client certificates; " +
+	"set insecure_no_client_auth = true to serve without one, which lets anyone who reaches the port run commands")
+
+// ListenTLS listens on addr (HOST:PORT) with TLS 1.3, demanding a client certificate
+// signed by opts.ClientCA. Without a client CA it returns ErrNoClientCA unless
+// opts.InsecureNoClientAuth is set; then it serves any client and warns loudly.
+func ListenTLS(addr string, opts TLSOptions) (net.Listener, error) {
+	var conf *tls.Config
+	switch {
+	case opts.ClientCA == "" && !opts.InsecureNoClientAuth:
+		return nil, ErrNoClientCA
+	case opts.ClientCA == "":
+		pair, err := tls.LoadX509KeyPair(opts.Cert, opts.Key)
+		if err != nil {
+			return nil, fmt.Errorf("loading the daemon's TLS certificate: %w", err)
+		}
+		conf = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pair}}
+	default:
+		var err error
+		if conf, err = certs.ServerConfig(opts.Cert, opts.Key, opts.ClientCA); err != nil {
+			return nil, err
+		}
+		if opts.InsecureNoClientAuth {
+			conf.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	ln, err := tls.Listen("tcp", addr, conf)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if opts.InsecureNoClientAuth && opts.Logger != nil {
+		opts.Logger.Warn("INSECURE: the TLS listener accepts clients WITHOUT a client certificate "+
+			"(insecure_no_client_auth = true): anyone who reaches this port can run commands on every host",
+			"listen", ln.Addr().String())
+	}
+	return ln, nil
 }

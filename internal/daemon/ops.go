@@ -145,15 +145,23 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		if req.Fanout > 0 && req.Fanout < len(hosts) {
 			slots = make(chan struct{}, req.Fanout)
 		}
-		var wg sync.WaitGroup
-		for i, host := range hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = c.runHost(ctx, id, runID, who, host, ereq, slots)
-			}()
-		}
-		wg.Wait()
+		s.forShares(hosts, func(sh share) {
+			if sh.gw != nil {
+				for k, hr := range c.runGateway(ctx, id, runID, who, sh.gw, sh.hosts, req) {
+					results[sh.pos[k]] = hr
+				}
+				return
+			}
+			var wg sync.WaitGroup
+			for k, host := range sh.hosts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[sh.pos[k]] = c.runHost(ctx, id, runID, who, host, ereq, slots)
+				}()
+			}
+			wg.Wait()
+		})
 		// Record the run before telling the client it ended, so a `last` sent
 		// right after the end sees this run and not the one before.
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
@@ -230,6 +238,22 @@ func forHosts(hosts []string, fn func(i int, host string)) {
 
 func (s *server) ping(ctx context.Context, hosts []string) []proto.PingResult {
 	out := make([]proto.PingResult, len(hosts))
+	s.forShares(hosts, func(sh share) {
+		var res []proto.PingResult
+		if sh.gw != nil {
+			res = s.pingGateway(ctx, sh.gw, sh.hosts)
+		} else {
+			res = s.pingLocal(ctx, sh.hosts)
+		}
+		for k, r := range res {
+			out[sh.pos[k]] = r
+		}
+	})
+	return out
+}
+
+func (s *server) pingLocal(ctx context.Context, hosts []string) []proto.PingResult {
+	out := make([]proto.PingResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		out[i] = proto.PingResult{Host: host}
 		hs, err := s.session(host)
@@ -275,6 +299,22 @@ func (s *server) hostInfo(ctx context.Context, host string) (info proto.Info, rt
 
 func (s *server) info(ctx context.Context, hosts []string) []proto.InfoResult {
 	out := make([]proto.InfoResult, len(hosts))
+	s.forShares(hosts, func(sh share) {
+		var res []proto.InfoResult
+		if sh.gw != nil {
+			res = s.infoGateway(ctx, sh.gw, sh.hosts)
+		} else {
+			res = s.infoLocal(ctx, sh.hosts)
+		}
+		for k, r := range res {
+			out[sh.pos[k]] = r
+		}
+	})
+	return out
+}
+
+func (s *server) infoLocal(ctx context.Context, hosts []string) []proto.InfoResult {
+	out := make([]proto.InfoResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		info, _, _, err := s.hostInfo(ctx, host)
 		r := proto.InfoResult{Host: host, Status: statusOf(ctx, err)}
@@ -292,6 +332,22 @@ func (s *server) info(ctx context.Context, hosts []string) []proto.InfoResult {
 }
 
 func (s *server) time(ctx context.Context, hosts []string) []proto.TimeResult {
+	out := make([]proto.TimeResult, len(hosts))
+	s.forShares(hosts, func(sh share) {
+		var res []proto.TimeResult
+		if sh.gw != nil {
+			res = s.timeGateway(ctx, sh.gw, sh.hosts)
+		} else {
+			res = s.timeLocal(ctx, sh.hosts)
+		}
+		for k, r := range res {
+			out[sh.pos[k]] = r
+		}
+	})
+	return out
+}
+
+func (s *server) timeLocal(ctx context.Context, hosts []string) []proto.TimeResult {
 	out := make([]proto.TimeResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		info, rtt, mid, err := s.hostInfo(ctx, host)
@@ -337,6 +393,11 @@ func (s *server) put(ctx context.Context, hosts []string, req *proto.PutRequest)
 	out := make([]proto.FileResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		r := proto.FileResult{Host: host, Path: req.Dest}
+		if gw := s.gatewayFor(host); gw != nil {
+			r.Status, r.Err = statusError, gw.gatewayErr(errGatewayFiles)
+			out[i] = r
+			return
+		}
 		hs, err := s.session(host)
 		if err == nil {
 			err = hs.WriteFile(ctx, req.Dest, mode, io.NewSectionReader(f, 0, st.Size()), st.Size())
@@ -379,6 +440,11 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 	out := make([]proto.FileResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		r := proto.FileResult{Host: host}
+		if gw := s.gatewayFor(host); gw != nil {
+			r.Status, r.Err = statusError, gw.gatewayErr(errGatewayFiles)
+			out[i] = r
+			return
+		}
 		n, p, err := s.getOne(ctx, root, host, req.Src, base)
 		r.Status = statusOf(ctx, err)
 		if err != nil {

@@ -1,0 +1,349 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
+)
+
+// Gateway is another daemon that reaches some hosts for this one. Requests for
+// those hosts are forwarded to it as a client (over mutual TLS), and its answers
+// stream back to the client that asked.
+type Gateway struct {
+	// Address names the gateway in errors, e.g. "tls://gw1:9007".
+	Address string
+	// Match reports whether host is reached through this gateway.
+	Match func(host string) bool
+	// Dial connects to the gateway.
+	Dial func(ctx context.Context) (*client.Client, error)
+}
+
+// gatewayDialTimeout bounds connecting to a gateway.
+const gatewayDialTimeout = 10 * time.Second
+
+// gateway is a Gateway and the one connection this daemon keeps to it.
+type gateway struct {
+	Gateway
+
+	// dialMu serialises dialling, and is held across the dial, so that concurrent
+	// requests share one connection.
+	dialMu sync.Mutex
+	mu     sync.Mutex // protects the following
+	c      *client.Client
+	closed bool
+}
+
+// errGatewayClosed is returned for a gateway whose daemon is stopping.
+var errGatewayClosed = errors.New("daemon is stopping")
+
+// client returns the connection to the gateway, dialling it when there is none or
+// the last one broke.
+func (g *gateway) client(ctx context.Context) (*client.Client, error) {
+	g.dialMu.Lock()
+	defer g.dialMu.Unlock()
+	g.mu.Lock()
+	c, closed := g.c, g.closed
+	g.mu.Unlock()
+	if closed {
+		return nil, errGatewayClosed
+	}
+	if c != nil && c.Err() == nil {
+		return c, nil
+	}
+	if c != nil {
+		c.Close()
+	}
+	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
+	defer cancel()
+	c, err := g.Dial(dctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		c.Close()
+		return nil, errGatewayClosed
+	}
+	g.c = c
+	return c, nil
+}
+
+// close ends the connection to the gateway; its runs end with an error at once.
+func (g *gateway) close() {
+	g.mu.Lock()
+	c := g.c
+	g.c, g.closed = nil, true
+	g.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// gatewayErr is a host's error when its gateway could not be reached or went away.
+func (g *gateway) gatewayErr(err error) string {
+	return fmt.Sprintf("through gateway %s: %v", g.Address, err)
+}
+
+// share is the part of a request's hosts that one gateway (or this daemon, when gw
+// is nil) serves, with each host's position in the request.
+type share struct {
+	gw    *gateway
+	pos   []int
+	hosts []string
+}
+
+// route splits hosts between this daemon (first, gw nil, possibly empty) and the
+// gateways that match them: the first matching gateway takes a host.
+func (s *server) route(hosts []string) []share {
+	shares := []share{{}}
+	byGW := map[*gateway]int{}
+	for i, h := range hosts {
+		k := 0
+		if gw := s.gatewayFor(h); gw != nil {
+			var ok bool
+			if k, ok = byGW[gw]; !ok {
+				k = len(shares)
+				byGW[gw] = k
+				shares = append(shares, share{gw: gw})
+			}
+		}
+		shares[k].pos = append(shares[k].pos, i)
+		shares[k].hosts = append(shares[k].hosts, h)
+	}
+	return shares
+}
+
+// gatewayFor returns the gateway that reaches host, or nil when this daemon does.
+func (s *server) gatewayFor(host string) *gateway {
+	for _, gw := range s.gws {
+		if gw.Match(host) {
+			return gw
+		}
+	}
+	return nil
+}
+
+// forShares calls fn for every non-empty share of hosts in parallel and waits.
+func (s *server) forShares(hosts []string, fn func(sh share)) {
+	var wg sync.WaitGroup
+	for _, sh := range s.route(hosts) {
+		if len(sh.hosts) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(sh)
+		}()
+	}
+	wg.Wait()
+}
+
+// forwardIdentity is who a forwarded request is for, as the gateway's audit log
+// should name her: the person at the console, else the client's certificate or uid.
+func forwardIdentity(who audit.Client) string {
+	switch {
+	case who.Identity != "":
+		return who.Identity
+	case who.Cert != "":
+		return "cert " + who.Cert
+	case who.UID >= 0:
+		return fmt.Sprintf("uid %d", who.UID)
+	}
+	return ""
+}
+
+// runGateway forwards one run's share of hosts to gw, streams the gateway's
+// events to the client and returns each host's full result, in hosts order.
+// Cancelling ctx cancels the run at the gateway, which kills the remote work. A
+// gateway that cannot be reached or goes away gives every host it has not
+// finished an unreachable result naming the gateway.
+func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit.Client, gw *gateway, hosts []string, req *proto.RunRequest) []proto.HostResult {
+	s := c.s
+	out := make([]proto.HostResult, len(hosts))
+	idx := make(map[string]int, len(hosts))
+	for i, h := range hosts {
+		idx[h] = i
+	}
+	done := make([]bool, len(hosts))
+	outLen := make([]int, len(hosts))
+	errLen := make([]int, len(hosts))
+	finish := func(i int, hr proto.HostResult) {
+		full := hr
+		if len(hr.Stdout) == outLen[i] && len(hr.Stderr) == errLen[i] {
+			// The client has every chunk already.
+			hr.Stdout, hr.Stderr, hr.Output = nil, nil, false
+		} else {
+			hr.Output = true
+		}
+		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
+		full.Output = false
+		s.audit.HostOutcome(who, outcome(runID, &full))
+		out[i], done[i] = full, true
+	}
+	failAll := func(err error) {
+		for i, h := range hosts {
+			if done[i] {
+				continue
+			}
+			hr := proto.HostResult{Host: h, Status: statusUnreachable, Err: gw.gatewayErr(err), Ended: s.opts.Now().UnixNano()}
+			if ctx.Err() != nil {
+				hr.Status, hr.Err = statusCancelled, context.Cause(ctx).Error()
+			}
+			finish(i, hr)
+		}
+	}
+	gc, err := gw.client(ctx)
+	var r *client.Run
+	if err == nil {
+		r, err = gc.Run(ctx, client.RunRequest{Hosts: hosts, Command: req.Command, Timeout: time.Duration(req.Timeout),
+			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout})
+	}
+	if err != nil {
+		failAll(err)
+		return out
+	}
+	for ev := range r.Events {
+		i, ok := idx[ev.Host]
+		if !ok || done[i] {
+			continue
+		}
+		e := proto.RunEvent{Host: ev.Host}
+		switch ev.Kind {
+		case client.EventState:
+			e.Kind, e.State = proto.EventState, ev.State
+		case client.EventStart:
+			e.Kind, e.PID = proto.EventStart, ev.PID
+		case client.EventStdout:
+			e.Kind, e.Data = proto.EventStdout, ev.Data
+			outLen[i] += len(ev.Data)
+		case client.EventStderr:
+			e.Kind, e.Data = proto.EventStderr, ev.Data
+			errLen[i] += len(ev.Data)
+		case client.EventDone:
+			hr := wireResult(ev.Result)
+			hr.Host = ev.Host
+			if cerr := gc.Err(); cerr != nil && ev.Result.Status == client.StatusError && ev.Result.Err == cerr.Error() {
+				// The connection broke: the client library made this result up.
+				hr.Status, hr.Err = statusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", cerr))
+				if ctx.Err() != nil {
+					hr.Status = statusCancelled
+				}
+			}
+			finish(i, hr)
+			continue
+		default:
+			continue
+		}
+		c.send(id, proto.TypeRunEvent, &e)
+	}
+	if cerr := gc.Err(); cerr != nil {
+		failAll(fmt.Errorf("gateway went away: %w", cerr))
+	} else {
+		failAll(errors.New("the gateway ended the run without a result for this host"))
+	}
+	return out
+}
+
+// wireResult turns a client result back into its wire form.
+func wireResult(r *client.HostResult) proto.HostResult {
+	hr := proto.HostResult{Host: r.Host, Status: string(r.Status), ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
+		Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU),
+		MaxRSS: r.MaxRSS, Err: r.Err}
+	if !r.Started.IsZero() {
+		hr.Started = r.Started.UnixNano()
+	}
+	if !r.Ended.IsZero() {
+		hr.Ended = r.Ended.UnixNano()
+	}
+	return hr
+}
+
+// statusOfGateway is a host's status when its gateway failed a whole request.
+func statusOfGateway(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return statusCancelled
+	}
+	return statusUnreachable
+}
+
+func (s *server) pingGateway(ctx context.Context, gw *gateway, hosts []string) []proto.PingResult {
+	out := make([]proto.PingResult, len(hosts))
+	gc, err := gw.client(ctx)
+	var res []client.PingResult
+	if err == nil {
+		res, err = gc.Ping(ctx, hosts)
+	}
+	if err == nil && len(res) != len(hosts) {
+		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
+	}
+	for i, h := range hosts {
+		if err != nil {
+			out[i] = proto.PingResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			continue
+		}
+		p := res[i]
+		out[i] = proto.PingResult{Host: h, RTT: int64(p.RTT), Status: string(p.Status), Err: p.Err}
+	}
+	return out
+}
+
+func (s *server) infoGateway(ctx context.Context, gw *gateway, hosts []string) []proto.InfoResult {
+	out := make([]proto.InfoResult, len(hosts))
+	gc, err := gw.client(ctx)
+	var res []client.InfoResult
+	if err == nil {
+		res, err = gc.Info(ctx, hosts)
+	}
+	if err == nil && len(res) != len(hosts) {
+		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
+	}
+	for i, h := range hosts {
+		if err != nil {
+			out[i] = proto.InfoResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			continue
+		}
+		p := res[i]
+		r := proto.InfoResult{Host: h, Status: string(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS, Arch: p.Arch,
+			Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable, Load: p.Load,
+			Uptime: int64(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash}
+		if !p.Clock.IsZero() {
+			r.Clock = p.Clock.UnixNano()
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// timeGateway asks gw for its hosts' clock offsets. They are measured against the
+// gateway's clock, not this daemon's.
+func (s *server) timeGateway(ctx context.Context, gw *gateway, hosts []string) []proto.TimeResult {
+	out := make([]proto.TimeResult, len(hosts))
+	gc, err := gw.client(ctx)
+	var res []client.TimeResult
+	if err == nil {
+		res, err = gc.Time(ctx, hosts)
+	}
+	if err == nil && len(res) != len(hosts) {
+		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
+	}
+	for i, h := range hosts {
+		if err != nil {
+			out[i] = proto.TimeResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			continue
+		}
+		p := res[i]
+		out[i] = proto.TimeResult{Host: h, Status: string(p.Status), Err: p.Err, Offset: int64(p.Offset), RTT: int64(p.RTT)}
+	}
+	return out
+}
+
+// errGatewayFiles is the per-host error of put and get through a gateway.
+var errGatewayFiles = errors.New("put and get through a gateway are not supported yet")

@@ -1,0 +1,376 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/certs"
+	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/hostsess"
+	"github.com/shoal-sh/shoal/internal/shoaltest"
+	"github.com/shoal-sh/shoal/internal/sshx"
+	"github.com/shoal-sh/shoal/internal/transport"
+	sshtr "github.com/shoal-sh/shoal/internal/transport/ssh"
+)
+
+// testCA is a certificate directory with a CA.
+type testCA struct {
+	t   testing.TB
+	dir string
+}
+
+func newTestCA(t testing.TB, name string) *testCA {
+	t.Helper()
+	ca := &testCA{t: t, dir: t.TempDir()}
+	if err := certs.Init(ca.dir, name, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// issue makes a certificate for name, usable as client and as a server on 127.0.0.1.
+func (ca *testCA) issue(name string) (cert, key string) {
+	ca.t.Helper()
+	cert, key, err := certs.Issue(ca.dir, certs.IssueOptions{Name: name, Hosts: []string{"127.0.0.1"}}, time.Now())
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	return cert, key
+}
+
+// clientTLS is the client configuration of name's certificate.
+func (ca *testCA) clientTLS(name string) *tls.Config {
+	ca.t.Helper()
+	cert, key := filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+"-key.pem")
+	if _, err := os.Stat(cert); err != nil {
+		cert, key = ca.issue(name)
+	}
+	conf, err := certs.ClientConfig(cert, key, filepath.Join(ca.dir, certs.CACert), "127.0.0.1")
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	return conf
+}
+
+// killListener records the connections it accepts, so a test can drop them all at
+// once, as a gateway that dies would.
+type killListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	dead  bool
+}
+
+func (l *killListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dead {
+		c.Close()
+	} else {
+		l.conns = append(l.conns, c)
+	}
+	return c, nil
+}
+
+// kill closes every connection and refuses new ones.
+func (l *killListener) kill() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dead = true
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
+
+// tlsDaemon is a daemon serving mutual TLS on loopback.
+type tlsDaemon struct {
+	name   string
+	addr   string // HOST:PORT
+	audit  string // audit log path
+	socket string
+	ln     *killListener
+}
+
+// gatewayTo is the Gateway for hosts served by d, dialled with from's certificate.
+func gatewayTo(ca *testCA, from string, d *tlsDaemon, hosts ...string) daemon.Gateway {
+	set := map[string]bool{}
+	for _, h := range hosts {
+		set[h] = true
+	}
+	conf := ca.clientTLS(from)
+	return daemon.Gateway{
+		Address: "tls://" + d.addr,
+		Match:   func(h string) bool { return set[h] },
+		Dial: func(ctx context.Context) (*client.Client, error) {
+			return client.Dial(ctx, client.Options{Addr: d.addr, TLS: conf, Version: "test"})
+		},
+	}
+}
+
+// startTLSDaemon serves a daemon named name (its certificate's name) on a loopback
+// TLS port and a Unix socket, reaching hosts through tr and gws.
+func startTLSDaemon(t testing.TB, ca *testCA, name string, tr transport.Transport, gws ...daemon.Gateway) *tlsDaemon {
+	t.Helper()
+	cert, key := ca.issue(name)
+	tln, err := daemon.ListenTLS("127.0.0.1:0", daemon.TLSOptions{Cert: cert, Key: key, ClientCA: filepath.Join(ca.dir, certs.CACert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	d := &tlsDaemon{name: name, addr: tln.Addr().String(), audit: filepath.Join(dir, "audit.log"),
+		socket: filepath.Join(dir, "s.sock"), ln: &killListener{Listener: tln}}
+	uln, err := daemon.Listen(d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := audit.Open(audit.Options{Path: d.audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := daemon.Options{
+		Resolve: func(host string) (daemon.Host, error) {
+			return daemon.Host{Target: transport.Target{Name: host}, Transport: tr, TransportName: "test"}, nil
+		},
+		Version:  "test",
+		Audit:    al,
+		Gateways: gws,
+		Session:  hostsess.Options{KillWait: 500 * time.Millisecond, ConnectTimeout: time.Minute},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.Serve(ctx, daemon.Merge(uln, d.ln), opts) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve %s: %v", name, err)
+		}
+		al.Close()
+	})
+	return d
+}
+
+// TestGateways runs a front daemon with two gateways over mutual TLS, one reaching
+// a real sshd fleet and one reaching in-process agents plus a third daemon behind
+// it (a two-level chain): every host answers exactly once, each daemon's audit log
+// names its client's certificate, a certificate of another CA is refused, and a
+// gateway that dies mid-command gives its hosts a clear error at once.
+func TestGateways(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an sshd fleet and four daemons")
+	}
+	checkLeaks(t)
+	ca := newTestCA(t, "test CA")
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 3})
+	ssh := sshtr.New(sshtr.Options{Dialer: &sshx.Dialer{ConfigFile: f.SSHConfig, AgentSocket: "none"}, Source: f.AgentSource(t)})
+	pipes := newPipeTransport(t)
+
+	gw3 := startTLSDaemon(t, ca, "gw3", pipes)
+	gw1 := startTLSDaemon(t, ca, "gw1", pipes, gatewayTo(ca, "gw1", gw3, "c1", "c2"))
+	gw2 := startTLSDaemon(t, ca, "gw2", ssh)
+	fleet := f.Names()
+	front := startTLSDaemon(t, ca, "front", pipes,
+		gatewayTo(ca, "front", gw1, "g1a", "g1b", "c1", "c2"),
+		gatewayTo(ca, "front", gw2, fleet...))
+	all := append([]string{"a", "g1a", "c1", "g1b", "c2"}, fleet...)
+
+	alice, err := client.Dial(context.Background(), client.Options{Addr: front.addr, TLS: ca.clientTLS("alice"), Version: "test"})
+	if err != nil {
+		t.Fatalf("alice dials the front: %v", err)
+	}
+	defer alice.Close()
+
+	t.Run("every host once", func(t *testing.T) {
+		r, err := alice.Run(context.Background(), client.RunRequest{Hosts: all, Command: "echo out; echo err >&2; exit 3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, done := collect(t, r)
+		if len(done) != len(all) {
+			t.Errorf("%d results; want %d", len(done), len(all))
+		}
+		for _, h := range all {
+			res := done[h]
+			if res == nil || res.Status != client.StatusFailed || res.ExitCode != 3 ||
+				string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" {
+				t.Errorf("%s: %+v; want failed, exit 3, out and err once", h, res)
+			}
+		}
+		ping, err := alice.Ping(context.Background(), all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range ping {
+			if p.Host != all[i] || p.Status != client.StatusOK {
+				t.Errorf("ping %d: %+v; want %s ok", i, p, all[i])
+			}
+		}
+		info, err := alice.Info(context.Background(), all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range info {
+			if p.Host != all[i] || p.Status != client.StatusOK || p.OS == "" {
+				t.Errorf("info %d: %+v; want %s ok", i, p, all[i])
+			}
+		}
+	})
+
+	t.Run("put through a gateway", func(t *testing.T) {
+		local, err := client.Dial(context.Background(), client.Options{Socket: front.socket, Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer local.Close()
+		src := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(src, []byte("x"), 0o600)
+		res, err := local.Put(context.Background(), []string{"a", "g1a"}, client.PutRequest{LocalPath: src, Dest: filepath.Join(t.TempDir(), "g")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Status != client.StatusOK {
+			t.Errorf("put to a local host: %+v", res[0])
+		}
+		if res[1].Status != client.StatusError || !strings.Contains(res[1].Err, "not supported") || !strings.Contains(res[1].Err, gw1.addr) {
+			t.Errorf("put through a gateway: %+v; want an error naming the gateway", res[1])
+		}
+	})
+
+	t.Run("other CA refused", func(t *testing.T) {
+		other := newTestCA(t, "other CA")
+		conf := other.clientTLS("mallory")
+		conf.RootCAs = ca.clientTLS("alice").RootCAs // she trusts the daemon, the daemon does not trust her
+		// Show the certificate even though the daemon asks for another CA's.
+		mine := conf.Certificates[0]
+		conf.Certificates = nil
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &mine, nil }
+		c, err := client.Dial(context.Background(), client.Options{Addr: front.addr, TLS: conf, Version: "test"})
+		if err == nil {
+			c.Close()
+			t.Fatal("a client certificate from another CA was accepted")
+		}
+		t.Logf("refused: %v", err)
+	})
+
+	t.Run("audit names each client", func(t *testing.T) {
+		for _, tc := range []struct {
+			d        *tlsDaemon
+			cert, id string
+		}{{front, "alice", ""}, {gw1, "front", "cert alice"}, {gw2, "front", "cert alice"}, {gw3, "gw1", "cert alice"}} {
+			runs := 0
+			for _, rec := range readAudit(t, tc.d.audit) {
+				if rec["op"] != "run" {
+					continue
+				}
+				runs++
+				who, _ := rec["client"].(map[string]any)
+				if who["cert"] != tc.cert || (tc.id != "" && who["identity"] != tc.id) {
+					t.Errorf("%s audits a run as cert %v, identity %v; want %s, %q", tc.d.name, who["cert"], who["identity"], tc.cert, tc.id)
+				}
+			}
+			if runs == 0 {
+				t.Errorf("%s's audit log records no run", tc.d.name)
+			}
+		}
+	})
+
+	t.Run("gateway dies mid-command", func(t *testing.T) {
+		r, err := alice.Run(context.Background(), client.RunRequest{Hosts: []string{"a", "g1a", "c1", fleet[0]}, Command: "sleep 1000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := map[string]bool{}
+		for ev := range r.Events {
+			if ev.Kind == client.EventStart {
+				started[ev.Host] = true
+			}
+			if len(started) == 4 {
+				break
+			}
+		}
+		killed := time.Now()
+		gw1.ln.kill()
+		lost := 0
+		for ev := range r.Events {
+			if ev.Kind != client.EventDone {
+				continue
+			}
+			if ev.Host != "g1a" && ev.Host != "c1" {
+				t.Fatalf("%s finished before the hosts of the dead gateway: %+v", ev.Host, ev.Result)
+			}
+			if ev.Result.Status != client.StatusUnreachable || !strings.Contains(ev.Result.Err, gw1.addr) {
+				t.Errorf("%s: %+v; want unreachable naming %s", ev.Host, ev.Result, gw1.addr)
+			}
+			if lost++; lost == 2 {
+				break
+			}
+		}
+		t.Logf("the dead gateway's hosts reported %v after the kill", time.Since(killed))
+		r.Cancel()
+		_, done := collect(t, r)
+		for _, h := range []string{"a", fleet[0]} {
+			if done[h] == nil || done[h].Status != client.StatusCancelled {
+				t.Errorf("%s after cancel: %+v; want cancelled", h, done[h])
+			}
+		}
+		// The next request dials the gateway again and finds it gone.
+		ping, err := alice.Ping(context.Background(), []string{"g1a"})
+		if err != nil || ping[0].Status != client.StatusUnreachable || !strings.Contains(ping[0].Err, gw1.addr) {
+			t.Errorf("ping through the dead gateway: %+v, %v; want unreachable naming it", ping, err)
+		}
+	})
+}
+
+// TestListenTLSNeedsClientCA: a TLS listener without a client CA is refused unless
+// insecure_no_client_auth is set, and then every start logs a loud warning.
+func TestListenTLSNeedsClientCA(t *testing.T) {
+	ca := newTestCA(t, "test CA")
+	cert, key := ca.issue("daemon")
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	ln, err := daemon.ListenTLS("127.0.0.1:0", daemon.TLSOptions{Cert: cert, Key: key, Logger: logger})
+	if !errors.Is(err, daemon.ErrNoClientCA) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("ListenTLS without a client CA = %v; want ErrNoClientCA", err)
+	}
+	for i := range 2 {
+		ln, err := daemon.ListenTLS("127.0.0.1:0", daemon.TLSOptions{Cert: cert, Key: key, InsecureNoClientAuth: true, Logger: logger})
+		if err != nil {
+			t.Fatalf("insecure ListenTLS: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if n := strings.Count(logs.String(), "INSECURE"); n != i+1 {
+			t.Fatalf("after %d insecure starts the log warns %d times; want %d:\n%s", i+1, n, i+1, logs.String())
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), addr) {
+			t.Errorf("the warning is not a WARN naming %s:\n%s", addr, logs.String())
+		}
+	}
+	// With a client CA there is no warning.
+	logs.Reset()
+	ln, err = daemon.ListenTLS("127.0.0.1:0", daemon.TLSOptions{Cert: cert, Key: key, ClientCA: filepath.Join(ca.dir, certs.CACert), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if logs.Len() != 0 {
+		t.Errorf("a mutual-TLS listener logged: %s", logs.String())
+	}
+}
