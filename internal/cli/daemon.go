@@ -77,7 +77,7 @@ func (g *globals) runDaemon(ctx context.Context) error {
 	}
 	opts.Socket = sock
 	if cfg.Daemon.Listen != "" {
-		tln, err := tlsListener(cfg)
+		tln, err := tlsListener(cfg, logger)
 		if err != nil {
 			ln.Close()
 			return err
@@ -116,6 +116,18 @@ func (g *globals) dialRunning(ctx context.Context) (*client.Client, string, erro
 	sock := socketPath(config.DefaultPaths())
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	if g.daemonAddr != "" {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, g.daemonAddr, err
+		}
+		addr, conf, err := remoteTLS(cfg, g.daemonAddr, "", "", "")
+		if err != nil {
+			return nil, g.daemonAddr, err
+		}
+		c, err := client.Dial(ctx, client.Options{Addr: addr, TLS: conf, Version: Version})
+		return c, g.daemonAddr, err
+	}
 	c, err := client.Dial(ctx, client.Options{Socket: sock, Version: Version})
 	return c, sock, err
 }
@@ -208,29 +220,61 @@ func orDash(s string) string {
 }
 
 // tlsListener listens on [daemon] listen with mutual TLS (or, with
-// insecure_no_client_auth, TLS that verifies a client certificate only when given).
-func tlsListener(cfg *config.Config) (net.Listener, error) {
+// insecure_no_client_auth, TLS that verifies a client certificate only when given,
+// with a loud warning in the log).
+func tlsListener(cfg *config.Config, logger *slog.Logger) (net.Listener, error) {
 	d := cfg.Daemon
-	cert, key, ca := config.ExpandHome(d.TLSCert), config.ExpandHome(d.TLSKey), config.ExpandHome(d.ClientCA)
-	var conf *tls.Config
-	var err error
-	if d.InsecureNoClientAuth && ca == "" {
-		var pair tls.Certificate
-		if pair, err = tls.LoadX509KeyPair(cert, key); err != nil {
-			return nil, fmt.Errorf("loading the daemon's TLS certificate: %w", err)
-		}
-		conf = &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pair}}
-	} else {
-		if conf, err = certs.ServerConfig(cert, key, ca); err != nil {
-			return nil, err
-		}
-		if d.InsecureNoClientAuth {
-			conf.ClientAuth = tls.VerifyClientCertIfGiven
-		}
-	}
-	ln, err := tls.Listen("tcp", d.Listen, conf)
+	return daemon.ListenTLS(d.Listen, daemon.TLSOptions{Cert: config.ExpandHome(d.TLSCert), Key: config.ExpandHome(d.TLSKey),
+		ClientCA: config.ExpandHome(d.ClientCA), InsecureNoClientAuth: d.InsecureNoClientAuth, Logger: logger})
+}
+
+// remoteTLS returns the address and client TLS configuration for reaching the
+// daemon at addr ("tls://HOST:PORT") with the given files ("" = the [client] ones).
+func remoteTLS(cfg *config.Config, addr, cert, key, ca string) (string, *tls.Config, error) {
+	hostport, err := config.TLSAddress(addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", d.Listen, err)
+		return "", nil, err
 	}
-	return ln, nil
+	dcert, dkey, dca := cfg.ClientTLSFiles()
+	if cert == "" {
+		cert, key = dcert, dkey
+	}
+	if ca == "" {
+		ca = dca
+	}
+	host, _, _ := net.SplitHostPort(hostport)
+	conf, err := certs.ClientConfig(config.ExpandHome(cert), config.ExpandHome(key), config.ExpandHome(ca), host)
+	if err != nil {
+		return "", nil, fmt.Errorf("mutual TLS for %s: %w (create them with `shoal certs init` and `shoal certs issue NAME`, "+
+			"or set [client] tls_cert, tls_key and ca)", addr, err)
+	}
+	return hostport, conf, nil
+}
+
+// gateways builds the daemon's gateways from the [[gateway]] entries: each takes
+// the hosts its expression names.
+func gateways(cfg *config.Config) ([]daemon.Gateway, error) {
+	var out []daemon.Gateway
+	for i, gc := range cfg.Gateways {
+		hosts, err := cfg.Targets(gc.Hosts, nil)
+		if err != nil {
+			return nil, fmt.Errorf("gateway[%d] %s: expanding hosts %q: %w", i, gc.Address, gc.Hosts, err)
+		}
+		set := make(map[string]bool, len(hosts))
+		for _, h := range hosts {
+			set[h] = true
+		}
+		addr, conf, err := remoteTLS(cfg, gc.Address, gc.TLSCert, gc.TLSKey, gc.CA)
+		if err != nil {
+			return nil, fmt.Errorf("gateway[%d]: %w", i, err)
+		}
+		out = append(out, daemon.Gateway{
+			Address: gc.Address,
+			Match:   func(h string) bool { return set[h] },
+			Dial: func(ctx context.Context) (*client.Client, error) {
+				return client.Dial(ctx, client.Options{Addr: addr, TLS: conf, Version: Version})
+			},
+		})
+	}
+	return out, nil
 }

@@ -25,6 +25,7 @@ type globals struct {
 	sshConfig  string // -F/--ssh-config
 
 	connectTimeout time.Duration // --connect-timeout: overrides [ssh] connect_timeout
+	daemonAddr     string        // --daemon tls://HOST:PORT: overrides [client] daemon
 }
 
 // loadConfig loads the configuration and applies the flags that override it.
@@ -76,6 +77,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.configFile, "config", "", "configuration file (default $XDG_CONFIG_HOME/shoal/config.toml)")
 	pf.StringVarP(&g.sshConfig, "ssh-config", "F", "", "ssh_config file to use instead of ~/.ssh/config")
+	pf.StringVar(&g.daemonAddr, "daemon", "", "use the remote daemon at tls://HOST:PORT over mutual TLS (default [client] daemon, else the local one)")
 	pf.DurationVar(&g.connectTimeout, "connect-timeout", 0, "give up on a host whose SSH connection takes longer (default from the config, 10s)")
 
 	root.AddCommand(

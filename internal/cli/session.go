@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,24 @@ func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Sessio
 		return nil, nil, err
 	}
 	paths := config.DefaultPaths()
+	remote := g.daemonAddr
+	if remote == "" && !noDaemon {
+		remote = cfg.Client.Daemon
+	}
+	if remote != "" {
+		if noDaemon {
+			return nil, nil, errors.New("--no-daemon and --daemon do not go together")
+		}
+		addr, conf, err := remoteTLS(cfg, remote, "", "", "")
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := client.Dial(ctx, client.Options{Addr: addr, TLS: conf, Version: Version})
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to the daemon at %s: %w", remote, err)
+		}
+		return c, func() { c.Close() }, nil
+	}
 	if noDaemon || !cfg.Daemon.Use {
 		return g.inProcess(ctx, cfg, paths)
 	}
@@ -134,6 +153,10 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		StateFile:   filepath.Join(paths.StateDir, "state.json"),
 		HistoryFile: filepath.Join(paths.StateDir, "history.jsonl"),
 		IdleExit:    cfg.Daemon.IdleExit.Std(),
+	}
+	if opts.Gateways, err = gateways(cfg); err != nil {
+		al.Close()
+		return daemon.Options{}, nil, err
 	}
 	return opts, func() { al.Close() }, nil
 }
