@@ -58,6 +58,12 @@ func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 // Unmarshal decodes data into v with shoal's CBOR limits.
 func Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
 
+// UnmarshalFirst decodes the first CBOR data item of data into v with the package's decode limits
+// and returns the bytes after it.
+func UnmarshalFirst(data []byte, v any) (rest []byte, err error) {
+	return decMode.UnmarshalFirst(data, v)
+}
+
 // Encode returns the payload (without the frame header) of a message of type t with id and body.
 // A nil body encodes as an empty body.
 func Encode(t Type, id uint64, body any) ([]byte, error) {
