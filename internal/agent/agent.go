@@ -246,6 +246,8 @@ type server struct {
 	running  int // jobs running now
 	accepted int // jobs queued or running
 	stopping bool
+	spares   []string // emptied result directories ready for reuse (see spare.go)
+	spareSeq uint64
 }
 
 func newServer(opts Options, conn *proto.Conn) (*server, error) {
@@ -348,6 +350,7 @@ func (s *server) serve(ctx context.Context) error {
 	s.abortWrites()
 	s.wg.Wait()
 	s.releaseAdopted()
+	s.removeSpares()
 	s.removeRunDirIfEmpty()
 	s.lock.Unlock()
 	s.log.Info("agent stopped", "err", loopErr)

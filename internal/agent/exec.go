@@ -99,7 +99,7 @@ func (s *server) busyLocked() *proto.Busy {
 }
 
 func (s *server) prepareDir(j *job) error {
-	if err := os.Mkdir(j.dir, 0o700); err != nil {
+	if err := s.makeResultDir(j.dir); err != nil {
 		return err
 	}
 	if len(j.req.Stdin) > 0 {
@@ -140,11 +140,12 @@ func (s *server) worker(ctx context.Context) {
 }
 
 // finish records the exit status on disk, then sends it, so a daemon that has the exit knows the
-// result is on disk. The status is written in one write without fsync: a torn or missing status
-// (the host crashed) is reported as unknown by the next agent.
+// result is on disk. The status is written in one write without fsync: it is in the page cache,
+// where the next agent finds it even if this one dies, and only a crash of the host loses it; a
+// torn or missing status is then reported as unknown by the next agent.
 func (s *server) finish(j *job, ex *proto.Exit) {
 	if b, err := proto.Marshal(ex); err == nil {
-		if err := os.WriteFile(filepath.Join(j.dir, fileStatus), b, 0o600); err != nil {
+		if err := overwrite(filepath.Join(j.dir, fileStatus), b); err != nil {
 			s.log.Warn("writing status", "id", j.id, "err", err)
 		}
 	}
@@ -240,7 +241,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	// The pid record goes to disk before started is sent: an agent killed in between must leave
 	// a record that says the command runs, not one that says it never started.
 	if b, err := proto.Marshal(&jobRecord{Cmd: j.req.Cmd, PID: pid}); err == nil {
-		if err := os.WriteFile(filepath.Join(j.dir, fileRequest), b, 0o600); err != nil {
+		if err := overwrite(filepath.Join(j.dir, fileRequest), b); err != nil {
 			s.log.Warn("writing request record", "id", j.id, "err", err)
 		}
 	}
@@ -471,11 +472,15 @@ func (s *server) ack(id uint64) {
 	}
 }
 
-// removeResult deletes a result directory in the background, off the reader loop.
+// removeResult deletes an acknowledged result directory, or empties it and keeps it as a spare
+// for a later command, in the background, off the reader loop.
 func (s *server) removeResult(id uint64, dir string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		if s.recycle(dir) {
+			return
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			s.log.Warn("removing result", "id", id, "err", err)
 		}

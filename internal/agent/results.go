@@ -125,8 +125,9 @@ func (s *server) adopt(d *deadAgent) {
 // group is still alive is not ready (ok false); one that never finished gets a synthetic status.
 func (s *server) readResult(rdir string) (ex *proto.Exit, ok bool) {
 	ex = new(proto.Exit)
+	// The status and the record are one CBOR item each, maybe followed by stale bytes (spare.go).
 	if b, err := os.ReadFile(filepath.Join(rdir, fileStatus)); err == nil {
-		if err := proto.Unmarshal(b, ex); err == nil {
+		if _, err := proto.UnmarshalFirst(b, ex); err == nil {
 			return ex, true
 		}
 	}
@@ -143,7 +144,9 @@ func (s *server) readResult(rdir string) (ex *proto.Exit, ok bool) {
 func readRecord(rdir string) jobRecord {
 	var rec jobRecord
 	if b, err := os.ReadFile(filepath.Join(rdir, fileRequest)); err == nil {
-		proto.Unmarshal(b, &rec)
+		if _, err := proto.UnmarshalFirst(b, &rec); err != nil {
+			rec = jobRecord{}
+		}
 	}
 	return rec
 }
