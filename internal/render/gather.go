@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -281,7 +282,10 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		b.WriteByte('\n')
 	}
 	rest := out
-	for len(rest) > 0 {
+	for n := 0; len(rest) > 0; n++ {
+		if opt.MaxLines > 0 && n == opt.MaxLines && writeMore(b, rest, prefix, opt) {
+			return
+		}
 		line := rest
 		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 			line, rest = rest[:i], rest[i+1:]
@@ -301,6 +305,45 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		b.WriteString(opt.paint(sgrDim, "(no newline at end)"))
 		b.WriteByte('\n')
 	}
+}
+
+// writeMore appends the note that stands for the lines of rest, and reports whether it did:
+// a single line is worth showing rather than a note in its place.
+func writeMore(b *bytes.Buffer, rest []byte, prefix string, opt Options) bool {
+	lines := bytes.Count(rest, []byte{'\n'})
+	if rest[len(rest)-1] != '\n' {
+		lines++
+	}
+	if lines <= 1 {
+		return false
+	}
+	note := "(… " + itoa(lines) + " more line"
+	if lines != 1 {
+		note += "s"
+	}
+	note += ", " + sizeText(len(rest)) + ", not shown"
+	if opt.MoreHint != "" {
+		note += "; " + opt.MoreHint
+	}
+	b.WriteString(prefix)
+	b.WriteString(opt.paint(sgrDim, note+")"))
+	b.WriteByte('\n')
+	return true
+}
+
+// sizeText returns n bytes in the largest binary unit that keeps a number ≥ 1: "512 B", "3.4 KiB".
+func sizeText(n int) string {
+	if n < 1024 {
+		return itoa(n) + " B"
+	}
+	f, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB"} {
+		if f < 1024 {
+			break
+		}
+		f, unit = f/1024, u
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + " " + unit
 }
 
 // displayLine returns what a terminal would end up showing of a text line:

@@ -16,6 +16,9 @@ type Counts struct {
 	Running     int // hosts running the command now
 	Failed      int // hosts finished with a status other than ok, unreachable and refused
 	Unreachable int // hosts that could not be reached or refused
+	// Cancelling reports whether the command is being cancelled (Ctrl-C), so the person who
+	// pressed it sees that it was heard while the hosts confirm.
+	Cancelling bool
 }
 
 // Erase sequences: carriage return, then erase the whole line.
@@ -51,7 +54,11 @@ func NewProgress(w io.Writer, width int, opt Options) *Progress {
 // without escape sequences for moving the cursor.
 func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 	var b strings.Builder
-	b.WriteString("[" + itoa(c.Done) + "/" + itoa(c.Total) + "] running " + itoa(c.Running))
+	b.WriteString("[" + itoa(c.Done) + "/" + itoa(c.Total) + "] ")
+	if c.Cancelling {
+		b.WriteString(opt.paint(sgrYellow, "cancelling") + " · ")
+	}
+	b.WriteString("running " + itoa(c.Running))
 	b.WriteString(" · failed ")
 	if c.Failed > 0 {
 		b.WriteString(opt.paint(sgrRed, itoa(c.Failed)))

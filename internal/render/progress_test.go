@@ -14,6 +14,7 @@ func TestProgressGolden(t *testing.T) {
 	p.Clear() // nothing shown: writes nothing
 	p.Draw(Counts{Total: 20, Done: 0, Running: 20}, 0)
 	p.Draw(Counts{Total: 20, Done: 12, Running: 8, Failed: 1, Unreachable: 2}, 3200*time.Millisecond)
+	p.Draw(Counts{Total: 20, Done: 13, Running: 7, Failed: 2, Unreachable: 2, Cancelling: true}, 3300*time.Millisecond)
 	p.Clear()
 	p.Clear()
 	golden(t, "progress", []byte(strings.ReplaceAll(b.String(), "\x1b", "<ESC>")))

@@ -111,6 +111,12 @@ func TestGatherGolden(t *testing.T) {
 			Result{Host: "web05", Status: StatusUnreachable, Err: "connection refused"},
 		), Options{Color: true}},
 		{"gather_nothing", nil, Options{}},
+		{"gather_max_lines", []Result{
+			{Host: "y1", Status: StatusCancelled, Stdout: []byte(strings.Repeat("y\n", 5000)), Stderr: []byte("e1\ne2\ne3\ne4\ne5 no newline")},
+			{Host: "y2", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\n")},
+			{Host: "y3", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\n")},
+			{Host: "y4", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\nfive")},
+		}, Options{MaxLines: 3, MoreHint: "shoal last > FILE writes them all"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,11 @@ type Result struct {
 type Options struct {
 	// Color enables ANSI colours; decide it with ColorEnabled.
 	Color bool
+	// MaxLines, when > 0, caps the lines Gather shows of each group's stdout and of its
+	// stderr; a note counts the lines left out, followed by MoreHint (how to see them all).
+	// A terminal needs it: 16 MiB of output takes minutes to scroll past. 0 shows everything.
+	MaxLines int
+	MoreHint string
 }
 
 // hasExitCode reports whether r.ExitCode is a real exit status.
