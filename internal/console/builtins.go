@@ -485,7 +485,11 @@ func (c *console) cmdStatus(ctx context.Context, _ []string) int {
 
 // reportOptions are the options for the tables of ping, info, time, put, get and status.
 func (c *console) reportOptions() ReportOptions {
-	return ReportOptions{Color: c.opt.Color, JSON: c.mode == ModeJSON || c.mode == ModeJSONStream}
+	o := ReportOptions{Color: c.opt.Color, JSON: c.mode == ModeJSON || c.mode == ModeJSONStream}
+	if c.onTerminal() {
+		o.MaxLines = TerminalMaxLines
+	}
+	return o
 }
 
 // report turns a table writer's outcome into an exit status.

@@ -283,11 +283,17 @@ func (c *console) run(ctx context.Context, command string) int {
 // view is how the console shows results now.
 func (c *console) view() View {
 	v := View{Out: c.out, Mode: c.mode, Color: c.opt.Color, Summary: true}
-	if c.opt.Interactive && render.IsTerminal(c.out) {
+	if c.onTerminal() {
 		v.Progress = true
 		v.Width = render.TerminalWidth(c.out)
+		v.MaxLines = TerminalMaxLines
 	}
 	return v
+}
+
+// onTerminal reports whether a person at a terminal reads the console's output.
+func (c *console) onTerminal() bool {
+	return c.opt.Interactive && render.IsTerminal(c.out)
 }
 
 // errorf prints an error message for the person at the console.

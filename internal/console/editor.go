@@ -68,6 +68,11 @@ func setCompletionKeys(rl *readline.Shell) {
 
 func (e *editor) ReadLine(prompt string) (string, error) {
 	e.prompt = prompt
+	// readline redraws the line with a move down and an erase below, which at the bottom row
+	// of the window (where the prompt is after every screenful of output) erases the prompt
+	// itself, since it cannot ask the terminal where the cursor is (see above). A newline and a
+	// move back up scroll one empty row into view below the prompt, and do nothing elsewhere.
+	fmt.Fprint(os.Stdout, "\n\x1b[A")
 	line, err := e.rl.Readline()
 	if errors.Is(err, readline.ErrInterrupt) {
 		return "", errPromptInterrupt

@@ -407,6 +407,11 @@ func TestConsoleInTerminal(t *testing.T) {
 		t.Errorf("history did not rerun the command:\n%s", s)
 	}
 
+	// A flood of output is cut short on a terminal, with a note saying how much was left out.
+	tm.typeLine("seq 2500")
+	tm.waitCount("(… 500 more lines, 2.4 KiB, not shown; run it again with :output stream", 1)
+	tm.waitPrompt()
+
 	// Ctrl-C during a long command: cancelled everywhere, nothing left running.
 	tm.typeLine(":output stream")
 	tm.waitCount("output: stream", 1)
@@ -425,6 +430,7 @@ func TestConsoleInTerminal(t *testing.T) {
 	}
 	tm.waitFor("the progress line", func(s string) bool { return strings.Contains(s, "[0/2] running 2 · failed 0 · unreachable 0") })
 	tm.keys("C-c")
+	tm.waitFor("the cancel shown", func(s string) bool { return strings.Contains(s, "cancelling") || strings.Contains(s, "interrupted:") })
 	s = tm.waitCount("interrupted: 2 not finished: node[1-2]", 1)
 	tm.waitPrompt()
 	if !strings.Contains(s, "2 cancelled") {
