@@ -134,7 +134,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c, err := tls.Dial("tcp", addr, bad); err == nil {
-		_, err = io.ReadAll(c)
+		io.ReadAll(c) // TLS 1.3 reports the client's rejection on the first read
 		c.Close()
 	}
 	if got := <-results; got[:6] != "error:" {
