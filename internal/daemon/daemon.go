@@ -75,6 +75,8 @@ type Options struct {
 	peerCred func(net.Conn) (PeerCred, error)
 	// sendTimeout bounds one frame to a client; 0 = sendTimeout. Tests shorten it.
 	sendTimeout time.Duration
+	// gatewayBeat is how often gateways are checked; 0 = gatewayBeat. Tests shorten it.
+	gatewayBeat time.Duration
 }
 
 // server is one running daemon.
@@ -157,7 +159,11 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 		if g.Match == nil || g.Dial == nil {
 			return fmt.Errorf("daemon options: gateway %s needs Match and Dial", g.Address)
 		}
-		s.gws = append(s.gws, &gateway{Gateway: g})
+		beat := opts.gatewayBeat
+		if beat <= 0 {
+			beat = gatewayBeat
+		}
+		s.gws = append(s.gws, &gateway{Gateway: g, beat: beat, stop: make(chan struct{})})
 	}
 	if s.audit == nil {
 		s.audit = audit.Discard()

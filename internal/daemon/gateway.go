@@ -27,6 +27,11 @@ type Gateway struct {
 // gatewayDialTimeout bounds connecting to a gateway.
 const gatewayDialTimeout = 10 * time.Second
 
+// gatewayBeat is how often a connected gateway is asked for its status; one that
+// does not answer within two beats is dropped, so a gateway that hangs (frozen, or
+// cut off without a reset) fails its hosts instead of holding them forever.
+const gatewayBeat = 5 * time.Second
+
 // gateway is a Gateway and the one connection this daemon keeps to it.
 type gateway struct {
 	Gateway
@@ -34,9 +39,14 @@ type gateway struct {
 	// dialMu serialises dialling, and is held across the dial, so that concurrent
 	// requests share one connection.
 	dialMu sync.Mutex
+	beat   time.Duration
 	mu     sync.Mutex // protects the following
 	c      *client.Client
 	closed bool
+	lost   map[*client.Client]error // connections the heartbeat dropped, and why
+
+	stop chan struct{}  // closed by close: heartbeats end
+	wg   sync.WaitGroup // heartbeats
 }
 
 // errGatewayClosed is returned for a gateway whose daemon is stopping.
@@ -53,7 +63,7 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 	if closed {
 		return nil, errGatewayClosed
 	}
-	if c != nil && c.Err() == nil {
+	if c != nil && g.connErr(c) == nil {
 		return c, nil
 	}
 	if c != nil {
@@ -72,18 +82,69 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 		return nil, errGatewayClosed
 	}
 	g.c = c
+	g.wg.Add(1)
+	go g.heartbeat(c)
 	return c, nil
+}
+
+// heartbeat asks the gateway on c for its status every beat until c ends, and
+// closes c when an answer takes longer than two beats.
+func (g *gateway) heartbeat(c *client.Client) {
+	defer g.wg.Done()
+	t := time.NewTicker(g.beat)
+	defer t.Stop()
+	for {
+		g.mu.Lock()
+		closed := g.closed
+		g.mu.Unlock()
+		if closed || c.Err() != nil {
+			return
+		}
+		select {
+		case <-t.C:
+		case <-g.stop:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*g.beat)
+		_, err := c.Status(ctx)
+		cancel()
+		if err != nil && c.Err() == nil {
+			g.mu.Lock()
+			if g.lost == nil {
+				g.lost = map[*client.Client]error{}
+			}
+			g.lost[c] = fmt.Errorf("no answer for %v: %w", 2*g.beat, err)
+			g.mu.Unlock()
+			c.Close()
+			return
+		}
+	}
+}
+
+// connErr returns why c, a connection to the gateway, ended; nil while it is open.
+func (g *gateway) connErr(c *client.Client) error {
+	g.mu.Lock()
+	lost := g.lost[c]
+	g.mu.Unlock()
+	if lost != nil {
+		return lost
+	}
+	return c.Err()
 }
 
 // close ends the connection to the gateway; its runs end with an error at once.
 func (g *gateway) close() {
 	g.mu.Lock()
 	c := g.c
+	if !g.closed {
+		close(g.stop)
+	}
 	g.c, g.closed = nil, true
 	g.mu.Unlock()
 	if c != nil {
 		c.Close()
 	}
+	g.wg.Wait()
 }
 
 // gatewayErr is a host's error when its gateway could not be reached or went away.
@@ -232,7 +293,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 			hr.Host = ev.Host
 			if cerr := gc.Err(); cerr != nil && ev.Result.Status == client.StatusError && ev.Result.Err == cerr.Error() {
 				// The connection broke: the client library made this result up.
-				hr.Status, hr.Err = statusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", cerr))
+				hr.Status, hr.Err = statusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", gw.connErr(gc)))
 				if ctx.Err() != nil {
 					hr.Status = statusCancelled
 				}
@@ -244,7 +305,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		}
 		c.send(id, proto.TypeRunEvent, &e)
 	}
-	if cerr := gc.Err(); cerr != nil {
+	if cerr := gw.connErr(gc); cerr != nil {
 		failAll(fmt.Errorf("gateway went away: %w", cerr))
 	} else {
 		failAll(errors.New("the gateway ended the run without a result for this host"))

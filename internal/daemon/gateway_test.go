@@ -126,6 +126,11 @@ func gatewayTo(ca *testCA, from string, d *tlsDaemon, hosts ...string) daemon.Ga
 // TLS port and a Unix socket, reaching hosts through tr and gws.
 func startTLSDaemon(t testing.TB, ca *testCA, name string, tr transport.Transport, gws ...daemon.Gateway) *tlsDaemon {
 	t.Helper()
+	return startTLSDaemonTweak(t, ca, name, tr, nil, gws...)
+}
+
+func startTLSDaemonTweak(t testing.TB, ca *testCA, name string, tr transport.Transport, tweak func(*daemon.Options), gws ...daemon.Gateway) *tlsDaemon {
+	t.Helper()
 	cert, key := ca.issue(name)
 	tln, err := daemon.ListenTLS("127.0.0.1:0", daemon.TLSOptions{Cert: cert, Key: key, ClientCA: filepath.Join(ca.dir, certs.CACert)})
 	if err != nil {
@@ -150,6 +155,9 @@ func startTLSDaemon(t testing.TB, ca *testCA, name string, tr transport.Transpor
 		Audit:    al,
 		Gateways: gws,
 		Session:  hostsess.Options{KillWait: 500 * time.Millisecond, ConnectTimeout: time.Minute},
+	}
+	if tweak != nil {
+		tweak(&opts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -373,4 +381,140 @@ func TestListenTLSNeedsClientCA(t *testing.T) {
 	if logs.Len() != 0 {
 		t.Errorf("a mutual-TLS listener logged: %s", logs.String())
 	}
+}
+
+// freezeProxy forwards TCP connections to target until frozen; then it holds
+// every byte, as a gateway that hangs or a network cut without a reset would.
+type freezeProxy struct {
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	gate   chan struct{} // closed while bytes may pass
+	conns  []net.Conn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func startFreezeProxy(t *testing.T, target string) *freezeProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezeProxy{ln: ln, target: target, gate: make(chan struct{})}
+	close(p.gate)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				u.Close()
+				return
+			}
+			p.conns = append(p.conns, c, u)
+			p.wg.Add(2)
+			p.mu.Unlock()
+			go p.pipe(c, u)
+			go p.pipe(u, c)
+		}
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+// pipe copies src to dst, waiting at the gate before each write.
+func (p *freezeProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			gate := p.gate
+			p.mu.Unlock()
+			<-gate
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (p *freezeProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gate = make(chan struct{})
+}
+
+func (p *freezeProxy) close() {
+	p.mu.Lock()
+	p.closed = true
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.ln.Close()
+	p.wg.Wait()
+}
+
+// TestGatewayHangs: a gateway that stops answering without closing its connection
+// fails its hosts after the heartbeat gives up on it, instead of holding them.
+func TestGatewayHangs(t *testing.T) {
+	checkLeaks(t)
+	ca := newTestCA(t, "test CA")
+	pipes := newPipeTransport(t)
+	gw := startTLSDaemon(t, ca, "gw", pipes)
+	proxy := startFreezeProxy(t, gw.addr)
+	front := startTLSDaemonTweak(t, ca, "front", pipes, func(o *daemon.Options) { daemon.SetGatewayBeat(o, 100*time.Millisecond) },
+		gatewayTo(ca, "front", &tlsDaemon{addr: proxy.ln.Addr().String()}, "z"))
+	c, err := client.Dial(context.Background(), client.Options{Socket: front.socket, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"a", "z"}, Command: "sleep 1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for ev := range r.Events {
+		if ev.Kind == client.EventStart {
+			if started++; started == 2 {
+				break
+			}
+		}
+	}
+	proxy.freeze()
+	for ev := range r.Events {
+		if ev.Kind != client.EventDone {
+			continue
+		}
+		if ev.Host != "z" || ev.Result.Status != client.StatusUnreachable || !strings.Contains(ev.Result.Err, "no answer") {
+			t.Errorf("%s: %+v; want z unreachable, its gateway not answering", ev.Host, ev.Result)
+		}
+		break
+	}
+	r.Cancel()
+	collect(t, r)
 }
