@@ -340,3 +340,22 @@ func TestSecondInterruptStopsWaiting(t *testing.T) {
 		t.Errorf("output lacks the abandoned hosts:\n%s", out.String())
 	}
 }
+
+// TestPingFailureText groups hosts failing the same way and names each once: a host's name that
+// starts a part of the error chain is dropped, and h1's name is not taken out of h10's.
+func TestPingFailureText(t *testing.T) {
+	res := []client.PingResult{
+		{Host: "h1", Status: client.StatusUnreachable, Err: "h1: refused: h1: connecting to 127.0.0.2:22: connection refused"},
+		{Host: "h10", Status: client.StatusUnreachable, Err: "h10: refused: h10: connecting to 127.0.0.2:22: connection refused"},
+		{Host: "h2", Status: client.StatusUnreachable, Err: "h2: dial tcp: lookup h2: no such host"},
+	}
+	var b bytes.Buffer
+	if st, err := WritePing(&b, res, ReportOptions{}); err != nil || st != ExitNotRun {
+		t.Fatalf("WritePing = %d, %v; want %d, nil", st, err, ExitNotRun)
+	}
+	want := "unreachable h[1,10] (2): refused: connecting to 127.0.0.2:22: connection refused\n" +
+		"unreachable h2 (1): dial tcp: lookup h2: no such host\n"
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -42,8 +42,7 @@ func failureGroups(add func(yield func(host string, st client.Status, err string
 	var out []failure
 	idx := map[string]int{}
 	add(func(host string, st client.Status, err string) {
-		msg := strings.TrimPrefix(err, host+": ")
-		msg = strings.ReplaceAll(msg, host, "<host>")
+		msg := render.GroupError(host, err)
 		k := string(st) + "\x00" + msg
 		i, ok := idx[k]
 		if !ok {
@@ -61,7 +60,7 @@ func writeFailures(w io.Writer, fs []failure, opt ReportOptions) {
 	for _, f := range fs {
 		hostlist.Sort(f.hosts)
 		fmt.Fprintf(w, "%s %s (%d): %s\n", paint(opt.Color, sgrRed, string(f.status)),
-			paint(opt.Color, sgrBold, hostlist.Fold(f.hosts)), len(f.hosts), f.err)
+			paint(opt.Color, sgrBold, hostlist.Fold(f.hosts)), len(f.hosts), render.ShowError(f.err, f.hosts))
 	}
 }
 

@@ -245,8 +245,9 @@ func groupHeader(g *Group, opt Options) (string, int) {
 // writeGroupBody appends the body of g's block to b.
 func writeGroupBody(b *bytes.Buffer, g *Group, opt Options) {
 	r := &g.Result
+	shown := ShowError(g.Err, g.Hosts)
 	if !g.Ran {
-		msg := g.Err
+		msg := shown
 		if msg == "" {
 			msg = "(no error message)"
 		}
@@ -262,8 +263,8 @@ func writeGroupBody(b *bytes.Buffer, g *Group, opt Options) {
 	}
 	writeBody(b, r.Stdout, "", opt)
 	writeBody(b, r.Stderr, opt.paint(sgrRed, "stderr: "), opt)
-	if g.Err != "" {
-		b.WriteString(opt.paint(sgrRed, "error: "+g.Err))
+	if shown != "" {
+		b.WriteString(opt.paint(sgrRed, "error: "+shown))
 		b.WriteByte('\n')
 	}
 }

@@ -93,7 +93,7 @@ func NewJSONResult(r Result) JSONResult {
 		StartedAt:  optTime(r.Started),
 		EndedAt:    optTime(r.Ended),
 		DurationMS: durationMS(r.Started, r.Ended),
-		Error:      optString(r.Err),
+		Error:      optString(shownError(&r)),
 		Truncated:  r.Truncated,
 	}
 	if j.Status == "" {

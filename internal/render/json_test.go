@@ -116,7 +116,7 @@ func TestJSONSchema(t *testing.T) {
 	if got[2].ExitCode != nil || got[2].Signal == nil || *got[2].Signal != "SIGKILL" {
 		t.Errorf("web03 exit_code = %v, signal = %v; want null, SIGKILL", got[2].ExitCode, got[2].Signal)
 	}
-	if got[3].ExitCode != nil || got[3].PID != nil || got[3].StartedAt != nil || got[3].DurationMS != nil || *got[3].Error != "web04: dial tcp: connection refused" {
+	if got[3].ExitCode != nil || got[3].PID != nil || got[3].StartedAt != nil || got[3].DurationMS != nil || *got[3].Error != "dial tcp: connection refused" {
 		t.Errorf("web04 = %+v; want nulls and the error", got[3])
 	}
 	// The base64 is standard encoding with padding, what `base64 -d` reads.

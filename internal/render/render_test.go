@@ -111,6 +111,15 @@ func TestGatherGolden(t *testing.T) {
 			Result{Host: "web05", Status: StatusUnreachable, Err: "connection refused"},
 		), Options{Color: true}},
 		{"gather_nothing", nil, Options{}},
+		// The host's name inside an error chain is dropped where it starts a part (the header
+		// names the hosts), and put back for a group of one.
+		{"gather_errors", []Result{
+			{Host: "h008", Status: StatusUnreachable, Err: "h008: refused: h008: connecting to 127.77.0.9:2222: connection refused"},
+			{Host: "h010", Status: StatusUnreachable, Err: "h010: refused: h010: connecting to 127.77.0.11:2222: connection refused"},
+			{Host: "h1", Status: StatusUnreachable, Err: "h1: connect: h1: dial tcp: lookup h1: no such host"},
+			{Host: "h2", Status: StatusUnreachable, Err: "h2: connect: h2: dial tcp: lookup h2: no such host"},
+			{Host: "h3", Status: StatusUnreachable, Err: "connect: dial tcp: lookup h3: no such host"},
+		}, Options{}},
 		{"gather_max_lines", []Result{
 			{Host: "y1", Status: StatusCancelled, Stdout: []byte(strings.Repeat("y\n", 5000)), Stderr: []byte("e1\ne2\ne3\ne4\ne5 no newline")},
 			{Host: "y2", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\n")},

@@ -105,6 +105,37 @@ func errText(host, err string) string {
 	}
 }
 
+// GroupError returns err as hosts failing the same way share it: without a leading "host: " and
+// with the host's own name replaced by "<host>". ShowError makes it readable again.
+func GroupError(host, err string) string { return errText(host, err) }
+
+// hostPlaceholder stands for each host's own name in a message that groups share.
+const hostPlaceholder = "<host>"
+
+// ShowError returns msg, made by GroupError, as shown next to hosts: a "<host>: " that starts the
+// message or one of its ": "-separated parts is dropped, since the hosts are named beside it
+// ("refused: <host>: connecting to …" becomes "refused: connecting to …"), and with a single host
+// any "<host>" left is that host's name again.
+func ShowError(msg string, hosts []string) string {
+	msg = strings.TrimPrefix(msg, hostPlaceholder+": ")
+	for range len(msg) {
+		s := strings.ReplaceAll(msg, ": "+hostPlaceholder+": ", ": ")
+		if s == msg {
+			break
+		}
+		msg = s
+	}
+	if len(hosts) == 1 {
+		msg = strings.ReplaceAll(msg, hostPlaceholder, hosts[0])
+	}
+	return msg
+}
+
+// shownError is the error of r as shown next to r's host alone.
+func shownError(r *Result) string {
+	return ShowError(errText(r.Host, r.Err), []string{r.Host})
+}
+
 // isNameByte reports whether c can be part of a host name, so a match of the
 // host inside a longer name is not replaced.
 func isNameByte(c byte) bool {

@@ -148,12 +148,12 @@ func (s *Stream) Event(e Event) error {
 		var msg string
 		if r.ran() {
 			msg = outcome(r)
-			if m := errText(r.Host, r.Err); m != "" {
+			if m := shownError(r); m != "" {
 				msg = strings.TrimPrefix(msg+": "+m, ": ")
 			}
 		} else {
 			msg = string(r.Status)
-			if m := errText(r.Host, r.Err); m != "" {
+			if m := shownError(r); m != "" {
 				msg += ": " + m
 			}
 		}
