@@ -110,7 +110,7 @@ loop:
 
 	// A host goes away mid-command and comes back.
 	hosts := f.Names()
-	nap := fmt.Sprintf("2.%06d", time.Now().Nanosecond()/1000)
+	nap := fmt.Sprintf("6.%06d", time.Now().Nanosecond()/1000)
 	r, err = c.Run(ctx, client.RunRequest{Hosts: hosts, Command: "sleep " + nap + "; echo done"})
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +166,7 @@ func fdCount(pid int) int {
 // gets a result or a clear error on every host, and the daemon's threads, memory and file
 // descriptors come back to their baseline. SHOAL_LONG=1 runs 200 hosts × 1,000 commands.
 func TestSoak(t *testing.T) {
+	t.Parallel()
 	hostsN, commands := 20, 100
 	if long() {
 		hostsN, commands = 200, 1000

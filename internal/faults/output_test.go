@@ -30,6 +30,7 @@ func runOne(t testing.TB, c *client.Client, hosts []string, cmd string, limit ti
 // TestOutputExtremes runs commands whose output is hostile: a gigabyte, a 10 MB line without a
 // newline, every byte value, and commands that close stdout or leave a child holding it.
 func TestOutputExtremes(t *testing.T) {
+	t.Parallel()
 	h := newHome(t, localConfig(2, "[agent]\noutput_cap = \"16MiB\"\n"))
 	c := h.dial()
 	hosts := []string{"lab1", "lab2"}
@@ -163,6 +164,43 @@ func TestQueueLimits(t *testing.T) {
 	t.Logf("%d commands at once on max_running=2 max_queued=2: %v", n, counts)
 	if counts[client.StatusOK] < 4 || counts[client.StatusRefused] == 0 || counts[client.StatusOK]+counts[client.StatusRefused] != n {
 		t.Errorf("outcomes %v; want at least 4 ok (2 running + 2 queued) and the rest refused as busy", counts)
+	}
+
+	// A fork bomb, bounded by construction (depth 6: at most 127 processes) and by ulimit, stopped
+	// by the command timeout: every process of it must be gone afterwards.
+	nap := fmt.Sprintf("60.%06d", time.Now().Nanosecond()/1000)
+	bomb := "ulimit -u 512 2>/dev/null; b(){ if [ $1 -gt 0 ]; then b $(($1-1)) & b $(($1-1)); wait; else sleep " + nap + "; fi; }; b 6"
+	nFaults.Add(1)
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"lab1"}, Command: bomb, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak := 0
+	res2 := map[string]*client.HostResult{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res2 = collect(t, r, time.Minute)
+	}()
+	for {
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+			peak = max(peak, countProcs("sleep", nap))
+			continue
+		}
+		break
+	}
+	checkClientResults(t, res2, []string{"lab1"})
+	b := res2["lab1"]
+	left := 0
+	waitFor(10*time.Second, func() bool { left = countProcs("sleep", nap); return left == 0 })
+	t.Logf("bounded fork bomb: %s %q, peak %d leaves, %d left after the timeout", b.Status, b.Err, peak, left)
+	if b.Status != client.StatusTimeout {
+		t.Errorf("fork bomb with a 3s timeout: %s %q; want timeout", b.Status, b.Err)
+	}
+	if left != 0 {
+		t.Errorf("%d processes of the fork bomb left after its timeout", left)
 	}
 }
 
