@@ -29,7 +29,7 @@ func newManCmd(root *cobra.Command) *cobra.Command {
 		Use:    "man DIR",
 		Short:  "Write man pages for shoal and its commands into DIR",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := os.MkdirAll(args[0], 0o755); err != nil {
 				return fmt.Errorf("writing man pages: %w", err)

@@ -80,7 +80,7 @@ temporary directory, removed at exit; the demo never talks to your daemon.
 With piped standard input it runs those lines and exits with the worst status:
 
   printf 'date\n:time\n' | shoal demo`,
-		Args: cobra.MaximumNArgs(1),
+		Args: argsUsage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := 8
 			if len(args) == 1 {

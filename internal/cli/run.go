@@ -68,6 +68,17 @@ func (g *globals) reportOptions(rf *runFlags, cfg *config.Config) console.Report
 	}
 }
 
+// argsUsage is cobra's argument check with the command's usage line as its message, which tells
+// a person what to type where "requires at least 2 arg(s), only received 1" does not.
+func argsUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return fmt.Errorf("usage: %s", strings.TrimSuffix(cmd.UseLine(), " [flags]"))
+		}
+		return nil
+	}
+}
+
 // flagsAfterTargets parses shoal's flags written between TARGETS and "--", and drops the "--".
 // Without a "--", everything after TARGETS is the command, its own flags included.
 func flagsAfterTargets(cmd *cobra.Command, args []string) ([]string, error) {
@@ -115,7 +126,7 @@ Ctrl-C cancels the command on every host.`,
 		Example: `  shoal run 'web[01-20]' -- date
   shoal run @db -o stream -- tail -n 20 /var/log/syslog
   shoal run @all --json -- uptime | jq .`,
-		Args:              cobra.MinimumNArgs(2),
+		Args:              argsUsage(cobra.MinimumNArgs(2)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Flags stop at TARGETS (so the command's own flags are left alone), which keeps a "--".
@@ -125,7 +136,7 @@ Ctrl-C cancels the command on every host.`,
 				return err
 			}
 			if len(args) < 2 {
-				return errors.New("usage: shoal run TARGETS [--] COMMAND [ARG]")
+				return errors.New("usage: shoal run TARGETS [--] COMMAND...")
 			}
 			if rf.stdin && slices.Contains(strings.FieldsFunc(args[0], func(r rune) bool { return r == ',' || r == ' ' }), "-") {
 				return errors.New("standard input cannot hold both the target names (-) and the command's input (--stdin)")
@@ -199,7 +210,7 @@ func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx cont
 	return &cobra.Command{
 		Use:               use + " TARGETS",
 		Short:             short,
-		Args:              cobra.ExactArgs(1),
+		Args:              argsUsage(cobra.ExactArgs(1)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := interruptContext(cmdContext(cmd))
@@ -263,7 +274,7 @@ func newPutCmd(g *globals, rf *runFlags) *cobra.Command {
 		Long: `Copy the local file SRC to DEST on every target. DEST is absolute or relative to
 the remote user's home. The write is atomic (temporary file, then rename) and
 keeps SRC's mode unless --mode is given.`,
-		Args:              cobra.ExactArgs(3),
+		Args:              argsUsage(cobra.ExactArgs(3)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := filepath.Abs(args[1])
@@ -311,7 +322,7 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:               "get TARGETS SRC DESTDIR",
 		Short:             "Copy a file from every target into DESTDIR/<host>/",
-		Args:              cobra.ExactArgs(3),
+		Args:              argsUsage(cobra.ExactArgs(3)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := filepath.Abs(args[2])
@@ -342,7 +353,7 @@ func newLastCmd(g *globals, rf *runFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "last [N]",
 		Short: "Show the results of your last N commands again (default 1)",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argsUsage(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := 1
 			if len(args) == 1 {

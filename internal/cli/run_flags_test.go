@@ -53,3 +53,32 @@ func TestFlagsAfterTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageErrors checks that a one-shot command given the wrong number of arguments answers with
+// its usage line, not cobra's count of arguments.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "usage: shoal run TARGETS [--] COMMAND..."},
+		{[]string{"run", "@web"}, "usage: shoal run TARGETS [--] COMMAND..."},
+		{[]string{"ping"}, "usage: shoal ping TARGETS"},
+		{[]string{"put", "@web", "f"}, "usage: shoal put TARGETS SRC DEST"},
+		{[]string{"get", "@web"}, "usage: shoal get TARGETS SRC DESTDIR"},
+		{[]string{"last", "1", "2"}, "usage: shoal last [N]"},
+		{[]string{"demo", "1", "2"}, "usage: shoal demo [N]"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		g := &globals{stdout: &out, stderr: &out}
+		root := newRoot(g)
+		root.SetArgs(tt.args)
+		root.SetOut(&out)
+		root.SetErr(&out)
+		err := root.Execute()
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("shoal %q: error %v; want %q", tt.args, err, tt.want)
+		}
+	}
+}
