@@ -359,3 +359,29 @@ func TestPingFailureText(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestStatusHostError shows a lost host's error with its name said once.
+func TestStatusHostError(t *testing.T) {
+	st := &client.DaemonStatus{PID: 1, Version: "dev", Hosts: []client.HostStatus{
+		{Host: "h008", State: "lost", Err: "h008: refused: h008: connecting to 127.0.0.9:2222: connection refused"},
+	}}
+	var b bytes.Buffer
+	if _, err := WriteStatus(&b, st, ReportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "h008: refused: connecting to 127.0.0.9:2222: connection refused\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("got:\n%s\nwant a line %q", b.String(), want)
+	}
+}
+
+// TestTimeOneHost says "1 host", not "1 hosts".
+func TestTimeOneHost(t *testing.T) {
+	var b bytes.Buffer
+	res := []client.TimeResult{{Host: "h1", Status: client.StatusOK, Offset: time.Millisecond, RTT: time.Millisecond}}
+	if _, err := WriteTime(&b, res, ReportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 host · median offset") {
+		t.Errorf("got:\n%s\nwant \"1 host · median offset\"", b.String())
+	}
+}

@@ -339,7 +339,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 			out = append(out, h)
 		}
 		hostlist.Sort(out)
-		fmt.Fprintf(&b, "%d hosts · median offset %s from the daemon's clock", len(ok), signedDuration(median))
+		fmt.Fprintf(&b, "%s · median offset %s from the daemon's clock", plural(len(ok), "host"), signedDuration(median))
 		if len(out) > 0 {
 			fmt.Fprintf(&b, " · %s more than %s from the median: %s", paint(opt.Color, sgrYellow,
 				plural(len(out), "outlier")), render.FormatDuration(OutlierThreshold), paint(opt.Color, sgrBold, hostlist.Fold(out)))
@@ -474,7 +474,7 @@ func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, 
 	}
 	for _, h := range st.Hosts {
 		if h.Err != "" {
-			fmt.Fprintf(&b, "%s: %s\n", paint(opt.Color, sgrRed, h.Host), h.Err)
+			fmt.Fprintf(&b, "%s: %s\n", paint(opt.Color, sgrRed, h.Host), render.ShowError(render.GroupError(h.Host, h.Err), []string{h.Host}))
 		}
 	}
 	_, err := w.Write(b.Bytes())
