@@ -271,8 +271,8 @@ func gateways(cfg *config.Config) ([]daemon.Gateway, error) {
 		out = append(out, daemon.Gateway{
 			Address: gc.Address,
 			Match:   func(h string) bool { return set[h] },
-			Dial: func(ctx context.Context) (*client.Client, error) {
-				return client.Dial(ctx, client.Options{Addr: addr, TLS: conf, Version: Version})
+			Dial: func(ctx context.Context, hops int) (*client.Client, error) {
+				return client.Dial(ctx, client.Options{Addr: addr, TLS: conf, Version: Version, Hops: hops})
 			},
 		})
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	Version string
 	// Start, when set, starts a daemon if none answers (see Start).
 	Start *StartOptions
+	// Hops is how many daemons forwarded to reach this one (a daemon dialling its
+	// gateway sets it); 0 for a console.
+	Hops int
 }
 
 // Client is a connection to a daemon. It implements Session.
@@ -170,7 +173,7 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 	sendErr := make(chan error, 1)
 	go func() {
 		sendErr <- c.pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version,
-			Client: proto.ClientVersion, Program: version, Identity: opts.Identity, PID: os.Getpid()})
+			Client: proto.ClientVersion, Program: version, Identity: opts.Identity, PID: os.Getpid(), Hops: opts.Hops})
 	}()
 	env, err := c.pc.Recv()
 	var hello proto.DaemonHello

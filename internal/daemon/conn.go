@@ -28,6 +28,7 @@ type clientConn struct {
 	// remote is a network (TLS) client: it may not make the daemon read or write
 	// local files (put, get), and its history is its certificate's.
 	remote bool
+	hops   int             // how many daemons forwarded this client's requests
 	ctx    context.Context // cancelled when the client leaves (its runs are killed)
 	quit   context.CancelCauseFunc
 
@@ -114,7 +115,8 @@ func (c *clientConn) serve() {
 
 	// Runs are not cancelled when the daemon stops (the agents keep their results);
 	// only the client's leaving or its cancel kills them.
-	c.ctx, c.quit = context.WithCancelCause(context.WithoutCancel(s.ctx))
+	c.hops = ch.Hops
+	c.ctx, c.quit = context.WithCancelCause(withHops(context.WithoutCancel(s.ctx), c.hops))
 	err = c.readLoop()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil

@@ -20,8 +20,8 @@ type Gateway struct {
 	Address string
 	// Match reports whether host is reached through this gateway.
 	Match func(host string) bool
-	// Dial connects to the gateway.
-	Dial func(ctx context.Context) (*client.Client, error)
+	// Dial connects to the gateway, saying hops in its hello (client.Options.Hops).
+	Dial func(ctx context.Context, hops int) (*client.Client, error)
 }
 
 // gatewayDialTimeout bounds connecting to a gateway.
@@ -40,8 +40,8 @@ type gateway struct {
 	// requests share one connection.
 	dialMu sync.Mutex
 	beat   time.Duration
-	mu     sync.Mutex // protects the following
-	c      *client.Client
+	mu     sync.Mutex             // protects the following
+	conns  map[int]*client.Client // by hops: usually one
 	closed bool
 	lost   map[*client.Client]error // connections the heartbeat dropped, and why
 
@@ -52,13 +52,28 @@ type gateway struct {
 // errGatewayClosed is returned for a gateway whose daemon is stopping.
 var errGatewayClosed = errors.New("daemon is stopping")
 
-// client returns the connection to the gateway, dialling it when there is none or
-// the last one broke.
+// hopsKey is the context key of the hops of the client a request came from.
+type hopsKey struct{}
+
+func withHops(ctx context.Context, hops int) context.Context {
+	return context.WithValue(ctx, hopsKey{}, hops)
+}
+
+// errTooManyHops refuses to forward a request that went through MaxHops daemons.
+var errTooManyHops = fmt.Errorf("the request went through %d daemons already: is there a loop in the [[gateway]] entries?", proto.MaxHops)
+
+// client returns the connection to the gateway for requests of ctx's hops,
+// dialling it when there is none or the last one broke.
 func (g *gateway) client(ctx context.Context) (*client.Client, error) {
+	hops, _ := ctx.Value(hopsKey{}).(int)
+	hops++
+	if hops > proto.MaxHops {
+		return nil, errTooManyHops
+	}
 	g.dialMu.Lock()
 	defer g.dialMu.Unlock()
 	g.mu.Lock()
-	c, closed := g.c, g.closed
+	c, closed := g.conns[hops], g.closed
 	g.mu.Unlock()
 	if closed {
 		return nil, errGatewayClosed
@@ -71,7 +86,7 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
 	defer cancel()
-	c, err := g.Dial(dctx)
+	c, err := g.Dial(dctx, hops)
 	if err != nil {
 		return nil, fmt.Errorf("connecting: %w", err)
 	}
@@ -81,7 +96,10 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 		c.Close()
 		return nil, errGatewayClosed
 	}
-	g.c = c
+	if g.conns == nil {
+		g.conns = map[int]*client.Client{}
+	}
+	g.conns[hops] = c
 	g.wg.Add(1)
 	go g.heartbeat(c)
 	return c, nil
@@ -135,13 +153,13 @@ func (g *gateway) connErr(c *client.Client) error {
 // close ends the connection to the gateway; its runs end with an error at once.
 func (g *gateway) close() {
 	g.mu.Lock()
-	c := g.c
+	conns := g.conns
 	if !g.closed {
 		close(g.stop)
 	}
-	g.c, g.closed = nil, true
+	g.conns, g.closed = nil, true
 	g.mu.Unlock()
-	if c != nil {
+	for _, c := range conns {
 		c.Close()
 	}
 	g.wg.Wait()
@@ -254,9 +272,9 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 			if done[i] {
 				continue
 			}
-			hr := proto.HostResult{Host: h, Status: statusUnreachable, Err: gw.gatewayErr(err), Ended: s.opts.Now().UnixNano()}
+			hr := proto.HostResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err), Ended: s.opts.Now().UnixNano()}
 			if ctx.Err() != nil {
-				hr.Status, hr.Err = statusCancelled, context.Cause(ctx).Error()
+				hr.Err = context.Cause(ctx).Error()
 			}
 			finish(i, hr)
 		}
@@ -328,9 +346,12 @@ func wireResult(r *client.HostResult) proto.HostResult {
 }
 
 // statusOfGateway is a host's status when its gateway failed a whole request.
-func statusOfGateway(ctx context.Context) string {
-	if ctx.Err() != nil {
+func statusOfGateway(ctx context.Context, err error) string {
+	switch {
+	case ctx.Err() != nil:
 		return statusCancelled
+	case errors.Is(err, errTooManyHops):
+		return statusError
 	}
 	return statusUnreachable
 }
@@ -347,7 +368,7 @@ func (s *server) pingGateway(ctx context.Context, gw *gateway, hosts []string) [
 	}
 	for i, h := range hosts {
 		if err != nil {
-			out[i] = proto.PingResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			out[i] = proto.PingResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
 			continue
 		}
 		p := res[i]
@@ -368,7 +389,7 @@ func (s *server) infoGateway(ctx context.Context, gw *gateway, hosts []string) [
 	}
 	for i, h := range hosts {
 		if err != nil {
-			out[i] = proto.InfoResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			out[i] = proto.InfoResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
 			continue
 		}
 		p := res[i]
@@ -397,7 +418,7 @@ func (s *server) timeGateway(ctx context.Context, gw *gateway, hosts []string) [
 	}
 	for i, h := range hosts {
 		if err != nil {
-			out[i] = proto.TimeResult{Host: h, Status: statusOfGateway(ctx), Err: gw.gatewayErr(err)}
+			out[i] = proto.TimeResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
 			continue
 		}
 		p := res[i]

@@ -116,8 +116,8 @@ func gatewayTo(ca *testCA, from string, d *tlsDaemon, hosts ...string) daemon.Ga
 	return daemon.Gateway{
 		Address: "tls://" + d.addr,
 		Match:   func(h string) bool { return set[h] },
-		Dial: func(ctx context.Context) (*client.Client, error) {
-			return client.Dial(ctx, client.Options{Addr: d.addr, TLS: conf, Version: "test"})
+		Dial: func(ctx context.Context, hops int) (*client.Client, error) {
+			return client.Dial(ctx, client.Options{Addr: d.addr, TLS: conf, Version: "test", Hops: hops})
 		},
 	}
 }
@@ -517,4 +517,33 @@ func TestGatewayHangs(t *testing.T) {
 	}
 	r.Cancel()
 	collect(t, r)
+}
+
+// TestGatewayLoop: two daemons that name each other as the gateway of a host do
+// not forward a request forever; the host reports the loop.
+func TestGatewayLoop(t *testing.T) {
+	checkLeaks(t)
+	ca := newTestCA(t, "test CA")
+	pipes := newPipeTransport(t)
+	later := &tlsDaemon{} // a's address, known once a has started
+	b := startTLSDaemon(t, ca, "b", pipes, gatewayTo(ca, "b", later, "x"))
+	a := startTLSDaemon(t, ca, "a", pipes, gatewayTo(ca, "a", b, "x"))
+	later.addr = a.addr
+	c, err := client.Dial(context.Background(), client.Options{Socket: a.socket, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Run(context.Background(), client.RunRequest{Hosts: []string{"x"}, Command: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done := collect(t, r)
+	if res := done["x"]; res == nil || res.Status == client.StatusOK || !strings.Contains(res.Err, "loop") {
+		t.Errorf("x: %+v; want an error naming a loop", res)
+	}
+	ping, err := c.Ping(context.Background(), []string{"x"})
+	if err != nil || ping[0].Status == client.StatusOK || !strings.Contains(ping[0].Err, "loop") {
+		t.Errorf("ping x: %+v, %v; want an error naming a loop", ping, err)
+	}
 }

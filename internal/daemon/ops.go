@@ -115,7 +115,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 	if s.opts.KeepOnDisconnect {
 		base = s.ctx
 	}
-	ctx, cancel := context.WithCancelCause(base)
+	ctx, cancel := context.WithCancelCause(withHops(base, c.hops))
 	c.runs[id] = cancel
 	c.mu.Unlock()
 

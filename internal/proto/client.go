@@ -42,7 +42,14 @@ type ClientHello struct {
 	Identity     string `cbor:"4,keyasint,omitempty"` // the person at the console, as she said
 	PID          int    `cbor:"5,keyasint,omitempty"`
 	BinarySHA256 string `cbor:"6,keyasint,omitempty"`
+	// Hops is how many daemons forwarded this client's requests: 0 for a console,
+	// 1 for a daemon forwarding to its gateway, and so on. A daemon refuses to
+	// forward past MaxHops, which stops a loop of gateways.
+	Hops int `cbor:"7,keyasint,omitempty"`
 }
+
+// MaxHops is the longest chain of gateways a request may travel.
+const MaxHops = 8
 
 // DaemonHello is the daemon's first frame. When Err is set the daemon refuses the
 // client (version mismatch, wrong user) and closes the connection.

@@ -57,6 +57,12 @@ package proto
 // Get: the daemon writes DestDir/<host>/<base name of Src> itself, refusing host and
 // file names that would leave DestDir (absolute, "..", separators, symlinks).
 //
+// Gateways: a daemon forwards the hosts its gateways reach by being a client of each
+// gateway (over mutual TLS), with the same messages. Its hello says Hops, one more than
+// the hops of the client whose request it forwards; a daemon does not forward past
+// MaxHops, so a loop of gateways ends with an error per host instead of running on.
+//
 // Capabilities (client↔daemon):
 //
 //	2026-11-25  client version 1: the messages above
+//	2026-11-25  ClientHello.Hops (key 7, optional: older daemons ignore it)
