@@ -127,6 +127,13 @@ func TestRemoteConsoleBinary(t *testing.T) {
 	if err != nil || strings.Count(out, "remote-42") != 1 || !strings.Contains(out, "w[1-2]") {
 		t.Errorf("remote run: %v\n%s", err, out)
 	}
+	// The console, reading commands from a pipe.
+	con := exec.Command(shoaltest.Binary(t), "--daemon", "tls://"+addr, "@web")
+	con.Env = cli.env
+	con.Stdin = strings.NewReader("echo console-$((1+1))\n")
+	if out, err := con.CombinedOutput(); err != nil || !strings.Contains(string(out), "console-2") {
+		t.Errorf("remote console: %v\n%s", err, out)
+	}
 	// The same through [client] daemon, with the result shown per host.
 	cli.writeConfig(t, fmt.Sprintf("[tags]\nweb = \"w[1-2]\"\n[client]\ndaemon = \"tls://%s\"\n", addr))
 	if out, err := cli.shoal(t, "run", "w1", "--", "echo via-config"); err != nil || !strings.Contains(out, "via-config") {
