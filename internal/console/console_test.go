@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,5 +384,63 @@ func TestTimeOneHost(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "1 host · median offset") {
 		t.Errorf("got:\n%s\nwant \"1 host · median offset\"", b.String())
+	}
+}
+
+// floodSession runs every command as one host that prints a line, waits for the cancel, and then
+// sends more output before it confirms: what a flood looks like after Ctrl-C.
+type floodSession struct {
+	*fakeSession
+	ready chan struct{} // closed once the first line was taken
+}
+
+func (s floodSession) Run(ctx context.Context, req client.RunRequest) (*client.Run, error) {
+	ch := make(chan client.Event)
+	cancel := make(chan struct{})
+	var once sync.Once
+	run := &client.Run{ID: 1, Events: ch, Cancel: func() { once.Do(func() { close(cancel) }) }}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(ch)
+		ch <- client.Event{Host: "n1", Kind: client.EventStart, PID: 7}
+		ch <- client.Event{Host: "n1", Kind: client.EventStdout, Data: []byte("before\n")}
+		close(s.ready)
+		<-cancel
+		for range 3 {
+			ch <- client.Event{Host: "n1", Kind: client.EventStdout, Data: []byte("after\n")}
+		}
+		ch <- client.Event{Host: "n1", Kind: client.EventDone, Result: &client.HostResult{Host: "n1", Status: client.StatusCancelled, Signal: "KILL", PID: 7}}
+	}()
+	return run, nil
+}
+
+// TestStreamInterruptHoldsFlood checks that stream mode stops printing output once Ctrl-C is
+// pressed, and says how much it held back.
+func TestStreamInterruptHoldsFlood(t *testing.T) {
+	s := floodSession{fakeSession: newFake(standard), ready: make(chan struct{})}
+	defer s.Close()
+	interrupt := make(chan struct{})
+	go func() {
+		<-s.ready
+		interrupt <- struct{}{}
+	}()
+	var b bytes.Buffer
+	out, err := Exec(context.Background(), s, client.RunRequest{Hosts: []string{"n1"}, Command: "yes"},
+		View{Out: &b, Mode: ModeStream, Summary: true}, interrupt)
+	if err != nil || !out.Interrupted {
+		t.Fatalf("Exec = %+v, %v; want an interrupted outcome", out, err)
+	}
+	got := b.String()
+	for _, want := range []string{"n1 | before\n", "(18 B of output that arrived after the interrupt not shown)", "interrupted: 1 not finished: n1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| after") {
+		t.Errorf("stream mode printed output that arrived after the interrupt:\n%s", got)
+	}
+	if r := out.Results[0]; string(r.Stdout) != "before\nafter\nafter\nafter\n" {
+		t.Errorf("result stdout %q; want all of it kept", r.Stdout)
 	}
 }

@@ -163,6 +163,9 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		}
 	}
 	cancelled := false
+	// held counts the output bytes stream mode did not print after an interrupt: a person who
+	// pressed Ctrl-C during a flood wants the prompt back, not the rest of the flood.
+	held := 0
 	ctxDone := ctx.Done()
 	events := run.Events
 	for events != nil {
@@ -189,9 +192,17 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				note(emit(render.Event{Type: render.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
 			case client.EventStdout:
 				st.stdout = append(st.stdout, e.Data)
+				if out.Interrupted && stream != nil {
+					held += len(e.Data)
+					break
+				}
 				note(emit(render.Event{Type: render.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
 			case client.EventStderr:
 				st.stderr = append(st.stderr, e.Data)
+				if out.Interrupted && stream != nil {
+					held += len(e.Data)
+					break
+				}
 				note(emit(render.Event{Type: render.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
 			case client.EventDone:
 				if st.done || e.Result == nil {
@@ -285,6 +296,10 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		sw, sopt := v.SummaryTo, render.Options{Color: v.SummaryColor}
 		if sw == nil {
 			sw, sopt = v.Out, opt
+		}
+		if held > 0 {
+			_, err := fmt.Fprintln(sw, paint(sopt.Color, sgrDim, "("+render.Size(held)+" of output that arrived after the interrupt not shown)"))
+			note(err)
 		}
 		note(render.WriteSummary(sw, render.Summarize(rs, out.Elapsed), sopt))
 		if out.Interrupted {

@@ -322,7 +322,7 @@ func writeMore(b *bytes.Buffer, rest []byte, prefix string, opt Options) bool {
 	if lines != 1 {
 		note += "s"
 	}
-	note += ", " + sizeText(len(rest)) + ", not shown"
+	note += ", " + Size(len(rest)) + ", not shown"
 	if opt.MoreHint != "" {
 		note += "; " + opt.MoreHint
 	}
@@ -332,8 +332,8 @@ func writeMore(b *bytes.Buffer, rest []byte, prefix string, opt Options) bool {
 	return true
 }
 
-// sizeText returns n bytes in the largest binary unit that keeps a number ≥ 1: "512 B", "3.4 KiB".
-func sizeText(n int) string {
+// Size returns n bytes in the largest binary unit that keeps a number ≥ 1: "512 B", "3.4 KiB".
+func Size(n int) string {
 	if n < 1024 {
 		return itoa(n) + " B"
 	}
