@@ -487,7 +487,7 @@ func (c *console) cmdStatus(ctx context.Context, _ []string) int {
 func (c *console) reportOptions() ReportOptions {
 	o := ReportOptions{Color: c.opt.Color, JSON: c.mode == ModeJSON || c.mode == ModeJSONStream}
 	if c.onTerminal() {
-		o.MaxLines = TerminalMaxLines
+		o.MaxLines, o.MaxBytes = TerminalMaxLines, TerminalMaxBytes
 	}
 	return o
 }

@@ -286,7 +286,7 @@ func (c *console) view() View {
 	if c.onTerminal() {
 		v.Progress = true
 		v.Width = render.TerminalWidth(c.out)
-		v.MaxLines = TerminalMaxLines
+		v.MaxLines, v.MaxBytes = TerminalMaxLines, TerminalMaxBytes
 	}
 	return v
 }

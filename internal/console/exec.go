@@ -67,15 +67,18 @@ type View struct {
 	SummaryColor bool
 	// Tick is how often the progress line is redrawn; 0 means 100ms.
 	Tick time.Duration
-	// MaxLines caps the lines gather mode shows of each group's stdout and stderr (see
+	// MaxLines and MaxBytes cap what gather mode shows of each group's stdout and stderr (see
 	// render.Options); 0 shows everything.
-	MaxLines int
+	MaxLines, MaxBytes int
 }
 
 // TerminalMaxLines is how many lines of each group's stdout and stderr the console shows on a
 // terminal: enough for any listing a person reads, and it keeps `yes | head -c 200M` (16 MiB
 // kept per host) from scrolling for minutes after a Ctrl-C.
 const TerminalMaxLines = 2000
+
+// TerminalMaxBytes does the same for bytes, for output in few long lines.
+const TerminalMaxBytes = 512 << 10
 
 // moreHint tells the person at the console how to see the lines gather mode left out.
 const moreHint = "run it again with :output stream to see every line"
@@ -114,7 +117,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		return nil, fmt.Errorf("starting %q: %w", req.Command, err)
 	}
 	opt := render.Options{Color: v.Color}
-	gopt := render.Options{Color: v.Color, MaxLines: v.MaxLines, MoreHint: moreHint}
+	gopt := render.Options{Color: v.Color, MaxLines: v.MaxLines, MaxBytes: v.MaxBytes, MoreHint: moreHint}
 	var progress *render.Progress
 	if v.Progress && (v.Mode == ModeGather || v.Mode == ModeStream) {
 		progress = render.NewProgress(v.Out, v.Width, opt)

@@ -21,8 +21,9 @@ type ReportOptions struct {
 	Color bool
 	// JSON writes one JSON object per host (per line) instead of a table.
 	JSON bool
-	// MaxLines caps the lines WriteRecord shows of each group's stdout and stderr; 0 shows all.
-	MaxLines int
+	// MaxLines and MaxBytes cap what WriteRecord shows of each group's stdout and stderr; 0
+	// shows all.
+	MaxLines, MaxBytes int
 }
 
 // OutlierThreshold is how far a host's clock may stray from the fleet's median offset, beyond half
@@ -494,7 +495,7 @@ func WriteRecord(w io.Writer, rec client.RunRecord, mode Mode, opt ReportOptions
 	fmt.Fprintf(w, "%s %s · %s%s\n", paint(opt.Color, sgrDim, "#"), paint(opt.Color, sgrBold, rec.Command),
 		rec.Started.Local().Format("2006-01-02 15:04:05"), who)
 	ropt := render.Options{Color: opt.Color}
-	gopt := render.Options{Color: opt.Color, MaxLines: opt.MaxLines, MoreHint: "shoal last > FILE writes every line kept"}
+	gopt := render.Options{Color: opt.Color, MaxLines: opt.MaxLines, MaxBytes: opt.MaxBytes, MoreHint: "shoal last > FILE writes every line kept"}
 	if err := render.Gather(w, rs, gopt); err != nil {
 		return err
 	}

@@ -283,16 +283,38 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		b.WriteByte('\n')
 	}
 	rest := out
+	shown := 0 // bytes of out shown so far
 	for n := 0; len(rest) > 0; n++ {
 		if opt.MaxLines > 0 && n == opt.MaxLines && writeMore(b, rest, prefix, opt) {
 			return
 		}
+		if opt.MaxBytes > 0 && shown >= opt.MaxBytes && writeMore(b, rest, prefix, opt) {
+			return
+		}
+		whole := rest
 		line := rest
 		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 			line, rest = rest[:i], rest[i+1:]
 		} else {
 			rest = nil
 		}
+		if keep := opt.MaxBytes - shown; opt.MaxBytes > 0 && len(line) > keep && len(line) > opt.MaxBytes/4 {
+			// One line holds far more than is left to show: show its start, then the note.
+			keep = max(keep, 0)
+			for keep > 0 && !utf8.RuneStart(line[keep]) {
+				keep--
+			}
+			b.WriteString(prefix)
+			if binary {
+				writeEscaped(b, line[:keep])
+			} else {
+				writeText(b, line[:keep], opt.Color)
+			}
+			b.WriteByte('\n')
+			writeCut(b, whole[keep:], prefix, opt)
+			return
+		}
+		shown += len(line) + 1
 		b.WriteString(prefix)
 		if binary {
 			writeEscaped(b, line)
@@ -306,6 +328,21 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 		b.WriteString(opt.paint(sgrDim, "(no newline at end)"))
 		b.WriteByte('\n')
 	}
+}
+
+// writeCut appends the note that stands for rest, which starts in the middle of a line.
+func writeCut(b *bytes.Buffer, rest []byte, prefix string, opt Options) {
+	note := "(… line cut: " + Size(len(rest)) + " more"
+	if lines := bytes.Count(rest[:len(rest)-1], []byte{'\n'}); lines > 0 {
+		note += " in " + itoa(lines+1) + " lines"
+	}
+	note += ", not shown"
+	if opt.MoreHint != "" {
+		note += "; " + opt.MoreHint
+	}
+	b.WriteString(prefix)
+	b.WriteString(opt.paint(sgrDim, note+")"))
+	b.WriteByte('\n')
 }
 
 // writeMore appends the note that stands for the lines of rest, and reports whether it did:

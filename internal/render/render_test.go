@@ -126,6 +126,12 @@ func TestGatherGolden(t *testing.T) {
 			{Host: "y3", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\n")},
 			{Host: "y4", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\nfive")},
 		}, Options{MaxLines: 3, MoreHint: "shoal last > FILE writes them all"}},
+		{"gather_max_bytes", []Result{
+			{Host: "b1", Status: StatusOK, Stdout: []byte(strings.Repeat("y", 100) + "\nnext\n")},
+			{Host: "b2", Status: StatusOK, Stdout: []byte("0123456789\n0123456789\n0123456789\n0123456789\n")},
+			{Host: "b3", Status: StatusOK, Stdout: []byte(strings.Repeat("é", 40))},
+			{Host: "b4", Status: StatusOK, Stdout: []byte("0123456789\n" + strings.Repeat("z", 100) + "\n")},
+		}, Options{MaxBytes: 15, MoreHint: "more elsewhere"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

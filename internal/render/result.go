@@ -45,6 +45,9 @@ type Options struct {
 	// stderr; a note counts the lines left out, followed by MoreHint (how to see them all).
 	// A terminal needs it: 16 MiB of output takes minutes to scroll past. 0 shows everything.
 	MaxLines int
+	// MaxBytes, when > 0, caps the bytes Gather shows of each group's stdout and of its
+	// stderr in the same way; a line far longer than what is left is cut.
+	MaxBytes int
 	MoreHint string
 }
 

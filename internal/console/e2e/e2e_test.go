@@ -411,6 +411,9 @@ func TestConsoleInTerminal(t *testing.T) {
 	tm.typeLine("seq 2500")
 	tm.waitCount("(… 500 more lines, 2.4 KiB, not shown; run it again with :output stream", 1)
 	tm.waitPrompt()
+	tm.typeLine("head -c 1000000 /dev/zero | tr '\\0' a")
+	tm.waitCount("(… line cut: 464.6 KiB more, not shown", 1)
+	tm.waitPrompt()
 
 	// Ctrl-C during a long command: cancelled everywhere, nothing left running.
 	tm.typeLine(":output stream")
