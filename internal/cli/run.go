@@ -136,7 +136,7 @@ Ctrl-C cancels the command on every host.`,
 				return err
 			}
 			if len(args) < 2 {
-				return errors.New("usage: shoal run TARGETS [--] COMMAND...")
+				return errors.New("no command given; usage: shoal run TARGETS [--] COMMAND")
 			}
 			if rf.stdin && slices.Contains(strings.FieldsFunc(args[0], func(r rune) bool { return r == ',' || r == ' ' }), "-") {
 				return errors.New("standard input cannot hold both the target names (-) and the command's input (--stdin)")

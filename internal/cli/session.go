@@ -24,15 +24,10 @@ import (
 	sshtr "github.com/shoal-sh/shoal/internal/transport/ssh"
 )
 
-// session returns a connection to the engine for the other commands: the resident
-// daemon (started when none answers), or, with --no-daemon or [daemon] use = false,
-// the same daemon code served in this process over an in-memory listener. The
-// returned func closes everything; call it when done.
-func (g *globals) session(ctx context.Context) (client.Session, func(), error) {
-	return g.sessionWith(ctx, false)
-}
-
-// sessionWith is session with the --no-daemon flag passed in.
+// sessionWith returns a connection to the engine for the other commands: the resident
+// daemon (started when none answers), a remote one (--daemon tls://...), or, with
+// noDaemon or [daemon] use = false, the same daemon code served in this process over an
+// in-memory listener. The returned func closes everything; call it when done.
 func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Session, func(), error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
