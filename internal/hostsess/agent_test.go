@@ -129,6 +129,9 @@ func TestAgentExecAndFiles(t *testing.T) {
 	if err != nil || info.Hostname == "" || info.PID != s.Status().AgentPID {
 		t.Errorf("Info = %+v, %v", info, err)
 	}
+	if ci := s.ConnInfo(); ci.AgentHash == "" || ci.AgentHash != info.BinarySHA256 {
+		t.Errorf("ConnInfo().AgentHash = %q; want the agent's %q", ci.AgentHash, info.BinarySHA256)
+	}
 	dest := t.TempDir() + "/f"
 	data := bytes.Repeat([]byte("0123456789"), 20000)
 	if err := s.WriteFile(ctx, dest, 0o640, bytes.NewReader(data), int64(len(data))); err != nil {

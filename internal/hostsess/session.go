@@ -109,6 +109,22 @@ func New(opts Options) *Session {
 // Host returns the host name of the session's target.
 func (s *Session) Host() string { return s.host }
 
+// ConnInfo describes how the current connection to the agent was made (where the agent
+// binary is and its hash); it is zero while the session is not connected. When the transport
+// does not know the hash, it is the one the agent reported in hello.
+func (s *Session) ConnInfo() transport.ConnInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return transport.ConnInfo{}
+	}
+	ci := s.cur.tc.Info()
+	if ci.AgentHash == "" {
+		ci.AgentHash = s.cur.hello.BinarySHA256
+	}
+	return ci
+}
+
 // Status returns a snapshot of the session.
 func (s *Session) Status() Status {
 	s.mu.Lock()
