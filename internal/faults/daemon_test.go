@@ -119,7 +119,15 @@ func TestDaemonKilledDuringFanOut(t *testing.T) {
 		t.Fatalf("commands still running 30s after the daemon died")
 	}
 	reapAll(tree)
-	r = h.shoal(120*time.Second, "--json", "run", targets, "--", "true")
+	// Under load a reconnect can time out; the next commands retry, bounded.
+	for try := range 3 {
+		r = h.shoal(120*time.Second, "--json", "run", targets, "--", "true")
+		t.Logf("next client, try %d: exit %d in %v", try+1, r.code, r.took)
+		if r.code == 0 {
+			break
+		}
+		t.Logf("%d results; not ok:\n%s\nstderr: %s", len(parseResults(t, r.stdout)), notOK(t, r.stdout), clip(r.stderr))
+	}
 	if r.code != 0 {
 		t.Errorf("next client: exit %d\n%s\n%s", r.code, clip(r.stderr), notOK(t, r.stdout))
 	}
@@ -129,31 +137,37 @@ func TestDaemonKilledDuringFanOut(t *testing.T) {
 	}
 
 	// The kept results reach the history, one per host, within a bound.
+	// Count results, not hosts: the fleet's hosts are one machine, so with a shared home the
+	// first new agent adopts every dead agent's results (same host name) and re-delivers them
+	// all under its own host.
 	var got map[string]bool
+	var count int
 	ok := waitFor(30*time.Second, func() bool {
-		got = keptResults(t, filepath.Join(h.state, "history.jsonl"), "kept-")
-		return len(got) == n
+		got, count = keptResults(t, filepath.Join(h.state, "history.jsonl"), "kept-")
+		return count >= n
 	})
 	for range n {
 		nCommands.Add(1)
 	}
 	if !ok {
-		lost := n - len(got)
+		lost := n - count
 		nLost.Add(int64(lost))
 		knownBug(t, "internal/daemon or internal/hostsess", "%d of %d results the agents kept after the daemon was "+
-			"SIGKILLed reached the result history after the restart", len(got), n)
+			"SIGKILLed reached the result history after the restart", count, n)
 	}
 	audit, _ := os.ReadFile(filepath.Join(h.state, "audit.log"))
-	t.Logf("%d of %d kept results in history; audit log %d bytes", len(got), n, len(audit))
+	t.Logf("%d of %d kept results in history (under %d host names); audit log %d bytes", count, n, len(got), len(audit))
 }
 
-// keptResults returns the hosts whose result in the history file at path has stdout with marker.
-func keptResults(t testing.TB, path, marker string) map[string]bool {
+// keptResults returns the hosts whose result in the history file at path has stdout with marker,
+// and how many such results there are.
+func keptResults(t testing.TB, path, marker string) (map[string]bool, int) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	got := map[string]bool{}
+	count := 0
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		if len(line) == 0 {
 			continue
@@ -171,10 +185,11 @@ func keptResults(t testing.TB, path, marker string) map[string]bool {
 			out, _ := base64.StdEncoding.DecodeString(r.Stdout)
 			if bytes.Contains(out, []byte(marker)) {
 				got[r.Host] = true
+				count++
 			}
 		}
 	}
-	return got
+	return got, count
 }
 
 // notOK lists the results of JSON output out that are not ok.
@@ -230,7 +245,7 @@ func TestDaemonKilledLocal(t *testing.T) {
 	runOne(t, c2, hosts, "true", time.Minute)
 	var got map[string]bool
 	ok := waitFor(20*time.Second, func() bool {
-		got = keptResults(t, filepath.Join(h.state, "history.jsonl"), "kept-local")
+		got, _ = keptResults(t, filepath.Join(h.state, "history.jsonl"), "kept-local")
 		return len(got) == n
 	})
 	for range n {
