@@ -195,6 +195,12 @@ func WriteGroups(w io.Writer, groups []Group, opt Options) error {
 	rule := opt.paint(sgrDim, strings.Repeat("-", min(width, maxRule)))
 	var b bytes.Buffer
 	for i := range groups {
+		if b.Len() >= 64<<10 { // write as we go: one buffer for all groups would copy all output
+			if _, err := w.Write(b.Bytes()); err != nil {
+				return err
+			}
+			b.Reset()
+		}
 		b.WriteString(rule)
 		b.WriteByte('\n')
 		b.WriteString(headers[i])

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,44 @@ func TestJSONDocumented(t *testing.T) {
 		if !bytes.Contains(doc, []byte("`"+string(st)+"`")) {
 			t.Errorf("docs/json.md does not document status %q", st)
 		}
+	}
+}
+
+// countWriter counts the writes it gets and keeps the largest.
+type countWriter struct{ n, max, total int }
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.n++
+	w.max = max(w.max, len(p))
+	w.total += len(p)
+	return len(p), nil
+}
+
+// TestWriteJSONPerObject checks that WriteJSON writes each object as it is made, instead of
+// holding every host's output in one buffer first.
+func TestWriteJSONPerObject(t *testing.T) {
+	big := strings.Repeat("y\n", 1<<16)
+	rs := []Result{{Host: "a", Status: StatusOK, Stdout: []byte(big)}, {Host: "b", Status: StatusOK, Stdout: []byte(big)}, {Host: "c", Status: StatusOK}}
+	var w countWriter
+	if err := WriteJSON(&w, rs); err != nil {
+		t.Fatal(err)
+	}
+	if w.n != 3 || w.max >= w.total/2 {
+		t.Errorf("%d writes, the largest %d of %d bytes; want 3, each object alone", w.n, w.max, w.total)
+	}
+}
+
+// TestGatherWritesAsItGoes checks that Gather does not build all groups' output in one buffer.
+func TestGatherWritesAsItGoes(t *testing.T) {
+	var rs []Result
+	for i := range 4 {
+		rs = append(rs, Result{Host: "h" + strconv.Itoa(i), Status: StatusOK, Stdout: []byte(strings.Repeat(strconv.Itoa(i)+"\n", 1<<16))})
+	}
+	var w countWriter
+	if err := Gather(&w, rs, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if w.max >= w.total/2 {
+		t.Errorf("largest write %d of %d bytes; want the groups written in pieces", w.max, w.total)
 	}
 }
