@@ -79,6 +79,13 @@ func FuzzGroups(f *testing.F) {
 		if err := Gather(&bytes.Buffer{}, rs, Options{Color: true}); err != nil {
 			t.Fatal(err)
 		}
+		// The caps cut lines and whole outputs anywhere, in text and binary output alike.
+		whole := []Result{{Host: "w", Status: StatusOK, Stdout: []byte(outs), Stderr: []byte(errs)}}
+		for _, c := range [][2]int{{2, 7}, {1, 1}, {0, 3}, {3, 0}} {
+			if err := Gather(&bytes.Buffer{}, whole, Options{MaxLines: c[0], MaxBytes: c[1], MoreHint: "h"}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 }
 
