@@ -164,7 +164,8 @@ type FileResult struct {
 	Status Status
 	Err    string
 	Bytes  int64
-	Path   string // where it was written (remote for put, local for get)
+	Path   string      // where it was written (remote for put, local for get)
+	Mode   fs.FileMode // GetTo: the file's mode on the host
 }
 
 // DaemonStatus describes a running daemon.

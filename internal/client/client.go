@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,6 +47,8 @@ type Client struct {
 	nc    net.Conn
 	pc    *proto.Conn
 	hello proto.DaemonHello
+	// remote is a connection over TLS: put and get stream the file's bytes.
+	remote bool
 
 	nextID atomic.Uint64
 
@@ -65,6 +68,9 @@ var _ Session = (*Client)(nil)
 type call struct {
 	reply chan *proto.Envelope // unary requests: exactly one envelope
 	run   *runState
+	// data, when set, takes the get-data frames of a get-stream (in the read loop);
+	// the final reply still goes to reply.
+	data func(*proto.GetData)
 }
 
 // ErrNotRunning reports that no daemon answers on the socket.
@@ -163,7 +169,7 @@ func dialRetry(ctx context.Context, opts Options) (net.Conn, error) {
 // New speaks hello over nc and returns a client. It takes ownership of nc.
 func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 	c := &Client{nc: nc, pc: proto.NewConn(nc, nc, proto.ConnOptions{MaxFrame: maxFrame}),
-		pending: map[uint64]*call{}, done: make(chan struct{}), closing: make(chan struct{})}
+		pending: map[uint64]*call{}, done: make(chan struct{}), closing: make(chan struct{}), remote: opts.TLS != nil}
 	version := opts.Version
 	if version == "" {
 		version = "dev"
@@ -271,6 +277,14 @@ func (c *Client) readLoop() {
 		}
 		c.mu.Lock()
 		cl := c.pending[env.ID]
+		if cl != nil && cl.data != nil && env.Type == proto.TypeGetData {
+			c.mu.Unlock()
+			var d proto.GetData
+			if env.Decode(&d) == nil {
+				cl.data(&d)
+			}
+			continue
+		}
 		if cl != nil && (cl.reply != nil || env.Type == proto.TypeRunEnd || env.Type == proto.TypeFailed) {
 			delete(c.pending, env.ID)
 		}
@@ -333,6 +347,12 @@ func (c *Client) roundTrip(ctx context.Context, t proto.Type, body any, want pro
 		c.unregister(id)
 		return fmt.Errorf("sending %v: %w", t, err)
 	}
+	return c.wait(ctx, id, cl, want, out, false)
+}
+
+// wait waits for the reply to request id, decoded into out. When ctx ends first
+// and cancel is set, the daemon is asked to cancel the request.
+func (c *Client) wait(ctx context.Context, id uint64, cl *call, want proto.Type, out any, cancel bool) error {
 	select {
 	case env, ok := <-cl.reply:
 		if !ok {
@@ -344,6 +364,9 @@ func (c *Client) roundTrip(ctx context.Context, t proto.Type, body any, want pro
 		return decodeReply(env, want, out)
 	case <-ctx.Done():
 		c.unregister(id)
+		if cancel {
+			c.pc.Send(id, proto.TypeCancel, &proto.Cancel{})
+		}
 		return ctx.Err()
 	}
 }
@@ -404,12 +427,16 @@ func (c *Client) Time(ctx context.Context, hosts []string) ([]TimeResult, error)
 	return out, nil
 }
 
-// Put copies a local file to Dest on every host. The daemon reads the file itself,
-// so LocalPath is made absolute here.
+// Put copies a local file to Dest on every host. Over a Unix socket the daemon
+// reads the file itself, so LocalPath is made absolute here; over TLS the file's
+// bytes are streamed to the daemon (PutFrom).
 func (c *Client) Put(ctx context.Context, hosts []string, req PutRequest) ([]FileResult, error) {
 	p, err := filepath.Abs(req.LocalPath)
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
+	}
+	if c.remote {
+		return c.putStream(ctx, hosts, p, req)
 	}
 	var r proto.FileResults
 	if err := c.roundTrip(ctx, proto.TypePut, &proto.PutRequest{Hosts: hosts, LocalPath: p, Dest: req.Dest, Mode: uint32(req.Mode.Perm())},
@@ -419,11 +446,16 @@ func (c *Client) Put(ctx context.Context, hosts []string, req PutRequest) ([]Fil
 	return fileResults(r), nil
 }
 
-// Get copies Src from every host into DestDir/<host>/<base name of Src>.
+// Get copies Src from every host into DestDir/<host>/<base name of Src>. Over a
+// Unix socket the daemon writes the files; over TLS they are streamed back and
+// written here (GetTo and Saver).
 func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]FileResult, error) {
 	d, err := filepath.Abs(req.DestDir)
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
+	}
+	if c.remote {
+		return c.getStream(ctx, hosts, req.Src, d)
 	}
 	var r proto.FileResults
 	if err := c.roundTrip(ctx, proto.TypeGet, &proto.GetRequest{Hosts: hosts, Src: req.Src, DestDir: d}, proto.TypeFileResults, &r); err != nil {
@@ -435,7 +467,7 @@ func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]Fil
 func fileResults(r proto.FileResults) []FileResult {
 	out := make([]FileResult, len(r.Results))
 	for i, p := range r.Results {
-		out[i] = FileResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Bytes: p.Bytes, Path: p.Path}
+		out[i] = FileResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Bytes: p.Bytes, Path: p.Path, Mode: fs.FileMode(p.Mode).Perm()}
 	}
 	return out
 }

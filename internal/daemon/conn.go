@@ -35,6 +35,10 @@ type clientConn struct {
 	mu   sync.Mutex                         // protects the following
 	runs map[uint64]context.CancelCauseFunc // by client request id
 
+	// puts are the put-streams whose bytes are still arriving, by request id;
+	// only the read loop (and serve after it) touches them.
+	puts map[uint64]*spool
+
 	wg sync.WaitGroup // request handlers
 }
 
@@ -65,7 +69,8 @@ func (c *clientConn) serve() {
 		err = checkPeer(cred, s.uid, s.opts.AllowUnverifiedTLS)
 	}
 	hello := proto.DaemonHello{Protocol: proto.Version, Client: proto.ClientVersion, Program: s.opts.Version,
-		PID: os.Getpid(), Started: s.started.UnixNano(), Socket: s.opts.Socket}
+		PID: os.Getpid(), Started: s.started.UnixNano(), Socket: s.opts.Socket,
+		Caps: []string{proto.CapFileStream}}
 	if err != nil {
 		hello.Err = err.Error()
 		c.pc.Send(0, proto.TypeDaemonHello, &hello)
@@ -118,6 +123,7 @@ func (c *clientConn) serve() {
 	c.hops = ch.Hops
 	c.ctx, c.quit = context.WithCancelCause(withHops(context.WithoutCancel(s.ctx), c.hops))
 	err = c.readLoop()
+	c.dropPuts()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -191,6 +197,9 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 	case *proto.RunRequest:
 		c.startRun(id, b)
 	case *proto.Cancel:
+		if c.dropPut(id) {
+			return
+		}
 		c.mu.Lock()
 		cancel := c.runs[id]
 		c.mu.Unlock()
@@ -218,6 +227,12 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 			return
 		}
 		c.dispatchFile(id, body)
+	case *proto.PutStream:
+		c.startPutStream(id, b)
+	case *proto.PutData:
+		c.putData(id, b)
+	case *proto.GetStream:
+		c.startGetStream(id, b)
 	case *proto.StatusRequest:
 		c.send(id, proto.TypeStatusResult, s.status())
 	case *proto.LastRequest:
@@ -239,7 +254,6 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 	}
 }
 
-// dispatchFile starts a put or get for a local client.
 // dispatchFile starts a put or get for a local client.
 func (c *clientConn) dispatchFile(id uint64, body any) {
 	s := c.s

@@ -791,9 +791,29 @@ func TestTLSListener(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(src, []byte("x"), 0o600)
-	if _, err := c.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: "/tmp/never"}); err == nil {
-		t.Error("put over TLS was allowed")
+	// Put over TLS streams the client's file; a put naming a path on the daemon's
+	// machine (the Unix clients' request) is refused.
+	dest := filepath.Join(t.TempDir(), "g")
+	if res, err := c.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: dest}); err != nil || res[0].Status != client.StatusOK {
+		t.Errorf("streamed put over TLS: %+v, %v", res, err)
 	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "x" {
+		t.Errorf("streamed put over TLS wrote %q, %v", b, err)
+	}
+	raw, err := tls.Dial("tcp", addr, cconf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := proto.NewConn(raw, raw, proto.ConnOptions{MaxFrame: daemon.ClientMaxFrame})
+	go pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version, Client: proto.ClientVersion})
+	if env, err := pc.Recv(); err != nil || env.Type != proto.TypeDaemonHello {
+		t.Fatalf("raw hello: %v, %v", env, err)
+	}
+	pc.Send(1, proto.TypePut, &proto.PutRequest{Hosts: []string{"a"}, LocalPath: src, Dest: "/tmp/never"})
+	if env, err := pc.Recv(); err != nil || env.Type != proto.TypeFailed {
+		t.Errorf("a path put over TLS was answered %v, %v; want failed", env, err)
+	}
+	raw.Close()
 	if err := c.Stop(context.Background()); err == nil {
 		t.Error("stop over TLS was allowed")
 	}

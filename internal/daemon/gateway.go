@@ -426,6 +426,3 @@ func (s *server) timeGateway(ctx context.Context, gw *gateway, hosts []string) [
 	}
 	return out
 }
-
-// errGatewayFiles is the per-host error of put and get through a gateway.
-var errGatewayFiles = errors.New("put and get through a gateway are not supported yet")

@@ -238,7 +238,7 @@ func TestGateways(t *testing.T) {
 		}
 	})
 
-	t.Run("put through a gateway", func(t *testing.T) {
+	t.Run("put and get through gateways", func(t *testing.T) {
 		local, err := client.Dial(context.Background(), client.Options{Socket: front.socket, Version: "test"})
 		if err != nil {
 			t.Fatal(err)
@@ -246,15 +246,29 @@ func TestGateways(t *testing.T) {
 		defer local.Close()
 		src := filepath.Join(t.TempDir(), "f")
 		os.WriteFile(src, []byte("x"), 0o600)
-		res, err := local.Put(context.Background(), []string{"a", "g1a"}, client.PutRequest{LocalPath: src, Dest: filepath.Join(t.TempDir(), "g")})
+		dest := filepath.Join(t.TempDir(), "g")
+		hosts := []string{"a", "g1a", "c1"} // the fleet's users cannot reach this test's temp dirs
+		for _, c := range []*client.Client{local, alice} {
+			res, err := c.Put(context.Background(), hosts, client.PutRequest{LocalPath: src, Dest: dest})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Host != hosts[i] || r.Status != client.StatusOK || r.Bytes != 1 {
+					t.Errorf("put %d: %+v; want %s ok", i, r, hosts[i])
+				}
+			}
+		}
+		out := t.TempDir()
+		res, err := alice.Get(context.Background(), hosts, client.GetRequest{Src: dest, DestDir: out})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res[0].Status != client.StatusOK {
-			t.Errorf("put to a local host: %+v", res[0])
-		}
-		if res[1].Status != client.StatusError || !strings.Contains(res[1].Err, "not supported") || !strings.Contains(res[1].Err, gw1.addr) {
-			t.Errorf("put through a gateway: %+v; want an error naming the gateway", res[1])
+		for i, r := range res {
+			b, _ := os.ReadFile(filepath.Join(out, hosts[i], "g"))
+			if r.Status != client.StatusOK || string(b) != "x" {
+				t.Errorf("get %d: %+v, file %q; want %s ok, \"x\"", i, r, b, hosts[i])
+			}
 		}
 	})
 

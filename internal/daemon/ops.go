@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
@@ -390,27 +390,7 @@ func (s *server) put(ctx context.Context, hosts []string, req *proto.PutRequest)
 	if req.Mode != 0 {
 		mode = fs.FileMode(req.Mode).Perm()
 	}
-	out := make([]proto.FileResult, len(hosts))
-	forHosts(hosts, func(i int, host string) {
-		r := proto.FileResult{Host: host, Path: req.Dest}
-		if gw := s.gatewayFor(host); gw != nil {
-			r.Status, r.Err = statusError, gw.gatewayErr(errGatewayFiles)
-			out[i] = r
-			return
-		}
-		hs, err := s.session(host)
-		if err == nil {
-			err = hs.WriteFile(ctx, req.Dest, mode, io.NewSectionReader(f, 0, st.Size()), st.Size())
-		}
-		r.Status = statusOf(ctx, err)
-		if err != nil {
-			r.Err = err.Error()
-		} else {
-			r.Bytes = st.Size()
-		}
-		out[i] = r
-	})
-	return out, nil
+	return s.putFile(ctx, hosts, f, st.Size(), req.Dest, mode, req.LocalPath), nil
 }
 
 // localName reports whether name is safe as one path element under a directory.
@@ -438,23 +418,40 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 	}
 	defer root.Close()
 	out := make([]proto.FileResult, len(hosts))
-	forHosts(hosts, func(i int, host string) {
-		r := proto.FileResult{Host: host}
-		if gw := s.gatewayFor(host); gw != nil {
-			r.Status, r.Err = statusError, gw.gatewayErr(errGatewayFiles)
-			out[i] = r
+	s.forShares(hosts, func(sh share) {
+		if sh.gw != nil {
+			for k, r := range s.getGatewayLocal(ctx, sh.gw, sh.hosts, req) {
+				out[sh.pos[k]] = r
+			}
 			return
 		}
-		n, p, err := s.getOne(ctx, root, host, req.Src, base)
-		r.Status = statusOf(ctx, err)
-		if err != nil {
-			r.Err = err.Error()
-		} else {
-			r.Bytes, r.Path = n, filepath.Join(req.DestDir, p)
-		}
-		out[i] = r
+		forHosts(sh.hosts, func(k int, host string) {
+			r := proto.FileResult{Host: host}
+			n, p, err := s.getOne(ctx, root, host, req.Src, base)
+			r.Status = statusOf(ctx, err)
+			if err != nil {
+				r.Err = err.Error()
+			} else {
+				r.Bytes, r.Path = n, filepath.Join(req.DestDir, p)
+			}
+			out[sh.pos[k]] = r
+		})
 	})
 	return out, nil
+}
+
+// getGatewayLocal gets req.Src from gw's hosts into req.DestDir for a local client.
+func (s *server) getGatewayLocal(ctx context.Context, gw *gateway, hosts []string, req *proto.GetRequest) []proto.FileResult {
+	sv, err := client.NewSaver(req.DestDir, req.Src)
+	if err != nil {
+		out := make([]proto.FileResult, len(hosts))
+		for i, h := range hosts {
+			out[i] = proto.FileResult{Host: h, Status: statusError, Err: err.Error()}
+		}
+		return out
+	}
+	defer sv.Close()
+	return s.getGateway(ctx, gw, hosts, req.Src, saverSink{sv: sv})
 }
 
 func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base string) (int64, string, error) {

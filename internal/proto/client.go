@@ -32,7 +32,18 @@ const (
 	TypeStop         Type = 84
 	TypeStopping     Type = 85
 	TypeFailed       Type = 86
+	TypePutStream    Type = 87
+	TypePutData      Type = 88
+	TypeGetStream    Type = 89
+	TypeGetData      Type = 90
 )
+
+// CapFileStream is the capability (DaemonHello.Caps) of a daemon that takes
+// put-stream and get-stream: file bytes travel over the client connection.
+const CapFileStream = "file-stream"
+
+// FileChunk is the most file bytes one put-data or get-data frame carries.
+const FileChunk = 1 << 20
 
 // ClientHello is the client's first frame.
 type ClientHello struct {
@@ -62,6 +73,9 @@ type DaemonHello struct {
 	Socket       string `cbor:"6,keyasint,omitempty"`
 	BinarySHA256 string `cbor:"7,keyasint,omitempty"`
 	Err          string `cbor:"8,keyasint,omitempty"`
+	// Caps names what this daemon can do beyond the ClientVersion's messages
+	// (CapFileStream); an older daemon sends none, and a client asks it for nothing new.
+	Caps []string `cbor:"9,keyasint,omitempty"`
 }
 
 // RunRequest asks for a command on hosts. The daemon answers RunAccepted (or Failed),
@@ -206,6 +220,39 @@ type FileResult struct {
 	Err    string `cbor:"3,keyasint,omitempty"`
 	Bytes  int64  `cbor:"4,keyasint,omitempty"`
 	Path   string `cbor:"5,keyasint,omitempty"`
+	Mode   uint32 `cbor:"6,keyasint,omitempty"` // get-stream: the file's mode on the host
+}
+
+// PutStream copies Size bytes, sent by the client in put-data frames with this
+// request's id, to Dest on every host. The daemon answers file-results (or failed).
+type PutStream struct {
+	Hosts []string `cbor:"1,keyasint"`
+	Dest  string   `cbor:"2,keyasint"`
+	Mode  uint32   `cbor:"3,keyasint,omitempty"` // 0: 0644
+	Size  int64    `cbor:"4,keyasint"`
+	Name  string   `cbor:"5,keyasint,omitempty"` // the local file's name, for the audit log
+}
+
+// PutData is a chunk (at most FileChunk bytes) of a put-stream's file; EOF marks the last.
+type PutData struct {
+	Data []byte `cbor:"1,keyasint,omitempty"`
+	EOF  bool   `cbor:"2,keyasint,omitempty"`
+}
+
+// GetStream asks for Src from every host. The daemon answers get-data frames, in any
+// order across hosts, then file-results (or failed).
+type GetStream struct {
+	Hosts []string `cbor:"1,keyasint"`
+	Src   string   `cbor:"2,keyasint"`
+}
+
+// GetData is a chunk of one host's file (at most FileChunk bytes); End, set on the
+// host's last get-data, is its outcome (with the file's Mode). A host whose End is
+// not ok sent a partial file, to be thrown away.
+type GetData struct {
+	Host string      `cbor:"1,keyasint"`
+	Data []byte      `cbor:"2,keyasint,omitempty"`
+	End  *FileResult `cbor:"3,keyasint,omitempty"`
 }
 
 // FileResults answers Put and Get, one entry per host in request order.
@@ -304,4 +351,8 @@ func init() {
 	Register(TypeStop, "stop", func() any { return new(Stop) })
 	Register(TypeStopping, "stopping", func() any { return new(Stopping) })
 	Register(TypeFailed, "failed", func() any { return new(Failed) })
+	Register(TypePutStream, "put-stream", func() any { return new(PutStream) })
+	Register(TypePutData, "put-data", func() any { return new(PutData) })
+	Register(TypeGetStream, "get-stream", func() any { return new(GetStream) })
+	Register(TypeGetData, "get-data", func() any { return new(GetData) })
 }

@@ -37,6 +37,10 @@ package proto
 //	 84   stop           client  Stop           shut the daemon down cleanly
 //	 85   stopping       daemon  Stopping       the daemon stops after this frame
 //	 86   failed         daemon  Failed         request id failed as a whole (bad request, stopping)
+//	 87   put-stream     client  PutStream      copy the bytes of the put-data frames that follow to every host
+//	 88   put-data       client  PutData        a chunk of a put-stream's file; EOF on the last
+//	 89   get-stream     client  GetStream      stream a file from every host back to the client
+//	 90   get-data       daemon  GetData        a chunk of one host's file; End on its last
 //
 // Run: the daemon answers run-accepted at once, then streams run-event frames as hosts
 // answer, then run-end. A done event's result carries the output only when it is not
@@ -51,14 +55,33 @@ package proto
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
 // the in-process listener is the same process. A client on the mutual-TLS listener is
-// refused put, get and stop (failed, permission denied); letting it copy files needs a
-// streaming variant, announced by a ClientVersion bump.
+// refused put, get and stop (failed, permission denied): it uses put-stream and
+// get-stream instead.
 //
 // Get: the daemon writes DestDir/<host>/<base name of Src> itself, refusing host and
 // file names that would leave DestDir (absolute, "..", separators, symlinks).
 //
+// Put-stream: the client sends put-stream and then the file in put-data frames of at
+// most FileChunk bytes with the same id, the last with EOF; the total must be Size.
+// The daemon spools the bytes to a private temporary file (mode 0600, unlinked at
+// once), so memory stays bounded and the file is read once however many hosts get it,
+// then copies it to every host and answers file-results. A cancel with the id before
+// EOF drops the spool; the daemon answers nothing more for it.
+//
+// Get-stream: the daemon reads Src on every host and sends each host's bytes in
+// get-data frames, the host's last one carrying End (its outcome and the file's mode),
+// then file-results for all hosts in request order. The client writes
+// DestDir/<host>/<base name of Src> itself, through an os.Root on DestDir, refusing
+// host and file names that would leave it, and only renames a host's file into place
+// when its End is ok. A cancel with the id stops the transfers.
+//
+// A daemon that takes put-stream and get-stream says CapFileStream in its hello's
+// Caps; a client does not send them to a daemon that does not, and tells the user
+// to upgrade it instead. Older clients never send them, so ClientVersion stays 1.
+//
 // Gateways: a daemon forwards the hosts its gateways reach by being a client of each
-// gateway (over mutual TLS), with the same messages. Its hello says Hops, one more than
+// gateway (over mutual TLS), with the same messages (put and get go as put-stream and
+// get-stream). Its hello says Hops, one more than
 // the hops of the client whose request it forwards; a daemon does not forward past
 // MaxHops, so a loop of gateways ends with an error per host instead of running on.
 //
@@ -66,3 +89,5 @@ package proto
 //
 //	2026-11-25  client version 1: the messages above
 //	2026-11-25  ClientHello.Hops (key 7, optional: older daemons ignore it)
+//	2026-11-26  DaemonHello.Caps (key 9) and capability "file-stream": put-stream,
+//	            put-data, get-stream, get-data (87–90), FileResult.Mode (key 6)
