@@ -444,3 +444,16 @@ func TestStreamInterruptHoldsFlood(t *testing.T) {
 		t.Errorf("result stdout %q; want all of it kept", r.Stdout)
 	}
 }
+
+// TestKeptOutputBounded checks that Exec's own copy of a host's output stops at keptOutput and
+// says it was cut.
+func TestKeptOutputBounded(t *testing.T) {
+	var st hostState
+	chunk := make([]byte, 64<<10)
+	for range 2 * keptOutput / len(chunk) {
+		st.keep(&st.stdout, chunk)
+	}
+	if st.kept != keptOutput || !st.cut || len(st.stdout) != keptOutput/len(chunk) {
+		t.Errorf("kept %d bytes in %d chunks, cut %v; want %d, %d, true", st.kept, len(st.stdout), st.cut, keptOutput, keptOutput/len(chunk))
+	}
+}

@@ -101,10 +101,29 @@ type Outcome struct {
 // hostState is what Exec knows of one host while the command runs.
 type hostState struct {
 	started, done bool
-	// stdout and stderr hold the chunks as they arrived, joined only when the final result
-	// lacks its output (the client normally fills it in), so output is not copied twice.
+	// stdout and stderr hold the first keptOutput bytes of each as they arrived, joined only
+	// when the final result lacks its output (the client normally fills it in, from its own
+	// copy), so output is not copied twice. kept counts them; cut reports whether some were
+	// dropped.
 	stdout, stderr [][]byte
+	kept           int
+	cut            bool
 	result         client.HostResult
+}
+
+// keptOutput bounds the output Exec keeps of one host for the case where the client cannot give
+// the host's result (a second Ctrl-C stopped the wait). The client holds all of it anyway; a
+// second full copy took a flood of 16 MiB from each of nine hosts to half a GiB.
+const keptOutput = 1 << 20
+
+// keep adds a chunk of output to *chunks unless the host's bound is reached.
+func (st *hostState) keep(chunks *[][]byte, data []byte) {
+	if st.kept+len(data) > keptOutput {
+		st.cut = true
+		return
+	}
+	st.kept += len(data)
+	*chunks = append(*chunks, data)
 }
 
 // Exec runs req on sess and shows it as v says. A receive on interrupt cancels the command on every
@@ -194,14 +213,14 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				out.PIDs[e.Host] = e.PID
 				note(emit(render.Event{Type: render.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
 			case client.EventStdout:
-				st.stdout = append(st.stdout, e.Data)
+				st.keep(&st.stdout, e.Data)
 				if out.Interrupted && stream != nil {
 					held += len(e.Data)
 					break
 				}
 				note(emit(render.Event{Type: render.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
 			case client.EventStderr:
-				st.stderr = append(st.stderr, e.Data)
+				st.keep(&st.stderr, e.Data)
 				if out.Interrupted && stream != nil {
 					held += len(e.Data)
 					break
@@ -218,11 +237,11 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				counts.Done++
 				r := *e.Result
 				r.Host = e.Host
-				if len(r.Stdout) == 0 {
-					r.Stdout = bytes.Join(st.stdout, nil)
+				if len(r.Stdout) == 0 && len(st.stdout) > 0 {
+					r.Stdout, r.Truncated = bytes.Join(st.stdout, nil), r.Truncated || st.cut
 				}
-				if len(r.Stderr) == 0 {
-					r.Stderr = bytes.Join(st.stderr, nil)
+				if len(r.Stderr) == 0 && len(st.stderr) > 0 {
+					r.Stderr, r.Truncated = bytes.Join(st.stderr, nil), r.Truncated || st.cut
 				}
 				st.stdout, st.stderr = nil, nil
 				if r.PID != 0 {
@@ -274,7 +293,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		st := states[h]
 		if !st.done {
 			st.result = client.HostResult{Host: h, Status: client.StatusError, Err: "no result from the daemon",
-				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h]}
+				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h], Truncated: st.cut}
 			if cancelled {
 				st.result.Status = client.StatusCancelled
 				st.result.Err = ""
