@@ -139,6 +139,24 @@ func TestRemoteConsoleBinary(t *testing.T) {
 	if out, err := cli.shoal(t, "run", "w1", "--", "echo via-config"); err != nil || !strings.Contains(out, "via-config") {
 		t.Errorf("remote run through [client] daemon: %v\n%s", err, out)
 	}
+	// Put and get stream the file over the TLS connection; get writes on the client's side.
+	files := t.TempDir()
+	src, dest, got := filepath.Join(files, "src.txt"), filepath.Join(files, "dest.txt"), filepath.Join(files, "got")
+	os.WriteFile(src, []byte("remote file\n"), 0o640)
+	if out, err := cli.shoal(t, "--daemon", "tls://"+addr, "put", "w1", src, dest); err != nil {
+		t.Errorf("remote put: %v\n%s", err, out)
+	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "remote file\n" {
+		t.Errorf("remote put wrote %q, %v", b, err)
+	}
+	if out, err := cli.shoal(t, "--daemon", "tls://"+addr, "get", "@web", dest, got); err != nil {
+		t.Errorf("remote get: %v\n%s", err, out)
+	}
+	for _, h := range []string{"w1", "w2"} {
+		if b, err := os.ReadFile(filepath.Join(got, h, "dest.txt")); err != nil || string(b) != "remote file\n" {
+			t.Errorf("remote get into %s/: %q, %v", h, b, err)
+		}
+	}
 	// Stopping needs a local client.
 	if out, err := cli.shoal(t, "--daemon", "tls://"+addr, "daemon", "stop"); err == nil {
 		t.Errorf("a remote client stopped the daemon:\n%s", out)
