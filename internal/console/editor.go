@@ -11,6 +11,8 @@ import (
 
 	"github.com/reeflective/readline"
 	"github.com/reeflective/readline/inputrc"
+
+	"github.com/shoal-sh/shoal/internal/render"
 )
 
 // editor reads lines from the terminal with a line editor: emacs or vi keys (inputrc), history
@@ -72,6 +74,12 @@ func (e *editor) ReadLine(prompt string) (string, error) {
 	// of the window (where the prompt is after every screenful of output) erases the prompt
 	// itself, since it cannot ask the terminal where the cursor is (see above). A newline and a
 	// move back up scroll one empty row into view below the prompt, and do nothing elsewhere.
+	// Before them, as zsh's PROMPT_SP does, a row's worth of spaces and a carriage return take
+	// the cursor to the start of a fresh row without erasing what a local command (!printf abc)
+	// left unfinished on the current one: from column 0 the spaces stop at the row's end.
+	if w := render.TerminalWidth(os.Stdout); w > 0 {
+		fmt.Fprint(os.Stdout, strings.Repeat(" ", w)+"\r")
+	}
 	fmt.Fprint(os.Stdout, "\n\x1b[A")
 	line, err := e.rl.Readline()
 	if errors.Is(err, readline.ErrInterrupt) {

@@ -411,6 +411,10 @@ func TestConsoleInTerminal(t *testing.T) {
 	tm.typeLine("seq 2500")
 	tm.waitCount("(… 500 more lines, 2.4 KiB, not shown; run it again with :output stream", 1)
 	tm.waitPrompt()
+	// A local command's unfinished line is kept: the prompt starts a new row after it.
+	tm.typeLine("!printf unfinished-$((6*7))")
+	tm.waitFor("the local output kept", func(s string) bool { return strings.Contains(s, "\nunfinished-42\nshoal node[1-2] (2)>") })
+	tm.waitPrompt()
 	tm.typeLine("head -c 1000000 /dev/zero | tr '\\0' a")
 	tm.waitCount("(… line cut: 464.6 KiB more, not shown", 1)
 	tm.waitPrompt()
