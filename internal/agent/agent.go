@@ -10,7 +10,6 @@ package agent
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,7 +48,8 @@ type Options struct {
 	DrainGrace time.Duration
 	// Version is the program version reported in hello and info.
 	Version string
-	// BinarySHA256 is the hex SHA-256 reported in hello; empty means hash os.Executable() once.
+	// BinarySHA256 is the hex SHA-256 reported in hello; empty means hash os.Executable()
+	// once, cached in StateDir by the file's identity.
 	BinarySHA256 string
 	// AgentID names this agent instance; empty means "<hostname>-<pid>-<random>".
 	AgentID string
@@ -109,7 +109,7 @@ func (o *Options) setDefaults() error {
 		o.Version = "dev"
 	}
 	if o.BinarySHA256 == "" {
-		o.BinarySHA256 = selfHash()
+		o.BinarySHA256 = selfHash(o.StateDir)
 	}
 	if o.AgentID == "" {
 		o.AgentID = NewAgentID()
@@ -134,30 +134,35 @@ var (
 	selfHashVal  string
 )
 
-// selfHash returns the hex SHA-256 of the running executable, computed once per process.
-func selfHash() string {
+// selfHash returns the hex SHA-256 of the running executable, computed once per process and
+// cached across processes in stateDir (see ExecutableHash).
+func selfHash(stateDir string) string {
 	selfHashOnce.Do(func() {
-		selfHashVal, _ = ExecutableHash()
+		selfHashVal, _ = ExecutableHash(stateDir)
 	})
 	return selfHashVal
 }
 
-// ExecutableHash returns the hex SHA-256 of the running executable.
-func ExecutableHash() (string, error) {
+// ExecutableHash returns the hex SHA-256 of the running executable. With cacheDir not empty it
+// reuses the hash stored in cacheDir/.hash-<executable name> when that was taken of the very
+// same file (device, inode, size, mtime and ctime: fsutil.CachedHash), and stores it there
+// otherwise, so an agent does not read its whole binary on every start. This does not weaken
+// the daemon's check of the hash in hello: modifying or replacing the binary changes its ctime,
+// which nobody can set back, so a tampered binary is hashed afresh.
+func ExecutableHash(cacheDir string) (string, error) {
 	p, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding own executable: %w", err)
 	}
-	f, err := os.Open(p)
+	cache := ""
+	if cacheDir != "" {
+		cache = filepath.Join(cacheDir, ".hash-"+filepath.Base(p))
+	}
+	h, _, err := fsutil.CachedHash(p, cache)
 	if err != nil {
 		return "", fmt.Errorf("hashing own executable: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing own executable: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return h, nil
 }
 
 // NewAgentID returns a fresh agent instance id: "<hostname>-<pid>-<8 hex digits>".
@@ -328,7 +333,7 @@ func (s *server) serve(ctx context.Context) error {
 		Capabilities: proto.AgentCapabilities, AgentID: s.opts.AgentID, PID: os.Getpid(),
 		Role: "agent", Hostname: hostTag(), Clock: s.now().UnixNano(),
 	})
-	s.log.Info("agent started", "state", s.opts.StateDir, "max_running", s.opts.MaxRunning, "max_queued", s.opts.MaxQueued)
+	s.log.Debug("agent started", "state", s.opts.StateDir, "max_running", s.opts.MaxRunning, "max_queued", s.opts.MaxQueued)
 
 	s.redeliver()
 
@@ -353,7 +358,13 @@ func (s *server) serve(ctx context.Context) error {
 	s.removeSpares()
 	s.removeRunDirIfEmpty()
 	s.lock.Unlock()
-	s.log.Info("agent stopped", "err", loopErr)
+	// A normal start and stop log at debug level only: the daemon forwards an agent's stderr
+	// to the user, and one line per host says nothing.
+	if loopErr != nil {
+		s.log.Info("agent stopped", "err", loopErr)
+	} else {
+		s.log.Debug("agent stopped")
+	}
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
