@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -28,10 +29,25 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Class != nil {
-		return fmt.Sprintf("%s: %s: %v: %v", e.Host, e.Op, e.Class, e.Err)
+	cause := causeText(e.Err)
+	if e.Class != nil && !strings.Contains(cause, e.Class.Error()) {
+		return fmt.Sprintf("%s: %s: %v: %s", e.Host, e.Op, e.Class, cause)
 	}
-	return fmt.Sprintf("%s: %s: %v", e.Host, e.Op, e.Err)
+	return fmt.Sprintf("%s: %s: %s", e.Host, e.Op, cause)
+}
+
+// causeText is err's message without what Op already says: a dial's *net.OpError
+// repeats the network and address ("dial tcp 10.0.0.1:22: connect: connection
+// refused"), so only its cause ("connect: connection refused") is kept.
+func causeText(err error) string {
+	if err == nil {
+		return "unknown cause"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" && op.Err != nil && err == error(op) {
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
