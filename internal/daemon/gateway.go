@@ -44,6 +44,7 @@ type gateway struct {
 	conns  map[int]*client.Client // by hops: usually one
 	closed bool
 	lost   map[*client.Client]error // connections the heartbeat dropped, and why
+	own    map[*client.Client]bool  // connections of one transfer each (dialOwn)
 
 	stop chan struct{}  // closed by close: heartbeats end
 	wg   sync.WaitGroup // heartbeats
@@ -105,6 +106,42 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// dialOwn opens a connection to the gateway for one transfer whose replies may
+// stall (a get streaming to a slow client), so that they hold up no other request
+// and no heartbeat on the shared connection. The caller ends it with release.
+func (g *gateway) dialOwn(ctx context.Context) (*client.Client, error) {
+	hops, _ := ctx.Value(hopsKey{}).(int)
+	hops++
+	if hops > proto.MaxHops {
+		return nil, errTooManyHops
+	}
+	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
+	defer cancel()
+	c, err := g.Dial(dctx, hops)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		c.Close()
+		return nil, errGatewayClosed
+	}
+	if g.own == nil {
+		g.own = map[*client.Client]bool{}
+	}
+	g.own[c] = true
+	return c, nil
+}
+
+// release closes c, a connection from dialOwn.
+func (g *gateway) release(c *client.Client) {
+	g.mu.Lock()
+	delete(g.own, c)
+	g.mu.Unlock()
+	c.Close()
+}
+
 // heartbeat asks the gateway on c for its status every beat until c ends, and
 // closes c when an answer takes longer than two beats.
 func (g *gateway) heartbeat(c *client.Client) {
@@ -157,9 +194,13 @@ func (g *gateway) close() {
 	if !g.closed {
 		close(g.stop)
 	}
-	g.conns, g.closed = nil, true
+	own := g.own
+	g.conns, g.own, g.closed = nil, nil, true
 	g.mu.Unlock()
 	for _, c := range conns {
+		c.Close()
+	}
+	for c := range own {
 		c.Close()
 	}
 	g.wg.Wait()

@@ -19,10 +19,10 @@ type pipeTransport struct {
 	dir string
 	wg  sync.WaitGroup
 	ctx context.Context
-	t   *testing.T
+	t   testing.TB
 }
 
-func newPipeTransport(t *testing.T) *pipeTransport {
+func newPipeTransport(t testing.TB) *pipeTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeTransport{dir: t.TempDir(), ctx: ctx, t: t}
 	t.Cleanup(func() {

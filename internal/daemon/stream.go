@@ -316,9 +316,12 @@ func (s *server) getGateway(ctx context.Context, gw *gateway, hosts []string, sr
 	}
 	var mu sync.Mutex // protects ended and out against a callback still running
 	ended := make([]bool, len(hosts))
-	gc, err := gw.client(ctx)
+	// A connection of its own: sink may block for as long as the client takes to
+	// read, and that must not hold up the shared connection's other replies.
+	gc, err := gw.dialOwn(ctx)
 	var res []client.FileResult
 	if err == nil {
+		defer gw.release(gc)
 		res, err = gc.GetTo(ctx, hosts, src, func(host string, data []byte, end *client.FileResult) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -16,7 +16,7 @@ import (
 )
 
 // blob writes a random file of n bytes with mode and returns its SHA-256.
-func blob(t *testing.T, path string, n int, mode os.FileMode) string {
+func blob(t testing.TB, path string, n int, mode os.FileMode) string {
 	t.Helper()
 	b := make([]byte, n)
 	rand.Read(b)
