@@ -26,7 +26,8 @@ type Options struct {
 	// Socket is the daemon's Unix socket.
 	Socket string
 	// Addr and TLS, when TLS is set, reach a daemon's mutual-TLS listener (HOST:PORT)
-	// instead of Socket. Such a client may not put, get or stop.
+	// instead of Socket. Such a client may not stop the daemon; its put and get
+	// stream the files over the connection (PutFrom, GetTo).
 	Addr string
 	TLS  *tls.Config
 	// DialFunc, when set, replaces dialling Socket (the in-process daemon's pipe).

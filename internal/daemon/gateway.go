@@ -391,7 +391,7 @@ func statusOfGateway(ctx context.Context, err error) string {
 	switch {
 	case ctx.Err() != nil:
 		return statusCancelled
-	case errors.Is(err, errTooManyHops):
+	case errors.Is(err, errTooManyHops), errors.Is(err, client.ErrNoFileStream):
 		return statusError
 	}
 	return statusUnreachable

@@ -5,13 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
 
@@ -227,5 +231,58 @@ func TestGatewayDiesMidTransfer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPutStreamBadSizes: a put-stream whose data does not add up to its announced
+// size fails as a whole, and its later chunks are ignored; a cancelled one answers
+// nothing and the connection goes on.
+func TestPutStreamBadSizes(t *testing.T) {
+	checkLeaks(t)
+	ca := newTestCA(t, "test CA")
+	d := startTLSDaemon(t, ca, "d", newPipeTransport(t))
+	nc, err := net.Dial("unix", d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pc := proto.NewConn(nc, nc, proto.ConnOptions{MaxFrame: daemon.ClientMaxFrame})
+	go pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version, Client: proto.ClientVersion})
+	env, err := pc.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hello proto.DaemonHello
+	env.Decode(&hello)
+	if !slices.Contains(hello.Caps, proto.CapFileStream) {
+		t.Errorf("hello caps %v; want %s", hello.Caps, proto.CapFileStream)
+	}
+	dest := filepath.Join(t.TempDir(), "f")
+	ps := &proto.PutStream{Hosts: []string{"a"}, Dest: dest, Size: 10}
+	pc.Send(1, proto.TypePutStream, ps)
+	pc.Send(1, proto.TypePutData, &proto.PutData{Data: []byte("short"), EOF: true})
+	pc.Send(2, proto.TypePutStream, ps)
+	pc.Send(2, proto.TypePutData, &proto.PutData{Data: []byte("far too long")})
+	pc.Send(2, proto.TypePutData, &proto.PutData{Data: []byte("ignored"), EOF: true})
+	pc.Send(3, proto.TypePutStream, ps)
+	pc.Send(3, proto.TypePutData, &proto.PutData{Data: []byte("abc")})
+	pc.Send(3, proto.TypeCancel, &proto.Cancel{})
+	pc.Send(3, proto.TypePutData, &proto.PutData{Data: []byte("defghij"), EOF: true})
+	pc.Send(4, proto.TypeStatus, &proto.StatusRequest{})
+	for _, id := range []uint64{1, 2, 4} {
+		env, err := pc.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := proto.TypeFailed
+		if id == 4 {
+			want = proto.TypeStatusResult
+		}
+		if env.ID != id || env.Type != want {
+			t.Errorf("reply %d %v; want %d %v", env.ID, env.Type, id, want)
+		}
+	}
+	if _, err := os.Stat(dest); err == nil {
+		t.Error("a put whose size was wrong wrote its file")
 	}
 }
