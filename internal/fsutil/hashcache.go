@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ func (id fileID) String() string {
 // CachedHash returns the hex SHA-256 and the size of the file at path, reusing the hash stored
 // in the file cache when it was taken of the same file: same device, inode, size, modification
 // time and change time, all to the nanosecond. Otherwise it hashes the file and rewrites cache
-// atomically with mode 0600; an empty cache, or one that cannot be written, only costs the
+// atomically with mode 0600 (creating its directory with mode 0700); an empty cache, or one that cannot be written, only costs the
 // hashing. The change time cannot be set back by a user (utimes sets it to now), so a binary
 // modified in place, or replaced, never matches a stale cache entry: callers that check the
 // hash against an expected value (the daemon's check of the agent's hello) still catch
@@ -79,7 +80,10 @@ func CachedHash(path, cache string) (string, int64, error) {
 	var after unix.Stat_t
 	err = unix.Fstat(int(f.Fd()), &after)
 	if err == nil && statID(&after) == id && time.Now().UnixNano()-id.ctime > int64(racyWindow) {
-		WriteFile(cache, []byte(hashCacheVersion+" "+id.String()+" "+h+"\n"), 0o600) // best effort
+		// Best effort: a cache that cannot be written only costs the next caller a hash.
+		if os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
+			WriteFile(cache, []byte(hashCacheVersion+" "+id.String()+" "+h+"\n"), 0o600)
+		}
 	}
 	return h, n, nil
 }

@@ -97,8 +97,15 @@ func TestCachedHash(t *testing.T) {
 	if h, _, err := CachedHash(bin, ""); err != nil || h != sum(data2) {
 		t.Errorf("no cache: %s, %v", h, err)
 	}
-	if h, _, err := CachedHash(bin, filepath.Join(dir, "nope", "c")); err != nil || h != sum(data2) {
+	if h, _, err := CachedHash(bin, filepath.Join(dir, "bin", "c")); err != nil || h != sum(data2) {
 		t.Errorf("unwritable cache: %s, %v", h, err)
+	}
+	sub := filepath.Join(dir, "new", "c")
+	if h, _, err := CachedHash(bin, sub); err != nil || h != sum(data2) {
+		t.Errorf("cache in a new directory: %s, %v", h, err)
+	}
+	if st, err := os.Stat(filepath.Dir(sub)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("cache directory not created 0700: %v", err)
 	}
 	if _, _, err := CachedHash(filepath.Join(dir, "missing"), cache); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
