@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 		"internal/certs"},
 	"internal/hostsess":          {"internal/proto", "internal/transport", "internal/install"},
 	"internal/sshx":              {},
-	"internal/install":           {"internal/proto", "internal/transport", "internal/sshx"},
+	"internal/install":           {"internal/proto", "internal/transport", "internal/sshx", "internal/fsutil"},
 	"internal/transport":         {},
 	"internal/transport/local":   {"internal/transport", "internal/fsutil"},
 	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install"},

@@ -22,7 +22,7 @@
 //
 // Otherwise it prints, and exits:
 //
-//	SHOAL-MISSING <uname -sm>
+//	SHOAL-MISSING <uname -sm>\t<"gzip" when `command -v gzip` finds it, else nothing>
 //
 // Login scripts may print before either line; ReadMarker skips such lines (at most
 // MaxMarkerBytes) and reads byte by byte, so nothing after the marker is consumed.
@@ -35,14 +35,23 @@
 // connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
 // creates a temp file in the install directory (mktemp), copies the bytes with head -c, checks
 // the size, chmods it 0700 and renames it into place: atomic, so concurrent installs to one
-// shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
+// shared home never expose a partial file. When the marker said the host has gzip, the
+// transport runs UploadGzip's command instead and sends the binary compressed
+// (Source.Gzipped: gzip at its fastest level, about a third of the size, compressed once per
+// binary and kept in memory): the command reads exactly that many bytes with head -c, pipes
+// them through `gzip -dc` into the temp file, and goes on as Upload does (size check, chmod,
+// rename). Without gzip, or when the binary cannot be compressed, the raw upload is used. It then prints SHOAL-EXEC and execs the agent, whose
 // stdin is the rest of the session. On any failure it removes the temp file and prints
 // SHOAL-FAIL <reason>.
 //
 // # Trust
 //
 // The file name carries a hash prefix only; the agent proves what it is by the full hash of its
-// own executable in its hello. The caller compares it with ConnInfo.AgentHash (CheckHello) and,
+// own executable in its hello. Both sides cache that hash by the file's identity (device, inode,
+// size, mtime and ctime: fsutil.CachedHash; the agent in its state directory, Source in
+// HashCacheDir), so neither reads the whole binary on every start; a modified or replaced
+// binary has a new ctime, which cannot be set back, so it is hashed afresh and a tampered agent
+// still reports a hash that does not match. The caller compares it with ConnInfo.AgentHash (CheckHello) and,
 // on a mismatch, reconnects once with Target.Reinstall, which offers no binary to the bootstrap
 // and so forces an upload; a second mismatch is reported.
 package install

@@ -1,6 +1,8 @@
 package install
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
@@ -40,10 +43,25 @@ type Source struct {
 	Self string
 	// PlatformDir holds shoal-<os>-<arch> binaries for other platforms (`make release` output).
 	PlatformDir string
+	// HashCacheDir keeps the binaries' hashes across processes (fsutil.CachedHash), so a
+	// command does not read its whole 15 MB binary on every start; empty means
+	// <os.UserCacheDir>/shoal, "-" means no cache on disk.
+	HashCacheDir string
+	// NoGzip makes Gzipped fail, so transports always upload the binary as it is: for a fast
+	// link to hosts short of CPU, where decompressing costs more than the bytes saved.
+	NoGzip bool
 
 	// mu protects the following.
 	mu    sync.Mutex
-	cache map[string]Binary // by path, valid while size and mtime match
+	cache map[string]Binary   // by path, valid while size and mtime match
+	gz    map[string]*gzEntry // by hash
+}
+
+// gzEntry is one binary compressed for the wire, made once.
+type gzEntry struct {
+	once sync.Once
+	data []byte
+	err  error
 }
 
 // Platforms lists the platforms shoal builds for, as GOOS/GOARCH.
@@ -179,9 +197,9 @@ func (s *Source) hashed(path, goos, goarch string) (Binary, error) {
 	if ok {
 		return b, nil
 	}
-	h, n, err := HashFile(path)
+	h, n, err := fsutil.CachedHash(path, s.hashCachePath(path))
 	if err != nil {
-		return Binary{}, err
+		return Binary{}, fmt.Errorf("hashing agent binary: %w", err)
 	}
 	b = Binary{Path: path, Hash: h, Size: n, OS: goos, Arch: goarch}
 	s.mu.Lock()
@@ -191,6 +209,79 @@ func (s *Source) hashed(path, goos, goarch string) (Binary, error) {
 	s.cache[key] = b
 	s.mu.Unlock()
 	return b, nil
+}
+
+// hashCachePath returns the file that caches the hash of the binary at path, or "" for none.
+func (s *Source) hashCachePath(path string) string {
+	dir := s.HashCacheDir
+	if dir == "-" {
+		return ""
+	}
+	if dir == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(c, "shoal")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(dir, ".hash-"+filepath.Base(abs)+"-"+hex.EncodeToString(sum[:8]))
+}
+
+// GzipLevel is the compression level of an upload: the fastest, which already shrinks a shoal
+// binary about threefold.
+const GzipLevel = gzip.BestSpeed
+
+// Gzipped returns bin compressed with gzip for an upload (UploadGzip). It compresses each
+// binary once per Source and keeps the result in memory; concurrent callers wait for the one
+// compression. The bytes are checked against bin.Hash while they are read, so a binary
+// replaced since it was hashed is an error, not a wrong upload.
+func (s *Source) Gzipped(bin Binary) ([]byte, error) {
+	if s.NoGzip {
+		return nil, ErrNoGzip
+	}
+	s.mu.Lock()
+	if s.gz == nil {
+		s.gz = map[string]*gzEntry{}
+	}
+	e := s.gz[bin.Hash]
+	if e == nil {
+		e = &gzEntry{}
+		s.gz[bin.Hash] = e
+	}
+	s.mu.Unlock()
+	e.once.Do(func() { e.data, e.err = gzipFile(bin) })
+	return e.data, e.err
+}
+
+func gzipFile(bin Binary) ([]byte, error) {
+	f, err := os.Open(bin.Path)
+	if err != nil {
+		return nil, fmt.Errorf("compressing agent binary: %w", err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(bin.Size / 2))
+	zw, err := gzip.NewWriterLevel(&buf, GzipLevel)
+	if err != nil {
+		return nil, fmt.Errorf("compressing agent binary: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(zw, io.TeeReader(f, h))
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compressing agent binary %s: %w", bin.Path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != bin.Size || got != bin.Hash {
+		return nil, fmt.Errorf("compressing agent binary %s: it changed since it was hashed", bin.Path)
+	}
+	return buf.Bytes(), nil
 }
 
 // HashFile returns the hex SHA-256 and the size of a file.
@@ -243,7 +334,7 @@ func agentExec(agentArgs []string) string {
 // Marker lines the commands print on stdout before the agent speaks.
 const (
 	markerExec    = "SHOAL-EXEC"    // SHOAL-EXEC <uname -sm>\t<agent path>
-	markerMissing = "SHOAL-MISSING" // SHOAL-MISSING <uname -sm>
+	markerMissing = "SHOAL-MISSING" // SHOAL-MISSING <uname -sm>\t<"gzip" when gzip is there>
 	markerFail    = "SHOAL-FAIL"    // SHOAL-FAIL <reason>
 )
 
@@ -256,7 +347,7 @@ func wrap(script string) string {
 // Bootstrap returns the remote command run first on every connect: it execs the installed agent
 // for the host's platform when it is present, a regular executable file not writable by group or
 // others, in a directory of mode 0700; otherwise it prints a SHOAL-MISSING marker with
-// `uname -sm` and exits. bins are the binaries this side could install (Source.Available);
+// `uname -sm` and whether gzip is there, and exits. bins are the binaries this side could install (Source.Available);
 // with none (or to force a reinstall) it always reports missing.
 func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 	var b strings.Builder
@@ -274,7 +365,7 @@ func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 	b.WriteString(`if [ -n "$a" ]; then ` +
 		`r=$(find "$d" "$a" -prune \( -type d -perm 700 -o -type f -perm -100 ! -perm -020 ! -perm -002 \) -print 2>/dev/null); ` +
 		`case "$r" in "$d"?"$a") printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` + agentExec(agentArgs) + `;; esac; fi; `)
-	b.WriteString(`printf '` + markerMissing + ` %s\n' "$u"`)
+	b.WriteString(`g=; command -v gzip >/dev/null 2>&1 && g=gzip; printf '` + markerMissing + ` %s\t%s\n' "$u" "$g"`)
 	return wrap(b.String())
 }
 
@@ -284,9 +375,21 @@ func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 // and execs the agent on the rest of stdin. The caller must send the bytes and then wait for the
 // marker before writing anything else.
 func Upload(dir string, bin Binary, agentArgs []string) string {
+	return upload(dir, bin, `head -c `+strconv.FormatInt(bin.Size, 10), agentArgs)
+}
+
+// UploadGzip is Upload for a binary sent compressed (Source.Gzipped, gzSize bytes of it): the
+// command decompresses them with `gzip -dc`, which the host has when its SHOAL-MISSING marker
+// said so (Marker.Gzip), and checks the size and installs as Upload does.
+func UploadGzip(dir string, bin Binary, gzSize int64, agentArgs []string) string {
+	return upload(dir, bin, `head -c `+strconv.FormatInt(gzSize, 10)+` | gzip -dc`, agentArgs)
+}
+
+// upload returns the upload command; recv writes the binary to its stdout.
+func upload(dir string, bin Binary, recv string, agentArgs []string) string {
 	n := strconv.FormatInt(bin.Size, 10)
 	s := fmt.Sprintf(`d=%s; a="$d"/%s; u=$(uname -sm); umask 077; t=; `, dirExpr(dir), bin.Name()) +
-		`mkdir -p "$d" && chmod 700 "$d" && t=$(mktemp "$d/.agent-XXXXXX") && head -c ` + n + ` > "$t" && ` +
+		`mkdir -p "$d" && chmod 700 "$d" && t=$(mktemp "$d/.agent-XXXXXX") && ` + recv + ` > "$t" && ` +
 		`[ $(wc -c < "$t") -eq ` + n + ` ] && chmod 700 "$t" && mv -f "$t" "$a" && ` +
 		`{ printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` + agentExec(agentArgs) + `; }; ` +
 		`[ -n "$t" ] && rm -f "$t"; printf '` + markerFail + ` could not write %s\n' "$a"; exit 1`
@@ -299,6 +402,7 @@ type Marker struct {
 	Uname     string // `uname -sm` of the host
 	AgentPath string // the agent's path on the host, when Exec
 	Fail      string // why an upload failed, when not empty
+	Gzip      bool   // the host has gzip, so an upload may be compressed (UploadGzip)
 }
 
 // MaxMarkerBytes bounds what ReadMarker reads before giving up (shell start-up files may print).
@@ -347,7 +451,8 @@ func parseMarker(line string) (Marker, bool) {
 		u, p, ok := strings.Cut(rest, "\t")
 		return Marker{Exec: true, Uname: u, AgentPath: p}, ok
 	case markerMissing:
-		return Marker{Uname: rest}, true
+		u, g, _ := strings.Cut(rest, "\t")
+		return Marker{Uname: u, Gzip: g == "gzip"}, true
 	case markerFail:
 		return Marker{Fail: rest}, true
 	}
@@ -366,6 +471,9 @@ func Match(bins []Binary, uname string) (Binary, bool) {
 	}
 	return bins[i], true
 }
+
+// ErrNoGzip is returned by Gzipped when Source.NoGzip is set.
+var ErrNoGzip = errors.New("compressed uploads are turned off")
 
 // ErrHashMismatch means the agent that answered is not the binary the transport meant to start.
 var ErrHashMismatch = errors.New("agent binary hash mismatch")

@@ -22,7 +22,7 @@ func fakeAgent(t *testing.T, version string) Binary {
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n# "+version+"\necho \"ARGS $*\"\nexec cat\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &Source{Self: p}
+	s := &Source{Self: p, HashCacheDir: t.TempDir()}
 	b, err := s.For(runtime.GOOS, runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +219,7 @@ func TestCheckHello(t *testing.T) {
 func FuzzReadMarker(f *testing.F) {
 	f.Add([]byte("SHOAL-EXEC Linux x86_64\t/a\n"))
 	f.Add([]byte("motd\nSHOAL-MISSING Darwin arm64\n"))
+	f.Add([]byte("SHOAL-MISSING Linux x86_64\tgzip\n"))
 	f.Add([]byte("SHOAL-FAIL could not write\n"))
 	f.Add([]byte("SHOAL-EXEC no tab\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
