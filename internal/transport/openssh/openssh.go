@@ -218,12 +218,24 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 		}
 		return nil, fail(transport.Other, err)
 	}
-	p, err = tr.run(t, install.Upload(t.InstallDir, bin, t.AgentArgs))
+	cmd, body := install.Upload(t.InstallDir, bin, t.AgentArgs), []byte(nil)
+	if m.Gzip {
+		if gz, err := tr.o.Source.Gzipped(bin); err == nil {
+			cmd, body = install.UploadGzip(t.InstallDir, bin, int64(len(gz)), t.AgentArgs), gz
+		}
+	}
+	p, err = tr.run(t, cmd)
 	if err != nil {
 		return nil, fail(transport.Other, err)
 	}
 	stop = context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
-	err = sendFile(p.stdin, bin.Path)
+	if body != nil {
+		if _, err = p.stdin.Write(body); err != nil {
+			err = fmt.Errorf("uploading agent: %w", err)
+		}
+	} else {
+		err = sendFile(p.stdin, bin.Path)
+	}
 	if err == nil {
 		m, err = install.ReadMarker(p.stdout)
 		if err == nil && !m.Exec {

@@ -131,11 +131,12 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	if err != nil {
 		return nil, fail(Kind(err), err)
 	}
-	st, err = cl.Exec(install.Upload(t.InstallDir, bin, t.AgentArgs), tr.stderr(t.Name))
+	cmd, body := uploadCmd(tr.o.Source, t, bin, m.Gzip)
+	st, err = cl.Exec(cmd, tr.stderr(t.Name))
 	if err != nil {
 		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
 	}
-	if err := send(st, bin.Path); err != nil {
+	if err := send(st, bin.Path, body); err != nil {
 		st.Close()
 		return nil, fail(transport.InstallFailed, err)
 	}
@@ -151,8 +152,25 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	return &conn{cl: cl, st: st, info: info}, nil
 }
 
-// send copies the file at path to w.
-func send(w io.Writer, path string) error {
+// uploadCmd returns the upload command for bin and, when the host has gzip and the binary
+// could be compressed, the compressed bytes to send; nil means send the file as it is.
+func uploadCmd(src *install.Source, t transport.Target, bin install.Binary, hostGzip bool) (string, []byte) {
+	if hostGzip {
+		if gz, err := src.Gzipped(bin); err == nil {
+			return install.UploadGzip(t.InstallDir, bin, int64(len(gz)), t.AgentArgs), gz
+		}
+	}
+	return install.Upload(t.InstallDir, bin, t.AgentArgs), nil
+}
+
+// send writes body to w, or when body is nil copies the file at path.
+func send(w io.Writer, path string, body []byte) error {
+	if body != nil {
+		if _, err := w.Write(body); err != nil {
+			return fmt.Errorf("uploading agent: %w", err)
+		}
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("uploading agent: %w", err)
