@@ -39,6 +39,9 @@ type call struct {
 	agentPID  int  // the agent that started the command
 	reoffer   bool // lost with the agent keeping the result; waits for it after a reconnect
 	abandoned bool // the caller gave up; an exit is acknowledged and dropped
+	replied   bool // a message for this request came back
+	unstarted bool // waiting like reoffer, for an exec of which nothing came back: resent when provably not run
+	resent    bool // the exec was sent a second time; it is not resent again
 
 	qmu  sync.Mutex
 	q    []item

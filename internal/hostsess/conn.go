@@ -117,6 +117,7 @@ func (c *conn) dispatch(id uint64, t proto.Type, body any) {
 		c.orphan(id, t, body)
 		return
 	}
+	cl.replied = true
 	if t == proto.TypeStarted {
 		st := body.(*proto.Started)
 		if st.PID > 0 {
@@ -130,6 +131,7 @@ func (c *conn) dispatch(id uint64, t proto.Type, body any) {
 			// A result re-delivered on a new connection: the call lives here now.
 			cl.conn = c
 			cl.reoffer = false
+			cl.unstarted = false
 		}
 	}
 	if cl.abandoned {
@@ -227,6 +229,20 @@ func (s *Session) connLost(c *conn, err error, killed bool) {
 		}
 		if cl.kind == kindExec && cl.started && c.redeliver && !killed {
 			cl.reoffer = true
+			waiting++
+			cl.push(item{lost: true, wait: true, err: err})
+			continue
+		}
+		if cl.kind == kindExec && !cl.replied && !cl.resent && c.redeliver && !killed {
+			// The exec was written (or was about to be) but nothing came back
+			// for it before the connection ended. The agent may never have
+			// read it (it died idle, its sshd went away), or it may have
+			// started it and be running it still. Wait as for a started
+			// command; checkRedelivery resends it once, only when that is
+			// provably safe.
+			cl.reoffer = true
+			cl.unstarted = true
+			cl.agentPID = c.hello.PID
 			waiting++
 			cl.push(item{lost: true, wait: true, err: err})
 			continue

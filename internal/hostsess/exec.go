@@ -27,8 +27,9 @@ type execRun struct {
 	cl      *call
 	onEvent func(Event)
 	res     Result
-	sent    [3]int64 // bytes of stdout/stderr passed on, by proto stream
-	skip    [3]int64 // bytes to skip on a re-delivery, by proto stream
+	msg     *proto.Exec // the request, kept to resend it
+	sent    [3]int64    // bytes of stdout/stderr passed on, by proto stream
+	skip    [3]int64    // bytes to skip on a re-delivery, by proto stream
 
 	waiting  bool // lost; waiting for the agent to re-deliver the result
 	newConn  bool // a new connection came up while waiting
@@ -157,9 +158,11 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 		}
 		sort.Strings(m.Env)
 	}
+	x.msg = m
 	if err := c.send(cl.id, proto.TypeExec, m); err != nil {
-		s.dropCall(cl)
-		return x.res, s.errorf(Lost, "exec", err)
+		// A failed write breaks the framed stream: end the connection. The
+		// loss reaches this call like any other, and decides about a resend.
+		c.shutdown(fmt.Errorf("sending the command: %w", err), false)
 	}
 	var backstop <-chan time.Time
 	if req.Timeout > 0 {
@@ -268,6 +271,15 @@ func (x *execRun) stop(cause error) (Result, error) {
 // both are gone, recycle the connection so that a fresh agent collects the
 // result (twice at most), then give up. It reports done with the error to
 // return; newConn is set when a recycle was started.
+//
+// An exec of which nothing came back before its connection ended (no started, no
+// exit: the agent died idle as it was sent, or its sshd was killed) is resent,
+// once, under a new request id, when it provably did not run: the old agent was
+// seen dead, and then a fresh agent, started after that, offered nothing for the
+// request once it answered a ping (an agent offers every kept result of dead
+// agents before it answers anything, and it keeps a result from the moment it
+// starts a command). While the old agent may live it is not resent: if it
+// started the command, its result comes back under the original id.
 func (x *execRun) checkRedelivery() (done bool, err error) {
 	s, cl := x.s, x.cl
 	s.mu.Lock()
@@ -283,6 +295,7 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	cancel()
 	s.mu.Lock()
 	waiting = cl.reoffer
+	unstarted := cl.unstarted && !cl.started
 	s.mu.Unlock()
 	if !waiting || err != nil {
 		return false, nil
@@ -317,6 +330,10 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 		x.killGroup(c, pid)
 		s.markAbandoned(cl)
 		return true, s.errorf(Lost, "exec", fmt.Errorf("the agent (pid %d) died while the command ran; killed the command", apid))
+	case unstarted && x.cycles >= 1:
+		// The agent on c started after the old one was seen dead and offered nothing.
+		x.resend(c)
+		return false, nil
 	case x.cycles >= 2:
 		s.dropCall(cl)
 		return true, s.errorf(Lost, "exec", errors.New("the connection was lost and the agent kept no result for the command"))
@@ -325,6 +342,37 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	x.newConn = true // the reconnect re-arms the check
 	s.recycle(c)
 	return false, nil
+}
+
+// resend sends the exec again on c under a new request id, once (see
+// checkRedelivery for when that is safe). A result the old id still gets goes to
+// Options.Orphan. When c is no longer current or the call moved on, it does nothing.
+func (x *execRun) resend(c *conn) {
+	s, cl := x.s, x.cl
+	s.mu.Lock()
+	if s.closed || s.cur != c || s.calls[cl.id] != cl || !cl.reoffer || !cl.unstarted || cl.started || cl.replied {
+		s.mu.Unlock()
+		return
+	}
+	old := cl.id
+	delete(s.calls, old)
+	cl.id = s.ids.Add(1)
+	s.calls[cl.id] = cl
+	cl.conn = c
+	cl.reoffer = false
+	cl.unstarted = false
+	cl.resent = true
+	cl.agentPID = 0
+	s.mu.Unlock()
+	s.log.Info("resending a command that never started", "old", old, "id", cl.id)
+	x.res.RequestID = cl.id
+	x.waiting = false
+	x.cycles = 0
+	x.sideErrs = 0
+	x.skip = [3]int64{}
+	if err := c.send(cl.id, proto.TypeExec, x.msg); err != nil {
+		c.shutdown(fmt.Errorf("resending the command: %w", err), false)
+	}
 }
 
 // markAbandoned keeps cl registered only so that a late result is acknowledged.

@@ -27,6 +27,9 @@ type fakeTransport struct {
 	fail func(n int) error
 	// afterHello runs in the agent's goroutine after its hello (re-offers go here).
 	afterHello func(a *fakeAgent)
+	// instead, when it returns non-nil for a connect, is written by the agent in place of its
+	// hello (raw bytes, e.g. a banner or a frame of the wrong type), and the agent then exits.
+	instead func(n int, reinstall bool) []byte
 
 	mu         sync.Mutex
 	n          int
@@ -153,11 +156,19 @@ func (ft *fakeTransport) Connect(ctx context.Context, t transport.Target) (trans
 			handler = hd
 		}
 	}
+	var instead []byte
+	if ft.instead != nil {
+		instead = ft.instead(n, t.Reinstall)
+	}
 	ft.wg.Add(1)
 	go func() {
 		defer ft.wg.Done()
 		defer inR.Close()
 		defer outW.Close()
+		if instead != nil {
+			outW.Write(instead)
+			return // the process exits before hello
+		}
 		a.send(0, proto.TypeHello, &h)
 		if ft.afterHello != nil {
 			ft.afterHello(a)

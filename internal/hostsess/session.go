@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -363,8 +366,13 @@ func (s *Session) dial(done chan struct{}) {
 	} else {
 		s.setStateLocked(StateLost)
 		for _, cl := range waiting {
+			what := "reconnecting to collect the result"
+			if cl.unstarted {
+				what = "reconnecting to send the command again"
+			}
 			cl.reoffer = false
-			cl.push(item{lost: true, err: fmt.Errorf("reconnecting to collect the result: %w", err)})
+			cl.unstarted = false
+			cl.push(item{lost: true, err: fmt.Errorf("%s: %w", what, err)})
 		}
 	}
 	s.mu.Unlock()
@@ -410,13 +418,65 @@ func (s *Session) connect() (*conn, error) {
 	for {
 		c, err := s.connectOnce(t)
 		var mm *mismatchError
-		if err != nil && errors.As(err, &mm) && !t.Reinstall {
+		var nh *noHelloError
+		switch {
+		case err == nil || t.Reinstall:
+		case errors.As(err, &mm):
 			s.log.Info("agent mismatch; reinstalling", "err", mm)
+			t.Reinstall = true
+			continue
+		case errors.As(err, &nh) && KindOf(err) == Protocol:
+			// The transport connected but the installed agent did not come up
+			// (tampered, truncated, not an agent): replace it once. Transport
+			// failures (unreachable, auth, host key) never get here.
+			s.log.Info("agent did not come up; reinstalling", "err", nh)
 			t.Reinstall = true
 			continue
 		}
 		return c, err
 	}
+}
+
+// noHelloError is an agent process that ended, or spoke something other than
+// the protocol, before its hello.
+type noHelloError struct {
+	what string // e.g. "agent exited before hello"
+	head []byte // the first bytes it wrote
+	err  error  // the read or decode error, if any
+}
+
+func (e *noHelloError) Error() string {
+	s := e.what
+	if len(e.head) == 0 {
+		s += ": no output"
+	} else {
+		s += ": output " + strconv.Quote(string(e.head))
+	}
+	if e.err != nil {
+		s += ": " + e.err.Error()
+	}
+	return s
+}
+
+func (e *noHelloError) Unwrap() error { return e.err }
+
+// headReader keeps the first bytes read through it until done is set, to name
+// what a broken agent wrote instead of its hello. Only the reader uses it.
+type headReader struct {
+	r    io.Reader
+	head []byte
+	done bool
+}
+
+// maxHead bounds the bytes headReader keeps.
+const maxHead = 120
+
+func (h *headReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if !h.done && len(h.head) < maxHead {
+		h.head = append(h.head, p[:min(n, maxHead-len(h.head))]...)
+	}
+	return n, err
 }
 
 // mismatchError is an agent of the wrong hash or protocol version.
@@ -462,7 +522,8 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		s.flushStates()
 	}
 	cw := &countingWriter{w: tc}
-	pc := proto.NewConn(tc, cw, proto.ConnOptions{ReadBufferSize: readBufferSize})
+	hr := &headReader{r: tc}
+	pc := proto.NewConn(hr, cw, proto.ConnOptions{ReadBufferSize: readBufferSize})
 	// The hello exchange must not hang: a timeout or Close closes the connection under it.
 	stop := context.AfterFunc(ctx, func() { tc.Close() })
 	h, err := s.handshake(pc)
@@ -471,9 +532,11 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 			err = context.Cause(ctx)
 		}
 	}
+	hr.done = true
 	if err != nil {
 		tc.Close()
 		var mm *mismatchError
+		var nh *noHelloError
 		switch {
 		case s.ctx.Err() != nil:
 			return nil, s.errorf(Closed, "connect", errClosed)
@@ -481,6 +544,13 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 			return nil, s.errorf(Protocol, "hello", err)
 		case ctx.Err() != nil:
 			return nil, s.errorf(Unreachable, "hello", fmt.Errorf("no hello from the agent within %v: %w", s.opts.ConnectTimeout, err))
+		case errors.As(err, &nh):
+			nh.head = hr.head
+			if t.Reinstall {
+				nh.what += " (even after reinstalling it)"
+			} else {
+				nh.what += " (reinstalling)"
+			}
 		}
 		return nil, s.errorf(Protocol, "hello", err)
 	}
@@ -504,19 +574,32 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 // handshake sends the daemon's hello and reads the agent's.
 func (s *Session) handshake(pc *proto.Conn) (*proto.Hello, error) {
 	mine := proto.Hello{Protocol: proto.Version, Role: "daemon", PID: os.Getpid(), Clock: s.opts.Now().UnixNano()}
-	if err := pc.Send(0, proto.TypeHello, &mine); err != nil {
-		return nil, fmt.Errorf("sending hello: %w", err)
-	}
+	sendErr := pc.Send(0, proto.TypeHello, &mine)
+	// Read even when the send failed: an agent that exited at once left its
+	// output, or at least its end of file, to say why.
 	env, err := pc.Recv()
+	if sendErr != nil && err == nil && env.Type == proto.TypeHello {
+		return nil, fmt.Errorf("sending hello: %w", sendErr)
+	}
 	var ve *proto.VersionError
 	if errors.As(err, &ve) {
 		return nil, &mismatchError{msg: fmt.Sprintf("agent speaks %v", ve)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the agent's hello: %w", err)
+		var ne net.Error
+		var te *transport.Error
+		if errors.As(err, &ne) || errors.As(err, &te) {
+			// The link failed, not the agent: no reinstall.
+			return nil, fmt.Errorf("reading the agent's hello: %w", err)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &noHelloError{what: "agent exited before hello"}
+		}
+		// Bytes that are not a frame: a banner, garbage, a truncated binary.
+		return nil, &noHelloError{what: "agent sent no hello", err: err}
 	}
 	if env.Type != proto.TypeHello {
-		return nil, fmt.Errorf("first message from the agent is %s, want hello", env.Type)
+		return nil, &noHelloError{what: "agent sent no hello", err: fmt.Errorf("first message from the agent is %s, want hello", env.Type)}
 	}
 	var h proto.Hello
 	if err := env.Decode(&h); err != nil {
