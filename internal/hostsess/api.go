@@ -18,7 +18,14 @@
 // that a fresh agent offers the result. An agent that died under a running
 // command, or a reconnect that keeps failing, ends the wait with a Lost error.
 // Results offered that no call waits for go to Options.Orphan; every delivered
-// result is acknowledged, so the agent removes it.
+// result is acknowledged, so the agent removes it. A command of which nothing came
+// back before the connection ended waits the same way, and is sent again once,
+// under a new id, only when it provably never ran: the old agent was seen dead and
+// a fresh agent started after that offered nothing for it.
+//
+// An agent that exits, or writes anything but a hello, before its hello is
+// reinstalled once (Target.Reinstall), as one with the wrong hash or protocol
+// version is; a failed transport connect never reinstalls.
 package hostsess
 
 import (
