@@ -148,6 +148,10 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		StateFile:   filepath.Join(paths.StateDir, "state.json"),
 		HistoryFile: filepath.Join(paths.StateDir, "history.jsonl"),
 		IdleExit:    cfg.Daemon.IdleExit.Std(),
+
+		HistoryRuns:      cfg.Daemon.HistoryRuns,
+		HistoryBytes:     int64(cfg.Daemon.HistorySize),
+		KeepOnDisconnect: cfg.Daemon.KeepOnDisconnect,
 	}
 	if opts.Gateways, err = gateways(cfg); err != nil {
 		al.Close()

@@ -82,6 +82,9 @@ type Daemon struct {
 	InsecureNoClientAuth bool     `toml:"insecure_no_client_auth"`
 	IdleExit             Duration `toml:"idle_exit"`
 	AuditMaxSize         Size     `toml:"audit_max_size"`
+	HistoryRuns          int      `toml:"history_runs"`
+	HistorySize          Size     `toml:"history_size"`
+	KeepOnDisconnect     bool     `toml:"keep_on_disconnect"`
 }
 
 // Client holds how consoles, one-shot commands and gateway links reach a daemon
@@ -176,6 +179,8 @@ func Default() *Config {
 		Daemon: Daemon{
 			Use:          true,
 			AuditMaxSize: 64 << 20,
+			HistoryRuns:  100,
+			HistorySize:  8 << 20,
 		},
 		Console: Console{
 			HistorySize: 10000,
@@ -422,6 +427,12 @@ func (c *Config) Validate() error {
 	checkDuration("daemon.idle_exit", c.Daemon.IdleExit)
 	if c.Daemon.AuditMaxSize < 0 {
 		bad("daemon.audit_max_size", "must not be negative")
+	}
+	if c.Daemon.HistoryRuns < 0 {
+		bad("daemon.history_runs", "must not be negative")
+	}
+	if c.Daemon.HistorySize < 0 {
+		bad("daemon.history_size", "must not be negative")
 	}
 
 	// [client]
