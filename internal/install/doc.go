@@ -35,14 +35,17 @@
 // connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
 // creates a temp file in the install directory (mktemp), copies the bytes with head -c, checks
 // the size, chmods it 0700 and renames it into place: atomic, so concurrent installs to one
-// shared home never expose a partial file. When the marker said the host has gzip, the
-// transport runs UploadGzip's command instead and sends the binary compressed
-// (Source.Gzipped: gzip at its fastest level, about a third of the size, compressed once per
-// binary and kept in memory): the command reads exactly that many bytes with head -c, pipes
-// them through `gzip -dc` into the temp file, and goes on as Upload does (size check, chmod,
-// rename). Without gzip, or when the binary cannot be compressed, the raw upload is used. It then prints SHOAL-EXEC and execs the agent, whose
+// shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
 // stdin is the rest of the session. On any failure it removes the temp file and prints
 // SHOAL-FAIL <reason>.
+//
+// When the marker said the host has gzip, the transport runs UploadGzip's command instead and
+// sends the binary compressed (Source.Gzipped: gzip at its fastest level, about half the size,
+// under half for a release build; compressed once per binary, kept in memory and in
+// HashCacheDir/upload, where the next process reuses it after checking its gzip trailer against
+// the binary). The command reads exactly that many bytes with head -c, pipes them through
+// `gzip -dc` into the temp file, and goes on as Upload does: size check, chmod, rename, exec.
+// Without gzip, or when the binary cannot be compressed (Source.NoGzip), the raw upload is used.
 //
 // # Trust
 //

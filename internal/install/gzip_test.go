@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMarkerGzip(t *testing.T) {
@@ -144,7 +146,7 @@ func TestGzippedChangedBinary(t *testing.T) {
 	if err := os.WriteFile(bin.Path, []byte("#!/bin/sh\n# something else\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&Source{}).Gzipped(bin); err == nil || !strings.Contains(err.Error(), "changed") {
+	if _, err := (&Source{HashCacheDir: "-"}).Gzipped(bin); err == nil || !strings.Contains(err.Error(), "changed") {
 		t.Errorf("Gzipped of a changed binary: %v; want an error", err)
 	}
 }
@@ -218,5 +220,67 @@ func BenchmarkSourceFor(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestGzippedDiskCache checks that the compressed binary is kept in HashCacheDir and that a
+// new Source (the next process) reuses it when its trailer matches the binary, and not
+// otherwise.
+func TestGzippedDiskCache(t *testing.T) {
+	dir := t.TempDir()
+	bin := fakeAgent(t, "v1")
+	gz, err := (&Source{HashCacheDir: dir}).Gzipped(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "upload", "agent-"+bin.Hash+".gz")
+	st, err := os.Stat(cache)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("compressed binary not cached 0600: %v", err)
+	}
+	// Mark the cached copy (the header's OS byte) to see whether it is used.
+	marked := append([]byte{}, gz...)
+	marked[9] ^= 0xff
+	os.WriteFile(cache, marked, 0o600)
+	if got, _ := (&Source{HashCacheDir: dir}).Gzipped(bin); !bytes.Equal(got, marked) {
+		t.Errorf("cached compressed binary not reused")
+	}
+	// A cache that does not end with the binary's CRC and size is not used, and is replaced.
+	for name, bad := range map[string][]byte{"truncated": gz[:len(gz)-1], "garbage": []byte("not gzip at all, nope")} {
+		os.WriteFile(cache, bad, 0o600)
+		got, err := (&Source{HashCacheDir: dir}).Gzipped(bin)
+		if err != nil || !bytes.Equal(got, gz) {
+			t.Errorf("%s cache: got %d bytes, %v; want a fresh compression", name, len(got), err)
+		}
+		if b, _ := os.ReadFile(cache); !bytes.Equal(b, gz) {
+			t.Errorf("%s cache not replaced", name)
+		}
+	}
+}
+
+func TestPruneGzCache(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	var names []string
+	for i := range 7 {
+		n := filepath.Join(dir, fmt.Sprintf("agent-%d.gz", i))
+		os.WriteFile(n, nil, 0o600)
+		mt := now.Add(-time.Duration(i) * time.Hour) // agent-0 is the newest
+		os.Chtimes(n, mt, mt)
+		names = append(names, n)
+	}
+	other := filepath.Join(dir, "other")
+	os.WriteFile(other, nil, 0o600)
+	keep := names[6] // the oldest, but just written by this process
+	pruneGzCache(dir, keep)
+	for i, n := range names {
+		_, err := os.Stat(n)
+		want := i < gzCacheKeep-1 || n == keep
+		if (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(n), err == nil, want)
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("pruning removed a file that is not a compressed binary")
 	}
 }
