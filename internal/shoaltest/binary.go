@@ -19,14 +19,23 @@ var (
 
 // Main runs the tests of a package that uses Binary and removes the built binary afterwards.
 // Call it from TestMain: func TestMain(m *testing.M) { shoaltest.Main(m) }.
-// It also stops race-built children from sleeping a second at exit (GORACE atexit_sleep_ms=0).
+// It also stops race-built children from sleeping a second at exit (GORACE atexit_sleep_ms=0),
+// and points XDG_CACHE_HOME at a temporary directory, so hash and upload caches written by the
+// code under test never land in the user's home.
 func Main(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
+	cache, err := os.MkdirTemp("", "shoal-cache-")
+	if err == nil {
+		os.Setenv("XDG_CACHE_HOME", cache)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
+	}
+	if cache != "" {
+		os.RemoveAll(cache)
 	}
 	os.Exit(code)
 }
