@@ -91,6 +91,10 @@ type ExecRequest struct {
 	// sends; past it the result is Truncated. 0 means the agent's default (64 MiB),
 	// which is also what Exec may hold in memory for the call.
 	OutputCap int64
+	// KeepCap bounds the output (stdout and stderr together) Result keeps in
+	// memory; output past it still goes to onEvent and counts in Result.Dropped.
+	// 0 means OutputCap.
+	KeepCap int64
 }
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
@@ -103,11 +107,14 @@ type Event struct {
 
 // Result is a finished command (mirrors proto's exit message plus collected output).
 type Result struct {
-	RequestID       uint64
-	ExitCode        int
-	Signal          string
-	PID             int
-	Stdout, Stderr  []byte
+	RequestID      uint64
+	ExitCode       int
+	Signal         string
+	PID            int
+	Stdout, Stderr []byte
+	// Dropped counts output bytes not kept in Stdout and Stderr: past KeepCap
+	// (they went to onEvent) or after Exec's context ended (they went nowhere).
+	Dropped         int64
 	Truncated       bool
 	Started, Ended  time.Time
 	UserCPU, SysCPU time.Duration

@@ -28,6 +28,8 @@ type execRun struct {
 	onEvent func(Event)
 	res     Result
 	msg     *proto.Exec // the request, kept to resend it
+	keep    int64       // bytes of output res may still keep; < 0 = no bound
+	quiet   bool        // stopping: output is dropped, not kept or passed on
 	sent    [3]int64    // bytes of stdout/stderr passed on, by proto stream
 	skip    [3]int64    // bytes to skip on a re-delivery, by proto stream
 
@@ -91,12 +93,24 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			return false, nil
 		}
 		x.sent[st] += int64(len(data))
+		if x.quiet {
+			x.res.Dropped += int64(len(data))
+			return false, nil
+		}
+		kept := data
+		if x.keep >= 0 && int64(len(kept)) > x.keep {
+			kept = kept[:x.keep]
+		}
+		if x.keep >= 0 {
+			x.keep -= int64(len(kept))
+		}
+		x.res.Dropped += int64(len(data) - len(kept))
 		kind := "stdout"
 		if st == proto.Stdout {
-			x.res.Stdout = append(x.res.Stdout, data...)
+			x.res.Stdout = append(x.res.Stdout, kept...)
 		} else {
 			kind = "stderr"
-			x.res.Stderr = append(x.res.Stderr, data...)
+			x.res.Stderr = append(x.res.Stderr, kept...)
 		}
 		x.emit(Event{Kind: kind, Data: data})
 	case *proto.Exit:
@@ -144,7 +158,12 @@ func (x *execRun) handle(it item) (done bool, err error) {
 // to re-deliver the result after the reconnect; otherwise a loss is a Lost error.
 func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)) (Result, error) {
 	cl := s.newCall(kindExec, onEvent != nil)
-	x := &execRun{s: s, cl: cl, onEvent: onEvent}
+	x := &execRun{s: s, cl: cl, onEvent: onEvent, keep: -1}
+	if req.KeepCap > 0 {
+		x.keep = req.KeepCap
+	} else if req.OutputCap > 0 {
+		x.keep = req.OutputCap
+	}
 	x.res.RequestID = cl.id
 	c, err := s.ready(ctx, cl)
 	x.drainStates()
@@ -178,6 +197,9 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 		select {
 		case <-cl.wake:
 			for _, it := range cl.take() {
+				if ctx.Err() != nil {
+					x.quiet = true // cancelled: stop passing on what was queued
+				}
 				if done, err := x.handle(it); done {
 					return x.res, err
 				}
@@ -215,6 +237,8 @@ func (x *execRun) drainStates() {
 // exit comes within KillWait, through a side command. It returns cause.
 func (x *execRun) stop(cause error) (Result, error) {
 	s, cl := x.s, x.cl
+	// What is still queued or comes before the exit was asked for by nobody: drop it.
+	x.quiet = true
 	s.mu.Lock()
 	c := cl.conn
 	live := c != nil && s.cur == c
