@@ -148,6 +148,7 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		StateFile:   filepath.Join(paths.StateDir, "state.json"),
 		HistoryFile: filepath.Join(paths.StateDir, "history.jsonl"),
 		IdleExit:    cfg.Daemon.IdleExit.Std(),
+		OutputCap:   int64(cfg.Agent.OutputCap),
 
 		HistoryRuns:      cfg.Daemon.HistoryRuns,
 		HistoryBytes:     int64(cfg.Daemon.HistorySize),

@@ -54,6 +54,9 @@ type Options struct {
 	// HistoryRuns and HistoryBytes bound the result history (0 = defaults).
 	HistoryRuns  int
 	HistoryBytes int64
+	// OutputCap bounds the output (stdout and stderr together) each host's agent
+	// keeps and sends for a run (config agent.output_cap); 0 = the agent's default.
+	OutputCap int64
 	// IdleExit stops the daemon after this long with no client; 0 = stay.
 	IdleExit time.Duration
 	// KeepOnDisconnect lets a client's running commands finish after it disconnects

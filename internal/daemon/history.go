@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,14 @@ func (h *history) addLocked(r proto.RunRecord) {
 		}
 		size = recordSize(&r)
 	}
+	// Copy the outputs: a truncated slice (or one grown by append) would pin the
+	// run's whole output buffers for as long as the record lives.
+	res := make([]proto.HostResult, len(r.Results))
+	for i, hr := range r.Results {
+		hr.Stdout, hr.Stderr = bytes.Clone(hr.Stdout), bytes.Clone(hr.Stderr)
+		res[i] = hr
+	}
+	r.Results = res
 	h.runs = append(h.runs, r)
 	h.bytes += size
 	for len(h.runs) > 1 && (len(h.runs) > h.maxRuns || h.bytes > h.maxBytes) {

@@ -137,7 +137,10 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			cancel(nil)
 		}()
 		started := s.opts.Now()
-		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout)}
+		// Each host's output streams through up to the agent's cap; the daemon
+		// keeps no more of it than the history could hold.
+		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
+			OutputCap: s.opts.OutputCap, KeepCap: s.hist.maxBytes}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.
@@ -178,7 +181,7 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 	s := c.s
 	var r hostsess.Result
 	hs, err := s.session(host)
-	var outLen, errLen int
+	cut := false // output was left unsent after a cancel
 	release := func() {}
 	if err == nil && slots != nil && hs.Status().State != hostsess.StateReady {
 		select {
@@ -200,12 +203,17 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 				e.Kind, e.State = proto.EventState, string(ev.State)
 			case "started":
 				e.Kind, e.PID = proto.EventStart, ev.PID
-			case "stdout":
+			case "stdout", "stderr":
+				if ctx.Err() != nil {
+					// Cancelled: the client wants the results now, not the
+					// output still queued for it.
+					cut = true
+					return
+				}
 				e.Kind, e.Data = proto.EventStdout, ev.Data
-				outLen += len(ev.Data)
-			case "stderr":
-				e.Kind, e.Data = proto.EventStderr, ev.Data
-				errLen += len(ev.Data)
+				if ev.Kind == "stderr" {
+					e.Kind = proto.EventStderr
+				}
 			default:
 				return
 			}
@@ -213,12 +221,14 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 		})
 	}
 	release()
-	hr := hostResult(host, r, err, err != nil && ctx.Err() != nil)
-	if len(r.Stdout) != outLen || len(r.Stderr) != errLen {
-		hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, true
-	}
+	cancelled := err != nil && ctx.Err() != nil
+	hr := hostResult(host, r, err, cancelled)
+	// Every byte kept went out as an event (the client collects them), and on a
+	// cancel what was not sent stays unsent: the result carries no output.
+	hr.Truncated = hr.Truncated || cut
 	c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: host, Kind: proto.EventDone, Result: &hr})
 	hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, false
+	hr.Truncated = hr.Truncated || r.Dropped > 0
 	s.audit.HostOutcome(who, outcome(runID, &hr))
 	return hr
 }
