@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -18,6 +19,9 @@ type runState struct {
 	accepted chan error // the daemon's first answer: nil (run-accepted) or why not
 	runID    uint64
 	out      chan Event
+	// cancelled is set by Cancel: output events still queued or arriving are
+	// dropped, so the results come at once rather than after the output.
+	cancelled atomic.Bool
 
 	mu       sync.Mutex // protects the following
 	queue    []Event
@@ -47,7 +51,10 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	}
 	var once sync.Once
 	cancel := func() {
-		once.Do(func() { c.pc.Send(id, proto.TypeCancel, &proto.Cancel{}) })
+		once.Do(func() {
+			rs.cancelled.Store(true)
+			c.pc.Send(id, proto.TypeCancel, &proto.Cancel{})
+		})
 	}
 	select {
 	case err := <-rs.accepted:
@@ -113,6 +120,12 @@ func (rs *runState) eventLocked(e *proto.RunEvent) {
 		return
 	}
 	ev := Event{Host: e.Host, Kind: EventKind(e.Kind), State: e.State, PID: e.PID, Data: e.Data}
+	switch e.Kind {
+	case proto.EventStdout, proto.EventStderr:
+		if rs.cancelled.Load() {
+			return
+		}
+	}
 	switch e.Kind {
 	case proto.EventStdout:
 		rs.stdout[e.Host] = append(rs.stdout[e.Host], e.Data...)
@@ -192,6 +205,9 @@ func (rs *runState) pump() {
 		fin := rs.finished
 		rs.mu.Unlock()
 		for _, ev := range q {
+			if (ev.Kind == EventStdout || ev.Kind == EventStderr) && rs.cancelled.Load() {
+				continue
+			}
 			select {
 			case rs.out <- ev:
 			case <-rs.c.closing:
