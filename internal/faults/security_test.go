@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"net"
 	"os"
@@ -105,11 +106,21 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 	asOther := func(args ...string) (string, int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = env
-		cmd.Dir = "/"
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		out, err := cmd.CombinedOutput()
+		var out []byte
+		var err error
+		// A child forked by a parallel test between our write and its own exec still holds the
+		// copy open for writing, and exec fails with ETXTBSY until it execs: try again, bounded.
+		for try := 0; ; try++ {
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = env
+			cmd.Dir = "/"
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+			out, err = cmd.CombinedOutput()
+			if !errors.Is(err, syscall.ETXTBSY) || try == 50 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
