@@ -18,6 +18,9 @@ import (
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
+// minKeep is the least output the daemon keeps of each host of a run, however many hosts it has.
+const minKeep = 64 << 10
+
 // errCancelled is the cause of a run the client cancelled.
 var errCancelled = errors.New("cancelled by the client")
 
@@ -137,10 +140,10 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			cancel(nil)
 		}()
 		started := s.opts.Now()
-		// Each host's output streams through up to the agent's cap; the daemon
-		// keeps no more of it than the history could hold.
+		// Each host's output streams through up to the agent's cap; the hosts of
+		// a run together keep no more of it in memory than the history holds.
 		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
-			OutputCap: s.opts.OutputCap, KeepCap: s.hist.maxBytes}
+			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep)}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.

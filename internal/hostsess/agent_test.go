@@ -122,6 +122,15 @@ func TestAgentExecAndFiles(t *testing.T) {
 	if err != nil || len(res.Stdout) != 1000 || !res.Truncated {
 		t.Errorf("capped Exec = %d bytes, truncated %v, %v; want 1000, truncated", len(res.Stdout), res.Truncated, err)
 	}
+	// KeepCap bounds what the result holds; all of it still streams.
+	var streamed int
+	res, err = s.Exec(ctx, ExecRequest{Command: "head -c 100000 /dev/zero; head -c 500 /dev/zero >&2", KeepCap: 3000}, func(ev Event) {
+		streamed += len(ev.Data)
+	})
+	if err != nil || len(res.Stdout)+len(res.Stderr) != 3000 || res.Dropped != 97500 || streamed != 100500 || res.Truncated {
+		t.Errorf("KeepCap Exec kept %d+%d bytes, dropped %d, streamed %d, truncated %v, %v; want 3000 kept, 97500 dropped, 100500 streamed",
+			len(res.Stdout), len(res.Stderr), res.Dropped, streamed, res.Truncated, err)
+	}
 	if _, err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
