@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -63,6 +65,7 @@ func (g *globals) runDaemon(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(os.Getenv)
 	paths := config.DefaultPaths()
 	logger := slog.New(slog.NewTextHandler(g.stderr, nil))
 	opts, closeRecords, err := g.daemonOptions(cfg, paths, logger)
@@ -277,4 +280,20 @@ func gateways(cfg *config.Config) ([]daemon.Gateway, error) {
 		})
 	}
 	return out, nil
+}
+
+// daemonGOGC is the resident daemon's GC target percent. The daemon's heap is
+// mostly long-lived per-host state: with Go's default of 100 half its memory is
+// headroom for garbage, while at 30 an idle fleet costs about a third less and
+// the extra collections are cheap next to the I/O of a busy run.
+const daemonGOGC = 30
+
+// tuneGC sets the daemon's GC target unless the user set GOGC or GOMEMLIMIT, in
+// which case the runtime already follows them.
+func tuneGC(getenv func(string) string) bool {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return false
+	}
+	debug.SetGCPercent(daemonGOGC)
+	return true
 }
