@@ -397,73 +397,67 @@ func statusOfGateway(ctx context.Context, err error) string {
 	return statusUnreachable
 }
 
-func (s *server) pingGateway(ctx context.Context, gw *gateway, hosts []string) []proto.PingResult {
-	out := make([]proto.PingResult, len(hosts))
+// askGateway sends one request for hosts to gw and returns one answer per host, in order:
+// convert(host, answer) when the gateway answered for every host, else failed(host, status,
+// message) for each of them.
+func askGateway[A, R any](ctx context.Context, gw *gateway, hosts []string,
+	ask func(*client.Client) ([]A, error), convert func(host string, a A) R, failed func(host, status, msg string) R) []R {
+	out := make([]R, len(hosts))
 	gc, err := gw.client(ctx)
-	var res []client.PingResult
+	var res []A
 	if err == nil {
-		res, err = gc.Ping(ctx, hosts)
+		res, err = ask(gc)
 	}
 	if err == nil && len(res) != len(hosts) {
 		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
 	}
 	for i, h := range hosts {
 		if err != nil {
-			out[i] = proto.PingResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
+			out[i] = failed(h, statusOfGateway(ctx, err), gw.gatewayErr(err))
 			continue
 		}
-		p := res[i]
-		out[i] = proto.PingResult{Host: h, RTT: int64(p.RTT), Status: string(p.Status), Err: p.Err}
+		out[i] = convert(h, res[i])
 	}
 	return out
 }
 
+func (s *server) pingGateway(ctx context.Context, gw *gateway, hosts []string) []proto.PingResult {
+	return askGateway(ctx, gw, hosts,
+		func(gc *client.Client) ([]client.PingResult, error) { return gc.Ping(ctx, hosts) },
+		func(h string, p client.PingResult) proto.PingResult {
+			return proto.PingResult{Host: h, RTT: int64(p.RTT), Status: string(p.Status), Err: p.Err}
+		},
+		func(h, status, msg string) proto.PingResult {
+			return proto.PingResult{Host: h, Status: status, Err: msg}
+		})
+}
+
 func (s *server) infoGateway(ctx context.Context, gw *gateway, hosts []string) []proto.InfoResult {
-	out := make([]proto.InfoResult, len(hosts))
-	gc, err := gw.client(ctx)
-	var res []client.InfoResult
-	if err == nil {
-		res, err = gc.Info(ctx, hosts)
-	}
-	if err == nil && len(res) != len(hosts) {
-		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
-	}
-	for i, h := range hosts {
-		if err != nil {
-			out[i] = proto.InfoResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
-			continue
-		}
-		p := res[i]
-		r := proto.InfoResult{Host: h, Status: string(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS, Arch: p.Arch,
-			Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable, Load: p.Load,
-			Uptime: int64(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash}
-		if !p.Clock.IsZero() {
-			r.Clock = p.Clock.UnixNano()
-		}
-		out[i] = r
-	}
-	return out
+	return askGateway(ctx, gw, hosts,
+		func(gc *client.Client) ([]client.InfoResult, error) { return gc.Info(ctx, hosts) },
+		func(h string, p client.InfoResult) proto.InfoResult {
+			r := proto.InfoResult{Host: h, Status: string(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS, Arch: p.Arch,
+				Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable, Load: p.Load,
+				Uptime: int64(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash}
+			if !p.Clock.IsZero() {
+				r.Clock = p.Clock.UnixNano()
+			}
+			return r
+		},
+		func(h, status, msg string) proto.InfoResult {
+			return proto.InfoResult{Host: h, Status: status, Err: msg}
+		})
 }
 
 // timeGateway asks gw for its hosts' clock offsets. They are measured against the
 // gateway's clock, not this daemon's.
 func (s *server) timeGateway(ctx context.Context, gw *gateway, hosts []string) []proto.TimeResult {
-	out := make([]proto.TimeResult, len(hosts))
-	gc, err := gw.client(ctx)
-	var res []client.TimeResult
-	if err == nil {
-		res, err = gc.Time(ctx, hosts)
-	}
-	if err == nil && len(res) != len(hosts) {
-		err = fmt.Errorf("the gateway answered for %d hosts, not %d", len(res), len(hosts))
-	}
-	for i, h := range hosts {
-		if err != nil {
-			out[i] = proto.TimeResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err)}
-			continue
-		}
-		p := res[i]
-		out[i] = proto.TimeResult{Host: h, Status: string(p.Status), Err: p.Err, Offset: int64(p.Offset), RTT: int64(p.RTT)}
-	}
-	return out
+	return askGateway(ctx, gw, hosts,
+		func(gc *client.Client) ([]client.TimeResult, error) { return gc.Time(ctx, hosts) },
+		func(h string, p client.TimeResult) proto.TimeResult {
+			return proto.TimeResult{Host: h, Status: string(p.Status), Err: p.Err, Offset: int64(p.Offset), RTT: int64(p.RTT)}
+		},
+		func(h, status, msg string) proto.TimeResult {
+			return proto.TimeResult{Host: h, Status: status, Err: msg}
+		})
 }
