@@ -176,6 +176,13 @@ type DaemonStatus struct {
 	Clients int
 	Socket  string
 	Hosts   []HostStatus
+	// The daemon's own resources; 0 when the daemon does not report them (an older daemon, or
+	// FDs where there is no /proc).
+	Goroutines int
+	HeapLive   uint64 // bytes of heap the last GC found live
+	HeapInUse  uint64 // bytes of heap spans in use, garbage not yet swept included
+	FDs        int    // open file descriptors
+	GCCycles   uint64 // GC cycles completed; HeapLive is as of the last one
 }
 
 // HostStatus is one host session as the daemon sees it.

@@ -479,7 +479,8 @@ func (c *Client) Status(ctx context.Context) (*DaemonStatus, error) {
 	if err := c.roundTrip(ctx, proto.TypeStatus, &proto.StatusRequest{}, proto.TypeStatusResult, &r); err != nil {
 		return nil, err
 	}
-	out := &DaemonStatus{PID: r.PID, Version: r.Version, Started: unixTime(r.Started), Clients: r.Clients, Socket: r.Socket}
+	out := &DaemonStatus{PID: r.PID, Version: r.Version, Started: unixTime(r.Started), Clients: r.Clients, Socket: r.Socket,
+		Goroutines: r.Goroutines, HeapLive: r.HeapLive, HeapInUse: r.HeapInUse, FDs: r.FDs, GCCycles: r.GCCycles}
 	for _, h := range r.Hosts {
 		out.Hosts = append(out.Hosts, HostStatus{Host: h.Host, State: h.State, AgentVersion: h.AgentVersion,
 			AgentPID: h.AgentPID, LastRTT: time.Duration(h.LastRTT), LastSeen: unixTime(h.LastSeen), Running: h.Running, Err: h.Err})

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -511,5 +513,50 @@ func (s *server) status() *proto.DaemonStatus {
 		out.Hosts = append(out.Hosts, h)
 	}
 	sort.Slice(out.Hosts, func(i, j int) bool { return out.Hosts[i].Host < out.Hosts[j].Host })
+	addResources(out)
 	return out
+}
+
+// resourceMetrics are the runtime/metrics samples the status answer reports. None of them
+// forces a GC: the live heap is what the last cycle found.
+var resourceMetrics = [...]string{
+	"/gc/heap/live:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/gc/cycles/total:gc-cycles",
+}
+
+// addResources fills in the daemon's goroutines, heap and open file descriptors.
+func addResources(out *proto.DaemonStatus) {
+	out.Goroutines = runtime.NumGoroutine()
+	var samples [len(resourceMetrics)]metrics.Sample
+	for i, name := range resourceMetrics {
+		samples[i].Name = name
+	}
+	metrics.Read(samples[:])
+	u := func(i int) uint64 {
+		if samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0 // unknown to this runtime
+		}
+		return samples[i].Value.Uint64()
+	}
+	out.HeapLive = u(0)
+	out.HeapInUse = u(1) + u(2)
+	out.GCCycles = u(3)
+	out.FDs = openFDs()
+}
+
+// openFDs counts the process's open file descriptors from /proc/self/fd, not counting the one
+// that reads it; 0 where there is no /proc.
+func openFDs() int {
+	f, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil || len(names) == 0 {
+		return 0
+	}
+	return len(names) - 1
 }

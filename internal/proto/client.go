@@ -283,6 +283,13 @@ type DaemonStatus struct {
 	Clients int          `cbor:"4,keyasint,omitempty"`
 	Socket  string       `cbor:"5,keyasint,omitempty"`
 	Hosts   []HostStatus `cbor:"6,keyasint,omitempty"`
+	// The daemon's own resources, for spotting leaks; 0 means not reported (an older daemon,
+	// or no /proc for FDs).
+	Goroutines int    `cbor:"7,keyasint,omitempty"`
+	HeapLive   uint64 `cbor:"8,keyasint,omitempty"`  // bytes of heap marked live by the last GC
+	HeapInUse  uint64 `cbor:"9,keyasint,omitempty"`  // bytes of heap spans in use, garbage included
+	FDs        int    `cbor:"10,keyasint,omitempty"` // open file descriptors
+	GCCycles   uint64 `cbor:"11,keyasint,omitempty"` // GC cycles completed, to tell a fresh HeapLive
 }
 
 // LastRequest asks for the N most recent runs of this client's user (N ≤ 0: one).

@@ -31,7 +31,7 @@ package proto
 //	 78   get            client  GetRequest     copy a file from every host into DestDir/<host>/
 //	 79   file-results   daemon  FileResults    put or get outcome per host
 //	 80   status         client  StatusRequest  describe the daemon and its host sessions
-//	 81   status-result  daemon  DaemonStatus   pid, version, clients, hosts with state and rtt
+//	 81   status-result  daemon  DaemonStatus   pid, version, clients, hosts with state and rtt, goroutines, heap, fds
 //	 82   last           client  LastRequest    the user's most recent runs from the history
 //	 83   last-result    daemon  LastResult     runs, newest first
 //	 84   stop           client  Stop           shut the daemon down cleanly
@@ -91,3 +91,5 @@ package proto
 //	2026-11-25  ClientHello.Hops (key 7, optional: older daemons ignore it)
 //	2026-11-26  DaemonHello.Caps (key 9) and capability "file-stream": put-stream,
 //	            put-data, get-stream, get-data (87–90), FileResult.Mode (key 6)
+//	2026-11-26  DaemonStatus.Goroutines, HeapLive, HeapInUse, FDs, GCCycles (keys 7–11,
+//	            optional: an older daemon leaves them out, an older client ignores them)
