@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/daemon"
 )
 
@@ -46,13 +48,33 @@ Clients start it by themselves when none answers; see also start, stop and statu
 			Args:  cobra.NoArgs,
 			RunE:  func(cmd *cobra.Command, args []string) error { return g.stopDaemon(cmd.Context()) },
 		},
-		&cobra.Command{
-			Use:   "status",
-			Short: "Describe the running daemon and its host sessions",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, args []string) error { return g.daemonStatus(cmd.Context()) },
-		},
+		newDaemonStatusCmd(g),
 	)
+	return cmd
+}
+
+// newDaemonStatusCmd builds `shoal daemon status [-o json]`.
+func newDaemonStatusCmd(g *globals) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Describe the running daemon, its resources and its host sessions",
+		Long: `shoal daemon status describes the running daemon: its pid, version, uptime and clients,
+its goroutines, heap and open file descriptors, and one line per host session.
+With -o json it writes one JSON object instead (see docs/json.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch output {
+			case "", "text", "table":
+			case "json":
+			default:
+				return fmt.Errorf("-o %q: want text or json", output)
+			}
+			return g.daemonStatus(cmd.Context(), output == "json")
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "text (the default) or json")
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -175,14 +197,18 @@ func (g *globals) stopDaemon(ctx context.Context) error {
 	return fmt.Errorf("the daemon on %s still answers 30s after being told to stop", sock)
 }
 
-// daemonStatus prints the daemon and its hosts.
-func (g *globals) daemonStatus(ctx context.Context) error {
+// daemonStatus prints the daemon and its hosts, as one JSON object when asJSON.
+func (g *globals) daemonStatus(ctx context.Context, asJSON bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	c, _, err := g.dialRunning(ctx)
 	if errors.Is(err, client.ErrNotRunning) {
-		fmt.Fprintln(g.stdout, "no shoal daemon is running")
+		if asJSON {
+			fmt.Fprintln(g.stderr, "no shoal daemon is running")
+		} else {
+			fmt.Fprintln(g.stdout, "no shoal daemon is running")
+		}
 		return exitError{code: 3}
 	}
 	if err != nil {
@@ -193,8 +219,16 @@ func (g *globals) daemonStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "pid %d, version %s, up %s, %d client(s), socket %s\n",
-		st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Clients, st.Socket)
+	if asJSON {
+		_, err := console.WriteStatus(g.stdout, st, console.ReportOptions{JSON: true})
+		return err
+	}
+	res := ""
+	if r := console.ResourcesString(st); r != "" {
+		res = ", " + strings.ReplaceAll(r, " · ", ", ")
+	}
+	fmt.Fprintf(g.stdout, "pid %d, version %s, up %s, %d client(s), socket %s%s\n",
+		st.PID, st.Version, time.Since(st.Started).Round(time.Second), st.Clients, st.Socket, res)
 	if len(st.Hosts) == 0 {
 		fmt.Fprintln(g.stdout, "no host sessions")
 		return nil

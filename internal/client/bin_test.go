@@ -227,7 +227,8 @@ func TestStatusAndStopCommands(t *testing.T) {
 	st := exec.Command(h.bin, "daemon", "status")
 	st.Env = h.env
 	out, err := st.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("pid %d,", pid)) || !strings.Contains(string(out), "lab1  ready") {
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("pid %d,", pid)) || !strings.Contains(string(out), "lab1  ready") ||
+		!strings.Contains(string(out), " goroutines, heap ") || !strings.Contains(string(out), " fds\n") {
 		t.Errorf("shoal daemon status: %v:\n%s", err, out)
 	}
 	cmd := exec.Command(h.bin, "daemon", "stop")

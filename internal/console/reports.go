@@ -436,10 +436,93 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 	return statusOf(okN, len(res)), err
 }
 
+// StatusJSON is the JSON object written for the daemon's status (one line). Its schema is
+// documented in docs/json.md; fields are never renamed or removed.
+type StatusJSON struct {
+	PID        int              `json:"pid"`
+	Version    string           `json:"version"`
+	StartedAt  *string          `json:"started_at"`
+	Clients    int              `json:"clients"`
+	Socket     string           `json:"socket"`
+	Goroutines *int             `json:"goroutines"`
+	HeapLive   *uint64          `json:"heap_live_bytes"`
+	HeapInUse  *uint64          `json:"heap_in_use_bytes"`
+	FDs        *int             `json:"open_fds"`
+	GCCycles   *uint64          `json:"gc_cycles"`
+	Hosts      []HostStatusJSON `json:"hosts"`
+}
+
+// HostStatusJSON is one host session in StatusJSON.
+type HostStatusJSON struct {
+	Host         string   `json:"host"`
+	State        string   `json:"state"`
+	AgentVersion *string  `json:"agent_version"`
+	AgentPID     *int     `json:"agent_pid"`
+	RTTMS        *float64 `json:"rtt_ms"`
+	LastSeen     *string  `json:"last_seen"`
+	Running      int      `json:"running"`
+	Error        *string  `json:"error"`
+}
+
+// nonZero returns a pointer to v, or nil when v is the zero value (not reported).
+func nonZero[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+// jsonTime formats t as render.TimeFormat in UTC, or nil when t is zero.
+func jsonTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(render.TimeFormat)
+	return &s
+}
+
+// statusJSON converts st to its JSON object.
+func statusJSON(st *client.DaemonStatus) StatusJSON {
+	out := StatusJSON{PID: st.PID, Version: st.Version, StartedAt: jsonTime(st.Started), Clients: st.Clients,
+		Socket: st.Socket, Goroutines: nonZero(st.Goroutines), HeapLive: nonZero(st.HeapLive),
+		HeapInUse: nonZero(st.HeapInUse), FDs: nonZero(st.FDs), GCCycles: nonZero(st.GCCycles),
+		Hosts: make([]HostStatusJSON, len(st.Hosts))}
+	for i, h := range st.Hosts {
+		out.Hosts[i] = HostStatusJSON{Host: h.Host, State: h.State, AgentVersion: nonZero(h.AgentVersion),
+			AgentPID: nonZero(h.AgentPID), LastSeen: jsonTime(h.LastSeen), Running: h.Running, Error: errPtr(h.Err)}
+		if h.LastRTT > 0 {
+			v := ms(h.LastRTT)
+			out.Hosts[i].RTTMS = &v
+		}
+	}
+	return out
+}
+
+// ResourcesString describes the daemon's goroutines, heap and open files for a summary line,
+// as "412 goroutines · heap 8.1 MiB live (12.0 MiB in use) · 37 fds", leaving out what the
+// daemon did not report; "" when it reported none.
+func ResourcesString(st *client.DaemonStatus) string {
+	var parts []string
+	if st.Goroutines > 0 {
+		parts = append(parts, plural(st.Goroutines, "goroutine"))
+	}
+	switch {
+	case st.HeapLive > 0 && st.HeapInUse > 0:
+		parts = append(parts, fmt.Sprintf("heap %s live (%s in use)", bytesString(int64(st.HeapLive)), bytesString(int64(st.HeapInUse))))
+	case st.HeapInUse > 0:
+		parts = append(parts, fmt.Sprintf("heap %s in use", bytesString(int64(st.HeapInUse))))
+	}
+	if st.FDs > 0 {
+		parts = append(parts, plural(st.FDs, "fd"))
+	}
+	return strings.Join(parts, " · ")
+}
+
 // WriteStatus describes the daemon and its host sessions grouped by state. It returns 0.
 func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, error) {
 	if opt.JSON {
-		return 0, writeJSONLines(w, []*client.DaemonStatus{st})
+		return 0, writeJSONLines(w, []StatusJSON{statusJSON(st)})
 	}
 	var b bytes.Buffer
 	up := "up " + uptimeString(time.Since(st.Started))
@@ -449,8 +532,12 @@ func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, 
 	if st.Started.IsZero() {
 		up = "up ?"
 	}
-	fmt.Fprintf(&b, "daemon: pid %d · version %s · %s · %s · socket %s\n", st.PID, st.Version, up,
+	fmt.Fprintf(&b, "daemon: pid %d · version %s · %s · %s · socket %s", st.PID, st.Version, up,
 		plural(st.Clients, "client"), st.Socket)
+	if r := ResourcesString(st); r != "" {
+		b.WriteString(" · " + r)
+	}
+	b.WriteString("\n")
 	byState := map[string][]string{}
 	var states []string
 	running := 0
