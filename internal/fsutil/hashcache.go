@@ -118,3 +118,25 @@ func readHashCache(cache string, id fileID) (string, bool) {
 	}
 	return h, true
 }
+
+// RecordHash stores in cache that the file at path, as it is now, has the hex SHA-256 hash,
+// without reading the file: for a caller that knows the content because it has just written it
+// (an agent started by its installer, which passes the hash it uploaded). The entry is keyed by
+// the file's identity like CachedHash's, so any later change to the file makes it stale. Unlike
+// CachedHash it stores even when the change time is recent: the caller vouches for the content.
+func RecordHash(path, cache, hash string) error {
+	if len(hash) != 2*sha256.Size {
+		return fmt.Errorf("recording hash of %s: %q is not a SHA-256", path, hash)
+	}
+	if _, err := hex.DecodeString(hash); err != nil {
+		return fmt.Errorf("recording hash of %s: %q is not a SHA-256", path, hash)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Errorf("recording hash of %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cache), 0o700); err != nil {
+		return fmt.Errorf("recording hash of %s: %w", path, err)
+	}
+	return WriteFile(cache, []byte(hashCacheVersion+" "+statID(&st).String()+" "+hash+"\n"), 0o600)
+}

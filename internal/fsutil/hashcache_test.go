@@ -144,3 +144,39 @@ func BenchmarkCachedHash(b *testing.B) {
 		}
 	})
 }
+
+func TestRecordHash(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "agent")
+	cache := filepath.Join(dir, "sub", ".hash-agent")
+	data := []byte("just uploaded")
+	if err := os.WriteFile(bin, data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded right after the write (a recent change time), and then believed without a read.
+	if err := RecordHash(bin, cache, sum(data)); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := CachedHash(bin, cache); err != nil || h != sum(data) {
+		t.Fatalf("after RecordHash: %s, %v; want %s", h, err, sum(data))
+	}
+	// A change to the file makes the record stale: the file is hashed again.
+	before := ctime(t, bin)
+	for i := 0; i < 200 && ctime(t, bin) == before; i++ {
+		if err := os.WriteFile(bin, []byte("replaced by someone"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if h, _, _ := CachedHash(bin, cache); h != sum([]byte("replaced by someone")) {
+		t.Fatalf("stale record believed: %s", h)
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("zz", 32)} {
+		if err := RecordHash(bin, cache, bad); err == nil {
+			t.Errorf("RecordHash(%q) accepted a bad hash", bad)
+		}
+	}
+	if err := RecordHash(filepath.Join(dir, "missing"), cache, sum(data)); err == nil {
+		t.Error("RecordHash of a missing file: no error")
+	}
+}
