@@ -97,3 +97,25 @@ func (l *Lock) Unlock() error {
 	l.f = nil
 	return err
 }
+
+// renameChecked renames oldpath to newpath unless newpath exists.
+func renameChecked(oldpath, newpath string) error {
+	if _, err := os.Lstat(newpath); err == nil {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrExist}
+	}
+	return os.Rename(oldpath, newpath)
+}
+
+// Holds reports whether path names the file whose lock l holds (not another file that has
+// since taken its name).
+func (l *Lock) Holds(path string) bool {
+	if l == nil || l.f == nil {
+		return false
+	}
+	held, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Lstat(path)
+	return err == nil && os.SameFile(held, named)
+}

@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,4 +47,48 @@ func TestTryLock(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+func TestRenameNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	for _, d := range []string{a, b} {
+		if err := os.MkdirAll(filepath.Join(d, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RenameNoReplace(a, b); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("renaming onto an existing directory: %v; want ErrExist", err)
+	}
+	if err := RenameNoReplace(a, c); err != nil {
+		t.Errorf("renaming to a free name: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(c, "x")); err != nil {
+		t.Errorf("after the rename: %v", err)
+	}
+}
+
+func TestLockHolds(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "lock")
+	l, err := TryLock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if !l.Holds(p) {
+		t.Errorf("Holds(%s) = false for the locked file", p)
+	}
+	if err := os.Rename(p, p+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l.Holds(p) {
+		t.Errorf("Holds(%s) = true for another file under the locked file's name", p)
+	}
+	if !l.Holds(p + ".old") {
+		t.Errorf("Holds = false for the locked file under its new name")
+	}
 }
