@@ -156,7 +156,7 @@ func ExecutableHash(cacheDir string) (string, error) {
 	}
 	cache := ""
 	if cacheDir != "" {
-		cache = filepath.Join(cacheDir, ".hash-"+filepath.Base(p))
+		cache = hashCachePath(cacheDir, p)
 	}
 	h, _, err := fsutil.CachedHash(p, cache)
 	if err != nil {
@@ -272,8 +272,9 @@ func newServer(opts Options, conn *proto.Conn) (*server, error) {
 	return s, nil
 }
 
-// makeRunDir creates run/<agent id> under a hidden name, locks it, and renames it into place, so
-// no other agent ever sees it unlocked and mistakes it for a dead agent's.
+// makeRunDir takes over an idle run directory a previous agent left (see claimIdle), or creates
+// run/<agent id> under a hidden name, locks it, and renames it into place, so no other agent ever
+// sees it unlocked and mistakes it for a dead agent's.
 func (s *server) makeRunDir() error {
 	base := filepath.Join(s.opts.StateDir, "run")
 	if err := os.MkdirAll(base, 0o700); err != nil {
@@ -282,6 +283,9 @@ func (s *server) makeRunDir() error {
 	final := filepath.Join(base, s.opts.AgentID)
 	if _, err := os.Lstat(final); err == nil {
 		return fmt.Errorf("agent: run directory %s already exists", final)
+	}
+	if s.claimIdle(base, final) {
+		return nil
 	}
 	tmp := filepath.Join(base, "."+s.opts.AgentID+".new")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -355,8 +359,7 @@ func (s *server) serve(ctx context.Context) error {
 	s.abortWrites()
 	s.wg.Wait()
 	s.releaseAdopted()
-	s.removeSpares()
-	s.removeRunDirIfEmpty()
+	s.retireRunDir()
 	s.lock.Unlock()
 	// A normal start and stop log at debug level only: the daemon forwards an agent's stderr
 	// to the user, and one line per host says nothing.
@@ -464,17 +467,4 @@ func (s *server) idInUseLocked(id uint64) bool {
 	_, r := s.reads[id]
 	_, w := s.writes[id]
 	return j || a || r || w
-}
-
-func (s *server) removeRunDirIfEmpty() {
-	ents, err := os.ReadDir(s.runDir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.Name() != lockName {
-			return
-		}
-	}
-	removeRunDir(s.runDir)
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -53,6 +56,19 @@ func TestConcurrentStarts(t *testing.T) {
 		}
 		if t.Failed() {
 			return
+		}
+	}
+	// Every agent stopped cleanly: what is left are at most IdleMax idle run directories.
+	ents, err := os.ReadDir(filepath.Join(state, "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) > agent.IdleMax {
+		t.Errorf("%d entries left in the run directory; want at most %d", len(ents), agent.IdleMax)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".idle-") {
+			t.Errorf("left in the run directory: %s", e.Name())
 		}
 	}
 }

@@ -1,0 +1,4 @@
+package agent
+
+// IdleMax is idleMax, for the external tests.
+const IdleMax = idleMax
