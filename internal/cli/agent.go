@@ -45,6 +45,9 @@ func newAgentCmd(g *globals) *cobra.Command {
 				}
 				opts.StateDir = filepath.Dir(exe)
 			}
+			if h, ok := agent.InstalledHash(opts.StateDir); ok {
+				opts.BinarySHA256 = h // just uploaded by the installer: no need to read the binary
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug

@@ -177,7 +177,7 @@ func newResolver(cfg *config.Config, paths config.Paths, sshConfig string, logge
 	if sshConfig == "" {
 		sshConfig = config.ExpandHome(cfg.SSH.Config)
 	}
-	src := &install.Source{PlatformDir: config.ExpandHome(cfg.Agent.PlatformDir)}
+	src := &install.Source{PlatformDir: config.ExpandHome(cfg.Agent.PlatformDir), Compression: cfg.Agent.UploadCompression}
 	stderr := func(host string) io.Writer { return &prefixLog{logger: logger, host: host} }
 	r := &resolver{cfg: cfg, sshConfig: sshConfig, logger: logger}
 	r.ssh = sshtr.New(sshtr.Options{Dialer: &sshx.Dialer{ConfigFile: sshConfig}, Source: src, Stderr: stderr})

@@ -70,6 +70,9 @@ type Agent struct {
 	OutputCap   Size   `toml:"output_cap"`
 	InstallDir  string `toml:"install_dir"`
 	PlatformDir string `toml:"platform_dir"`
+	// UploadCompression is how the agent binary travels on first contact: "auto" (gzip when
+	// the host has it, except to loopback addresses), "gzip" or "none".
+	UploadCompression string `toml:"upload_compression"`
 }
 
 // Daemon holds the settings of the resident daemon.
@@ -149,6 +152,9 @@ type Console struct {
 	Output          string `toml:"output"`
 }
 
+// UploadCompressions are the values agent.upload_compression may take.
+var UploadCompressions = []string{"auto", "gzip", "none"}
+
 // Transports are the values a host's transport may take.
 var Transports = []string{"ssh", "openssh", "local"}
 
@@ -175,6 +181,8 @@ func Default() *Config {
 			MaxQueued:  256,
 			OutputCap:  16 << 20,
 			InstallDir: "~/.cache/shoal",
+
+			UploadCompression: "auto",
 		},
 		Daemon: Daemon{
 			Use:          true,
@@ -405,6 +413,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Agent.InstallDir) == "" {
 		bad("agent.install_dir", "must not be empty")
+	}
+	if !slices.Contains(UploadCompressions, c.Agent.UploadCompression) {
+		bad("agent.upload_compression", "must be one of %s, not %q", strings.Join(UploadCompressions, ", "), c.Agent.UploadCompression)
 	}
 
 	// [daemon]

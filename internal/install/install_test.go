@@ -229,3 +229,55 @@ func FuzzReadMarker(f *testing.F) {
 		}
 	})
 }
+
+// TestUploadPassesHash checks that the upload starts the agent with the hash it uploaded in
+// SHOAL_AGENT_HASH (agent.InstalledHash), and that a later bootstrap, single- or multi-binary,
+// starts it without.
+func TestUploadPassesHash(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("POSIX shell needed")
+	}
+	home := t.TempDir()
+	p := filepath.Join(t.TempDir(), "shoal")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho \"HASH=${SHOAL_AGENT_HASH:-}\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := &Source{Self: p, HashCacheDir: t.TempDir()}
+	bin, err := src.For(runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(bin.Path)
+	defer f.Close()
+	m, rest, err := sh(t, home, Upload("", bin, nil), f)
+	if err != nil || !m.Exec || rest != "HASH="+bin.Hash+"\n" {
+		t.Fatalf("upload: %+v %v, agent printed %q; want HASH=%s", m, err, rest, bin.Hash)
+	}
+	m, rest, err = sh(t, home, Bootstrap("", []Binary{bin}, nil), nil)
+	if err != nil || !m.Exec || rest != "HASH=\n" {
+		t.Fatalf("bootstrap: %+v %v, agent printed %q; want no hash", m, err, rest)
+	}
+	if goos, goarch, _ := Platform(m.Uname); goos != runtime.GOOS || goarch != runtime.GOARCH {
+		t.Errorf("single-binary bootstrap reported platform %q", m.Uname)
+	}
+	// With binaries for several platforms the bootstrap asks uname which one to run.
+	other := Binary{Path: "/nonexistent", Hash: strings.Repeat("0", 64), OS: "linux", Arch: "arm64"}
+	if runtime.GOARCH == "arm64" {
+		other.Arch = "amd64"
+	}
+	m, rest, err = sh(t, home, Bootstrap("", []Binary{other, bin}, nil), nil)
+	if err != nil || !m.Exec || rest != "HASH=\n" {
+		t.Fatalf("multi-binary bootstrap: %+v %v, agent printed %q", m, err, rest)
+	}
+	if b, ok := Match([]Binary{other, bin}, m.Uname); !ok || b.Hash != bin.Hash {
+		t.Errorf("multi-binary bootstrap reported %q, which matches %+v", m.Uname, b)
+	}
+	// Only the other platform's binary offered: missing, with the real uname.
+	m, _, err = sh(t, home, Bootstrap("", []Binary{other}, nil), nil)
+	if err != nil || m.Exec {
+		t.Fatalf("bootstrap offering another platform: %+v %v; want missing", m, err)
+	}
+	if goos, goarch, _ := Platform(m.Uname); goos != runtime.GOOS || goarch != runtime.GOARCH {
+		t.Errorf("missing marker reported platform %q", m.Uname)
+	}
+}

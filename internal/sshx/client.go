@@ -365,17 +365,37 @@ func (c *Client) Exec(cmd string, stderr io.Writer) (*Stream, error) {
 		go ssh.DiscardRequests(reqs)
 		return nil, fmt.Errorf("starting remote command: %w", err)
 	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	s := &Stream{ch: ch}
 	c.drains.Add(1)
 	go func() {
 		defer c.drains.Done()
-		io.Copy(stderr, ch.Stderr())
+		drain(stderr, ch.Stderr())
 		ssh.DiscardRequests(reqs)
 	}()
 	return s, nil
+}
+
+// drainBufferSize is the buffer each stream's stderr drain holds for as long as the
+// stream lives. It is small on purpose: an agent's stderr is a few log lines, and
+// io.Copy's 32 KiB (8 KiB into io.Discard) per stream was the largest allocation of
+// an idle connected host.
+const drainBufferSize = 1 << 10
+
+// drain copies r to w until r ends, through a small buffer, and keeps reading after
+// w fails so that the channel's window stays open.
+func drain(w io.Writer, r io.Reader) {
+	buf := make([]byte, drainBufferSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && w != nil {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				w = nil
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (s *Stream) Read(p []byte) (int, error)  { return s.ch.Read(p) }
@@ -432,3 +452,7 @@ func (l *lockedBuffer) bytes() []byte {
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b...)
 }
+
+// RemoteAddr returns the address of the host's end of the connection (through a jump host, the
+// address that host reports for the forwarded connection).
+func (c *Client) RemoteAddr() net.Addr { return c.c.RemoteAddr() }

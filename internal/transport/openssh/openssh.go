@@ -218,12 +218,8 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 		}
 		return nil, fail(transport.Other, err)
 	}
-	cmd, body := install.Upload(t.InstallDir, bin, t.AgentArgs), []byte(nil)
-	if m.Gzip {
-		if gz, err := tr.o.Source.Gzipped(bin); err == nil {
-			cmd, body = install.UploadGzip(t.InstallDir, bin, int64(len(gz)), t.AgentArgs), gz
-		}
-	}
+	// The address is ssh's business here: compression follows the mode and the host's gzip.
+	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m.Gzip, nil, t.AgentArgs)
 	p, err = tr.run(t, cmd)
 	if err != nil {
 		return nil, fail(transport.Other, err)

@@ -131,7 +131,7 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	if err != nil {
 		return nil, fail(Kind(err), err)
 	}
-	cmd, body := uploadCmd(tr.o.Source, t, bin, m.Gzip)
+	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m.Gzip, cl.RemoteAddr(), t.AgentArgs)
 	st, err = cl.Exec(cmd, tr.stderr(t.Name))
 	if err != nil {
 		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
@@ -150,17 +150,6 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	}
 	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
 	return &conn{cl: cl, st: st, info: info}, nil
-}
-
-// uploadCmd returns the upload command for bin and, when the host has gzip and the binary
-// could be compressed, the compressed bytes to send; nil means send the file as it is.
-func uploadCmd(src *install.Source, t transport.Target, bin install.Binary, hostGzip bool) (string, []byte) {
-	if hostGzip {
-		if gz, err := src.Gzipped(bin); err == nil {
-			return install.UploadGzip(t.InstallDir, bin, int64(len(gz)), t.AgentArgs), gz
-		}
-	}
-	return install.Upload(t.InstallDir, bin, t.AgentArgs), nil
 }
 
 // send writes body to w, or when body is nil copies the file at path.
