@@ -33,7 +33,7 @@ const (
 	// readBufferSize is the per-connection read buffer: frames larger than it are
 	// read straight into their own buffer, so a small one costs nothing but keeps
 	// thousands of idle sessions cheap.
-	readBufferSize = 4 << 10
+	readBufferSize = 512
 )
 
 // errClosed is the cause of everything that fails because Close was called.
