@@ -214,9 +214,9 @@ func TestOutputCap(t *testing.T) {
 		if len(r.stdout)+len(r.stderr) != 100<<10 || r.exit.StdoutBytes != 5000000 {
 			t.Fatalf("kept %d+%d bytes of %d; want %d in all", len(r.stdout), len(r.stderr), r.exit.StdoutBytes, 100<<10)
 		}
-		st, err := os.Stat(filepath.Join(r.started.Dir, "stdout"))
-		if err == nil && st.Size() > 100<<10 {
-			t.Fatalf("stdout file has %d bytes; want at most the cap", st.Size())
+		st, err := os.Stat(filepath.Join(r.started.Dir, "out"))
+		if err == nil && st.Size() > 1+100<<10 {
+			t.Fatalf("stdout file has %d bytes; want at most the cap and its header byte", st.Size())
 		}
 		// A per-request cap overrides the default.
 		r = p.run(&proto.Exec{Cmd: "head -c 5000 /dev/zero", OutputCap: 10})
@@ -522,7 +522,7 @@ func TestAckRemovesResult(t *testing.T) {
 		p.send(id, proto.TypeExec, &proto.Exec{Cmd: "echo x"})
 		st := expect[proto.Started](p, id, proto.TypeStarted)
 		p.collect(id, &result{})
-		for _, f := range []string{"stdout", "status", "request"} {
+		for _, f := range []string{"out", "status", "request"} {
 			if _, err := os.Stat(filepath.Join(st.Dir, f)); err != nil {
 				t.Errorf("result file %s: %v", f, err)
 			}

@@ -79,6 +79,25 @@ func BenchmarkExecTrue(b *testing.B) {
 	}
 }
 
+// BenchmarkExecEcho is BenchmarkExecTrue with a command that writes a line to stdout, as `date`
+// does: the agent keeps the output in a file of the result directory until the ack.
+func BenchmarkExecEcho(b *testing.B) {
+	c := benchAgent(b)
+	id := uint64(0)
+	cpu0 := cpuTime()
+	defer func() { b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op") }()
+	for b.Loop() {
+		id++
+		if err := c.Send(id, proto.TypeExec, &proto.Exec{Cmd: "echo Thu Nov 26 01:25:39 UTC 2026"}); err != nil {
+			b.Fatal(err)
+		}
+		recvType(b, c, proto.TypeStarted)
+		recvType(b, c, proto.TypeOutput)
+		recvType(b, c, proto.TypeExit)
+		c.Send(id, proto.TypeAck, nil)
+	}
+}
+
 // BenchmarkBareBashTrue is the baseline for BenchmarkExecTrue: bash -c true with no agent.
 func BenchmarkBareBashTrue(b *testing.B) {
 	cpu0 := cpuTime()

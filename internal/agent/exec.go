@@ -20,10 +20,19 @@ import (
 const (
 	fileStdin   = "stdin"   // the command's stdin, written at acceptance when there is any
 	fileRequest = "request" // CBOR jobRecord, written once the process exists
-	fileStdout  = "stdout"  // created at the first byte of output
-	fileStderr  = "stderr"
-	fileStatus  = "status" // CBOR proto.Exit, written when the command is over
+	fileOut     = "out"     // outHeader and the command's stdout; created at its first byte
+	fileErr     = "err"     // the same for stderr
+	fileStatus  = "status"  // CBOR proto.Exit, written when the command is over
+
+	// Output files of agents before fileOut and fileErr: the bare stream, read back as such.
+	fileStdout = "stdout"
+	fileStderr = "stderr"
 )
+
+// outHeader is the first byte of an output file; the output follows. A recycled output file is
+// cut back to this byte, not emptied: on ext4 cutting a file to nothing makes its next close
+// start writing it back to disk (auto_da_alloc), which costs more than a new file.
+const outHeader = 0x0a
 
 // jobRecord is what a later agent needs to know about a command that was started.
 type jobRecord struct {
@@ -264,8 +273,8 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	p := &pump{s: s, j: j, limit: limit, exited: make(chan struct{})}
 	var pw sync.WaitGroup
 	pw.Add(2)
-	go func() { defer pw.Done(); p.run(outR, filepath.Join(j.dir, fileStdout), proto.Stdout, &p.outBytes) }()
-	go func() { defer pw.Done(); p.run(errR, filepath.Join(j.dir, fileStderr), proto.Stderr, &p.errBytes) }()
+	go func() { defer pw.Done(); p.run(outR, filepath.Join(j.dir, fileOut), proto.Stdout, &p.outBytes) }()
+	go func() { defer pw.Done(); p.run(errR, filepath.Join(j.dir, fileErr), proto.Stderr, &p.errBytes) }()
 
 	waitErr := cmd.Wait()
 	elapsed, end := time.Since(mono), s.now()
@@ -328,13 +337,17 @@ type pump struct {
 
 func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 	defer r.Close()
-	var f *os.File // created at the first kept byte
+	var f *os.File // opened at the first kept byte
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 	}()
-	buf := make([]byte, p.s.opts.ChunkSize)
+	var off int64 // where the next kept byte goes in f
+	// hbuf[0] is room for outHeader, so the first write puts it and the data in one call.
+	hbuf := make([]byte, 1+p.s.opts.ChunkSize)
+	hbuf[0] = outHeader
+	buf := hbuf[1:]
 	for {
 		select {
 		case <-p.exited:
@@ -353,17 +366,21 @@ func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 			p.mu.Unlock()
 			if keep > 0 {
 				data := buf[:keep]
-				if f == nil {
+				write := data
+				if f == nil && off == 0 {
+					// A recycled directory has the file already, cut back to its header.
 					var ferr error
-					if f, ferr = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); ferr != nil {
+					if f, ferr = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600); ferr != nil {
 						p.s.log.Warn("creating output file", "id", p.j.id, "err", ferr)
 					}
+					write = hbuf[:1+keep]
 				}
 				if f != nil {
-					if _, werr := f.Write(data); werr != nil {
+					if _, werr := f.WriteAt(write, off); werr != nil {
 						p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
 					}
 				}
+				off += int64(len(write))
 				p.j.sendMu.Lock()
 				seq := p.j.seq
 				p.j.seq++

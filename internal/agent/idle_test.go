@@ -58,7 +58,7 @@ func TestEmptyStreamRedelivered(t *testing.T) {
 		a.send(ids[i], proto.TypeExec, &proto.Exec{Cmd: c.cmd})
 		st := expect[proto.Started](a, ids[i], proto.TypeStarted)
 		a.collect(ids[i], &result{started: st})
-		for name, want := range map[string]string{"stdout": c.stdout, "stderr": c.stderr} {
+		for name, want := range map[string]string{"out": c.stdout, "err": c.stderr} {
 			_, err := os.Lstat(filepath.Join(st.Dir, name))
 			if want == "" && !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("%q: %s file of a silent stream: %v; want none", c.cmd, name, err)
@@ -121,9 +121,10 @@ func TestRunDirReused(t *testing.T) {
 		if got := inode(t, r.started.Dir); got != resultIno {
 			t.Errorf("result directory is inode %d; want the recycled one, %d", got, resultIno)
 		}
-		// A spare keeps only its voided record and status files.
-		if string(r.stdout) != "request\nstatus\n" || string(r.stderr) != "err\n" || r.exit.Code != 0 {
-			t.Errorf("command in a reused result directory: stdout %q stderr %q exit %+v; want only request and status there", r.stdout, r.stderr, r.exit)
+		// A spare keeps only its voided record and status files, and the output file of a
+		// stream the earlier command wrote to, cut back to its header.
+		if string(r.stdout) != "out\nrequest\nstatus\n" || string(r.stderr) != "err\n" || r.exit.Code != 0 {
+			t.Errorf("command in a reused result directory: stdout %q stderr %q exit %+v; want only out, request and status there", r.stdout, r.stderr, r.exit)
 		}
 		b.closeIn()
 		b.drainToEnd()
@@ -192,5 +193,36 @@ func TestIdleRunDirsBounded(t *testing.T) {
 	}
 	if len(got) != agent.IdleMax {
 		t.Errorf("run directory after %d clean stops: %q; want %d idle directories", len(peers), got, agent.IdleMax)
+	}
+}
+
+// TestRedeliverLegacyOutput checks that results an agent of an earlier version left, with bare
+// stdout and stderr files, and results with header-only output files (a recycled directory
+// whose command wrote nothing) are re-delivered with the right output.
+func TestRedeliverLegacyOutput(t *testing.T) {
+	state := t.TempDir()
+	dead := filepath.Join(state, "run", agentIDWithPID(zombie(t)))
+	status, _ := proto.Marshal(&proto.Exit{Code: 5})
+	files := map[string]map[string]string{
+		"51": {"stdout": "legacy out\n", "stderr": "legacy err\n", "status": string(status)},
+		"52": {"out": "\n", "err": "\nnew err\n", "status": string(status)},
+	}
+	for id, fs := range files {
+		for name, data := range fs {
+			if err := os.MkdirAll(filepath.Join(dead, id), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dead, id, name), []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p := startPipe(t, agent.Options{StateDir: state})
+	for id, want := range map[uint64][2]string{51: {"legacy out\n", "legacy err\n"}, 52: {"", "new err\n"}} {
+		st := expect[proto.Started](p, id, proto.TypeStarted)
+		r := p.collect(id, &result{started: st})
+		if string(r.stdout) != want[0] || string(r.stderr) != want[1] || r.exit.Code != 5 {
+			t.Errorf("result %d: stdout %q stderr %q exit %+v; want %q, %q, code 5", id, r.stdout, r.stderr, r.exit, want[0], want[1])
+		}
 	}
 }

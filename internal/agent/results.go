@@ -2,7 +2,9 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,10 +160,11 @@ func (s *server) offer(id uint64, rdir, agentID string, ex *proto.Exit) {
 	var seq uint64
 	buf := make([]byte, s.opts.ChunkSize)
 	for _, st := range []struct {
-		name   string
-		stream uint8
-	}{{fileStdout, proto.Stdout}, {fileStderr, proto.Stderr}} {
-		f, err := os.Open(filepath.Join(rdir, st.name))
+		name, legacy string
+		stream       uint8
+	}{{fileOut, fileStdout, proto.Stdout}, {fileErr, fileStderr, proto.Stderr}} {
+		// A missing file is an empty stream (output files are made at the first byte).
+		f, err := openOutput(rdir, st.name, st.legacy)
 		if err != nil {
 			continue
 		}
@@ -179,6 +182,24 @@ func (s *server) offer(id uint64, rdir, agentID string, ex *proto.Exit) {
 	}
 	ex.Redelivered = true
 	s.send(id, proto.TypeExit, ex)
+}
+
+// openOutput opens the output file name in rdir positioned at its first byte of output, or,
+// where there is none, the file legacy that an older agent wrote without a header.
+func openOutput(rdir, name, legacy string) (*os.File, error) {
+	f, err := os.Open(filepath.Join(rdir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.Open(filepath.Join(rdir, legacy))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h [1]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || h[0] != outHeader {
+		f.Close()
+		return nil, fmt.Errorf("output file %s has no header", name)
+	}
+	return f, nil
 }
 
 // removeAdopted deletes an acknowledged adopted result and, with its last one, the dead agent's directory.

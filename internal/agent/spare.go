@@ -16,9 +16,11 @@ import (
 // microseconds; a command's directory and its record and status files would pay that cost on
 // every command. So an acknowledged result directory is emptied, its record and status files
 // are marked void in place, and it is renamed to ".spare-N" in the agent's run directory; the
-// next command renames a spare to its request id instead of making a new directory. Output files
-// are not kept: a stream's file is created at its first byte, so a command that writes nothing
-// to a stream has no file for it, and readers take a missing file for empty output.
+// next command renames a spare to its request id instead of making a new directory. A stream's
+// output file is created at its first byte, so in a new directory a command that writes nothing
+// to a stream has no file for it; readers take a missing file for empty output. An output file
+// that exists is kept in the spare, cut back to its one header byte (see outHeader), which is
+// empty output too, and the next command to write to that stream writes over it.
 //
 // Run directories are recycled too, for the same reason at every agent start. An agent that
 // stops with no unacknowledged result in its run directory renames it, lock file and spares
@@ -86,7 +88,7 @@ func (s *server) recycle(dir string) bool {
 			record = true
 		case fileStatus:
 			status = true
-		case fileStdout, fileStderr, fileStdin:
+		case fileOut, fileErr, fileStdin:
 		default:
 			return false
 		}
@@ -95,11 +97,15 @@ func (s *server) recycle(dir string) bool {
 		return false
 	}
 	for _, n := range names {
+		var err error
 		switch n {
-		case fileStdout, fileStderr, fileStdin:
-			if err := os.Remove(filepath.Join(dir, n)); err != nil {
-				return false
-			}
+		case fileOut, fileErr:
+			err = os.Truncate(filepath.Join(dir, n), 1) // back to its header (see exec.go)
+		case fileStdin:
+			err = os.Remove(filepath.Join(dir, n))
+		}
+		if err != nil {
+			return false
 		}
 	}
 	if overwrite(filepath.Join(dir, fileRequest), []byte{voidByte}) != nil ||
