@@ -136,8 +136,7 @@ func TestRunDirReused(t *testing.T) {
 
 // TestIdleRunDirLocked checks that an idle run directory whose lock is held (another agent is
 // claiming it) is left alone: a starting agent makes its own, offers nothing from it, and parks
-// its own in the next free slot when it stops. With every slot taken, a stopping agent removes
-// its run directory.
+// its own in the next free slot when it stops.
 func TestIdleRunDirLocked(t *testing.T) {
 	state := t.TempDir()
 	a := startPipe(t, agent.Options{StateDir: state})
@@ -168,7 +167,6 @@ func TestIdleRunDirLocked(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "run", ".idle-1")); err != nil {
 		t.Errorf("the second agent's run directory was not parked: %v", err)
 	}
-
 }
 
 // TestIdleRunDirsBounded stops more agents at once than there are idle slots: the extra run
