@@ -25,12 +25,14 @@ import (
 // Run directories are recycled too, for the same reason at every agent start. An agent that
 // stops with no unacknowledged result in its run directory renames it, lock file and spares
 // included, to one of idleMax fixed names "run/.idle-K" that is free, and only then lets go of
-// its lock; when none is free it removes it as before. A starting agent takes the lock of an
+// its lock; when none is free it removes it. A starting agent takes the lock of an
 // idle directory's existing lock file, checks that the lock file still has that name (the
 // directory may have been claimed and parked again meanwhile), and renames the directory to its
 // own id while holding the lock, so two agents never claim the same one and no agent ever sees
 // it unlocked under an agent's name. Idle directories start with a dot, which the search for
-// dead agents' results skips unless the name ends in ".new" or ".gone".
+// dead agents' results skips unless the name ends in ".new" or ".gone". Agents of other
+// versions share the state directory and claim the same idle directories: a change to what a
+// spare holds must come with a new idlePrefix.
 //
 // The record and status files are rewritten in place, never truncated: each holds one CBOR item
 // at offset 0, possibly followed by stale bytes of an earlier item, which readers ignore. A void
