@@ -93,8 +93,13 @@ func TestRunDirReused(t *testing.T) {
 		state := t.TempDir()
 		a := start(t, agent.Options{StateDir: state})
 		aDir := filepath.Join(state, "run", a.hello.AgentID)
-		r := a.run(&proto.Exec{Cmd: "echo hi"})
-		dirIno, lockIno, resultIno := inode(t, aDir), inode(t, filepath.Join(aDir, ".lock")), inode(t, r.started.Dir)
+		id := a.id()
+		a.send(id, proto.TypeExec, &proto.Exec{Cmd: "echo hi"})
+		st := expect[proto.Started](a, id, proto.TypeStarted)
+		a.collect(id, &result{started: st})
+		// Before the ack, which recycles the result directory.
+		dirIno, lockIno, resultIno := inode(t, aDir), inode(t, filepath.Join(aDir, ".lock")), inode(t, st.Dir)
+		a.send(id, proto.TypeAck, nil)
 		a.closeIn()
 		a.drainToEnd()
 		if got := runEntries(t, state); len(got) != 1 || got[0] != ".idle-0" {
@@ -117,10 +122,14 @@ func TestRunDirReused(t *testing.T) {
 			l.Unlock()
 			t.Errorf("locking the reused run directory: %v; want it locked by the agent", err)
 		}
-		r = b.run(&proto.Exec{Cmd: "ls -A; echo err >&2"})
-		if got := inode(t, r.started.Dir); got != resultIno {
+		id = b.id()
+		b.send(id, proto.TypeExec, &proto.Exec{Cmd: "ls -A; echo err >&2"})
+		st = expect[proto.Started](b, id, proto.TypeStarted)
+		r := b.collect(id, &result{started: st})
+		if got := inode(t, st.Dir); got != resultIno {
 			t.Errorf("result directory is inode %d; want the recycled one, %d", got, resultIno)
 		}
+		b.send(id, proto.TypeAck, nil)
 		// A spare keeps only its voided record and status files, and the output file of a
 		// stream the earlier command wrote to, cut back to its header.
 		if string(r.stdout) != "out\nrequest\nstatus\n" || string(r.stderr) != "err\n" || r.exit.Code != 0 {
