@@ -116,7 +116,7 @@ type Client struct {
 	Config *HostConfig
 	c      *ssh.Client
 	jumps  []*ssh.Client  // closed after c, last hop first
-	drains sync.WaitGroup // the streams' stderr drains, which end when the connection does
+	drains sync.WaitGroup // the streams' stderr drains and the connections' request loops, which end with the connection
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,7 +147,7 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 	}
 	var via *ssh.Client
 	for _, hc := range hops {
-		c, err := d.connect(ctx, hc, via)
+		c, err := d.connect(ctx, hc, via, &cl.drains)
 		if err != nil {
 			cl.Close()
 			var e *Error
@@ -159,7 +159,7 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 		cl.jumps = append(cl.jumps, c)
 		via = c
 	}
-	c, err := d.connect(ctx, h, via)
+	c, err := d.connect(ctx, h, via, &cl.drains)
 	if err != nil {
 		cl.Close()
 		return nil, err
@@ -233,8 +233,9 @@ func (c *Client) keepalive() {
 	c.misses.Store(0)
 }
 
-// connect makes one TCP (or jumped) connection to h and logs in.
-func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client) (*ssh.Client, error) {
+// connect makes one TCP (or jumped) connection to h and logs in. The goroutine that
+// answers the server's requests is added to wg; it ends when the connection does.
+func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg *sync.WaitGroup) (*ssh.Client, error) {
 	addr := h.Addr()
 	fail := func(op string, class, err error) error {
 		return &Error{Host: h.Alias, Op: op, Class: class, Err: err}
@@ -314,7 +315,51 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client) (*
 		return nil, fail("handshake with "+addr, nil, err)
 	}
 	conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sc, chans, reqs), nil
+	return newClient(sc, chans, reqs, wg), nil
+}
+
+// closedChans and closedReqs are closed channels handed to ssh.NewClient, so that the
+// two goroutines it starts to serve them return at once.
+var (
+	closedChans = func() chan ssh.NewChannel { c := make(chan ssh.NewChannel); close(c); return c }()
+	closedReqs  = func() chan *ssh.Request { c := make(chan *ssh.Request); close(c); return c }()
+)
+
+// newClient returns an ssh.Client on sc whose incoming channel opens and global requests
+// are answered by one goroutine, added to wg, instead of ssh.NewClient's two: goroutines
+// are most of what an idle connection costs, and thousands of connections stay open. As
+// ssh.Client does, it refuses every request (keepalives get their "no") and every channel
+// the server opens (shoal asks for no forwarding).
+func newClient(sc ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, wg *sync.WaitGroup) *ssh.Client {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveIncoming(chans, reqs)
+	}()
+	return ssh.NewClient(sc, closedChans, closedReqs)
+}
+
+// serveIncoming refuses the server's requests and channel opens until the connection
+// closes both channels.
+func serveIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+	for chans != nil || reqs != nil {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		case ch, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			ch.Reject(ssh.UnknownChannelType, "unknown channel type: "+ch.ChannelType())
+		}
+	}
 }
 
 func isNetErr(err error) bool {
