@@ -57,6 +57,48 @@ func TestHistoryBoundsAndReload(t *testing.T) {
 	}
 }
 
+// TestHistoryLazyLoad checks that a history opened on an existing file appends without reading
+// it, and that the first query sees the file's runs and the appended ones once each, in order.
+func TestHistoryLazyLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	h, err := newHistory(path, 5, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := h.add(proto.RunRecord{ID: uint64(i), Command: "old"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2, err := newHistory(path, 5, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 6; i++ {
+		if err := h2.add(proto.RunRecord{ID: uint64(i), Command: "new"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h2.loaded || len(h2.runs) != 0 {
+		t.Fatalf("history read its file before a query (%d runs in memory)", len(h2.runs))
+	}
+	got := h2.last(10, func(*proto.RunRecord) bool { return true })
+	var ids []uint64
+	for _, r := range got {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != "[5 4 3 2 1]" {
+		t.Errorf("last after lazy load = %v; want [5 4 3 2 1]", ids)
+	}
+	// Once loaded, adds go to memory too.
+	if err := h2.add(proto.RunRecord{ID: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.last(1, func(*proto.RunRecord) bool { return true }); len(got) != 1 || got[0].ID != 6 {
+		t.Errorf("newest after load: %+v; want run 6", got)
+	}
+}
+
 func TestCheckPeer(t *testing.T) {
 	if err := checkPeer(PeerCred{UID: 1000, Known: true}, 1000, false); err != nil {
 		t.Errorf("same uid refused: %v", err)

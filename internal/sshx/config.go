@@ -120,8 +120,27 @@ func (cs *configSet) getAll(alias, key string) []string {
 	return all
 }
 
+// only returns the files cut down to the Host blocks that apply to alias, in their order, which
+// answer every lookup for alias as the whole files do. resolve makes some twenty lookups, and a
+// lookup in a whole file matches alias against every Host pattern in it: with an ssh_config of
+// 500 Host blocks that was 12% of the client's CPU in a cold run on 200 hosts.
+func (cs *configSet) only(alias string) *configSet {
+	out := &configSet{files: make([]*ssh_config.Config, 0, len(cs.files))}
+	for _, c := range cs.files {
+		var hosts []*ssh_config.Host
+		for _, h := range c.Hosts {
+			if h.Matches(alias) {
+				hosts = append(hosts, h)
+			}
+		}
+		out.files = append(out.files, &ssh_config.Config{Hosts: hosts})
+	}
+	return out
+}
+
 // resolve computes the configuration of alias. localUser and home describe the local account.
 func (cs *configSet) resolve(alias, localUser, home string) (*HostConfig, error) {
+	cs = cs.only(alias)
 	h := &HostConfig{Alias: alias, ServerAliveCountMax: 3}
 	h.HostName = cs.get(alias, "HostName")
 	if h.HostName == "" {
