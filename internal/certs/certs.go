@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -29,7 +30,9 @@ const (
 // ErrExists reports that init would overwrite an existing CA.
 var ErrExists = errors.New("a CA already exists in that directory")
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$`)
+// validName matches the names certificates may have. It is compiled on first use: every shoal
+// process, agents included, would otherwise pay for it at start.
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,62}$`) })
 
 // Init creates a new CA (ECDSA P-256, valid for 10 years) in dir, which is created 0700.
 // It refuses to overwrite an existing CA.
@@ -77,7 +80,7 @@ type IssueOptions struct {
 // Issue creates NAME.pem and NAME-key.pem in dir, signed by the CA there, usable as a client
 // certificate and, when opts.Hosts is set, as a server certificate for those names.
 func Issue(dir string, opts IssueOptions, now time.Time) (certPath, keyPath string, err error) {
-	if !validName.MatchString(opts.Name) {
+	if !validName().MatchString(opts.Name) {
 		return "", "", fmt.Errorf("certificate name %q: use letters, digits, '.', '_', '@' and '-' (at most 63)", opts.Name)
 	}
 	ca, caKey, err := loadCA(dir)
