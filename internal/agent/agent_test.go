@@ -334,7 +334,7 @@ func TestWriteRead(t *testing.T) {
 			data[i] = byte(i * 7)
 		}
 		id := p.id()
-		p.send(id, proto.TypeWrite, &proto.Write{Path: path, Mode: 0o640, Size: int64(len(data)), MkdirAll: true})
+		p.send(id, proto.TypeWrite, &proto.Write{Path: path, Mode: 0o640, Size: int64(len(data)), MkdirAll: true, Sum: true})
 		for off := 0; off < len(data); off += 64 << 10 {
 			p.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: data[off:min(off+64<<10, len(data))]})
 		}
@@ -395,6 +395,16 @@ func TestWriteRead(t *testing.T) {
 		if c := expect[proto.ReadChunk](p, id, proto.TypeReadChunk); !c.EOF || len(c.Data) != 0 || c.Mode != 0o600 {
 			t.Fatalf("empty read: got %+v", c)
 		}
+		// Without Sum, written carries no hash (the agent does not compute one).
+		id = p.id()
+		other := filepath.Join(filepath.Dir(path), "nosum")
+		p.send(id, proto.TypeWrite, &proto.Write{Path: other, Size: 3})
+		p.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: []byte("abc")})
+		p.send(id, proto.TypeWriteDone, nil)
+		if w := expect[proto.Written](p, id, proto.TypeWritten); w.Size != 3 || w.SHA256 != "" {
+			t.Fatalf("written without Sum: %+v; want 3 bytes and no hash", w)
+		}
+		os.Remove(other)
 		// A wrong size leaves the old file.
 		id = p.id()
 		p.send(id, proto.TypeWrite, &proto.Write{Path: path, Size: 5})

@@ -206,7 +206,11 @@ func (s *server) startWrite(id uint64, req *proto.Write) {
 		return
 	}
 	s.mu.Lock()
-	s.writes[id] = &fileWrite{path: path, tmp: tmp, mode: mode, size: req.Size, sum: sha256.New()}
+	fw := &fileWrite{path: path, tmp: tmp, mode: mode, size: req.Size}
+	if req.Sum {
+		fw.sum = sha256.New()
+	}
+	s.writes[id] = fw
 	s.mu.Unlock()
 }
 
@@ -225,7 +229,9 @@ func (s *server) writeChunk(id uint64, c *proto.WriteChunk) {
 		s.abortWrite(id, fw, err.Error())
 		return
 	}
-	fw.sum.Write(c.Data)
+	if fw.sum != nil {
+		fw.sum.Write(c.Data)
+	}
 	fw.written += int64(len(c.Data))
 }
 
@@ -251,7 +257,11 @@ func (s *server) writeDone(id uint64) {
 			s.sendError(id, errCode(err), "writing %s: %v", fw.path, err)
 			return
 		}
-		s.send(id, proto.TypeWritten, &proto.Written{Size: fw.written, SHA256: hex.EncodeToString(fw.sum.Sum(nil))})
+		w := &proto.Written{Size: fw.written}
+		if fw.sum != nil {
+			w.SHA256 = hex.EncodeToString(fw.sum.Sum(nil))
+		}
+		s.send(id, proto.TypeWritten, w)
 	}()
 }
 

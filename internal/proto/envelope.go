@@ -142,10 +142,62 @@ func (e *Envelope) Decode(v any) error {
 	if len(e.Body) == 0 {
 		return nil
 	}
+	switch b := v.(type) {
+	case *WriteChunk:
+		if data, ok := decodeChunkFast(e.Body, nil); ok {
+			*b = WriteChunk{Data: data}
+			return nil
+		}
+	case *Output:
+		var stream uint64
+		if data, ok := decodeChunkFast(e.Body, &stream); ok && stream <= 0xff {
+			*b = Output{Stream: uint8(stream), Data: data}
+			return nil
+		}
+	}
 	if err := decMode.Unmarshal(e.Body, v); err != nil {
 		return &DecodeError{What: e.Type.String(), Err: err}
 	}
 	return nil
+}
+
+// decodeChunkFast decodes the two bodies that carry bulk data, as Marshal writes them, without
+// copying the data: a WriteChunk {1: bytes} (stream nil) or an Output {1: stream, 2: bytes}.
+// The data returned is a slice of p. Anything else (other key orders, indefinite lengths,
+// trailing bytes) reports false, for the general decoder.
+func decodeChunkFast(p []byte, stream *uint64) ([]byte, bool) {
+	i, key := 1, byte(1)
+	if stream == nil {
+		if len(p) < 3 || p[0] != 0xa1 || p[1] != 1 {
+			return nil, false
+		}
+		i = 2
+	} else {
+		if len(p) < 4 || p[0] != 0xa2 || p[1] != 1 {
+			return nil, false
+		}
+		v, n, ok := readUint(p[2:])
+		if !ok {
+			return nil, false
+		}
+		*stream = v
+		i, key = 2+n, 2
+		if i >= len(p) || p[i] != key {
+			return nil, false
+		}
+		i++
+	}
+	if i >= len(p) || p[i]>>5 != 2 {
+		return nil, false
+	}
+	// A byte string's length is read as an unsigned integer with the major type cleared.
+	hdr := []byte{p[i] & 0x1f}
+	hdr = append(hdr, p[i+1:min(len(p), i+9)]...)
+	n, w, ok := readUint(hdr)
+	if !ok || uint64(len(p)-i-w) != n {
+		return nil, false
+	}
+	return p[i+w:], true
 }
 
 // DecodeBody decodes the body of e into a new value of the registered body type, returned as a pointer.

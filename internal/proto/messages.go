@@ -133,6 +133,7 @@ type Write struct {
 	Mode     uint32 `cbor:"2,keyasint,omitempty"` // permission bits; 0 means 0644
 	Size     int64  `cbor:"3,keyasint,omitempty"` // expected size, checked at WriteDone when positive
 	MkdirAll bool   `cbor:"4,keyasint,omitempty"` // create missing parent directories (0755)
+	Sum      bool   `cbor:"5,keyasint,omitempty"` // report the SHA-256 of the data in Written
 }
 
 // WriteChunk carries data for a write, in order.
@@ -146,7 +147,7 @@ type WriteDone struct{}
 // Written says a write is in place.
 type Written struct {
 	Size   int64  `cbor:"1,keyasint"`
-	SHA256 string `cbor:"2,keyasint,omitempty"` // hex
+	SHA256 string `cbor:"2,keyasint,omitempty"` // hex; only when the write asked for it (Write.Sum)
 }
 
 // Kill sends Signal to the process group of request Target, or of every running command when All is
