@@ -2,8 +2,8 @@
 //
 // The state file records, per host, where the agent is installed, its hash and
 // version, and when the host was last seen. It is JSON, mode 0600, and always
-// replaced whole (temp file, fsync, rename), so a crash leaves either the old
-// or the new file, never half of one.
+// replaced whole (temp file, rename), so a reader sees either the old or the new
+// file, never half of one; a crash may lose the last update (see WriteFile).
 package state
 
 import (
@@ -86,7 +86,11 @@ func (f *File) Names() []string {
 }
 
 // WriteFile atomically replaces name with data: it writes a temp file in the same
-// directory with mode perm, fsyncs it, renames it over name and fsyncs the directory.
+// directory with mode perm and renames it over name. It does not fsync: the state file
+// and the result history are conveniences that a crash may roll back (the audit log is
+// the record), and an fsync commits whatever else the file system holds unwritten, which
+// on one disk with freshly installed agents (a first contact to a local fleet) took seconds.
+// A reader sees the old content or the new, never a mix.
 func WriteFile(name string, data []byte, perm fs.FileMode) (err error) {
 	dir := filepath.Dir(name)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
@@ -105,18 +109,11 @@ func WriteFile(name string, data []byte, perm fs.FileMode) (err error) {
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err = os.Rename(tmp.Name(), name); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
