@@ -33,6 +33,7 @@ func benchHosts(def int) int {
 // once, and reports what each connected idle host costs the daemon: live heap,
 // goroutine stacks, goroutines and resident memory (this process, which holds the
 // daemon and one client; the GC runs at the resident daemon's GOGC=30). With
+// SHOAL_BENCH_COLD=1 every host gets the agent installed by the daemon. With
 // SHOAL_BENCH_PROFILE=dir it writes a heap profile and a goroutine dump there.
 func BenchmarkFleetIdleMemory(b *testing.B) {
 	n := benchHosts(10)
@@ -41,7 +42,10 @@ func BenchmarkFleetIdleMemory(b *testing.B) {
 		runtime.MemProfileRate = 1024
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(30))
-	f := shoaltest.StartFleet(b, shoaltest.FleetOptions{N: n, SharedHome: true})
+	// SHOAL_BENCH_COLD=1 gives every host its own home, so the daemon installs the
+	// agent on each: what a first contact leaves behind.
+	cold := os.Getenv("SHOAL_BENCH_COLD") == "1"
+	f := shoaltest.StartFleet(b, shoaltest.FleetOptions{N: n, SharedHome: !cold})
 	// Agents' stderr goes to a plain writer, as the daemon's log forwarder is.
 	stderr := func(string) io.Writer { return discard{} }
 	tr := sshtr.New(sshtr.Options{Dialer: &sshx.Dialer{ConfigFile: f.SSHConfig, AgentSocket: "none"}, Source: f.AgentSource(b), Stderr: stderr})

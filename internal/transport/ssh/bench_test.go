@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func BenchmarkColdInstall(b *testing.B) {
 	bin := shoaltest.Binary(b)
 	f := shoaltest.StartFleet(b, shoaltest.FleetOptions{N: n})
 	tr := newTransport(f, bin)
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -75,7 +77,9 @@ func BenchmarkColdInstall(b *testing.B) {
 			os.RemoveAll(filepath.Join(h.Home, ".cache"))
 		}
 		b.StartTimer()
+		cpu0 := selfCPU()
 		conns := connectAll(b, tr, f)
+		cpu += selfCPU() - cpu0
 		b.StopTimer()
 		for _, c := range conns {
 			if !c.Info().Installed {
@@ -87,6 +91,14 @@ func BenchmarkColdInstall(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "hosts")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*n), "ms/host")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N*n), "client-CPU-ms/host")
+}
+
+// selfCPU returns the user and system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkWarmConnect measures connect + hello + `true` when the agent is already installed.
