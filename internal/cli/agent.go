@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,6 +45,14 @@ func newAgentCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("finding the default state directory: %w", err)
 				}
 				opts.StateDir = filepath.Dir(exe)
+			}
+			// The agent's work is moving bytes between pipes, files and the connection, never
+			// more than one core's worth; with one P its goroutines hand off without waking
+			// other threads. 200 local agents running `date` used 15% less CPU in all
+			// (daemon, agents, bash and date: 835 -> 710 ms per run). GOMAXPROCS set by the
+			// user wins.
+			if os.Getenv("GOMAXPROCS") == "" {
+				runtime.GOMAXPROCS(1)
 			}
 			if h, ok := agent.InstalledHash(opts.StateDir); ok {
 				opts.BinarySHA256 = h // just uploaded by the installer: no need to read the binary
