@@ -72,3 +72,7 @@ func goTool() string {
 	}
 	return "/usr/local/go/bin/go"
 }
+
+// Race reports whether the tests, and so the binary Binary builds, run under the race detector,
+// whose runtime keeps memory of its own outside the Go heap (and makes RSS a poor leak measure).
+const Race = raceEnabled
