@@ -63,13 +63,33 @@ func withHops(ctx context.Context, hops int) context.Context {
 // errTooManyHops refuses to forward a request that went through MaxHops daemons.
 var errTooManyHops = fmt.Errorf("the request went through %d daemons already: is there a loop in the [[gateway]] entries?", proto.MaxHops)
 
+// nextHop returns the hop count a request of ctx carries to the next daemon, refusing one
+// past proto.MaxHops.
+func nextHop(ctx context.Context) (int, error) {
+	hops, _ := ctx.Value(hopsKey{}).(int)
+	if hops+1 > proto.MaxHops {
+		return 0, errTooManyHops
+	}
+	return hops + 1, nil
+}
+
+// dial connects to the gateway for requests of hops, within gatewayDialTimeout.
+func (g *gateway) dial(ctx context.Context, hops int) (*client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
+	defer cancel()
+	c, err := g.Dial(dctx, hops)
+	if err != nil {
+		return nil, fmt.Errorf("connecting: %w", err)
+	}
+	return c, nil
+}
+
 // client returns the connection to the gateway for requests of ctx's hops,
 // dialling it when there is none or the last one broke.
 func (g *gateway) client(ctx context.Context) (*client.Client, error) {
-	hops, _ := ctx.Value(hopsKey{}).(int)
-	hops++
-	if hops > proto.MaxHops {
-		return nil, errTooManyHops
+	hops, err := nextHop(ctx)
+	if err != nil {
+		return nil, err
 	}
 	g.dialMu.Lock()
 	defer g.dialMu.Unlock()
@@ -85,11 +105,9 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 	if c != nil {
 		c.Close()
 	}
-	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
-	defer cancel()
-	c, err := g.Dial(dctx, hops)
+	c, err = g.dial(ctx, hops)
 	if err != nil {
-		return nil, fmt.Errorf("connecting: %w", err)
+		return nil, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -110,16 +128,13 @@ func (g *gateway) client(ctx context.Context) (*client.Client, error) {
 // stall (a get streaming to a slow client), so that they hold up no other request
 // and no heartbeat on the shared connection. The caller ends it with release.
 func (g *gateway) dialOwn(ctx context.Context) (*client.Client, error) {
-	hops, _ := ctx.Value(hopsKey{}).(int)
-	hops++
-	if hops > proto.MaxHops {
-		return nil, errTooManyHops
-	}
-	dctx, cancel := context.WithTimeout(ctx, gatewayDialTimeout)
-	defer cancel()
-	c, err := g.Dial(dctx, hops)
+	hops, err := nextHop(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting: %w", err)
+		return nil, err
+	}
+	c, err := g.dial(ctx, hops)
+	if err != nil {
+		return nil, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

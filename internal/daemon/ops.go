@@ -249,20 +249,27 @@ func forHosts(hosts []string, fn func(i int, host string)) {
 	wg.Wait()
 }
 
-func (s *server) ping(ctx context.Context, hosts []string) []proto.PingResult {
-	out := make([]proto.PingResult, len(hosts))
+// perShare answers a per-host request: the hosts behind each gateway through gw, the others
+// through local, concurrently, with each result back at its host's place in hosts.
+func perShare[T any](ctx context.Context, s *server, hosts []string,
+	gw func(context.Context, *gateway, []string) []T, local func(context.Context, []string) []T) []T {
+	out := make([]T, len(hosts))
 	s.forShares(hosts, func(sh share) {
-		var res []proto.PingResult
+		var res []T
 		if sh.gw != nil {
-			res = s.pingGateway(ctx, sh.gw, sh.hosts)
+			res = gw(ctx, sh.gw, sh.hosts)
 		} else {
-			res = s.pingLocal(ctx, sh.hosts)
+			res = local(ctx, sh.hosts)
 		}
 		for k, r := range res {
 			out[sh.pos[k]] = r
 		}
 	})
 	return out
+}
+
+func (s *server) ping(ctx context.Context, hosts []string) []proto.PingResult {
+	return perShare(ctx, s, hosts, s.pingGateway, s.pingLocal)
 }
 
 func (s *server) pingLocal(ctx context.Context, hosts []string) []proto.PingResult {
@@ -311,19 +318,7 @@ func (s *server) hostInfo(ctx context.Context, host string) (info proto.Info, rt
 }
 
 func (s *server) info(ctx context.Context, hosts []string) []proto.InfoResult {
-	out := make([]proto.InfoResult, len(hosts))
-	s.forShares(hosts, func(sh share) {
-		var res []proto.InfoResult
-		if sh.gw != nil {
-			res = s.infoGateway(ctx, sh.gw, sh.hosts)
-		} else {
-			res = s.infoLocal(ctx, sh.hosts)
-		}
-		for k, r := range res {
-			out[sh.pos[k]] = r
-		}
-	})
-	return out
+	return perShare(ctx, s, hosts, s.infoGateway, s.infoLocal)
 }
 
 func (s *server) infoLocal(ctx context.Context, hosts []string) []proto.InfoResult {
@@ -345,19 +340,7 @@ func (s *server) infoLocal(ctx context.Context, hosts []string) []proto.InfoResu
 }
 
 func (s *server) time(ctx context.Context, hosts []string) []proto.TimeResult {
-	out := make([]proto.TimeResult, len(hosts))
-	s.forShares(hosts, func(sh share) {
-		var res []proto.TimeResult
-		if sh.gw != nil {
-			res = s.timeGateway(ctx, sh.gw, sh.hosts)
-		} else {
-			res = s.timeLocal(ctx, sh.hosts)
-		}
-		for k, r := range res {
-			out[sh.pos[k]] = r
-		}
-	})
-	return out
+	return perShare(ctx, s, hosts, s.timeGateway, s.timeLocal)
 }
 
 func (s *server) timeLocal(ctx context.Context, hosts []string) []proto.TimeResult {
