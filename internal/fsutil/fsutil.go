@@ -43,6 +43,33 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
+// ReplaceFile is WriteFile without the fsyncs: path shows the old content or the new, never a
+// mix, but a crash may roll it back. For caches and state a crash may lose: an fsync commits
+// whatever else the file system holds unwritten, which on one disk with freshly uploaded agents
+// took seconds.
+func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
+	tmp := TempName(path)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating temporary file for %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
 func writeSyncClose(f *os.File, data []byte, perm fs.FileMode) error {
 	_, err := f.Write(data)
 	if err == nil {

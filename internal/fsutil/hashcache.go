@@ -82,7 +82,7 @@ func CachedHash(path, cache string) (string, int64, error) {
 	if err == nil && statID(&after) == id && time.Now().UnixNano()-id.ctime > int64(racyWindow) {
 		// Best effort: a cache that cannot be written only costs the next caller a hash.
 		if os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
-			writeCache(cache, []byte(hashCacheVersion+" "+id.String()+" "+h+"\n"))
+			ReplaceFile(cache, []byte(hashCacheVersion+" "+id.String()+" "+h+"\n"), 0o600)
 		}
 	}
 	return h, n, nil
@@ -138,22 +138,5 @@ func RecordHash(path, cache, hash string) error {
 	if err := os.MkdirAll(filepath.Dir(cache), 0o700); err != nil {
 		return fmt.Errorf("recording hash of %s: %w", path, err)
 	}
-	return writeCache(cache, []byte(hashCacheVersion+" "+statID(&st).String()+" "+hash+"\n"))
-}
-
-// writeCache writes a hash cache file atomically (temporary file, rename) but without fsync: a
-// cache lost in a crash costs one hash, while an fsync right after the binary it describes was
-// written (an agent's first start) makes the file system commit that binary too, which took
-// seconds with 200 agents installed at once on one disk.
-func writeCache(path string, data []byte) error {
-	tmp := TempName(path)
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("renaming into %s: %w", path, err)
-	}
-	return nil
+	return ReplaceFile(cache, []byte(hashCacheVersion+" "+statID(&st).String()+" "+hash+"\n"), 0o600)
 }

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/fsutil"
 )
 
 // FileMode is the mode of every file this package writes.
@@ -85,35 +87,9 @@ func (f *File) Names() []string {
 	return out
 }
 
-// WriteFile atomically replaces name with data: it writes a temp file in the same
-// directory with mode perm and renames it over name. It does not fsync: the state file
-// and the result history are conveniences that a crash may roll back (the audit log is
-// the record), and an fsync commits whatever else the file system holds unwritten, which
-// on one disk with freshly installed agents (a first contact to a local fleet) took seconds.
-// A reader sees the old content or the new, never a mix.
-func WriteFile(name string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err = os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
+// WriteFile atomically replaces name with data, with mode perm, without fsync
+// (fsutil.ReplaceFile): the state file and the result history are conveniences a crash
+// may roll back (the audit log is the record). A reader sees the old content or the new.
+func WriteFile(name string, data []byte, perm fs.FileMode) error {
+	return fsutil.ReplaceFile(name, data, perm)
 }
