@@ -31,7 +31,7 @@ func BenchmarkWarmDate(b *testing.B) {
 			hosts[i] = fmt.Sprintf("h%d", i+1)
 		}
 		b.Run(fmt.Sprintf("daemon/hosts=%d", n), func(b *testing.B) {
-			tr := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: b.TempDir()}
+			tr := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: shoaltest.AgentDir(b)}
 			// The first connect starts n agents at once, each hashing its binary.
 			d := startDaemonTweak(b, tr, func(o *daemon.Options) { o.Session.ConnectTimeout = 2 * time.Minute })
 			c, err := client.Dial(context.Background(), client.Options{Socket: d.socket})

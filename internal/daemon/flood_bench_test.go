@@ -25,7 +25,7 @@ func BenchmarkFloodMemory(b *testing.B) {
 	for i := range hosts {
 		hosts[i] = fmt.Sprintf("h%d", i+1)
 	}
-	tr := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: b.TempDir()}
+	tr := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: shoaltest.AgentDir(b)}
 	d := startDaemonTweak(b, tr, func(o *daemon.Options) {
 		o.Session.ConnectTimeout = 2 * time.Minute
 		o.OutputCap = 16 << 20

@@ -422,7 +422,7 @@ func TestTLSListener(t *testing.T) {
 	ln := tls.NewListener(tcp, scfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	tr := &local.Transport{BaseDir: t.TempDir(), Binary: shoaltest.Binary(t)}
+	tr := &local.Transport{BaseDir: shoaltest.AgentDir(t), Binary: shoaltest.Binary(t)}
 	go func() {
 		done <- daemon.Serve(ctx, ln, daemon.Options{Version: "dev", Resolve: func(host string) (daemon.Host, error) {
 			return daemon.Host{Target: transport.Target{Name: host}, Transport: tr, TransportName: "local"}, nil

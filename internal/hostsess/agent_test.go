@@ -54,7 +54,7 @@ func newLocalSession(t *testing.T, mod func(*Options)) (*Session, *localTranspor
 	t.Helper()
 	// A -race agent sleeps a second at exit by default; the tests wait for exits.
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
-	rt := &localTransport{lt: &local.Transport{Binary: shoaltest.Binary(t), BaseDir: t.TempDir(), Stderr: tWriter{t}}}
+	rt := &localTransport{lt: &local.Transport{Binary: shoaltest.Binary(t), BaseDir: shoaltest.AgentDir(t), Stderr: tWriter{t}}}
 	t.Cleanup(func() {
 		rt.mu.Lock()
 		conns := rt.conns

@@ -24,7 +24,7 @@ import (
 func BenchmarkIdleHostMemory(b *testing.B) {
 	const hosts = 100
 	b.Setenv("GORACE", "atexit_sleep_ms=0")
-	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: b.TempDir()}
+	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: shoaltest.AgentDir(b)}
 	for range b.N {
 		b.StopTimer()
 		g0 := runtime.NumGoroutine()
@@ -54,7 +54,7 @@ func BenchmarkIdleHostMemory(b *testing.B) {
 // BenchmarkExecRoundTrip is a warm `true` through a session and a real agent.
 func BenchmarkExecRoundTrip(b *testing.B) {
 	b.Setenv("GORACE", "atexit_sleep_ms=0")
-	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: b.TempDir()}
+	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: shoaltest.AgentDir(b)}
 	s := New(Options{Target: transport.Target{Name: "bench"}, Transport: lt})
 	defer s.Close()
 	if _, err := s.Ping(context.Background()); err != nil {
@@ -71,7 +71,7 @@ func BenchmarkExecRoundTrip(b *testing.B) {
 // BenchmarkPing is a ping round trip through a session and a real agent.
 func BenchmarkPing(b *testing.B) {
 	b.Setenv("GORACE", "atexit_sleep_ms=0")
-	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: b.TempDir()}
+	lt := &local.Transport{Binary: shoaltest.Binary(b), BaseDir: shoaltest.AgentDir(b)}
 	s := New(Options{Target: transport.Target{Name: "bench"}, Transport: lt})
 	defer s.Close()
 	if _, err := s.Ping(context.Background()); err != nil {

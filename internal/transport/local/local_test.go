@@ -72,7 +72,7 @@ func TestConnectMissingBinary(t *testing.T) {
 
 func TestCloseWhileRunning(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	tr := &local.Transport{Binary: shoaltest.Binary(t), BaseDir: t.TempDir()}
+	tr := &local.Transport{Binary: shoaltest.Binary(t), BaseDir: shoaltest.AgentDir(t)}
 	c, err := tr.Connect(context.Background(), transport.Target{Name: "h"})
 	if err != nil {
 		t.Fatal(err)
