@@ -1,136 +1,25 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
-
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-sh/shoal/internal/agent"
 )
 
-// newAgentCmd builds `shoal agent`: the remote half, speaking frames on stdin and stdout.
+// newAgentCmd builds `shoal agent`: the remote half, speaking frames on stdin and stdout. Its
+// flags are agent.Main's own, shared with the agent-only build (cmd/shoal-agent) that the
+// installer uploads; Main calls agent.Main directly when the first argument is "agent".
 func newAgentCmd(g *globals) *cobra.Command {
-	var (
-		opts      agent.Options
-		outputCap string
-		verbose   bool
-	)
-	cmd := &cobra.Command{
-		Use:    "agent",
-		Short:  "Run the agent: requests on stdin, responses on stdout (started by the daemon)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+	return &cobra.Command{
+		Use:                "agent",
+		Short:              "Run the agent: requests on stdin, responses on stdout (started by the daemon)",
+		Hidden:             true,
+		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if outputCap != "" {
-				n, err := parseSize(outputCap)
-				if err != nil {
-					return fmt.Errorf("--output-cap: %w", err)
-				}
-				opts.OutputCap = n
+			if code := agent.Main(args, g.stdin, g.stdout, g.stderr, Version); code != 0 {
+				return exitError{code}
 			}
-			if opts.StateDir == "" {
-				exe, err := os.Executable()
-				if err != nil {
-					return fmt.Errorf("finding the default state directory: %w", err)
-				}
-				opts.StateDir = filepath.Dir(exe)
-			}
-			// The agent's work is moving bytes between pipes, files and the connection, never
-			// more than one core's worth; with one P its goroutines hand off without waking
-			// other threads. 200 local agents running `date` used 15% less CPU in all
-			// (daemon, agents, bash and date: 835 -> 710 ms per run). GOMAXPROCS set by the
-			// user wins.
-			if os.Getenv("GOMAXPROCS") == "" {
-				runtime.GOMAXPROCS(1)
-			}
-			if h, ok := agent.InstalledHash(opts.StateDir); ok {
-				opts.BinarySHA256 = h // just uploaded by the installer: no need to read the binary
-			}
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			opts.Logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
-			opts.Version = Version
-
-			// A write to a closed stdout must fail with EPIPE, not kill the agent, so running
-			// commands still finish into their result directories. Notify (unlike Ignore) is not
-			// inherited by the commands the agent starts.
-			pipes := make(chan os.Signal, 1)
-			signal.Notify(pipes, syscall.SIGPIPE, syscall.SIGHUP)
-			defer signal.Stop(pipes)
-
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			// A signal must also end the read of stdin, which a blocking descriptor would not.
-			stdin := pollable(g.stdin)
-			unblock := context.AfterFunc(ctx, func() {
-				opts.Logger.Info("stopping on a signal: killing commands")
-				if f, ok := stdin.(*os.File); ok {
-					f.SetReadDeadline(time.Now())
-				}
-			})
-			defer unblock()
-			err := agent.Serve(ctx, stdin, g.stdout, opts)
-			if err != nil && ctx.Err() != nil {
-				return nil // stopped by a signal: commands were killed, results kept
-			}
-			return err
+			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&opts.StateDir, "state-dir", "", "directory for result directories (default: the directory of the agent's executable)")
-	f.IntVar(&opts.MaxRunning, "max-running", 0, "commands run at once (default 2×CPUs, at least 4)")
-	f.IntVar(&opts.MaxQueued, "max-queued", 0, "commands waiting for a worker before requests are refused as busy (default 256, -1 for none)")
-	f.StringVar(&outputCap, "output-cap", "", "output kept per command, e.g. 64M (default 64M)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log debug messages to stderr")
-	return cmd
-}
-
-// parseSize reads a byte count with an optional K, M or G suffix (powers of 1024).
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
-	switch {
-	case strings.HasSuffix(t, "K"):
-		mult, t = 1<<10, strings.TrimSuffix(t, "K")
-	case strings.HasSuffix(t, "M"):
-		mult, t = 1<<20, strings.TrimSuffix(t, "M")
-	case strings.HasSuffix(t, "G"):
-		mult, t = 1<<30, strings.TrimSuffix(t, "G")
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return n * mult, nil
-}
-
-// pollable returns r, or for a pipe or socket on a blocking descriptor, a non-blocking *os.File for
-// the same descriptor, whose reads a deadline can interrupt. Terminals and files are left alone.
-func pollable(r io.Reader) io.Reader {
-	f, ok := r.(*os.File)
-	if !ok {
-		return r
-	}
-	st, err := f.Stat()
-	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
-		return r
-	}
-	fd := int(f.Fd()) // Fd puts the descriptor in blocking mode; undo that below
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		return r
-	}
-	return os.NewFile(uintptr(fd), f.Name())
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/agent"
 	"github.com/shoal-sh/shoal/internal/config"
 
 	"github.com/spf13/cobra"
@@ -48,15 +49,11 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 // Main runs the shoal command line with args and returns the process exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
-	var root *cobra.Command
 	if len(args) > 0 && args[0] == "agent" {
 		// The agent starts once per host connection: skip building the whole command tree.
-		root = newAgentCmd(g)
-		root.Use, root.SilenceUsage, root.SilenceErrors = "shoal agent", true, true
-		args = args[1:]
-	} else {
-		root = newRoot(g)
+		return agent.Main(args[1:], stdin, stdout, stderr, Version)
 	}
+	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -37,7 +37,11 @@
 //
 // On SHOAL-MISSING the transport picks the binary for the platform (Source.For: its own
 // executable when the platform matches, else shoal-<os>-<arch> from the platform directory; a
-// *NoBinaryError names the platform and how to provide it) and, in a second session on the same
+// *NoBinaryError names the platform and how to provide it). An executable built by
+// scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.5 MB against shoal's
+// 10.9 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
+// unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
+// instead of the whole executable. The transport then, in a second session on the same
 // connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
 // creates a temp file in the install directory (mktemp), copies the bytes with head -c, checks
 // the size, chmods it 0700 and renames it into place: atomic, so concurrent installs to one
@@ -47,7 +51,7 @@
 //
 // Source.UploadFor picks the command. When the marker said the host has gzip and the mode
 // (Source.Compression) allows it, it is UploadGzip's, and the binary is sent compressed
-// (Source.Gzipped: gzip at the default level, 10.9 to 4.4 MB for a release build; compressed
+// (Source.Gzipped: gzip at the default level, 3.5 to 1.5 MB for the agent-only build; compressed
 // once per binary, kept in memory and in HashCacheDir/upload, where the next process reuses it
 // after checking its gzip trailer against the binary). The command reads exactly that many
 // bytes with head -c, pipes them through `gzip -dc` into the temp file, and goes on as Upload

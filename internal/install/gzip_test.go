@@ -272,7 +272,7 @@ func TestPruneGzCache(t *testing.T) {
 	other := filepath.Join(dir, "other")
 	os.WriteFile(other, nil, 0o600)
 	keep := names[6] // the oldest, but just written by this process
-	pruneGzCache(dir, keep)
+	pruneCache(dir, keep, ".gz", gzCacheKeep)
 	for i, n := range names {
 		_, err := os.Stat(n)
 		want := i < gzCacheKeep-1 || n == keep

@@ -202,13 +202,18 @@ func (s *Source) hashed(path, goos, goarch string) (Binary, error) {
 	b, ok := s.cache[key]
 	s.mu.Unlock()
 	if ok {
-		return b, nil
+		if b.Path == path {
+			return b, nil
+		}
+		if _, err := os.Stat(b.Path); err == nil {
+			return b, nil
+		}
+		// The unpacked agent was removed (another version's prune, a cleaned cache): again.
 	}
-	h, n, err := fsutil.CachedHash(path, s.hashCachePath(path))
+	b, err = s.load(path, goos, goarch)
 	if err != nil {
-		return Binary{}, fmt.Errorf("hashing agent binary: %w", err)
+		return Binary{}, err
 	}
-	b = Binary{Path: path, Hash: h, Size: n, OS: goos, Arch: goarch}
 	s.mu.Lock()
 	if s.cache == nil {
 		s.cache = map[string]Binary{}
@@ -218,8 +223,29 @@ func (s *Source) hashed(path, goos, goarch string) (Binary, error) {
 	return b, nil
 }
 
-// hashCachePath returns the file that caches the hash of the binary at path, or "" for none.
-func (s *Source) hashCachePath(path string) string {
+// load returns the Binary for the executable at path: the agent it carries (unpacked into the
+// cache directory) when it carries one, else the executable itself, hashed.
+func (s *Source) load(path, goos, goarch string) (Binary, error) {
+	e, ok, err := ReadEmbedded(path)
+	if err != nil {
+		return Binary{}, err
+	}
+	if ok {
+		b, err := s.unpack(path, e, goos, goarch)
+		if !errors.Is(err, errNoCacheDir) {
+			return b, err
+		}
+		// Nowhere to unpack it: upload the whole executable, which runs `agent` as well.
+	}
+	h, n, err := fsutil.CachedHash(path, s.hashCachePath(path))
+	if err != nil {
+		return Binary{}, fmt.Errorf("hashing agent binary: %w", err)
+	}
+	return Binary{Path: path, Hash: h, Size: n, OS: goos, Arch: goarch}, nil
+}
+
+// cacheDir returns the directory of hash caches and unpacked agents, or "" for none.
+func (s *Source) cacheDir() string {
 	dir := s.HashCacheDir
 	if dir == "-" {
 		return ""
@@ -230,6 +256,15 @@ func (s *Source) hashCachePath(path string) string {
 			return ""
 		}
 		dir = filepath.Join(c, "shoal")
+	}
+	return dir
+}
+
+// hashCachePath returns the file that caches the hash of the binary at path, or "" for none.
+func (s *Source) hashCachePath(path string) string {
+	dir := s.cacheDir()
+	if dir == "" {
+		return ""
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -323,7 +358,7 @@ func (s *Source) Gzipped(bin Binary) ([]byte, error) {
 		e.data, e.err = gzipFile(bin)
 		if e.err == nil && cache != "" && os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
 			fsutil.WriteFile(cache, e.data, 0o600) // best effort: the next process compresses again
-			pruneGzCache(filepath.Dir(cache), cache)
+			pruneCache(filepath.Dir(cache), cache, ".gz", gzCacheKeep)
 		}
 	})
 	return e.data, e.err
@@ -341,9 +376,9 @@ func (s *Source) gzCachePath(bin Binary) string {
 // gzCacheKeep is how many compressed binaries the cache keeps: one per platform.
 var gzCacheKeep = len(Platforms)
 
-// pruneGzCache removes from dir all but the gzCacheKeep most recently written compressed
-// binaries (keep always stays): old versions would otherwise pile up, 5-10 MB each.
-func pruneGzCache(dir, keep string) {
+// pruneCache removes from dir all but the n most recently written agent-*<suffix> files (keep
+// always stays): old versions would otherwise pile up, 3-10 MB each.
+func pruneCache(dir, keep, suffix string, n int) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
@@ -352,19 +387,22 @@ func pruneGzCache(dir, keep string) {
 		path string
 		mod  time.Time
 	}
-	var gz []old
+	var files []old
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		if p == keep || !strings.HasPrefix(e.Name(), "agent-") || !strings.HasSuffix(e.Name(), ".gz") {
+		if p == keep || !strings.HasPrefix(e.Name(), "agent-") || !strings.HasSuffix(e.Name(), suffix) {
 			continue
 		}
+		if suffix == "" && strings.Contains(e.Name(), ".") {
+			continue // unpacked agents have no dot: leave temporary files to their writers
+		}
 		if fi, err := e.Info(); err == nil {
-			gz = append(gz, old{p, fi.ModTime()})
+			files = append(files, old{p, fi.ModTime()})
 		}
 	}
-	slices.SortFunc(gz, func(a, b old) int { return b.mod.Compare(a.mod) })
-	for i, o := range gz {
-		if i+1 >= gzCacheKeep { // keep counts as one
+	slices.SortFunc(files, func(a, b old) int { return b.mod.Compare(a.mod) })
+	for i, o := range files {
+		if i+1 >= n { // keep counts as one
 			os.Remove(o.path)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/shoal-sh/shoal/internal/install"
 )
 
 var (
@@ -41,7 +43,9 @@ func Main(m *testing.M) {
 }
 
 // Binary returns the path of the shoal binary, built once per test process with -race
-// when the tests run with it. The package's TestMain must call Main so it is removed.
+// when the tests run with it. Like a release build (scripts/build) it carries the agent-only
+// build (cmd/shoal-agent), which the installer uploads to hosts. The package's TestMain must
+// call Main so it is removed.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -50,19 +54,30 @@ func Binary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(buildDir, "shoal")
-		args := []string{"build", "-o", buildPath}
-		if raceEnabled {
-			args = append(args, "-race")
+		agentPath := filepath.Join(buildDir, "shoal-agent")
+		if buildErr = goBuild(agentPath, "github.com/shoal-sh/shoal/cmd/shoal-agent"); buildErr != nil {
+			return
 		}
-		args = append(args, "github.com/shoal-sh/shoal/cmd/shoal")
-		cmd := exec.Command(goTool(), args...)
-		cmd.Stderr = os.Stderr
-		buildErr = cmd.Run()
+		if buildErr = goBuild(buildPath, "github.com/shoal-sh/shoal/cmd/shoal"); buildErr != nil {
+			return
+		}
+		buildErr = install.AppendAgent(buildPath, agentPath)
 	})
 	if buildErr != nil {
 		t.Fatalf("building shoal: %v", buildErr)
 	}
 	return buildPath
+}
+
+// goBuild builds pkg into out, with -race when the tests run with it.
+func goBuild(out, pkg string) error {
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command(goTool(), append(args, pkg)...)
+	cmd.Stderr = os.Stderr
+	return cmd.Run()
 }
 
 // goTool finds the go command: on PATH, else where the official tarball puts it.
