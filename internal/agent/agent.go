@@ -224,6 +224,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 	if err := opts.setDefaults(); err != nil {
 		return err
 	}
+	growPipe(r)
 	s, err := newServer(opts, proto.NewConn(r, w, proto.ConnOptions{MaxFrame: opts.MaxFrame}))
 	if err != nil {
 		return err
