@@ -55,9 +55,10 @@
 // once per binary, kept in memory and in HashCacheDir/upload, where the next process reuses it
 // after checking its gzip trailer against the binary). The command reads exactly that many
 // bytes with head -c, pipes them through `gzip -dc` into the temp file, and goes on as Upload
-// does: size check, chmod, rename, exec. The default mode, "auto", does not compress for a
-// loopback address, where the bytes cost nothing and `gzip -dc` costs the host CPU. Without
-// gzip, or when the binary cannot be compressed (Source.NoGzip), the raw upload is used.
+// does: size check, chmod, rename, exec. The default mode, "auto", compresses for every host
+// that has gzip, loopback addresses included: sshd's CPU grows faster than the bytes it
+// receives (see CompressAuto). Without gzip, with mode "none", or when the binary cannot be
+// compressed (Source.NoGzip), the raw upload is used.
 //
 // The upload starts the agent with SHOAL_AGENT_HASH set to the hash of the bytes it sent; the
 // agent (agent.InstalledHash) reports that hash in hello instead of reading its new binary, when
