@@ -347,7 +347,7 @@ func renderMarkdown(r *results, analysis string) string {
 	fmt.Fprintf(&b, "| shoal | %s (run: %v, daemon: %v, put: %v) |\n\n", mdEscape(r.Shoal.Version), r.Shoal.HasRun, r.Shoal.HasDaemon, r.Shoal.HasPut)
 
 	b.WriteString("## The fleet\n\n")
-	b.WriteString("Each host is its own `sshd -D` (Debian's OpenSSH) on its own loopback address (`127.77.x.y:22022`), " +
+	b.WriteString("Each host is its own `sshd -D` (Debian's OpenSSH) on its own loopback address (`127.77.x.y:22022`, `-net` changes the 77), " +
 		"started by bench/fleet.go in its own mount namespace with its own directory bound over `/root`, so every host " +
 		"has its own home: agent installs and pushed files do not collide. Each host has its own ed25519 host key; " +
 		"one generated client key; `known_hosts` lists every host and `StrictHostKeyChecking yes`. " +

@@ -38,7 +38,11 @@ type fleet struct {
 func hostName(i int) string { return fmt.Sprintf("h%03d", i) }
 
 // hostAddr returns the loopback address of host i (1-based).
-func hostAddr(i int) string { return fmt.Sprintf("127.77.%d.%d", (i-1)/200, (i-1)%200+1) }
+func hostAddr(i int) string { return fmt.Sprintf("127.%d.%d.%d", fleetNet, (i-1)/200, (i-1)%200+1) }
+
+// fleetNet is the second byte of the fleet's loopback addresses (-net): two fleets on one
+// machine, say a benchmark run and a hand-held one, need different ones.
+var fleetNet = 77
 
 // hostRange returns the pdsh/clush expression for hosts 1..n.
 func hostRange(n int) string { return fmt.Sprintf("h[001-%03d]", n) }
@@ -160,7 +164,7 @@ LogLevel DEBUG1
 		return nil, fmt.Errorf("writing ssh_config: %w", err)
 	}
 
-	logf("fleet: starting %d sshd on 127.77.x.y:%d", n, fleetPort)
+	logf("fleet: starting %d sshd on 127.%d.x.y:%d", n, fleetNet, fleetPort)
 	pids, err := os.Create(f.pidFile)
 	if err != nil {
 		return nil, fmt.Errorf("creating pid file: %w", err)
@@ -200,6 +204,14 @@ LogLevel DEBUG1
 		f.stop(logf)
 		return nil, fmt.Errorf("sshd shares the harness's mount namespace: unshare did not isolate it")
 	}
+	for i, p := range f.procs {
+		select {
+		case <-p.done:
+			f.stop(logf)
+			return nil, fmt.Errorf("sshd of %s exited after it seemed to listen (another fleet on 127.%d.x.y? try -net)", hostName(i+1), fleetNet)
+		default:
+		}
+	}
 	logf("fleet: %d sshd listening", n)
 	return f, nil
 }
@@ -227,6 +239,14 @@ func (f *fleet) waitListening(ctx context.Context, limit time.Duration) error {
 	for i := 1; i <= f.n; i++ {
 		addr := net.JoinHostPort(hostAddr(i), fmt.Sprint(fleetPort))
 		for {
+			// An sshd that could not bind (another fleet on these addresses) exits, and the
+			// one that answers is not ours.
+			select {
+			case <-f.procs[i-1].done:
+				log, _ := os.ReadFile(filepath.Join(f.dir, "hosts", hostName(i), "sshd.log"))
+				return fmt.Errorf("sshd of %s at %s exited (another fleet on 127.%d.x.y? try -net): %s", hostName(i), addr, fleetNet, tail(string(log), 400))
+			default:
+			}
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				// An sshd greets with its version line; reading it proves it is ours and alive.

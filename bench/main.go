@@ -81,7 +81,11 @@ func run() error {
 	flag.StringVar(&cpN, "cpn", "200", "scenario 3: host counts at which Ansible with ControlPersist is measured")
 	flag.BoolVar(&c.perf, "perf", true, "profile one cold shoal run at the reference N with perf (system-wide)")
 	flag.StringVar(&skip, "skip", "", "tools to leave out, comma-separated (e.g. ansible)")
+	flag.IntVar(&fleetNet, "net", fleetNet, "the fleet's addresses are 127.NET.x.y: give two fleets on one machine different ones")
 	flag.Parse()
+	if fleetNet < 1 || fleetNet > 255 {
+		return fmt.Errorf("-net %d: want 1-255 (addresses 127.NET.x.y)", fleetNet)
+	}
 	c.cmdline = os.Getenv("BENCH_CMDLINE")
 	if c.cmdline == "" {
 		c.cmdline = "bench/run " + strings.Join(os.Args[1:], " ")
