@@ -335,8 +335,10 @@ func TestWriteRead(t *testing.T) {
 		}
 		id := p.id()
 		p.send(id, proto.TypeWrite, &proto.Write{Path: path, Mode: 0o640, Size: int64(len(data)), MkdirAll: true, Sum: true})
-		for off := 0; off < len(data); off += 64 << 10 {
-			p.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: data[off:min(off+64<<10, len(data))]})
+		// Chunks of odd sizes, larger than the agent's write pieces (64 KiB), as a put sends.
+		const chunk = 100<<10 + 3
+		for off := 0; off < len(data); off += chunk {
+			p.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: data[off:min(off+chunk, len(data))]})
 		}
 		p.send(id, proto.TypeWriteDone, nil)
 		w := expect[proto.Written](p, id, proto.TypeWritten)

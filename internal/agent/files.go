@@ -23,6 +23,13 @@ const (
 	maxWrites = 64
 )
 
+// fileWritePiece bounds each write(2) of a file push. Pushing 50 MB to 50 hosts on a
+// 2-vCPU virtual machine (kernel 6.18, ext4), the agents spent ~3 CPU-seconds copying
+// 256 KiB writes into the page cache and ~0.25 s copying the same bytes 64 KiB at a
+// time. Larger writes get larger folios; ours were ten times slower to fill, most
+// likely high-order memory the hypervisor had taken back and faults in again.
+const fileWritePiece = 64 << 10
+
 // resolvePath makes a request path absolute: "~/x" and relative paths are taken from $HOME.
 func resolvePath(p string) (string, error) {
 	if p == "" {
@@ -225,9 +232,14 @@ func (s *server) writeChunk(id uint64, c *proto.WriteChunk) {
 		s.abortWrite(id, fw, fmt.Sprintf("more than %d bytes", s.opts.MaxFileSize))
 		return
 	}
-	if _, err := fw.tmp.Write(c.Data); err != nil {
-		s.abortWrite(id, fw, err.Error())
-		return
+	// In pieces of fileWritePiece: see there why.
+	for d := c.Data; len(d) > 0; {
+		k := min(len(d), fileWritePiece)
+		if _, err := fw.tmp.Write(d[:k]); err != nil {
+			s.abortWrite(id, fw, err.Error())
+			return
+		}
+		d = d[k:]
 	}
 	if fw.sum != nil {
 		fw.sum.Write(c.Data)
