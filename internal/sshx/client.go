@@ -452,11 +452,23 @@ func (s *Stream) Read(p []byte) (int, error) { return s.ch.Read(p) }
 // that for ~3 ms more client CPU per agent upload; 8 KiB cost ~12 ms.
 const maxWrite = 16 << 10
 
+// bulkWrite bounds the packets of WriteBulk: 32 KiB, the most OpenSSH's sshd accepts.
+const bulkWrite = 32 << 10
+
 // Write sends p to the command's stdin, in packets of at most maxWrite bytes.
-func (s *Stream) Write(p []byte) (int, error) {
+func (s *Stream) Write(p []byte) (int, error) { return s.write(p, maxWrite) }
+
+// WriteBulk is Write in packets of up to 32 KiB, for a one-off transfer such as an agent
+// upload. sshd grows its channel buffer by copying it into new memory, one packet at a time,
+// when data outruns the command reading it; half as many packets cut the hosts' CPU for a
+// first contact by a fifth (62 to 49 ms per host, measured on the bench fleet). The price:
+// x/crypto's sealing buffer then stays at 32 KiB for the rest of the connection.
+func (s *Stream) WriteBulk(p []byte) (int, error) { return s.write(p, bulkWrite) }
+
+func (s *Stream) write(p []byte, max int) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		k := min(len(p), maxWrite)
+		k := min(len(p), max)
 		m, err := s.ch.Write(p[:k])
 		n += m
 		if err != nil {

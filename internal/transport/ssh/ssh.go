@@ -136,7 +136,7 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	if err != nil {
 		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
 	}
-	if err := send(st, bin.Path, body); err != nil {
+	if err := send(bulk{st}, bin.Path, body); err != nil {
 		st.Close()
 		return nil, fail(transport.InstallFailed, err)
 	}
@@ -151,6 +151,11 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
 	return &conn{cl: cl, st: st, info: info}, nil
 }
+
+// bulk writes to a stream in the larger packets of a one-off transfer (sshx.Stream.WriteBulk).
+type bulk struct{ st *sshx.Stream }
+
+func (b bulk) Write(p []byte) (int, error) { return b.st.WriteBulk(p) }
 
 // send writes body to w, or when body is nil copies the file at path.
 func send(w io.Writer, path string, body []byte) error {
