@@ -30,6 +30,12 @@ const (
 // likely high-order memory the hypervisor had taken back and faults in again.
 const fileWritePiece = 64 << 10
 
+// writebackEvery is how many bytes of a file push the agent lets pile up in the page
+// cache before it starts writing them to disk. Without it the closing fsync wrote all of
+// a pushed file at the end: ~1 s of the 7-8 s that 50 MB to 50 hosts took on the bench
+// machine went to waiting for the disk after the last byte had arrived.
+const writebackEvery = 8 << 20
+
 // resolvePath makes a request path absolute: "~/x" and relative paths are taken from $HOME.
 func resolvePath(p string) (string, error) {
 	if p == "" {
@@ -168,6 +174,7 @@ type fileWrite struct {
 	mode    fs.FileMode
 	size    int64 // expected, when positive
 	written int64
+	flushed int64 // bytes handed to startWriteback
 	sum     hash.Hash
 }
 
@@ -245,6 +252,10 @@ func (s *server) writeChunk(id uint64, c *proto.WriteChunk) {
 		fw.sum.Write(c.Data)
 	}
 	fw.written += int64(len(c.Data))
+	if fw.written-fw.flushed >= writebackEvery {
+		startWriteback(fw.tmp, fw.flushed, fw.written-fw.flushed)
+		fw.flushed = fw.written
+	}
 }
 
 // writeDone finishes a write from a goroutine: fsync, chmod, rename, fsync of the directory.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -27,5 +28,18 @@ func growPipe(r io.Reader) {
 		if n, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err == nil && n < stdinPipeSize {
 			unix.FcntlInt(fd, unix.F_SETPIPE_SZ, stdinPipeSize)
 		}
+	})
+}
+
+// startWriteback asks the kernel to start writing n bytes of f at off to disk,
+// without waiting: the fsync that ends a file push then finds most of the file
+// already written instead of starting on all of it. Errors are left to that fsync.
+func startWriteback(f *os.File, off, n int64) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
 	})
 }

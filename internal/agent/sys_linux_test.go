@@ -44,3 +44,24 @@ func TestGrowPipe(t *testing.T) {
 	}
 	growPipe(bytes.NewReader(nil)) // not a pipe: nothing to do, no panic
 }
+
+func TestStartWriteback(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := bytes.Repeat([]byte("shoal"), 1<<10)
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	startWriteback(f, 0, int64(len(data)))
+	startWriteback(f, int64(len(data)), 1<<20) // past the end: nothing to do
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync after startWriteback: %v", err)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file after startWriteback: %d bytes, %v; want the %d written", len(got), err, len(data))
+	}
+}
