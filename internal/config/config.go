@@ -70,8 +70,8 @@ type Agent struct {
 	OutputCap   Size   `toml:"output_cap"`
 	InstallDir  string `toml:"install_dir"`
 	PlatformDir string `toml:"platform_dir"`
-	// UploadCompression is how the agent binary travels on first contact: "auto" (gzip when
-	// the host has it, except to loopback addresses), "gzip" or "none".
+	// UploadCompression is how the agent binary travels on first contact: "auto" (zstd when
+	// the host has it, else gzip when it has that), "gzip", "zstd" or "none".
 	UploadCompression string `toml:"upload_compression"`
 }
 
@@ -153,7 +153,7 @@ type Console struct {
 }
 
 // UploadCompressions are the values agent.upload_compression may take.
-var UploadCompressions = []string{"auto", "gzip", "none"}
+var UploadCompressions = []string{"auto", "gzip", "zstd", "none"}
 
 // Transports are the values a host's transport may take.
 var Transports = []string{"ssh", "openssh", "local"}

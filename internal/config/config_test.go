@@ -107,7 +107,7 @@ func TestParseErrors(t *testing.T) {
 		{"output mode", "[console]\noutput = 'fancy'", "f.toml:2: console.output: must be one of gathered, stream, json"},
 		{"history", "[console]\nhistory_size = -1", "f.toml:2: console.history_size: must not be negative"},
 		{"max running", "[agent]\nmax_running = 0", "f.toml:2: agent.max_running: must be at least 1"},
-		{"upload compression", "[agent]\nupload_compression = 'zstd'", "f.toml:2: agent.upload_compression: must be one of auto, gzip, none, not \"zstd\""},
+		{"upload compression", "[agent]\nupload_compression = 'xz'", "f.toml:2: agent.upload_compression: must be one of auto, gzip, zstd, none, not \"xz\""},
 		{"listen no tls", "[daemon]\nlisten = ':9007'", "f.toml:2: daemon.listen: needs daemon.tls_cert and daemon.tls_key"},
 		{"listen no ca", "[daemon]\nlisten = ':9007'\ntls_cert = 'c'\ntls_key = 'k'", "f.toml:2: daemon.listen: needs daemon.client_ca"},
 		{"listen bad", "[daemon]\nlisten = 'nowhere'\ntls_cert = 'c'\ntls_key = 'k'\nclient_ca = 'ca'", "f.toml:2: daemon.listen: must be HOST:PORT"},

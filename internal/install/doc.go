@@ -49,16 +49,18 @@
 // stdin is the rest of the session. On any failure it removes the temp file and prints
 // SHOAL-FAIL <reason>.
 //
-// Source.UploadFor picks the command. When the marker said the host has gzip and the mode
-// (Source.Compression) allows it, it is UploadGzip's, and the binary is sent compressed
-// (Source.Gzipped: gzip at the default level, 3.5 to 1.5 MB for the agent-only build; compressed
-// once per binary, kept in memory and in HashCacheDir/upload, where the next process reuses it
-// after checking its gzip trailer against the binary). The command reads exactly that many
-// bytes with head -c, pipes them through `gzip -dc` into the temp file, and goes on as Upload
-// does: size check, chmod, rename, exec. The default mode, "auto", compresses for every host
-// that has gzip, loopback addresses included: sshd's CPU grows faster than the bytes it
-// receives (see CompressAuto). Without gzip, with mode "none", or when the binary cannot be
-// compressed (Source.NoGzip), the raw upload is used.
+// Source.UploadFor picks the command. The bootstrap's SHOAL-MISSING marker lists the
+// decompressors the host has (`gzip`, `zstd`); when the mode (Source.Compression) allows it,
+// the binary is sent compressed: with zstd where the host has it (UploadZstd, Source.Zstded:
+// 3.5 to 1.3 MB for the agent-only build, and `zstd -dc` costs a host a fifth of what
+// `gzip -dc` does), else with gzip (UploadGzip, Source.Gzipped: 3.5 to 1.5 MB). Each binary is
+// compressed once per Source, kept in memory and in HashCacheDir/upload, where the next process
+// reuses it after checking it against the binary (gzip: its trailer's CRC-32 and size; zstd:
+// decompressed and hashed). The command reads exactly that many bytes with head -c, pipes them
+// through the decompressor into the temp file, and goes on as Upload does: size check, chmod,
+// rename, exec. The default mode, "auto", compresses for loopback addresses too: sshd's CPU
+// grows faster than the bytes it receives (see CompressAuto). Without either tool, with mode
+// "none", or when the binary cannot be compressed (Source.NoGzip), the raw upload is used.
 //
 // The upload starts the agent with SHOAL_AGENT_HASH set to the hash of the bytes it sent; the
 // agent (agent.InstalledHash) reports that hash in hello instead of reading its new binary, when

@@ -21,40 +21,56 @@ func TestUploadFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compressed := func(cmd string, body []byte) bool {
+	// format returns how an upload travels: "raw", "gzip" or "zstd".
+	format := func(cmd string, body []byte) string {
 		if body == nil {
-			return strings.Contains(cmd, "gzip")
+			if strings.Contains(cmd, "gzip") || strings.Contains(cmd, "zstd") {
+				t.Fatalf("raw upload with command %q", cmd)
+			}
+			return "raw"
 		}
-		if len(body) >= int(bin.Size) || !strings.Contains(cmd, "gzip -dc") {
+		if len(body) >= int(bin.Size) {
 			t.Fatalf("compressed upload of %d bytes for %d, command %q", len(body), bin.Size, cmd)
 		}
-		return true
+		switch {
+		case strings.Contains(cmd, "| gzip -dc"):
+			return "gzip"
+		case strings.Contains(cmd, "| zstd -dcq"):
+			return "zstd"
+		}
+		t.Fatalf("compressed upload with command %q", cmd)
+		return ""
 	}
+	gz, zst, both := Marker{Gzip: true}, Marker{Zstd: true}, Marker{Gzip: true, Zstd: true}
 	for _, tc := range []struct {
-		mode     string
-		hostGzip bool
-		want     bool
+		mode string
+		host Marker
+		want string
 	}{
-		{"", true, true},
-		{"", false, false},
-		{CompressAuto, true, true},
-		{CompressGzip, true, true},
-		{CompressGzip, false, false},
-		{CompressNone, true, false},
+		{"", both, "zstd"},
+		{"", gz, "gzip"},
+		{"", zst, "zstd"},
+		{"", Marker{}, "raw"},
+		{CompressAuto, both, "zstd"},
+		{CompressGzip, both, "gzip"},
+		{CompressGzip, zst, "raw"},
+		{CompressZstd, both, "zstd"},
+		{CompressZstd, gz, "raw"},
+		{CompressNone, both, "raw"},
 	} {
 		s := &Source{Self: p, HashCacheDir: "-", Compression: tc.mode}
-		if got := compressed(s.UploadFor("", bin, tc.hostGzip, nil)); got != tc.want {
-			t.Errorf("mode %q, host gzip %v: compressed %v; want %v", tc.mode, tc.hostGzip, got, tc.want)
+		if got := format(s.UploadFor("", bin, tc.host, nil)); got != tc.want {
+			t.Errorf("mode %q, host %+v: %s upload; want %s", tc.mode, tc.host, got, tc.want)
 		}
 	}
-	if _, body := (&Source{NoGzip: true}).UploadFor("", bin, true, nil); body != nil {
+	if _, body := (&Source{NoGzip: true}).UploadFor("", bin, both, nil); body != nil {
 		t.Errorf("Source.NoGzip: upload compressed")
 	}
 	// A binary that changed since it was hashed cannot be compressed: the raw upload is used, and
 	// the agent's hello then reports the hash it really has.
 	other := bin
 	other.Hash = strings.Repeat("0", 64)
-	if _, body := src.UploadFor("", other, true, nil); body != nil {
+	if _, body := src.UploadFor("", other, both, nil); body != nil {
 		t.Errorf("unverifiable binary compressed")
 	}
 }

@@ -219,7 +219,7 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 		return nil, fail(transport.Other, err)
 	}
 	// The address is ssh's business here: compression follows the mode and the host's gzip.
-	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m.Gzip, t.AgentArgs)
+	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
 	p, err = tr.run(t, cmd)
 	if err != nil {
 		return nil, fail(transport.Other, err)

@@ -131,7 +131,7 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	if err != nil {
 		return nil, fail(Kind(err), err)
 	}
-	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m.Gzip, t.AgentArgs)
+	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
 	st, err = cl.Exec(cmd, tr.stderr(t.Name))
 	if err != nil {
 		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
