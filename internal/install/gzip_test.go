@@ -100,18 +100,26 @@ func TestUploadGzip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	badUploads(t, home, UploadGzip("", bin2, int64(len(gz2)), nil), bin2, gz2)
+}
+
+// badUploads checks that the upload command cmd fails on a short or corrupt compressed stream
+// of bin (whole: the good one) and leaves no temp file or agent behind.
+func badUploads(t *testing.T, home, cmd string, bin Binary, whole []byte) {
+	t.Helper()
 	for name, body := range map[string][]byte{
-		"short":   gz2[:len(gz2)/2],
-		"corrupt": append(append([]byte{}, gz2[:10]...), bytes.Repeat([]byte{0xff}, len(gz2)-10)...),
+		"short":   whole[:len(whole)/2],
+		"corrupt": append(append([]byte{}, whole[:10]...), bytes.Repeat([]byte{0x5a}, len(whole)-10)...),
 	} {
-		m, _, err := sh(t, home, UploadGzip("", bin2, int64(len(gz2)), nil), bytes.NewReader(body))
+		m, _, err := sh(t, home, cmd, bytes.NewReader(body))
 		if err != nil || m.Exec || m.Fail == "" {
-			t.Errorf("%s gzip upload: %+v %v; want a failure marker", name, m, err)
+			t.Errorf("%s upload: %+v %v; want a failure marker", name, m, err)
 		}
-		ents, _ := os.ReadDir(filepath.Dir(want))
+		dir := filepath.Join(home, ".cache", "shoal")
+		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), ".agent-") || e.Name() == bin2.Name() {
-				t.Errorf("%s gzip upload left %s", name, e.Name())
+			if strings.HasPrefix(e.Name(), ".agent-") || e.Name() == bin.Name() {
+				t.Errorf("%s upload left %s", name, e.Name())
 			}
 		}
 	}

@@ -434,6 +434,12 @@ func gzipMatches(b []byte, bin Binary) bool {
 }
 
 func gzipFile(bin Binary) ([]byte, error) {
+	return compressFile(bin, func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriterLevel(w, GzipLevel) })
+}
+
+// compressFile returns the file of bin compressed by the writer newWriter makes, checking the
+// bytes read against bin.Hash.
+func compressFile(bin Binary, newWriter func(io.Writer) (io.WriteCloser, error)) ([]byte, error) {
 	f, err := os.Open(bin.Path)
 	if err != nil {
 		return nil, fmt.Errorf("compressing agent binary: %w", err)
@@ -441,14 +447,14 @@ func gzipFile(bin Binary) ([]byte, error) {
 	defer f.Close()
 	var buf bytes.Buffer
 	buf.Grow(int(bin.Size / 2))
-	zw, err := gzip.NewWriterLevel(&buf, GzipLevel)
+	zw, err := newWriter(&buf)
 	if err != nil {
 		return nil, fmt.Errorf("compressing agent binary: %w", err)
 	}
 	h := sha256.New()
 	n, err := io.Copy(zw, io.TeeReader(f, h))
-	if err == nil {
-		err = zw.Close()
+	if cerr := zw.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("compressing agent binary %s: %w", bin.Path, err)
