@@ -140,7 +140,7 @@ func (s *shoalTool) first(cmd string) *tool {
 	return &tool{name: "shoal-first",
 		before: func(n int) error {
 			for i := 1; i <= n; i++ {
-				if err := os.RemoveAll(filepath.Join(s.k.fl.homeDir(i), ".cache", "shoal")); err != nil {
+				if err := removeAgentDir(filepath.Join(s.k.fl.homeDir(i), ".cache", "shoal")); err != nil {
 					return err
 				}
 			}
@@ -269,5 +269,18 @@ func (s *shoalTool) put(src, sum string) *tool {
 				env: s.env}
 		},
 		check: func(_ []byte, n int) error { return s.k.checkPush(n, src, sum) },
+	}
+}
+
+// removeAgentDir removes an agent's install directory, retrying for up to 10 s: an agent of the
+// previous run may still be on its way out, parking its run directory there.
+func removeAgentDir(dir string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := os.RemoveAll(dir)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
