@@ -442,7 +442,7 @@ func renderMarkdown(r *results, analysis string) string {
 		hasDaemon = hasDaemon || d.RSS > 0
 	}
 	if hasDaemon {
-		b.WriteString("## shoal daemon memory\n\nMeasured after the warm runs at each N, from /proc (RSS, PSS, VmHWM), and the Go heap live after the daemon's last GC (it runs with GODEBUG=gctrace=1). The rest of RSS is the collector's headroom (GOGC=100 lets the heap grow to twice the live data), goroutine stacks and the runtime.\n\n| hosts | idle RSS | connected RSS | connected PSS | peak RSS | live heap | RSS / host | above idle / host | live heap / host |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("## shoal daemon memory\n\nMeasured after the warm runs at each N, from /proc (RSS, PSS, VmHWM), and the Go heap live after the daemon's last GC (it runs with GODEBUG=gctrace=1). The hosts already have the agent (at the memory-only point a one-shot run installs it first), as after any restart of the daemon; a daemon that uploads an agent itself keeps that connection's x/crypto buffers at 32 KiB packets. The rest of RSS is the collector's headroom (GOGC=100 lets the heap grow to twice the live data), goroutine stacks and the runtime.\n\n| hosts | idle RSS | connected RSS | connected PSS | peak RSS | live heap | RSS / host | above idle / host | live heap / host |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		sort.Slice(r.Daemon, func(i, j int) bool { return r.Daemon[i].N < r.Daemon[j].N })
 		for _, d := range r.Daemon {
 			if d.RSS == 0 {

@@ -190,6 +190,10 @@ func (c *conn) Read(p []byte) (int, error)  { return c.st.Read(p) }
 func (c *conn) Write(p []byte) (int, error) { return c.st.Write(p) }
 func (c *conn) Info() transport.ConnInfo    { return c.info }
 
+// WriteBulk writes a large frame (a file chunk) in 32 KiB packets (sshx.Stream.WriteBulk);
+// hostsess uses it when the connection has it.
+func (c *conn) WriteBulk(p []byte) (int, error) { return c.st.WriteBulk(p) }
+
 // Close closes the agent's stdin and the SSH connection.
 func (c *conn) Close() error {
 	c.closeOnce.Do(func() {
