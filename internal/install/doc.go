@@ -22,7 +22,7 @@
 //
 // Otherwise it prints, and exits:
 //
-//	SHOAL-MISSING <uname -sm>\t<"gzip" when `command -v gzip` finds it, else nothing>
+//	SHOAL-MISSING <uname -sm>\t<"gzip" and "zstd": those `command -v` finds>
 //
 // With one binary to offer (no platform directory, the usual case) the command skips uname on
 // the way to the agent: it checks that binary's install name and reports the binary's platform
@@ -43,9 +43,9 @@
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
 // instead of the whole executable. The transport then, in a second session on the same
 // connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
-// creates a temp file in the install directory (mktemp), copies the bytes with head -c, checks
-// the size, chmods it 0700 and renames it into place: atomic, so concurrent installs to one
-// shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
+// creates a temp file of a random name in the install directory (with noclobber), copies the
+// bytes with head -c, checks the size, chmods it 0700 and renames it into place: atomic, so
+// concurrent installs to one shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
 // stdin is the rest of the session. On any failure it removes the temp file and prints
 // SHOAL-FAIL <reason>.
 //
@@ -57,8 +57,8 @@
 // compressed once per Source, kept in memory and in HashCacheDir/upload, where the next process
 // reuses it after checking it against the binary (gzip: its trailer's CRC-32 and size; zstd:
 // decompressed and hashed). The command reads exactly that many bytes with head -c, pipes them
-// through the decompressor into the temp file, and goes on as Upload does: size check, chmod,
-// rename, exec. The default mode, "auto", compresses for loopback addresses too: sshd's CPU
+// through the decompressor into the temp file, which checks the stream's own checksum and
+// length, and goes on as Upload does: chmod, rename, exec. The default mode, "auto", compresses for loopback addresses too: sshd's CPU
 // grows faster than the bytes it receives (see CompressAuto). Without either tool, with mode
 // "none", or when the binary cannot be compressed (Source.NoGzip), the raw upload is used.
 //

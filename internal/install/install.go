@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -577,32 +578,49 @@ func execIfSafe(agentArgs []string) string {
 // and execs the agent on the rest of stdin. The caller must send the bytes and then wait for the
 // marker before writing anything else.
 func Upload(dir string, bin Binary, agentArgs []string) string {
-	return upload(dir, bin, `head -c `+strconv.FormatInt(bin.Size, 10), agentArgs)
+	// Raw bytes carry no check of their own: the size is checked after the copy.
+	return upload(dir, bin, `head -c `+strconv.FormatInt(bin.Size, 10), true, agentArgs)
 }
 
 // UploadGzip is Upload for a binary sent compressed (Source.Gzipped, gzSize bytes of it): the
 // command decompresses them with `gzip -dc`, which the host has when its SHOAL-MISSING marker
-// said so (Marker.Gzip), and checks the size and installs as Upload does.
+// said so (Marker.Gzip), and installs as Upload does. gzip checks the stream's CRC-32 and
+// length and fails on a short one, so no size check follows.
 func UploadGzip(dir string, bin Binary, gzSize int64, agentArgs []string) string {
-	return upload(dir, bin, `head -c `+strconv.FormatInt(gzSize, 10)+` | gzip -dc`, agentArgs)
+	return upload(dir, bin, `head -c `+strconv.FormatInt(gzSize, 10)+` | gzip -dc`, false, agentArgs)
 }
 
-// UploadZstd is UploadGzip for a binary sent compressed with zstd (Source.Zstded), for a host
-// whose marker said it has zstd (Marker.Zstd).
+// UploadZstd is UploadGzip for a binary sent compressed with zstd (Source.Zstded, whose frames
+// carry a checksum of the content), for a host whose marker said it has zstd (Marker.Zstd).
 func UploadZstd(dir string, bin Binary, zSize int64, agentArgs []string) string {
-	return upload(dir, bin, `head -c `+strconv.FormatInt(zSize, 10)+` | zstd -dcq`, agentArgs)
+	return upload(dir, bin, `head -c `+strconv.FormatInt(zSize, 10)+` | zstd -dcq`, false, agentArgs)
 }
 
-// upload returns the upload command; recv writes the binary to its stdout.
-func upload(dir string, bin Binary, recv string, agentArgs []string) string {
-	n := strconv.FormatInt(bin.Size, 10)
-	s := fmt.Sprintf(`d=%s; a="$d"/%s; u=$(uname -sm); umask 077; t=; `, dirExpr(dir), bin.Name()) +
-		`mkdir -p "$d" && chmod 700 "$d" && t=$(mktemp "$d/.agent-XXXXXX") && ` + recv + ` > "$t" && ` +
-		`[ $(wc -c < "$t") -eq ` + n + ` ] && chmod 700 "$t" && mv -f "$t" "$a" && ` +
-		`{ printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` +
+// upload returns the upload command; recv writes the binary to its stdout, and checkSize
+// checks the size of what it wrote.
+//
+// Every process counts: on a first contact each host runs this once, and a fork and exec costs
+// it about 1.3 ms of CPU. So the temporary file is named here (random, so hosts sharing a home
+// never pick the same one) and created with noclobber instead of by mktemp, the directory is
+// created or chmod-ed, not both, and the platform printed is the binary's, not uname's.
+func upload(dir string, bin Binary, recv string, checkSize bool, agentArgs []string) string {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	plat := bin.OS + " " + bin.Arch
+	if u := unames(bin.OS, bin.Arch); len(u) > 0 {
+		plat = u[0]
+	}
+	size := ""
+	if checkSize {
+		size = `[ $(wc -c < "$t") -eq ` + strconv.FormatInt(bin.Size, 10) + ` ] && `
+	}
+	s := fmt.Sprintf(`d=%s; a="$d"/%s; t="$d"/.agent-%s; umask 077; set -C; w=; `, dirExpr(dir), bin.Name(), hex.EncodeToString(rnd[:])) +
+		`{ if [ -d "$d" ]; then chmod 700 "$d"; else mkdir -p "$d"; fi; } && w=1 && ` + recv + ` > "$t" && ` +
+		size + `chmod 700 "$t" && mv -f "$t" "$a" && ` +
+		`{ printf '` + markerExec + ` %s\t%s\n' ` + Quote(plat) + ` "$a"; ` +
 		// The agent believes this hash instead of reading the file it was just written to.
-		hashEnv + `=` + bin.Hash + `; export ` + hashEnv + `; ` + agentExec(agentArgs) + `; }; ` +
-		`[ -n "$t" ] && rm -f "$t"; printf '` + markerFail + ` could not write %s\n' "$a"; exit 1`
+		hashEnv + `=` + bin.Hash + `; export ` + hashEnv + `; set +C; ` + agentExec(agentArgs) + `; }; ` +
+		`[ -n "$w" ] && rm -f "$t"; printf '` + markerFail + ` could not write %s\n' "$a"; exit 1`
 	return wrap(s)
 }
 
