@@ -52,7 +52,7 @@
 // Source.UploadFor picks the command. The bootstrap's SHOAL-MISSING marker lists the
 // decompressors the host has (`gzip`, `zstd`); when the mode (Source.Compression) allows it,
 // the binary is sent compressed: with zstd where the host has it (UploadZstd, Source.Zstded:
-// 3.5 to 1.3 MB for the agent-only build, and `zstd -dc` costs a host a fifth of what
+// 3.5 to 1.45 MB for the agent-only build, and `zstd -dc` costs a host less than half of what
 // `gzip -dc` does), else with gzip (UploadGzip, Source.Gzipped: 3.5 to 1.5 MB). Each binary is
 // compressed once per Source, kept in memory and in HashCacheDir/upload, where the next process
 // reuses it after checking it against the binary (gzip: its trailer's CRC-32 and size; zstd:
