@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/shoal-sh/shoal/internal/certs"
 )
 
@@ -113,17 +111,15 @@ func peerCred(c net.Conn) (PeerCred, error) {
 		if err != nil {
 			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", err)
 		}
-		var cred *unix.Ucred
+		var uid, pid int
 		var cerr error
-		if err := raw.Control(func(fd uintptr) {
-			cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		}); err != nil {
+		if err := raw.Control(func(fd uintptr) { uid, pid, cerr = socketPeer(int(fd)) }); err != nil {
 			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", err)
 		}
 		if cerr != nil {
 			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", cerr)
 		}
-		return PeerCred{UID: int(cred.Uid), PID: int(cred.Pid), Known: true}, nil
+		return PeerCred{UID: uid, PID: pid, Known: true}, nil
 	}
 	return PeerCred{UID: -1}, fmt.Errorf("refusing a %T connection: only Unix sockets, TLS and in-process pipes are served", c)
 }

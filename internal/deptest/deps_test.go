@@ -13,9 +13,12 @@ const mod = "github.com/shoal-sh/shoal/"
 // allowed lists, for each package, the internal packages it may import directly.
 // A package missing here may import nothing internal; "*" allows everything.
 var allowed = map[string][]string{
-	"cmd/shoal":      {"internal/cli"},
-	"internal/cli":   {"*"},
-	"internal/agent": {"internal/proto", "internal/fsutil"},
+	"cmd/shoal": {"internal/cli"},
+	// The agent-only build: the agent and nothing of the console, SSH or TLS.
+	"cmd/shoal-agent":              {"internal/agent"},
+	"internal/install/appendagent": {"internal/install"},
+	"internal/cli":                 {"*"},
+	"internal/agent":               {"internal/proto", "internal/fsutil"},
 	"internal/daemon": {"internal/proto", "internal/hostsess", "internal/hostlist", "internal/config",
 		"internal/state", "internal/audit", "internal/fsutil", "internal/client", "internal/transport",
 		"internal/transport/local", "internal/transport/ssh", "internal/transport/openssh", "internal/install",
@@ -90,4 +93,21 @@ func permitted(rules []string, dep string) bool {
 		}
 	}
 	return false
+}
+
+// TestAgentBuildIsSmall checks that the agent-only build, which every host downloads on first
+// contact, links none of the console's, SSH's or TLS's packages: a third of shoal's size.
+func TestAgentBuildIsSmall(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/shoal-agent").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"github.com/spf13/cobra", "golang.org/x/crypto/ssh", "crypto/tls",
+			"github.com/reeflective/readline", "github.com/klauspost/compress", mod + "internal/cli"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("cmd/shoal-agent links %s", dep)
+			}
+		}
+	}
 }

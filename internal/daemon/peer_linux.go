@@ -1,0 +1,12 @@
+package daemon
+
+import "golang.org/x/sys/unix"
+
+// socketPeer returns the user and process at the other end of the Unix socket fd.
+func socketPeer(fd int) (uid, pid int, err error) {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return -1, 0, err
+	}
+	return int(cred.Uid), int(cred.Pid), nil
+}
