@@ -534,7 +534,7 @@ func wrap(script string) string {
 // Bootstrap returns the remote command run first on every connect: it execs the installed agent
 // for the host's platform when it is present, a regular executable file not writable by group or
 // others, in a directory of mode 0700; otherwise it prints a SHOAL-MISSING marker with
-// `uname -sm` and whether gzip is there, and exits. bins are the binaries this side could install (Source.Available);
+// `uname -sm` and the decompressors there (gzip, zstd), and exits. bins are the binaries this side could install (Source.Available);
 // with none (or to force a reinstall) it always reports missing.
 //
 // With exactly one binary (no platform directory: the usual case) the command does not run
