@@ -426,31 +426,12 @@ func (s *Session) recycle(c *conn) {
 
 // countingWriter counts the bytes written through it.
 type countingWriter struct {
-	w    io.Writer
-	bulk bulkWriter // w's bulk form, or nil
-	n    atomic.Int64
+	w io.Writer
+	n atomic.Int64
 }
-
-// bulkWriter is a connection that can send a large write in larger packets (the ssh
-// transport: sshx.Stream.WriteBulk). The agent's ordinary frames stay in small packets,
-// so an idle connection keeps small buffers; file chunks go in large ones.
-type bulkWriter interface {
-	WriteBulk(p []byte) (int, error)
-}
-
-// bulkFrame is the frame size from which countingWriter writes in bulk: only the chunks of
-// a file write (writeChunk) are this large. 50 MB to 50 hosts on the bench fleet cost the
-// hosts' sshd a fifth less CPU in 32 KiB packets than in 16 KiB ones.
-const bulkFrame = 64 << 10
 
 func (cw *countingWriter) Write(p []byte) (int, error) {
-	var n int
-	var err error
-	if cw.bulk != nil && len(p) >= bulkFrame {
-		n, err = cw.bulk.WriteBulk(p)
-	} else {
-		n, err = cw.w.Write(p)
-	}
+	n, err := cw.w.Write(p)
 	cw.n.Add(int64(n))
 	return n, err
 }

@@ -522,7 +522,6 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		s.flushStates()
 	}
 	cw := &countingWriter{w: tc}
-	cw.bulk, _ = tc.(bulkWriter)
 	hr := &headReader{r: tc}
 	pc := proto.NewConn(hr, cw, proto.ConnOptions{ReadBufferSize: readBufferSize})
 	// The hello exchange must not hang: a timeout or Close closes the connection under it.

@@ -445,25 +445,32 @@ func drain(w io.Writer, r io.Reader) {
 
 func (s *Stream) Read(p []byte) (int, error) { return s.ch.Read(p) }
 
-// maxWrite bounds the data of one SSH packet that Stream.Write sends. x/crypto keeps, for
-// the life of a connection, a packet buffer in the channel and a sealing buffer in the
-// cipher as large as the largest packet ever sent: one agent upload or file push in
-// 32 KiB packets left every idle host holding some 80 KiB of heap for good. 16 KiB halves
-// that for ~3 ms more client CPU per agent upload; 8 KiB cost ~12 ms.
-const maxWrite = 16 << 10
+// Packet sizes of Stream.Write. x/crypto keeps, for the life of a connection, a packet
+// buffer in the channel and a sealing buffer in the cipher as large as the largest packet
+// ever sent: 32 KiB packets everywhere left every idle host holding some 80 KiB of heap for
+// good. So ordinary writes (the agent's frames) go in packets of at most maxWrite bytes, and
+// only a bulk write, bulkMin bytes or more in one call (an agent upload, a file chunk), goes
+// in packets of bulkWrite, the most OpenSSH's sshd accepts. sshd grows its channel buffer by
+// copying it into new memory, one packet at a time, when data outruns the command reading
+// it: half as many packets cut the hosts' CPU of a first contact by a fifth (62 to 49 ms per
+// host) and of a 50 MB push by about as much, measured on the bench fleet. The price: a
+// connection that carried a bulk write keeps 32 KiB buffers.
+const (
+	maxWrite  = 16 << 10
+	bulkWrite = 32 << 10
+	bulkMin   = 64 << 10
+)
 
-// bulkWrite bounds the packets of WriteBulk: 32 KiB, the most OpenSSH's sshd accepts.
-const bulkWrite = 32 << 10
+// packetSize returns the largest packet Write sends a write of n bytes in.
+func packetSize(n int) int {
+	if n >= bulkMin {
+		return bulkWrite
+	}
+	return maxWrite
+}
 
-// Write sends p to the command's stdin, in packets of at most maxWrite bytes.
-func (s *Stream) Write(p []byte) (int, error) { return s.write(p, maxWrite) }
-
-// WriteBulk is Write in packets of up to 32 KiB, for a one-off transfer such as an agent
-// upload. sshd grows its channel buffer by copying it into new memory, one packet at a time,
-// when data outruns the command reading it; half as many packets cut the hosts' CPU for a
-// first contact by a fifth (62 to 49 ms per host, measured on the bench fleet). The price:
-// x/crypto's sealing buffer then stays at 32 KiB for the rest of the connection.
-func (s *Stream) WriteBulk(p []byte) (int, error) { return s.write(p, bulkWrite) }
+// Write sends p to the command's stdin, in packets of packetSize(len(p)) bytes at most.
+func (s *Stream) Write(p []byte) (int, error) { return s.write(p, packetSize(len(p))) }
 
 func (s *Stream) write(p []byte, max int) (int, error) {
 	n := 0

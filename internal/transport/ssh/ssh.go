@@ -136,7 +136,7 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	if err != nil {
 		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
 	}
-	if err := send(bulk{st}, bin.Path, body); err != nil {
+	if err := send(st, bin.Path, body); err != nil {
 		st.Close()
 		return nil, fail(transport.InstallFailed, err)
 	}
@@ -152,11 +152,6 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 	return &conn{cl: cl, st: st, info: info}, nil
 }
 
-// bulk writes to a stream in the larger packets of a one-off transfer (sshx.Stream.WriteBulk).
-type bulk struct{ st *sshx.Stream }
-
-func (b bulk) Write(p []byte) (int, error) { return b.st.WriteBulk(p) }
-
 // send writes body to w, or when body is nil copies the file at path.
 func send(w io.Writer, path string, body []byte) error {
 	if body != nil {
@@ -170,7 +165,9 @@ func send(w io.Writer, path string, body []byte) error {
 		return fmt.Errorf("uploading agent: %w", err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
+	// Writes of 256 KiB are bulk writes for the stream (32 KiB packets; sshx.Stream.Write).
+	// The struct hides the file's WriteTo, which would copy through 32 KiB writes instead.
+	if _, err := io.CopyBuffer(w, struct{ io.Reader }{f}, make([]byte, 256<<10)); err != nil {
 		return fmt.Errorf("uploading agent: %w", err)
 	}
 	return nil
@@ -189,10 +186,6 @@ type conn struct {
 func (c *conn) Read(p []byte) (int, error)  { return c.st.Read(p) }
 func (c *conn) Write(p []byte) (int, error) { return c.st.Write(p) }
 func (c *conn) Info() transport.ConnInfo    { return c.info }
-
-// WriteBulk writes a large frame (a file chunk) in 32 KiB packets (sshx.Stream.WriteBulk);
-// hostsess uses it when the connection has it.
-func (c *conn) WriteBulk(p []byte) (int, error) { return c.st.WriteBulk(p) }
 
 // Close closes the agent's stdin and the SSH connection.
 func (c *conn) Close() error {
