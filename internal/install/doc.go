@@ -60,7 +60,7 @@
 // through the decompressor into the temp file, which checks the stream's own checksum and
 // length, and goes on as Upload does: chmod, rename, exec. The default mode, "auto", compresses for loopback addresses too: sshd's CPU
 // grows faster than the bytes it receives (see CompressAuto). Without either tool, with mode
-// "none", or when the binary cannot be compressed (Source.NoGzip), the raw upload is used.
+// "none", or when the binary cannot be compressed, the raw upload is used.
 //
 // The upload starts the agent with SHOAL_AGENT_HASH set to the hash of the bytes it sent; the
 // agent (agent.InstalledHash) reports that hash in hello instead of reading its new binary, when

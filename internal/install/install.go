@@ -48,12 +48,9 @@ type Source struct {
 	// PlatformDir holds shoal-<os>-<arch> binaries for other platforms (`make release` output).
 	PlatformDir string
 	// HashCacheDir keeps the binaries' hashes across processes (fsutil.CachedHash), so a
-	// command does not read its whole 15 MB binary on every start; empty means
+	// command does not read its whole binary on every start; empty means
 	// <os.UserCacheDir>/shoal, "-" means no cache on disk.
 	HashCacheDir string
-	// NoGzip makes Gzipped and Zstded fail, so transports always upload the binary as it is:
-	// for a fast link to hosts short of CPU, where decompressing costs more than the bytes saved.
-	NoGzip bool
 	// Compression chooses how UploadFor sends a binary: CompressAuto (the default, for ""),
 	// CompressGzip, CompressZstd or CompressNone.
 	Compression string
@@ -339,9 +336,6 @@ func (s *Source) Zstded(bin Binary) ([]byte, error) {
 // packed returns bin compressed by pack, made once per Source and kept on disk with the suffix
 // ext, where the next process reuses it when matches says it was made of bin.
 func (s *Source) packed(bin Binary, ext string, pack func(Binary) ([]byte, error), matches func([]byte, Binary) bool) ([]byte, error) {
-	if s.NoGzip {
-		return nil, ErrNoGzip
-	}
 	s.mu.Lock()
 	if s.gz == nil {
 		s.gz = map[string]*gzEntry{}
@@ -702,9 +696,6 @@ func Match(bins []Binary, uname string) (Binary, bool) {
 	}
 	return bins[i], true
 }
-
-// ErrNoGzip is returned by Gzipped and Zstded when Source.NoGzip is set.
-var ErrNoGzip = errors.New("compressed uploads are turned off")
 
 // ErrHashMismatch means the agent that answered is not the binary the transport meant to start.
 var ErrHashMismatch = errors.New("agent binary hash mismatch")

@@ -63,9 +63,6 @@ func TestUploadFor(t *testing.T) {
 			t.Errorf("mode %q, host %+v: %s upload; want %s", tc.mode, tc.host, got, tc.want)
 		}
 	}
-	if _, body := (&Source{NoGzip: true}).UploadFor("", bin, both, nil); body != nil {
-		t.Errorf("Source.NoGzip: upload compressed")
-	}
 	// A binary that changed since it was hashed cannot be compressed: the raw upload is used, and
 	// the agent's hello then reports the hash it really has.
 	other := bin
