@@ -26,21 +26,7 @@ func TempName(path string) string {
 // WriteFile writes data to path atomically: a temporary file in the same directory, fsync, chmod
 // to perm, rename over path, fsync of the directory. On failure path is left as it was.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	tmp := TempName(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("creating temporary file for %s: %w", path, err)
-	}
-	if err := writeSyncClose(f, data, perm); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("renaming into %s: %w", path, err)
-	}
-	SyncDir(filepath.Dir(path))
-	return nil
+	return replace(path, data, perm, true)
 }
 
 // ReplaceFile is WriteFile without the fsyncs: path shows the old content or the new, never a
@@ -48,6 +34,12 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // whatever else the file system holds unwritten, which on one disk with freshly uploaded agents
 // took seconds.
 func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
+	return replace(path, data, perm, false)
+}
+
+// replace writes data to a temporary file beside path and renames it over path, with fsyncs of
+// the file and the directory when durable.
+func replace(path string, data []byte, perm fs.FileMode, durable bool) error {
 	tmp := TempName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -57,31 +49,24 @@ func ReplaceFile(path string, data []byte, perm fs.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-func writeSyncClose(f *os.File, data []byte, perm fs.FileMode) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("renaming into %s: %w", path, err)
+	}
+	if durable {
+		SyncDir(filepath.Dir(path))
+	}
+	return nil
 }
 
 // SyncDir fsyncs a directory so a rename in it is durable. Errors are ignored: some file systems
