@@ -1,6 +1,6 @@
 // Package install puts the shoal agent on a host: the one-round-trip bootstrap command that
-// either starts the installed agent or reports the host's platform, the upload command that
-// writes a new binary atomically and starts it, the choice of binary per platform, and the check
+// either starts the installed agent or reports the host's platform and waits for an upload
+// script, the upload script that writes a new binary atomically and starts it, the choice of binary per platform, and the check
 // of the hash the agent reports in its hello. Nothing here opens a connection: transports (ssh,
 // openssh) run the commands and move the bytes.
 //
@@ -20,7 +20,8 @@
 //
 //	SHOAL-EXEC <uname -sm>\t<agent path>
 //
-// Otherwise it prints, and exits:
+// Otherwise it prints the line below and reads one line from stdin, an upload script, which it
+// runs (see Install); at end of input it exits instead:
 //
 //	SHOAL-MISSING <uname -sm>\t<"gzip" and "zstd": those `command -v` finds>
 //
@@ -41,22 +42,33 @@
 // scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.5 MB against shoal's
 // 10.9 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
-// instead of the whole executable. The transport then, in a second session on the same
-// connection, runs Upload's command and writes exactly Size bytes to its stdin. The command
-// creates a temp file of a random name in the install directory (with noclobber), copies the
-// bytes with head -c, checks the size, chmods it 0700 and renames it into place: atomic, so
-// concurrent installs to one shared home never expose a partial file. It then prints SHOAL-EXEC and execs the agent, whose
-// stdin is the rest of the session. On any failure it removes the temp file and prints
-// SHOAL-FAIL <reason>.
+// instead of the whole executable. The transport then calls Install on the bootstrap's session:
+// it sends Upload's script as one line, which the waiting bootstrap runs. The script makes the
+// install directory and prints
 //
-// Source.UploadFor picks the command. The bootstrap's SHOAL-MISSING marker lists the
+//	SHOAL-READY
+//
+// and only then does Install write the bytes (exactly Size of them): bytes that reach sshd
+// before anything reads them wait in its channel buffer, which it grows by copying at every
+// packet, and that cost a host more CPU than the rest of the install. On Linux the script first
+// has perl, where there is one, enlarge the pipe sshd writes into from 64 KiB to 2 or 1 MiB, so
+// that sshd hands the upload on instead of holding it. One session does it all: a second one
+// (the way it was done before) cost each host another sshd fork and login shell.
+//
+// The script creates a temp file of a random name in the install directory (with noclobber),
+// copies the bytes with head -c, checks the size, chmods it 0700 and renames it into place:
+// atomic, so concurrent installs to one shared home never expose a partial file. It then
+// prints SHOAL-EXEC and execs the agent, whose stdin is the rest of the session. On any
+// failure it removes the temp file and prints SHOAL-FAIL <reason>.
+//
+// Source.UploadFor picks the script. The bootstrap's SHOAL-MISSING marker lists the
 // decompressors the host has (`gzip`, `zstd`); when the mode (Source.Compression) allows it,
 // the binary is sent compressed: with zstd where the host has it (UploadZstd, Source.Zstded:
 // 3.5 to 1.45 MB for the agent-only build, and `zstd -dc` costs a host less than half of what
 // `gzip -dc` does), else with gzip (UploadGzip, Source.Gzipped: 3.5 to 1.5 MB). Each binary is
 // compressed once per Source, kept in memory and in HashCacheDir/upload, where the next process
 // reuses it after checking it against the binary (gzip: its trailer's CRC-32 and size; zstd:
-// decompressed and hashed). The command reads exactly that many bytes with head -c, pipes them
+// decompressed and hashed). The script reads exactly that many bytes with head -c, pipes them
 // through the decompressor into the temp file, which checks the stream's own checksum and
 // length, and goes on as Upload does: chmod, rename, exec. The default mode, "auto", compresses for loopback addresses too: sshd's CPU
 // grows faster than the bytes it receives (see CompressAuto). Without either tool, with mode

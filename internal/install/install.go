@@ -296,10 +296,10 @@ const (
 // CompressionModes lists the valid values of Source.Compression.
 var CompressionModes = []string{CompressAuto, CompressGzip, CompressZstd, CompressNone}
 
-// UploadFor returns the command that installs bin in dir and starts it with agentArgs, and the
-// bytes to write to its stdin: the binary compressed when the mode allows it and the host has
-// the tool (host: its SHOAL-MISSING marker), else nil, meaning the file at bin.Path as it is
-// (Upload).
+// UploadFor returns the script that installs bin in dir and starts it with agentArgs (Upload,
+// for Install), and the bytes to send it: the binary compressed when the mode allows it and the
+// host has the tool (host: its SHOAL-MISSING marker), else nil, meaning the file at bin.Path as
+// it is.
 func (s *Source) UploadFor(dir string, bin Binary, host Marker, agentArgs []string) (string, []byte) {
 	if s.Compression == CompressNone {
 		return Upload(dir, bin, agentArgs), nil
@@ -517,6 +517,7 @@ const (
 	markerExec    = "SHOAL-EXEC"    // SHOAL-EXEC <uname -sm>\t<agent path>
 	markerMissing = "SHOAL-MISSING" // SHOAL-MISSING <uname -sm>\t<"gzip" and "zstd", those that are there>
 	markerFail    = "SHOAL-FAIL"    // SHOAL-FAIL <reason>
+	markerReady   = "SHOAL-READY"   // SHOAL-READY: the upload script reads the binary from here on
 )
 
 // wrap makes script run under /bin/sh whatever the user's login shell is. The script contains no
@@ -556,29 +557,34 @@ func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 		b.WriteString("esac; ")
 		b.WriteString(`if [ -n "$a" ]; then ` + execIfSafe(agentArgs) + `fi; `)
 	}
-	b.WriteString(`u=$(uname -sm); g=; command -v gzip >/dev/null 2>&1 && g=gzip; command -v zstd >/dev/null 2>&1 && g="$g zstd"; printf '` + markerMissing + ` %s\t%s\n' "$u" "$g"`)
+	b.WriteString(`u=$(uname -sm); g=; command -v gzip >/dev/null 2>&1 && g=gzip; command -v zstd >/dev/null 2>&1 && g="$g zstd"; printf '` + markerMissing + ` %s\t%s\n' "$u" "$g"; `)
+	// The install happens in this session: the caller sends one line, an upload script
+	// (UploadScript), and the shell runs it on the rest of stdin. End of input instead means
+	// no install here.
+	b.WriteString(`IFS= read -r c && eval "$c"; exit 1`)
 	return wrap(b.String())
 }
 
 // execIfSafe is the part of the bootstrap that prints SHOAL-EXEC and execs the agent at $a when
 // it is a regular executable file not writable by group or others in a directory $d of mode 0700.
+// The test before find spares a host without the agent that process.
 func execIfSafe(agentArgs []string) string {
-	return `r=$(find "$d" "$a" -prune \( -type d -perm 700 -o -type f -perm -100 ! -perm -020 ! -perm -002 \) -print 2>/dev/null); ` +
+	return `r=; [ -f "$a" ] && r=$(find "$d" "$a" -prune \( -type d -perm 700 -o -type f -perm -100 ! -perm -020 ! -perm -002 \) -print 2>/dev/null); ` +
 		`case "$r" in "$d"?"$a") printf '` + markerExec + ` %s\t%s\n' "$u" "$a"; ` + agentExec(agentArgs) + `;; esac; `
 }
 
-// Upload returns the remote command that installs bin: it reads exactly bin.Size bytes of stdin
-// into a temp file in the install directory, checks the size, makes it 0700, renames it into
-// place (atomic, so concurrent installs to one shared home are safe), prints a SHOAL-EXEC marker
-// and execs the agent on the rest of stdin. The caller must send the bytes and then wait for the
-// marker before writing anything else.
+// Upload returns the script that installs bin, one line of sh for a bootstrap that reported the
+// agent missing to run (see Install): it makes the install directory, prints a SHOAL-READY
+// marker, reads exactly bin.Size bytes of stdin into a temp file there, checks the size, makes
+// it 0700, renames it into place (atomic, so concurrent installs to one shared home are safe),
+// prints a SHOAL-EXEC marker and execs the agent on the rest of stdin.
 func Upload(dir string, bin Binary, agentArgs []string) string {
 	// Raw bytes carry no check of their own: the size is checked after the copy.
 	return upload(dir, bin, `head -c `+strconv.FormatInt(bin.Size, 10), true, agentArgs)
 }
 
 // UploadGzip is Upload for a binary sent compressed (Source.Gzipped, gzSize bytes of it): the
-// command decompresses them with `gzip -dc`, which the host has when its SHOAL-MISSING marker
+// script decompresses them with `gzip -dc`, which the host has when its SHOAL-MISSING marker
 // said so (Marker.Gzip), and installs as Upload does. gzip checks the stream's CRC-32 and
 // length and fails on a short one, so no size check follows.
 func UploadGzip(dir string, bin Binary, gzSize int64, agentArgs []string) string {
@@ -591,13 +597,17 @@ func UploadZstd(dir string, bin Binary, zSize int64, agentArgs []string) string 
 	return upload(dir, bin, `head -c `+strconv.FormatInt(zSize, 10)+` | zstd -dcq`, false, agentArgs)
 }
 
-// upload returns the upload command; recv writes the binary to its stdout, and checkSize
+// upload returns the upload script; recv writes the binary to its stdout, and checkSize
 // checks the size of what it wrote.
 //
 // Every process counts: on a first contact each host runs this once, and a fork and exec costs
 // it about 1.3 ms of CPU. So the temporary file is named here (random, so hosts sharing a home
 // never pick the same one) and created with noclobber instead of by mktemp, the directory is
 // created or chmod-ed, not both, and the platform printed is the binary's, not uname's.
+//
+// The SHOAL-READY marker comes just before the receiving processes start, and the caller sends
+// nothing before it: bytes that reach sshd while nothing reads them pile up in its channel
+// buffer, which it grows by reallocating, at several times the CPU of the transfer itself.
 func upload(dir string, bin Binary, recv string, checkSize bool, agentArgs []string) string {
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -609,14 +619,88 @@ func upload(dir string, bin Binary, recv string, checkSize bool, agentArgs []str
 	if checkSize {
 		size = `[ $(wc -c < "$t") -eq ` + strconv.FormatInt(bin.Size, 10) + ` ] && `
 	}
-	s := fmt.Sprintf(`d=%s; a="$d"/%s; t="$d"/.agent-%s; umask 077; set -C; w=; `, dirExpr(dir), bin.Name(), hex.EncodeToString(rnd[:])) +
-		`{ if [ -d "$d" ]; then chmod 700 "$d"; else mkdir -p "$d"; fi; } && w=1 && ` + recv + ` > "$t" && ` +
+	grow := ""
+	if bin.OS == "linux" {
+		grow = growPipe
+	}
+	return fmt.Sprintf(`d=%s; a="$d"/%s; t="$d"/.agent-%s; umask 077; set -C; w=; `, dirExpr(dir), bin.Name(), hex.EncodeToString(rnd[:])) +
+		`{ if [ -d "$d" ]; then chmod 700 "$d"; else mkdir -p "$d"; fi; } && w=1 && ` + grow +
+		`printf '` + markerReady + `\n' && ` + recv + ` > "$t" && ` +
 		size + `chmod 700 "$t" && mv -f "$t" "$a" && ` +
 		`{ printf '` + markerExec + ` %s\t%s\n' ` + Quote(plat) + ` "$a"; ` +
 		// The agent believes this hash instead of reading the file it was just written to.
 		hashEnv + `=` + bin.Hash + `; export ` + hashEnv + `; set +C; ` + agentExec(agentArgs) + `; }; ` +
 		`[ -n "$w" ] && rm -f "$t"; printf '` + markerFail + ` could not write %s\n' "$a"; exit 1`
-	return wrap(s)
+}
+
+// growPipe enlarges the pipe on stdin, where sshd writes what it receives, to 2 MiB, else
+// 1 MiB (Linux's F_SETPIPE_SZ, with perl, which most Linux hosts have; without it nothing
+// changes). Behind the default 64 KiB, sshd holds the upload in its channel buffer, which it
+// grows by copying at every packet: that costs a host more CPU than the rest of the install.
+const growPipe = `{ command -v perl >/dev/null 2>&1 && perl -e 'fcntl(STDIN, 1031, 2 << 20) || fcntl(STDIN, 1031, 1 << 20)' 2>/dev/null; :; } && `
+
+// ErrMultiLine means an upload script cannot be sent as one line (an agent argument holds a
+// newline).
+var ErrMultiLine = errors.New("the upload script has a newline (in an agent argument?)")
+
+// Install runs an upload script (Upload, Source.UploadFor) in the session of a bootstrap that
+// printed SHOAL-MISSING, rw being that session's stdio: it sends the script as one line, waits
+// for SHOAL-READY, sends body, or the file at bin.Path when body is nil, and returns the marker
+// that follows. After a SHOAL-EXEC marker the agent speaks on rw; after anything else, or an
+// error, the caller closes the session.
+func Install(rw io.ReadWriter, script string, bin Binary, body []byte) (Marker, error) {
+	if strings.ContainsAny(script, "\n\r") {
+		return Marker{}, ErrMultiLine
+	}
+	if _, err := io.WriteString(rw, script+"\n"); err != nil {
+		return Marker{}, fmt.Errorf("sending the upload script: %w", err)
+	}
+	m, err := ReadMarker(rw)
+	if err != nil {
+		return Marker{}, fmt.Errorf("waiting for the host to receive: %w", err)
+	}
+	if !m.Ready {
+		return m, hostSays(m)
+	}
+	if err := sendBinary(rw, bin.Path, body); err != nil {
+		return Marker{}, err
+	}
+	if m, err = ReadMarker(rw); err != nil {
+		return Marker{}, fmt.Errorf("waiting for the agent to start: %w", err)
+	}
+	if !m.Exec {
+		return m, hostSays(m)
+	}
+	return m, nil
+}
+
+// hostSays is the error for a marker other than the one an upload waited for.
+func hostSays(m Marker) error {
+	if m.Fail != "" {
+		return fmt.Errorf("the host says: %s", m.Fail)
+	}
+	return fmt.Errorf("unexpected marker from the upload script: %+v", m)
+}
+
+// sendBinary writes body to w, or when body is nil copies the file at path.
+func sendBinary(w io.Writer, path string, body []byte) error {
+	if body != nil {
+		if _, err := w.Write(body); err != nil {
+			return fmt.Errorf("uploading agent: %w", err)
+		}
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("uploading agent: %w", err)
+	}
+	defer f.Close()
+	// Writes of 256 KiB go to an SSH stream in 32 KiB packets (sshx.Stream.Write). The struct
+	// hides the file's WriteTo, which would copy through 32 KiB writes instead.
+	if _, err := io.CopyBuffer(w, struct{ io.Reader }{f}, make([]byte, 256<<10)); err != nil {
+		return fmt.Errorf("uploading agent: %w", err)
+	}
+	return nil
 }
 
 // Marker is what a bootstrap or upload command printed.
@@ -627,6 +711,7 @@ type Marker struct {
 	Fail      string // why an upload failed, when not empty
 	Gzip      bool   // the host has gzip, so an upload may be compressed (UploadGzip)
 	Zstd      bool   // the host has zstd (UploadZstd)
+	Ready     bool   // an upload script waits for the binary
 }
 
 // MaxMarkerBytes bounds what ReadMarker reads before giving up (shell start-up files may print).
@@ -680,6 +765,8 @@ func parseMarker(line string) (Marker, bool) {
 		return Marker{Uname: u, Gzip: slices.Contains(f, "gzip"), Zstd: slices.Contains(f, "zstd")}, true
 	case markerFail:
 		return Marker{Fail: rest}, true
+	case markerReady:
+		return Marker{Ready: true}, rest == "" && !strings.Contains(line, " ")
 	}
 	return Marker{}, false
 }

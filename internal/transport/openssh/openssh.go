@@ -1,7 +1,8 @@
 // Package openssh is the transport that reaches agents by running the system ssh binary, for
 // set-ups the in-process client cannot do: ProxyCommand, GSSAPI, ControlMaster. It runs the same
-// bootstrap and upload commands as package ssh (from package install), one ssh process per
-// connection, in BatchMode so it never prompts.
+// bootstrap and upload script as package ssh (from package install), one ssh process per
+// connection (a first contact installs in the bootstrap's own session), in BatchMode so it never
+// prompts.
 package openssh
 
 import (
@@ -193,18 +194,18 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 		p.stdin.Close()
 		return nil, p.fail(t.Name, err)
 	}
-	p.errBuf.stopCapture()
 	goos, goarch, _ := install.Platform(m.Uname)
 	info := transport.ConnInfo{RemoteOS: goos, RemoteArch: goarch}
 	if m.Exec {
+		p.errBuf.stopCapture()
 		b, _ := install.Match(bins, m.Uname)
 		info.AgentPath, info.AgentHash = m.AgentPath, b.Hash
 		return &conn{tr: tr, t: t, p: p, info: info}, nil
 	}
-	p.stdin.Close()
-	<-p.done
-	p.release()
 	fail := func(k transport.Kind, err error) error {
+		p.stdin.Close()
+		<-p.done
+		p.release()
 		return &transport.Error{Kind: k, Host: t.Name, Err: err}
 	}
 	if goos == "" {
@@ -218,32 +219,19 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 		}
 		return nil, fail(transport.Other, err)
 	}
-	// The address is ssh's business here: compression follows the mode and the host's gzip.
-	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
-	p, err = tr.run(t, cmd)
-	if err != nil {
-		return nil, fail(transport.Other, err)
-	}
+	// The bootstrap waits for the upload script on its stdin: one ssh, not two. The address is
+	// ssh's business here: compression follows the mode and the host's tools.
+	script, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
 	stop = context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
-	if body != nil {
-		if _, err = p.stdin.Write(body); err != nil {
-			err = fmt.Errorf("uploading agent: %w", err)
-		}
-	} else {
-		err = sendFile(p.stdin, bin.Path)
-	}
-	if err == nil {
-		m, err = install.ReadMarker(p.stdout)
-		if err == nil && !m.Exec {
-			err = fmt.Errorf("the host says: %s", m.Fail)
-		}
-	}
+	m, err = install.Install(struct {
+		io.Reader
+		io.Writer
+	}{p.stdout, p.stdin}, script, bin, body)
 	if !stop() {
 		p.kill()
-		return nil, fail(transport.Timeout, fmt.Errorf("installing agent: %w", context.Cause(ctx)))
+		return nil, &transport.Error{Kind: transport.Timeout, Host: t.Name, Err: fmt.Errorf("installing agent: %w", context.Cause(ctx))}
 	}
 	if err != nil {
-		p.stdin.Close()
 		e := p.fail(t.Name, fmt.Errorf("installing agent %s: %w", bin.Name(), err))
 		if te := (*transport.Error)(nil); errors.As(e, &te) && te.Kind == transport.Other {
 			te.Kind = transport.InstallFailed
@@ -253,18 +241,6 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 	p.errBuf.stopCapture()
 	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
 	return &conn{tr: tr, t: t, p: p, info: info}, nil
-}
-
-func sendFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("uploading agent: %w", err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("uploading agent: %w", err)
-	}
-	return nil
 }
 
 // conn is an agent on the stdio of an ssh process.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/shoal-sh/shoal/internal/install"
@@ -123,54 +122,23 @@ func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Tar
 		info.AgentPath, info.AgentHash = m.AgentPath, b.Hash
 		return &conn{cl: cl, st: st, info: info}, nil
 	}
-	st.Close()
 	if goos == "" {
+		st.Close()
 		return nil, fail(transport.NoAgentBinary, &install.NoBinaryError{Uname: m.Uname})
 	}
 	bin, err := tr.o.Source.For(goos, goarch)
 	if err != nil {
+		st.Close()
 		return nil, fail(Kind(err), err)
 	}
-	cmd, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
-	st, err = cl.Exec(cmd, tr.stderr(t.Name))
-	if err != nil {
-		return nil, fail(transport.InstallFailed, fmt.Errorf("starting upload: %w", err))
-	}
-	if err := send(st, bin.Path, body); err != nil {
-		st.Close()
-		return nil, fail(transport.InstallFailed, err)
-	}
-	m, err = install.ReadMarker(st)
-	if err == nil && !m.Exec {
-		err = fmt.Errorf("the host says: %s", m.Fail)
-	}
-	if err != nil {
+	// The bootstrap waits for the upload script on its stdin: one session, not two.
+	script, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
+	if m, err = install.Install(st, script, bin, body); err != nil {
 		st.Close()
 		return nil, fail(transport.InstallFailed, fmt.Errorf("installing agent %s: %w", bin.Name(), err))
 	}
 	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
 	return &conn{cl: cl, st: st, info: info}, nil
-}
-
-// send writes body to w, or when body is nil copies the file at path.
-func send(w io.Writer, path string, body []byte) error {
-	if body != nil {
-		if _, err := w.Write(body); err != nil {
-			return fmt.Errorf("uploading agent: %w", err)
-		}
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("uploading agent: %w", err)
-	}
-	defer f.Close()
-	// Writes of 256 KiB are bulk writes for the stream (32 KiB packets; sshx.Stream.Write).
-	// The struct hides the file's WriteTo, which would copy through 32 KiB writes instead.
-	if _, err := io.CopyBuffer(w, struct{ io.Reader }{f}, make([]byte, 256<<10)); err != nil {
-		return fmt.Errorf("uploading agent: %w", err)
-	}
-	return nil
 }
 
 // conn is a running agent on an SSH session.
