@@ -161,35 +161,99 @@ func TestInstallNoReady(t *testing.T) {
 	}
 }
 
-// TestGrowPipe checks that the upload script's pipe growth takes effect where it can: a stdin
-// pipe of at least 1 MiB once it ran.
+// TestGrowPipe checks that the upload script's reader enlarges the pipe it reads before it says
+// it is ready, where it can: perl on Linux.
 func TestGrowPipe(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("F_SETPIPE_SZ is Linux's")
 	}
 	if _, err := exec.LookPath("perl"); err != nil {
-		t.Skip("no perl: the script goes on without growing the pipe")
+		t.Skip("no perl: head reads, and the pipe stays as it is")
 	}
+	home := t.TempDir()
+	bin := fakeAgent(t, "v1")
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
 	defer w.Close()
-	cmd := exec.Command("/bin/sh", "-c", growPipe+"echo ok")
-	cmd.Stdin = r
-	out, err := cmd.Output()
-	if err != nil || string(out) != "ok\n" {
-		t.Fatalf("growPipe: %q %v", out, err)
+	cmd := exec.Command("/bin/sh", "-c", Bootstrap("", []Binary{bin}, nil))
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	cmd.Stdin, cmd.Stderr = r, os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { w.Close(); cmd.Process.Kill(); cmd.Wait() })
+	if m, err := ReadMarker(out); err != nil || m.Exec {
+		t.Fatalf("bootstrap: %+v %v", m, err)
+	}
+	if _, err := io.WriteString(w, Upload("", bin, nil)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ReadMarker(out); err != nil || !m.Ready {
+		t.Fatalf("upload script: %+v %v; want ready", m, err)
 	}
 	n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
 	if err != nil || n < 1<<20 {
-		t.Errorf("pipe size after growPipe: %d %v; want at least 1 MiB", n, err)
+		t.Errorf("pipe size when ready: %d %v; want at least 1 MiB", n, err)
 	}
-	// The script goes on, quietly, where perl is missing.
-	cmd = exec.Command("/bin/sh", "-c", growPipe+"echo ok")
-	cmd.Env = []string{"PATH=/nonexistent"}
-	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "ok\n" {
-		t.Errorf("growPipe without perl: %q %v", out, err)
+	f, _ := os.ReadFile(bin.Path)
+	w.Write(f)
+	if m, err := ReadMarker(out); err != nil || !m.Exec {
+		t.Errorf("after the upload: %+v %v; want exec", m, err)
+	}
+}
+
+// TestInstallWithoutPerl installs on a host with no perl: head reads the bytes.
+func TestInstallWithoutPerl(t *testing.T) {
+	path := t.TempDir()
+	for _, tool := range []string{"head", "wc", "chmod", "mv", "mkdir", "rm", "find", "uname", "cat", "gzip"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("no %s", tool)
+		}
+		if err := os.Symlink(p, filepath.Join(path, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, compress := range []string{CompressNone, CompressGzip} {
+		home := t.TempDir()
+		bin := fakeAgent(t, "v1")
+		cmd := exec.Command("/bin/sh", "-c", Bootstrap("", []Binary{bin}, nil))
+		cmd.Env = []string{"HOME=" + home, "PATH=" + path}
+		cmd.Stderr = os.Stderr
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rw := struct {
+			io.Reader
+			io.Writer
+		}{out, in}
+		m, err := ReadMarker(rw)
+		if err != nil || m.Exec {
+			t.Fatalf("bootstrap: %+v %v", m, err)
+		}
+		src := &Source{Self: bin.Path, HashCacheDir: t.TempDir(), Compression: compress}
+		script, body := src.UploadFor("", bin, m, nil)
+		if strings.Contains(script, "zstd") {
+			t.Fatalf("%s: UploadFor chose zstd on a host without it", compress)
+		}
+		if m, err = Install(rw, script, bin, body); err != nil || !m.Exec {
+			t.Errorf("%s: Install without perl: %+v %v", compress, m, err)
+		}
+		in.Close()
+		cmd.Wait()
+		got, _ := os.ReadFile(filepath.Join(home, ".cache", "shoal", bin.Name()))
+		orig, _ := os.ReadFile(bin.Path)
+		if string(got) != string(orig) {
+			t.Errorf("%s: installed agent differs from the binary", compress)
+		}
 	}
 }
