@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,7 +55,7 @@ type Options struct {
 	// Shell runs commands with Shell -c; empty means bash, or sh when there is no bash.
 	Shell string
 	// Logger receives diagnostics; nil means discard.
-	Logger *slog.Logger
+	Logger *Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -119,9 +118,6 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Shell == "" {
 		o.Shell = defaultShell()
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -236,7 +232,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 type server struct {
 	opts   Options
 	conn   *proto.Conn
-	log    *slog.Logger
+	log    *Logger
 	runDir string // <state>/run/<agent id>
 	lock   *fsutil.Lock
 

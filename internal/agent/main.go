@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -78,11 +77,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, version stri
 	if h, ok := InstalledHash(opts.StateDir); ok {
 		opts.BinarySHA256 = h // just uploaded by the installer: no need to read the binary
 	}
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts.Logger = NewLogger(stderr, verbose)
 	opts.Version = version
 
 	// A write to a closed stdout must fail with EPIPE, not kill the agent, so running commands

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,7 +42,7 @@ func TestExecutableHashCache(t *testing.T) {
 // forwards an agent's stderr, one line per host.
 func TestStartQuietAtInfo(t *testing.T) {
 	var logBuf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := NewLogger(&logBuf, false)
 	inR, inW := io.Pipe()
 	inW.Close()
 	err := Serve(context.Background(), inR, io.Discard, Options{StateDir: t.TempDir(), BinarySHA256: "test", Logger: log})

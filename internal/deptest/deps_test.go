@@ -96,7 +96,8 @@ func permitted(rules []string, dep string) bool {
 }
 
 // TestAgentBuildIsSmall checks that the agent-only build, which every host downloads on first
-// contact, links none of the console's, SSH's or TLS's packages: a third of shoal's size.
+// contact, links none of the console's, SSH's or TLS's packages: a third of shoal's size. Nor
+// log/slog and encoding/json, another 9% (the agent has its own small logger).
 func TestAgentBuildIsSmall(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", mod+"cmd/shoal-agent").Output()
 	if err != nil {
@@ -104,7 +105,8 @@ func TestAgentBuildIsSmall(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{"github.com/spf13/cobra", "golang.org/x/crypto/ssh", "crypto/tls",
-			"github.com/reeflective/readline", "github.com/klauspost/compress", mod + "internal/cli"} {
+			"github.com/reeflective/readline", "github.com/klauspost/compress", mod + "internal/cli",
+			"log/slog", "encoding/json"} {
 			if dep == banned || strings.HasPrefix(dep, banned+"/") {
 				t.Errorf("cmd/shoal-agent links %s", dep)
 			}
