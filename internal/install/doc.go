@@ -39,8 +39,8 @@
 // On SHOAL-MISSING the transport picks the binary for the platform (Source.For: its own
 // executable when the platform matches, else shoal-<os>-<arch> from the platform directory; a
 // *NoBinaryError names the platform and how to provide it). An executable built by
-// scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.5 MB against shoal's
-// 10.9 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
+// scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.2 MB against shoal's
+// 11.5 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
 // instead of the whole executable. The transport then calls Install on the bootstrap's session:
 // it sends Upload's script as one line, which the waiting bootstrap runs. The script makes the
@@ -64,8 +64,8 @@
 // Source.UploadFor picks the script. The bootstrap's SHOAL-MISSING marker lists the
 // decompressors the host has (`gzip`, `zstd`); when the mode (Source.Compression) allows it,
 // the binary is sent compressed: with zstd where the host has it (UploadZstd, Source.Zstded:
-// 3.5 to 1.45 MB for the agent-only build, and `zstd -dc` costs a host less than half of what
-// `gzip -dc` does), else with gzip (UploadGzip, Source.Gzipped: 3.5 to 1.5 MB). Each binary is
+// 3.2 to 1.34 MB for the agent-only build, and `zstd -dc` costs a host less than half of what
+// `gzip -dc` does), else with gzip (UploadGzip, Source.Gzipped: 3.2 to 1.42 MB). Each binary is
 // compressed once per Source, kept in memory and in HashCacheDir/upload, where the next process
 // reuses it after checking it against the binary (gzip: its trailer's CRC-32 and size; zstd:
 // decompressed and hashed). The script reads exactly that many bytes with head -c, pipes them
