@@ -400,7 +400,7 @@ func renderMarkdown(r *results, analysis string) string {
 		fmt.Fprintf(&b, "## Scenario %d: %s\n\n", sc, scenarioTitles[sc])
 		switch sc {
 		case 2:
-			b.WriteString("Before each run the harness deletes `~/.cache/shoal` on every host; the run must install the agent on all of them. Peers' cold runs (scenario 1) are shown for comparison.\n\n")
+			b.WriteString("Before each run the harness deletes `~/.cache/shoal` on every host, then syncs and waits 6 s, so the file system no longer treats the freed inodes as just freed (see *The hosts share one file system*); the run must install the agent on all of them. Peers' cold runs (scenario 1) are shown for comparison.\n\n")
 		case 3:
 			b.WriteString("The daemon is restarted for each N and connected by one untimed run (shown as *shoal-connect*, whose CPU column counts the client only); peers have no warm mode and are shown from scenario 1 (s1), except Ansible with ControlPersist masters opened by one untimed run.\n\n")
 		case 4:
