@@ -21,9 +21,8 @@ type Logger struct {
 
 // output is a Logger's writer, shared by the loggers With derives, one line per write.
 type output struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu sync.Mutex
+	w  io.Writer
 }
 
 // NewLogger returns a Logger writing to w, at debug level when debug is set, else from info.
@@ -69,11 +68,9 @@ func (l *Logger) log(level, msg string, kv []any) {
 	b.WriteString(l.attrs)
 	appendPairs(&b, kv)
 	b.WriteByte('\n')
-	o := l.out
-	o.mu.Lock()
-	o.buf = append(o.buf[:0], b.String()...)
-	o.w.Write(o.buf)
-	o.mu.Unlock()
+	l.out.mu.Lock()
+	io.WriteString(l.out.w, b.String())
+	l.out.mu.Unlock()
 }
 
 // appendPairs writes kv as " key=value" pairs; a key without a value gets "!BADKEY" as its key,
@@ -92,27 +89,12 @@ func appendPairs(b *strings.Builder, kv []any) {
 		b.WriteByte(' ')
 		b.WriteString(key)
 		b.WriteByte('=')
-		b.WriteString(quoteValue(valueString(v)))
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v) // errors and Stringers print as themselves
+		}
+		b.WriteString(quoteValue(s))
 	}
-}
-
-// valueString formats a value as log/slog's text handler does for the kinds the agent logs.
-func valueString(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "<nil>"
-	case string:
-		return v
-	case error:
-		return v.Error()
-	case fmt.Stringer:
-		return v.String()
-	case int:
-		return strconv.Itoa(v)
-	case uint64:
-		return strconv.FormatUint(v, 10)
-	}
-	return fmt.Sprint(v)
 }
 
 // quoteValue quotes s when it is empty or holds a space, '=', a quote or anything unprintable.

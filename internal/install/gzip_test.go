@@ -280,10 +280,10 @@ func TestPruneGzCache(t *testing.T) {
 	other := filepath.Join(dir, "other")
 	os.WriteFile(other, nil, 0o600)
 	keep := names[6] // the oldest, but just written by this process
-	pruneCache(dir, keep, ".gz", gzCacheKeep)
+	pruneCache(dir, keep, ".gz", packedKeep)
 	for i, n := range names {
 		_, err := os.Stat(n)
-		want := i < gzCacheKeep-1 || n == keep
+		want := i < packedKeep-1 || n == keep
 		if (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(n), err == nil, want)
 		}

@@ -57,12 +57,12 @@ type Source struct {
 
 	// mu protects the following.
 	mu    sync.Mutex
-	cache map[string]Binary   // by path, valid while size and mtime match
-	gz    map[string]*gzEntry // by hash
+	cache map[string]Binary     // by path, valid while size and mtime match
+	packs map[string]*packEntry // by hash and format suffix
 }
 
-// gzEntry is one binary compressed for the wire, made once.
-type gzEntry struct {
+// packEntry is one binary compressed for the wire, made once.
+type packEntry struct {
 	once sync.Once
 	data []byte
 	err  error
@@ -340,17 +340,17 @@ func (s *Source) Zstded(bin Binary) ([]byte, error) {
 // ext, where the next process reuses it when matches says it was made of bin.
 func (s *Source) packed(bin Binary, ext string, pack func(Binary) ([]byte, error), matches func([]byte, Binary) bool) ([]byte, error) {
 	s.mu.Lock()
-	if s.gz == nil {
-		s.gz = map[string]*gzEntry{}
+	if s.packs == nil {
+		s.packs = map[string]*packEntry{}
 	}
-	e := s.gz[bin.Hash+ext]
+	e := s.packs[bin.Hash+ext]
 	if e == nil {
-		e = &gzEntry{}
-		s.gz[bin.Hash+ext] = e
+		e = &packEntry{}
+		s.packs[bin.Hash+ext] = e
 	}
 	s.mu.Unlock()
 	e.once.Do(func() {
-		cache := s.gzCachePath(bin, ext)
+		cache := s.packedCachePath(bin, ext)
 		if cache != "" {
 			if b, err := os.ReadFile(cache); err == nil && matches(b, bin) {
 				e.data = b
@@ -360,15 +360,15 @@ func (s *Source) packed(bin Binary, ext string, pack func(Binary) ([]byte, error
 		e.data, e.err = pack(bin)
 		if e.err == nil && cache != "" && os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
 			fsutil.WriteFile(cache, e.data, 0o600) // best effort: the next process compresses again
-			pruneCache(filepath.Dir(cache), cache, ext, gzCacheKeep)
+			pruneCache(filepath.Dir(cache), cache, ext, packedKeep)
 		}
 	})
 	return e.data, e.err
 }
 
-// gzCachePath returns where bin compressed into the format of suffix ext is kept between
+// packedCachePath returns where bin compressed into the format of suffix ext is kept between
 // processes, or "" for nowhere.
-func (s *Source) gzCachePath(bin Binary, ext string) string {
+func (s *Source) packedCachePath(bin Binary, ext string) string {
 	p := s.hashCachePath(bin.Path)
 	if p == "" || len(bin.Hash) != 2*sha256.Size {
 		return ""
@@ -376,8 +376,8 @@ func (s *Source) gzCachePath(bin Binary, ext string) string {
 	return filepath.Join(filepath.Dir(p), "upload", "agent-"+bin.Hash+ext)
 }
 
-// gzCacheKeep is how many compressed binaries of one format the cache keeps: one per platform.
-var gzCacheKeep = len(Platforms)
+// packedKeep is how many compressed binaries of one format the cache keeps: one per platform.
+var packedKeep = len(Platforms)
 
 // pruneCache removes from dir all but the n most recently written agent-*<suffix> files (keep
 // always stays): old versions would otherwise pile up, 3-10 MB each.
@@ -532,8 +532,9 @@ func wrap(script string) string {
 // Bootstrap returns the remote command run first on every connect: it execs the installed agent
 // for the host's platform when it is present, a regular executable file not writable by group or
 // others, in a directory of mode 0700; otherwise it prints a SHOAL-MISSING marker with
-// `uname -sm` and the decompressors there (gzip, zstd), and exits. bins are the binaries this side could install (Source.Available);
-// with none (or to force a reinstall) it always reports missing.
+// `uname -sm` and the decompressors there (gzip, zstd), and reads one line from stdin, an upload
+// script (Install), which it runs; at end of input it exits. bins are the binaries this side
+// could install (Source.Available); with none (or to force a reinstall) it always reports missing.
 //
 // With exactly one binary (no platform directory: the usual case) the command does not run
 // uname before trying it: it checks that binary's install name and reports its platform in the
@@ -562,8 +563,8 @@ func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 	}
 	b.WriteString(`u=$(uname -sm); g=; command -v gzip >/dev/null 2>&1 && g=gzip; command -v zstd >/dev/null 2>&1 && g="$g zstd"; printf '` + markerMissing + ` %s\t%s\n' "$u" "$g"; `)
 	// The install happens in this session: the caller sends one line, an upload script
-	// (UploadScript), and the shell runs it on the rest of stdin. End of input instead means
-	// no install here.
+	// (Upload, Install), and the shell runs it on the rest of stdin. End of input instead
+	// means no install here.
 	b.WriteString(`IFS= read -r c && eval "$c"; exit 1`)
 	return wrap(b.String())
 }
@@ -769,7 +770,7 @@ func parseMarker(line string) (Marker, bool) {
 	case markerFail:
 		return Marker{Fail: rest}, true
 	case markerReady:
-		return Marker{Ready: true}, rest == "" && !strings.Contains(line, " ")
+		return Marker{Ready: true}, line == markerReady
 	}
 	return Marker{}, false
 }

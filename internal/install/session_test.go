@@ -13,19 +13,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// session runs command under /bin/sh with HOME=home, as sshd would, and returns its stdio.
-func session(t *testing.T, home, command string) (io.ReadWriter, io.WriteCloser, *exec.Cmd) {
+// session runs command under /bin/sh with HOME=home and PATH=path (empty: this process's), as
+// sshd would, and returns its stdio: stdin is a pipe whose write end is in.
+func session(t *testing.T, home, path, command string) (io.ReadWriter, *os.File, *exec.Cmd) {
 	t.Helper()
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("POSIX shell needed")
 	}
+	if path == "" {
+		path = os.Getenv("PATH")
+	}
 	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	cmd.Env = []string{"HOME=" + home, "PATH=" + path}
 	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	r, in, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdin = r
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +38,7 @@ func session(t *testing.T, home, command string) (io.ReadWriter, io.WriteCloser,
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r.Close()
 	t.Cleanup(func() {
 		in.Close()
 		cmd.Process.Kill()
@@ -50,7 +56,7 @@ func session(t *testing.T, home, command string) (io.ReadWriter, io.WriteCloser,
 func TestInstallInSession(t *testing.T) {
 	home := t.TempDir()
 	bin := fakeAgent(t, "v1")
-	rw, in, _ := session(t, home, Bootstrap("", []Binary{bin}, []string{"x"}))
+	rw, in, _ := session(t, home, "", Bootstrap("", []Binary{bin}, []string{"x"}))
 	m, err := ReadMarker(rw)
 	if err != nil || m.Exec || m.Uname == "" {
 		t.Fatalf("bootstrap: %+v %v; want missing", m, err)
@@ -78,7 +84,7 @@ func TestInstallCompressedInSession(t *testing.T) {
 	}
 	home := t.TempDir()
 	bin := fakeAgent(t, "v1")
-	rw, in, _ := session(t, home, Bootstrap("", []Binary{bin}, nil))
+	rw, in, _ := session(t, home, "", Bootstrap("", []Binary{bin}, nil))
 	m, err := ReadMarker(rw)
 	if err != nil || !m.Gzip {
 		t.Fatalf("bootstrap: %+v %v; want missing with gzip", m, err)
@@ -104,7 +110,7 @@ func TestInstallCompressedInSession(t *testing.T) {
 func TestBootstrapEndOfInput(t *testing.T) {
 	home := t.TempDir()
 	bin := fakeAgent(t, "v1")
-	rw, in, cmd := session(t, home, Bootstrap("", []Binary{bin}, nil))
+	rw, in, cmd := session(t, home, "", Bootstrap("", []Binary{bin}, nil))
 	if m, err := ReadMarker(rw); err != nil || m.Exec {
 		t.Fatalf("bootstrap: %+v %v", m, err)
 	}
@@ -125,7 +131,7 @@ func TestInstallFails(t *testing.T) {
 	// A file where the directory's parent should be: mkdir fails, root or not.
 	dir := filepath.Join(home, "file", "agents")
 	os.WriteFile(filepath.Join(home, "file"), nil, 0o600)
-	rw, _, _ := session(t, home, Bootstrap(dir, []Binary{bin}, nil))
+	rw, _, _ := session(t, home, "", Bootstrap(dir, []Binary{bin}, nil))
 	if m, err := ReadMarker(rw); err != nil || m.Exec {
 		t.Fatalf("bootstrap: %+v %v", m, err)
 	}
@@ -172,23 +178,7 @@ func TestGrowPipe(t *testing.T) {
 	}
 	home := t.TempDir()
 	bin := fakeAgent(t, "v1")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	cmd := exec.Command("/bin/sh", "-c", Bootstrap("", []Binary{bin}, nil))
-	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-	cmd.Stdin, cmd.Stderr = r, os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	t.Cleanup(func() { w.Close(); cmd.Process.Kill(); cmd.Wait() })
+	out, w, _ := session(t, home, "", Bootstrap("", []Binary{bin}, nil))
 	if m, err := ReadMarker(out); err != nil || m.Exec {
 		t.Fatalf("bootstrap: %+v %v", m, err)
 	}
@@ -224,18 +214,7 @@ func TestInstallWithoutPerl(t *testing.T) {
 	for _, compress := range []string{CompressNone, CompressGzip} {
 		home := t.TempDir()
 		bin := fakeAgent(t, "v1")
-		cmd := exec.Command("/bin/sh", "-c", Bootstrap("", []Binary{bin}, nil))
-		cmd.Env = []string{"HOME=" + home, "PATH=" + path}
-		cmd.Stderr = os.Stderr
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		rw := struct {
-			io.Reader
-			io.Writer
-		}{out, in}
+		rw, in, cmd := session(t, home, path, Bootstrap("", []Binary{bin}, nil))
 		m, err := ReadMarker(rw)
 		if err != nil || m.Exec {
 			t.Fatalf("bootstrap: %+v %v", m, err)

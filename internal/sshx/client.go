@@ -470,9 +470,8 @@ func packetSize(n int) int {
 }
 
 // Write sends p to the command's stdin, in packets of packetSize(len(p)) bytes at most.
-func (s *Stream) Write(p []byte) (int, error) { return s.write(p, packetSize(len(p))) }
-
-func (s *Stream) write(p []byte, max int) (int, error) {
+func (s *Stream) Write(p []byte) (int, error) {
+	max := packetSize(len(p))
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), max)
