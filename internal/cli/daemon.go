@@ -95,7 +95,7 @@ func (g *globals) runDaemon(ctx context.Context) error {
 		return err
 	}
 	defer closeRecords()
-	sock := socketPath(paths)
+	sock := paths.Socket()
 	ln, err := daemon.Listen(sock)
 	if err != nil {
 		return err
@@ -123,8 +123,8 @@ func (g *globals) startDaemon(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	paths := config.DefaultPaths()
-	sock := socketPath(paths)
-	pid, err := client.Start(ctx, sock, client.StartOptions{Args: g.daemonArgs(), LockFile: lockPath(paths), LogFile: logPath(paths)})
+	sock := paths.Socket()
+	pid, err := client.Start(ctx, sock, client.StartOptions{Args: g.daemonArgs(), LogFile: logPath(paths)})
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (g *globals) startDaemon(ctx context.Context) error {
 
 // dialRunning connects to a running daemon without starting one.
 func (g *globals) dialRunning(ctx context.Context) (*client.Client, string, error) {
-	sock := socketPath(config.DefaultPaths())
+	sock := config.DefaultPaths().Socket()
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	if g.daemonAddr != "" {

@@ -56,9 +56,9 @@ func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Sessio
 		return g.inProcess(ctx, cfg, paths)
 	}
 	c, err := client.Dial(ctx, client.Options{
-		Socket:  socketPath(paths),
+		Socket:  paths.Socket(),
 		Version: Version,
-		Start:   &client.StartOptions{Args: g.daemonArgs(), LockFile: lockPath(paths)},
+		Start:   &client.StartOptions{Args: g.daemonArgs()},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -98,12 +98,6 @@ func (g *globals) inProcess(ctx context.Context, cfg *config.Config, paths confi
 		shutdown()
 	}, nil
 }
-
-// socketPath is the daemon's Unix socket.
-func socketPath(p config.Paths) string { return filepath.Join(p.RuntimeDir, "shoal.sock") }
-
-// lockPath is the lock taken by whoever starts a daemon.
-func lockPath(p config.Paths) string { return filepath.Join(p.RuntimeDir, "start.lock") }
 
 // logPath is where a detached daemon writes its diagnostics.
 func logPath(p config.Paths) string { return filepath.Join(p.StateDir, "daemon.log") }

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,11 +12,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 )
 
 // startWait bounds how long a client waits for a daemon it started to answer.
 const startWait = 20 * time.Second
+
+// startLockName is the lock file, beside the socket, that serialises starters.
+const startLockName = "start.lock"
 
 // StartOptions say how to start a daemon when none answers.
 type StartOptions struct {
@@ -25,8 +27,6 @@ type StartOptions struct {
 	Binary string
 	// Args follow "daemon" (or "daemon start") on the command line, e.g. --config FILE.
 	Args []string
-	// LockFile serialises starters; "" means the socket path plus ".lock".
-	LockFile string
 	// LogFile receives the daemon's stdout and stderr (mode 0600); "" discards them.
 	LogFile string
 	// Env is the daemon's environment; nil inherits this process's.
@@ -77,16 +77,12 @@ func Start(ctx context.Context, socket string, o StartOptions) (int, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("creating socket directory: %w", err)
 	}
-	lockPath := o.LockFile
-	if lockPath == "" {
-		lockPath = socket + ".lock"
-	}
-	lk := flock.New(lockPath, flock.SetPermissions(0o600))
+	lockPath := filepath.Join(dir, startLockName)
 	lctx, cancel := context.WithTimeout(ctx, startWait)
 	defer cancel()
-	ok, err := lk.TryLockContext(lctx, 20*time.Millisecond)
-	if err != nil || !ok {
-		return 0, fmt.Errorf("waiting for the daemon start lock %s: %w", lockPath, errors.Join(err, lctx.Err()))
+	lk, err := fsutil.WaitLock(lctx, lockPath)
+	if err != nil {
+		return 0, fmt.Errorf("taking the daemon start lock: %w", err)
 	}
 	defer lk.Unlock()
 

@@ -310,6 +310,9 @@ type Paths struct {
 	RuntimeDir string // $XDG_RUNTIME_DIR/shoal, or StateDir/runtime when XDG_RUNTIME_DIR is unset: the socket
 }
 
+// Socket is the daemon's Unix socket: every client and daemon finds it here.
+func (p Paths) Socket() string { return filepath.Join(p.RuntimeDir, "shoal.sock") }
+
 // DefaultPaths returns the paths for the current user, reading the XDG variables afresh.
 func DefaultPaths() Paths {
 	xdgMu.Lock()

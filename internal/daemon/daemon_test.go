@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/audit"
 	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/daemon"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
@@ -80,7 +81,7 @@ func startDaemon(t *testing.T, tr transport.Transport, tweak func(*daemon.Option
 func startDaemonTweak(t testing.TB, tr transport.Transport, tweak func(*daemon.Options)) *testDaemon {
 	t.Helper()
 	dir := t.TempDir()
-	socket := daemon.SocketPath(filepath.Join(dir, "run"), dir)
+	socket := config.Paths{RuntimeDir: filepath.Join(dir, "run", "shoal")}.Socket()
 	ln, err := daemon.Listen(socket)
 	if err != nil {
 		t.Fatal(err)

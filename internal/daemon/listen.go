@@ -19,15 +19,6 @@ import (
 // ErrRunning reports that another daemon already answers on the socket.
 var ErrRunning = errors.New("a shoal daemon is already running")
 
-// SocketPath returns the daemon's socket path: $XDG_RUNTIME_DIR/shoal/shoal.sock when
-// runtimeDir is set, else stateDir/shoal.sock (stateDir is shoal's own state directory).
-func SocketPath(runtimeDir, stateDir string) string {
-	if runtimeDir != "" {
-		return filepath.Join(runtimeDir, "shoal", "shoal.sock")
-	}
-	return filepath.Join(stateDir, "shoal.sock")
-}
-
 // Listen creates the daemon's Unix socket at path: its directory is created (or
 // tightened) to 0700 and the socket is 0600. A socket left by a dead daemon is
 // dialled first and removed only when nothing answers; a live one is ErrRunning.

@@ -2,6 +2,7 @@
 package fsutil
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,6 +100,27 @@ func TryLock(path string) (*Lock, error) {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	return &Lock{f: f}, nil
+}
+
+// lockPoll is how often WaitLock tries again while another process holds the lock.
+const lockPoll = 20 * time.Millisecond
+
+// WaitLock takes an exclusive flock on path like TryLock, waiting while another process holds
+// it until ctx ends; then it returns an error that wraps both ErrLocked and ctx's error.
+func WaitLock(ctx context.Context, path string) (*Lock, error) {
+	t := time.NewTicker(lockPoll)
+	defer t.Stop()
+	for {
+		l, err := TryLock(path)
+		if !errors.Is(err, ErrLocked) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the lock %s: %w", path, errors.Join(ErrLocked, ctx.Err()))
+		case <-t.C:
+		}
+	}
 }
 
 // Unlock releases the lock and closes its file. It is safe to call more than once.

@@ -1,11 +1,13 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -47,6 +49,32 @@ func TestTryLock(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+func TestWaitLock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	held, err := TryLock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*lockPoll)
+	defer cancel()
+	if _, err := WaitLock(ctx, p); !errors.Is(err, ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lock held elsewhere: got %v; want ErrLocked and the deadline", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := WaitLock(context.Background(), p)
+		if err == nil {
+			l.Unlock()
+		}
+		got <- err
+	}()
+	time.Sleep(2 * lockPoll) // the waiter is polling a held lock now
+	held.Unlock()
+	if err := <-got; err != nil {
+		t.Fatalf("lock released while waiting: got %v; want it taken", err)
+	}
 }
 
 func TestRenameNoReplace(t *testing.T) {

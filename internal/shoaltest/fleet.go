@@ -1,6 +1,7 @@
 package shoaltest
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/install"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -195,6 +197,9 @@ func StartFleet(t testing.TB, o FleetOptions) *Fleet {
 	return f
 }
 
+// usersLockWait bounds the wait for another test process creating the fleet's test users.
+const usersLockWait = 5 * time.Minute
+
 // randomBase picks the second and third octets of the fleet's 127.x.y.z addresses, so fleets of
 // concurrent test processes rarely collide (and a collision only costs a retry of the port).
 func randomBase() [2]int {
@@ -216,14 +221,13 @@ func fleetUsers(o FleetOptions) ([]*user.User, error) {
 		}
 		return us, nil
 	}
-	lock, err := os.OpenFile("/run/shoal-fleet-users.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), usersLockWait)
+	defer cancel()
+	lock, err := fsutil.WaitLock(ctx, "/run/shoal-fleet-users.lock")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("creating the fleet's test users: %w", err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, err
-	}
+	defer lock.Unlock()
 	us := make([]*user.User, o.N)
 	for i := range us {
 		name := fmt.Sprintf("shoalt%03d", i+1)
