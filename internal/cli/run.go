@@ -374,10 +374,14 @@ func newLastCmd(g *globals, rf *runFlags) *cobra.Command {
 			}
 			defer done()
 			recs, err := sess.Last(ctx, n)
-			if err != nil {
+			var partial *client.HistoryError
+			if err != nil && !errors.As(err, &partial) {
 				return fmt.Errorf("reading the last results: %w", err)
 			}
 			if len(recs) == 0 {
+				if partial != nil {
+					return partial
+				}
 				fmt.Fprintln(g.stderr, "no results yet")
 				return nil
 			}
@@ -390,6 +394,9 @@ func newLastCmd(g *globals, rf *runFlags) *cobra.Command {
 				if err := console.WriteRecord(g.stdout, recs[i], mode, opt); err != nil {
 					return err
 				}
+			}
+			if partial != nil {
+				return partial
 			}
 			return nil
 		},

@@ -197,6 +197,12 @@ type HostStatus struct {
 	Err          string
 }
 
+// HistoryError says the daemon's result history could not be read whole; Last returns it
+// with the runs it could read.
+type HistoryError struct{ Problem string }
+
+func (e *HistoryError) Error() string { return "the result history is not whole: " + e.Problem }
+
 // RunRecord is a completed run kept in the result history.
 type RunRecord struct {
 	ID       uint64

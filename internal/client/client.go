@@ -488,7 +488,8 @@ func (c *Client) Status(ctx context.Context) (*DaemonStatus, error) {
 	return out, nil
 }
 
-// Last returns the results of this user's most recent completed runs, newest first.
+// Last returns the results of this user's most recent completed runs, newest first. When
+// the history could not be read whole it returns the runs it could read and a *HistoryError.
 func (c *Client) Last(ctx context.Context, n int) ([]RunRecord, error) {
 	var r proto.LastResult
 	if err := c.roundTrip(ctx, proto.TypeLast, &proto.LastRequest{N: n}, proto.TypeLastResult, &r); err != nil {
@@ -501,6 +502,9 @@ func (c *Client) Last(ctx context.Context, n int) ([]RunRecord, error) {
 			rec.Results = append(rec.Results, hostResult(&rr.Results[j]))
 		}
 		out[i] = rec
+	}
+	if r.Problem != "" {
+		return out, &HistoryError{Problem: r.Problem}
 	}
 	return out, nil
 }

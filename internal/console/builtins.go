@@ -451,8 +451,15 @@ func (c *console) cmdLast(ctx context.Context, args []string) int {
 	ctx, done := c.withInterrupt(ctx)
 	defer done()
 	recs, err := c.sess.Last(ctx, n)
-	if err != nil {
+	var partial *client.HistoryError
+	if err != nil && !errors.As(err, &partial) {
 		return c.callErr("last", ctx, err)
+	}
+	if partial != nil {
+		defer c.errorf("last: %v", partial)
+	}
+	if len(recs) == 0 && partial != nil {
+		return 1
 	}
 	if len(recs) == 0 {
 		fmt.Fprintln(c.notes(), "no results yet")
@@ -464,6 +471,9 @@ func (c *console) cmdLast(ctx context.Context, args []string) int {
 			c.errorf("last: %v", err)
 			return 1
 		}
+	}
+	if partial != nil {
+		return 1
 	}
 	return 0
 }

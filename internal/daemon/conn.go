@@ -237,10 +237,13 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 		c.send(id, proto.TypeStatusResult, s.status())
 	case *proto.LastRequest:
 		ident := c.who.Identity
-		runs := s.hist.last(b.N, func(r *proto.RunRecord) bool {
+		runs, problem := s.hist.last(b.N, func(r *proto.RunRecord) bool {
 			return r.UID == c.who.UID && r.Cert == c.who.Cert && (ident == "" || r.Identity == ident)
 		})
-		c.send(id, proto.TypeLastResult, &proto.LastResult{Runs: runs})
+		if problem != "" {
+			s.log.Error("the result history is not whole", "problem", problem)
+		}
+		c.send(id, proto.TypeLastResult, &proto.LastResult{Runs: runs, Problem: problem})
 	case *proto.Stop:
 		if c.remote {
 			c.fail(id, proto.CodePermission, "only a local client may stop the daemon")

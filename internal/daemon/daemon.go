@@ -387,7 +387,7 @@ func (s *server) orphan(host string, r hostsess.Result) {
 	hr.Stdout, hr.Stderr = r.Stdout, r.Stderr
 	s.audit.HostOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
 	s.hist.add(proto.RunRecord{ID: r.RequestID, Command: "(result re-delivered after a reconnect)",
-		Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid})
+		Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid, Unseen: true})
 }
 
 // connInfoer is implemented by host sessions that expose their transport's ConnInfo.

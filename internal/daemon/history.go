@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +28,12 @@ const (
 // The file is read on first need (a `last` query, or a compaction), not at start: a
 // one-shot `shoal run --no-daemon` only appends its run, and parsing up to twice the byte
 // bound of JSON cost it 4% of its CPU.
+//
+// The store never loses what it accepted: a line may be of any length, each append is
+// synced before add returns, a line that cannot be decoded is moved to the file's
+// ".corrupt" sibling rather than dropped, a read error stops compaction (which rewrites
+// only what was read) and is reported to every `last`, and eviction passes over runs
+// whose results no client has seen (Unseen).
 type history struct {
 	path     string // "" keeps history in memory only
 	maxRuns  int
@@ -37,6 +44,9 @@ type history struct {
 	runs      []proto.RunRecord
 	bytes     int64
 	fileBytes int64
+	torn      bool  // the file does not end in a newline (a write cut by a crash)
+	readErr   error // the file could not be read whole: compaction is off
+	badLines  int   // lines that could not be decoded, moved to the .corrupt file
 }
 
 func recordSize(r *proto.RunRecord) int64 {
@@ -59,7 +69,7 @@ func newHistory(path string, maxRuns int, maxBytes int64) (*history, error) {
 	if path == "" {
 		return h, nil
 	}
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		h.loaded = true
 		return h, nil
@@ -67,38 +77,87 @@ func newHistory(path string, maxRuns int, maxBytes int64) (*history, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading result history: %w", err)
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading result history: %w", err)
+	}
 	h.fileBytes = st.Size()
+	if h.fileBytes > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], h.fileBytes-1); err != nil {
+			return nil, fmt.Errorf("reading result history: %w", err)
+		}
+		h.torn = last[0] != '\n'
+	}
 	return h, nil
 }
 
 // loadLocked reads the file's runs into memory, once. Until then add only appends to the
-// file, which so holds every run.
+// file, which so holds every run. Lines have no length limit; a line that is not a run
+// is moved to the .corrupt file, and a read error is kept in readErr.
 func (h *history) loadLocked() {
 	if h.loaded {
 		return
 	}
 	h.loaded = true
 	f, err := os.Open(h.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
 	if err != nil {
+		h.readErr = fmt.Errorf("reading result history %s: %w", h.path, err)
 		return
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, int(h.maxBytes)+1<<20)
-	for sc.Scan() {
-		var r proto.RunRecord
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue // a torn last line after a crash
+	br := bufio.NewReaderSize(f, 64<<10)
+	var bad []byte
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			var r proto.RunRecord
+			if json.Unmarshal(line, &r) != nil {
+				h.badLines++
+				bad = append(bad, line...)
+				if line[len(line)-1] != '\n' {
+					bad = append(bad, '\n')
+				}
+			} else {
+				h.addLocked(r)
+			}
 		}
-		h.addLocked(r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			h.readErr = fmt.Errorf("reading result history %s at line %d: %w", h.path, lineNo, err)
+			break
+		}
 	}
+	if len(bad) > 0 {
+		if err := appendSynced(h.path+".corrupt", bad); err != nil {
+			h.readErr = fmt.Errorf("keeping %d undecodable lines of the result history: %w", h.badLines, err)
+		}
+	}
+}
+
+// problem returns what keeps the history from being whole, or "".
+func (h *history) problemLocked() string {
+	switch {
+	case h.readErr != nil:
+		return h.readErr.Error() + "; runs after that point are not shown, and the file is only appended to until it can be read"
+	case h.badLines > 0:
+		return fmt.Sprintf("%d lines of the result history %s could not be decoded; they were moved to %s.corrupt",
+			h.badLines, h.path, h.path)
+	}
+	return ""
 }
 
 // addLocked appends r and drops the oldest runs past the bounds. A run larger than
 // the whole byte bound has its output cut so that it fits.
 func (h *history) addLocked(r proto.RunRecord) {
 	size := recordSize(&r)
-	if size > h.maxBytes {
+	if size > h.maxBytes && !r.Unseen {
 		per := h.maxBytes / int64(2*len(r.Results)+1)
 		for i := range r.Results {
 			hr := &r.Results[i]
@@ -121,11 +180,31 @@ func (h *history) addLocked(r proto.RunRecord) {
 	r.Results = res
 	h.runs = append(h.runs, r)
 	h.bytes += size
-	for len(h.runs) > 1 && (len(h.runs) > h.maxRuns || h.bytes > h.maxBytes) {
-		h.bytes -= recordSize(&h.runs[0])
-		h.runs[0] = proto.RunRecord{}
-		h.runs = h.runs[1:]
+	h.evictLocked()
+}
+
+// evictLocked drops the oldest runs past the bounds, passing over (and not counting
+// towards the run bound) runs no client has seen: a run recovered after a crash stays
+// until someone reads it. The newest run is always kept.
+func (h *history) evictLocked() {
+	seen := 0
+	for i := range h.runs {
+		if !h.runs[i].Unseen {
+			seen++
+		}
 	}
+	keep := h.runs[:0]
+	for i := range h.runs {
+		r := &h.runs[i]
+		if !r.Unseen && i < len(h.runs)-1 && (seen > h.maxRuns || h.bytes > h.maxBytes) {
+			h.bytes -= recordSize(r)
+			seen--
+			continue
+		}
+		keep = append(keep, *r)
+	}
+	clear(h.runs[len(keep):])
+	h.runs = keep
 }
 
 // add records a completed run and appends it to the file, compacting the file when it
@@ -146,8 +225,10 @@ func (h *history) add(r proto.RunRecord) error {
 	line = append(line, '\n')
 	if h.fileBytes+int64(len(line)) > 2*h.maxBytes {
 		h.loadLocked()
-		h.addLocked(r)
-		return h.compactLocked()
+		if h.readErr == nil {
+			h.addLocked(r)
+			return h.compactLocked()
+		}
 	}
 	if err := h.appendLocked(line); err != nil {
 		h.loadLocked() // keep r in memory at least
@@ -160,20 +241,41 @@ func (h *history) add(r proto.RunRecord) error {
 	return nil
 }
 
-// appendLocked appends line to the file.
+// appendLocked appends line to the file, after a newline when the file's last line was
+// cut by a crash (so that line stays apart and only it is lost), and syncs it.
 func (h *history) appendLocked(line []byte) error {
-	if err := os.MkdirAll(filepath.Dir(h.path), 0o700); err != nil {
+	if h.torn {
+		line = append([]byte{'\n'}, line...)
+	}
+	if err := appendSynced(h.path, line); err != nil {
+		return err
+	}
+	h.torn = false
+	h.fileBytes += int64(len(line))
+	return nil
+}
+
+// appendSynced appends data to the file at path (made 0600, in a 0700 directory) and
+// syncs it before returning.
+func appendSynced(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("writing result history: %w", err)
 	}
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing result history: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.Write(line); err != nil {
+	if _, err := f.Write(data); err != nil {
+		f.Close()
 		return fmt.Errorf("writing result history: %w", err)
 	}
-	h.fileBytes += int64(len(line))
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing result history: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing result history: %w", err)
+	}
 	return nil
 }
 
@@ -194,11 +296,13 @@ func (h *history) compactLocked() error {
 		return err
 	}
 	h.fileBytes = int64(len(buf))
+	h.torn = false
 	return nil
 }
 
-// last returns up to n of the newest runs matching keep, newest first.
-func (h *history) last(n int, keep func(*proto.RunRecord) bool) []proto.RunRecord {
+// last returns up to n of the newest runs matching keep, newest first, and what keeps
+// the history from being whole ("" when it is). The runs it returns count as seen.
+func (h *history) last(n int, keep func(*proto.RunRecord) bool) ([]proto.RunRecord, string) {
 	if n <= 0 {
 		n = 1
 	}
@@ -208,8 +312,10 @@ func (h *history) last(n int, keep func(*proto.RunRecord) bool) []proto.RunRecor
 	var out []proto.RunRecord
 	for i := len(h.runs) - 1; i >= 0 && len(out) < n; i-- {
 		if keep(&h.runs[i]) {
+			h.runs[i].Unseen = false
 			out = append(out, h.runs[i])
 		}
 	}
-	return out
+	h.evictLocked()
+	return out, h.problemLocked()
 }

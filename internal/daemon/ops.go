@@ -171,7 +171,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		// Record the run before telling the client it ended, so a `last` sent
 		// right after the end sees this run and not the one before.
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
-			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert}
+			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert,
+			Unseen: c.ctx.Err() != nil} // the client left before the end: it saw only part
 		if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}

@@ -307,11 +307,16 @@ type RunRecord struct {
 	Results  []HostResult `cbor:"6,keyasint,omitempty"`
 	UID      int          `cbor:"7,keyasint,omitempty"`
 	Cert     string       `cbor:"8,keyasint,omitempty"` // a network client's certificate name
+	// Unseen marks a run whose results no client has received (recovered after a
+	// crash, or its client gone before the end): the history keeps it until one does.
+	Unseen bool `cbor:"9,keyasint,omitempty" json:",omitempty"`
 }
 
 // LastResult answers Last, newest first.
 type LastResult struct {
 	Runs []RunRecord `cbor:"1,keyasint,omitempty"`
+	// Problem says why the history could not be read whole ("" when it could).
+	Problem string `cbor:"2,keyasint,omitempty"`
 }
 
 // Stop asks the daemon to shut down cleanly.
