@@ -4,6 +4,7 @@ package deptest
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,10 +24,10 @@ var allowed = map[string][]string{
 		"internal/state", "internal/audit", "internal/fsutil", "internal/client", "internal/transport",
 		"internal/transport/local", "internal/transport/ssh", "internal/transport/openssh", "internal/install",
 		"internal/certs"},
-	"internal/hostsess":          {"internal/proto", "internal/transport", "internal/install"},
+	"internal/hostsess":          {"internal/proto", "internal/transport"},
 	"internal/sshx":              {},
-	"internal/install":           {"internal/proto", "internal/transport", "internal/sshx", "internal/fsutil"},
-	"internal/transport":         {},
+	"internal/install":           {"internal/fsutil"},
+	"internal/transport":         {"internal/install"},
 	"internal/transport/local":   {"internal/transport", "internal/fsutil"},
 	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install"},
 	"internal/transport/openssh": {"internal/transport", "internal/install"},
@@ -44,6 +45,14 @@ var allowed = map[string][]string{
 
 // stdlibOnly lists packages that may import nothing outside the standard library.
 var stdlibOnly = map[string]bool{"internal/hostlist": true}
+
+// leaves lists packages that sit at the bottom of the tree, and what they may link besides the
+// standard library, directly or not. install writes the commands that put the agent on a host
+// and knows nothing of transports or the protocol: the transports drive it, and the hash in the
+// agent's hello is checked by their caller.
+var leaves = map[string][]string{
+	"internal/install": {mod + "internal/fsutil", "github.com/klauspost/compress", "golang.org/x/sys"},
+}
 
 type pkg struct {
 	ImportPath string
@@ -81,6 +90,24 @@ func TestImportDirection(t *testing.T) {
 			}
 			if stdlibOnly[name] && strings.Contains(strings.Split(imp, "/")[0], ".") {
 				t.Errorf("%s imports %s; it may import only the standard library", name, imp)
+			}
+		}
+	}
+}
+
+// TestLeaves checks that the leaves link nothing but the standard library and what they list.
+func TestLeaves(t *testing.T) {
+	for name, ok := range leaves {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+name).Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == mod+name {
+				continue
+			}
+			if !slices.ContainsFunc(ok, func(p string) bool { return dep == p || strings.HasPrefix(dep, p+"/") }) {
+				t.Errorf("%s links %s; a leaf may link only the standard library and %v", name, dep, ok)
 			}
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoal-sh/shoal/internal/install"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
@@ -482,7 +481,7 @@ func (h *headReader) Read(p []byte) (int, error) {
 // mismatchError is an agent of the wrong hash or protocol version.
 type mismatchError struct {
 	msg string
-	err error // install.ErrHashMismatch for a hash, or nil
+	err error // transport.ErrHashMismatch for a hash, or nil
 }
 
 func (e *mismatchError) Error() string { return e.msg }
@@ -490,12 +489,12 @@ func (e *mismatchError) Unwrap() error { return e.err }
 
 // checkHash compares the agent's hello with the hash the transport meant to start for this
 // host's platform (ConnInfo.AgentHash), or, where the transport does not say, with
-// Options.ExpectHash. A mismatch wraps install.ErrHashMismatch.
+// Options.ExpectHash. A mismatch wraps transport.ErrHashMismatch.
 func (s *Session) checkHash(info transport.ConnInfo, h *proto.Hello) error {
 	if info.AgentHash == "" {
 		info.AgentHash = s.opts.ExpectHash
 	}
-	return install.CheckHello(info, h)
+	return info.CheckHash(h.BinarySHA256)
 }
 
 // connectOnce makes one transport connection and exchanges hellos.

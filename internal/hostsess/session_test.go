@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-sh/shoal/internal/install"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 	"go.uber.org/goleak"
@@ -728,8 +727,8 @@ func TestTransportHashChecked(t *testing.T) {
 	ft = &fakeTransport{infoHash: "abcd", hash: func(bool) string { return "0000" }}
 	s, _ = newFakeSession(t, ft, func(o *Options) { o.ExpectHash = "0000" })
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Protocol || !errors.Is(err, install.ErrHashMismatch) {
-		t.Fatalf("Exec error = %v; want a protocol error wrapping install.ErrHashMismatch", err)
+	if KindOf(err) != Protocol || !errors.Is(err, transport.ErrHashMismatch) {
+		t.Fatalf("Exec error = %v; want a protocol error wrapping transport.ErrHashMismatch", err)
 	}
 	if ft.n != 2 || ft.reinstalls != 1 {
 		t.Errorf("connects %d, reinstalls %d; want 2, 1", ft.n, ft.reinstalls)

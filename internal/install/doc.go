@@ -1,8 +1,9 @@
 // Package install puts the shoal agent on a host: the one-round-trip bootstrap command that
 // either starts the installed agent or reports the host's platform and waits for an upload
-// script, the upload script that writes a new binary atomically and starts it, the choice of binary per platform, and the check
-// of the hash the agent reports in its hello. Nothing here opens a connection: transports (ssh,
-// openssh) run the commands and move the bytes.
+// script, the upload script that writes a new binary atomically and starts it, and the choice
+// of binary per platform. Nothing here opens a connection or knows of transports:
+// transport.Replicate drives these steps over the stdio of a command that a transport (ssh,
+// openssh) runs on the host.
 //
 // # Layout on the host
 //
@@ -13,7 +14,7 @@
 //
 // # Connect, in one round trip
 //
-// The transport runs Bootstrap's command (POSIX sh under /bin/sh, whatever the login shell). It
+// The caller runs Bootstrap's command (POSIX sh under /bin/sh, whatever the login shell). It
 // maps `uname -sm` to the binary this side would install for that platform, and execs it when it
 // is a regular file, executable, not writable by group or others, in a directory of mode 0700.
 // Before exec it prints one line, then the agent's frames follow on stdout:
@@ -36,13 +37,13 @@
 //
 // # Install
 //
-// On SHOAL-MISSING the transport picks the binary for the platform (Source.For: its own
-// executable when the platform matches, else shoal-<os>-<arch> from the platform directory; a
-// *NoBinaryError names the platform and how to provide it). An executable built by
+// On SHOAL-MISSING the caller (transport.Replicate) picks the binary for the platform
+// (Source.For: its own executable when the platform matches, else shoal-<os>-<arch> from the
+// platform directory; a *NoBinaryError names the platform and how to provide it). An executable built by
 // scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.2 MB against shoal's
 // 11.5 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
-// instead of the whole executable. The transport then calls Install on the bootstrap's session:
+// instead of the whole executable. The caller then calls Install on the bootstrap's session:
 // it sends Upload's script as one line, which the waiting bootstrap runs. The script makes the
 // install directory and prints
 //
@@ -85,7 +86,8 @@
 // size, mtime and ctime: fsutil.CachedHash; the agent in its state directory, Source in
 // HashCacheDir), so neither reads the whole binary on every start; a modified or replaced
 // binary has a new ctime, which cannot be set back, so it is hashed afresh and a tampered agent
-// still reports a hash that does not match. The caller compares it with ConnInfo.AgentHash (CheckHello) and,
-// on a mismatch, reconnects once with Target.Reinstall, which offers no binary to the bootstrap
-// and so forces an upload; a second mismatch is reported.
+// still reports a hash that does not match. The daemon's host session compares it with the
+// Binary.Hash installed or found (transport.ConnInfo.CheckHash) and, on a mismatch, reconnects
+// once with a reinstall, which offers no binary to the bootstrap and so forces an upload; a
+// second mismatch is reported.
 package install

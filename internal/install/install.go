@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
-	"github.com/shoal-sh/shoal/internal/proto"
-	"github.com/shoal-sh/shoal/internal/transport"
 )
 
 // DefaultDir is where the agent is installed when the target names no directory.
@@ -540,7 +538,7 @@ func wrap(script string) string {
 // uname before trying it: it checks that binary's install name and reports its platform in the
 // SHOAL-EXEC line. On a host of another platform that file can only exist in a home shared with
 // hosts of that platform; its exec then fails, the agent never says hello, and the caller's
-// reinstall (Target.Reinstall, no binaries offered) runs uname and uploads the right one.
+// reinstall (no binaries offered) runs uname and uploads the right one.
 func Bootstrap(dir string, bins []Binary, agentArgs []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "d=%s; ", dirExpr(dir))
@@ -786,28 +784,4 @@ func Match(bins []Binary, uname string) (Binary, bool) {
 		return Binary{}, false
 	}
 	return bins[i], true
-}
-
-// ErrHashMismatch means the agent that answered is not the binary the transport meant to start.
-var ErrHashMismatch = errors.New("agent binary hash mismatch")
-
-// CheckHash compares the hash an agent reported in its hello with the hash the transport
-// installed or found (info.AgentHash). On a mismatch the caller reconnects once with
-// Target.Reinstall set, and reports the error if it happens again.
-func CheckHash(info transport.ConnInfo, helloHash string) error {
-	if info.AgentHash == "" {
-		return nil // the transport does not know; nothing to compare
-	}
-	if !strings.EqualFold(info.AgentHash, helloHash) {
-		return fmt.Errorf("%w: %s reports %.16s, expected %.16s", ErrHashMismatch, info.AgentPath, helloHash, info.AgentHash)
-	}
-	return nil
-}
-
-// CheckHello is CheckHash on the agent's hello message.
-func CheckHello(info transport.ConnInfo, h *proto.Hello) error {
-	if h == nil {
-		return fmt.Errorf("%w: no hello from the agent", ErrHashMismatch)
-	}
-	return CheckHash(info, h.BinarySHA256)
 }

@@ -10,9 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/shoal-sh/shoal/internal/proto"
-	"github.com/shoal-sh/shoal/internal/transport"
 )
 
 // fakeAgent writes a script standing in for shoal: it prints its arguments and echoes stdin.
@@ -203,19 +200,6 @@ func TestNoBinaryError(t *testing.T) {
 	}
 	if got := len(s.Available()); got < 1 {
 		t.Errorf("Available found %d binaries", got)
-	}
-}
-
-func TestCheckHello(t *testing.T) {
-	info := transport.ConnInfo{AgentHash: "abcd", AgentPath: "/x"}
-	if err := CheckHello(info, &proto.Hello{BinarySHA256: "ABCD"}); err != nil {
-		t.Errorf("same hash: %v", err)
-	}
-	if err := CheckHello(info, &proto.Hello{BinarySHA256: "ef"}); !errors.Is(err, ErrHashMismatch) {
-		t.Errorf("other hash: %v", err)
-	}
-	if err := CheckHello(info, nil); !errors.Is(err, ErrHashMismatch) {
-		t.Errorf("no hello: %v", err)
 	}
 }
 

@@ -160,13 +160,13 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 			t.Fatal(err)
 		}
 		c, _, hash := connect(t, tr, transport.Target{Name: h1.Name})
-		err := install.CheckHash(c.Info(), hash)
-		if !errors.Is(err, install.ErrHashMismatch) {
+		err := c.Info().CheckHash(hash)
+		if !errors.Is(err, transport.ErrHashMismatch) {
 			t.Fatalf("CheckHash of tampered agent: got %v; want ErrHashMismatch", err)
 		}
 		c.Close()
 		c, _, hash = connect(t, tr, transport.Target{Name: h1.Name, Reinstall: true})
-		if err := install.CheckHash(c.Info(), hash); err != nil || !c.Info().Installed {
+		if err := c.Info().CheckHash(hash); err != nil || !c.Info().Installed {
 			t.Errorf("after reinstall: %v, installed=%v", err, c.Info().Installed)
 		}
 	})

@@ -2,8 +2,9 @@
 //
 // A Transport turns a Target into a Conn: the stdin and stdout of a `shoal agent`
 // process on that host, speaking the framed protocol of package proto. Making
-// sure the agent is there (replication) is the transport's job; the protocol,
-// heartbeats and reconnects belong to the caller (package hostsess).
+// sure the agent is there (replication) is the transport's job, done by Replicate
+// for those that reach a host through a remote command (ssh, openssh); the
+// protocol, heartbeats and reconnects belong to the caller (package hostsess).
 //
 // Implementations are sibling packages: local (a subprocess on this machine),
 // ssh (in-process golang.org/x/crypto/ssh) and openssh (the system ssh binary).

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-sh/shoal/internal/install"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -38,7 +37,7 @@ func TestRealAgent(t *testing.T) {
 		if err := proto.Unmarshal(env.Body, &h); err != nil {
 			t.Fatal(err)
 		}
-		if err := install.CheckHello(c.Info(), &h); err != nil {
+		if err := c.Info().CheckHash(h.BinarySHA256); err != nil {
 			t.Errorf("connect %d: %v", i, err)
 		}
 		c.Close()

@@ -1,8 +1,7 @@
 // Package openssh is the transport that reaches agents by running the system ssh binary, for
-// set-ups the in-process client cannot do: ProxyCommand, GSSAPI, ControlMaster. It runs the same
-// bootstrap and upload script as package ssh (from package install), one ssh process per
-// connection (a first contact installs in the bootstrap's own session), in BatchMode so it never
-// prompts.
+// set-ups the in-process client cannot do: ProxyCommand, GSSAPI, ControlMaster. It replicates the
+// agent as package ssh does (transport.Replicate), one ssh process per connection (a first
+// contact installs in the bootstrap's own session), in BatchMode so it never prompts.
 package openssh
 
 import (
@@ -124,124 +123,109 @@ func (tr *Transport) run(t transport.Target, remote string) (*proc, error) {
 	return p, nil
 }
 
-// kill stops the ssh process and waits for it.
-func (p *proc) kill() {
-	p.cmd.Process.Kill()
-	<-p.done
-	p.release()
-}
-
 // release closes this side's pipe ends once the process is gone.
 func (p *proc) release() {
 	p.stdin.Close()
 	p.stdout.Close()
 }
 
-// fail classifies why ssh could not start the remote command, from its stderr.
-func (p *proc) fail(host string, cause error) error {
+// end closes ssh's stdin, waits for it to exit and returns cause with what ssh said on its
+// stderr: an *transport.Error of the kind that names, when it names one (ssh could not reach
+// or log in to the host).
+func (p *proc) end(host string, cause error) error {
 	p.stdin.Close()
 	<-p.done
 	p.release()
 	msg := strings.TrimSpace(p.errBuf.String())
-	err := cause
-	if msg != "" {
-		err = fmt.Errorf("%w: ssh says: %s", cause, msg)
+	if msg == "" {
+		return cause
 	}
-	return &transport.Error{Kind: classify(msg), Host: host, Err: err}
+	err := fmt.Errorf("%w: ssh says: %s", cause, msg)
+	if k, ok := classify(msg); ok {
+		return &transport.Error{Kind: k, Host: host, Err: err}
+	}
+	return err
 }
 
-// classify maps ssh's error messages to failure kinds.
-func classify(msg string) transport.Kind {
+// classify maps ssh's error messages to failure kinds; ok is false for a message it does not
+// know.
+func classify(msg string) (k transport.Kind, ok bool) {
 	m := strings.ToLower(msg)
 	switch {
 	case strings.Contains(m, "remote host identification has changed"),
 		strings.Contains(m, "host key for") && strings.Contains(m, "has changed"):
-		return transport.HostKeyChanged
+		return transport.HostKeyChanged, true
 	case strings.Contains(m, "host key verification failed"),
 		strings.Contains(m, "no ") && strings.Contains(m, "host key is known"):
-		return transport.HostKeyUnknown
+		return transport.HostKeyUnknown, true
 	case strings.Contains(m, "permission denied"), strings.Contains(m, "too many authentication failures"):
-		return transport.AuthFailed
+		return transport.AuthFailed, true
 	case strings.Contains(m, "connection refused"):
-		return transport.Refused
+		return transport.Refused, true
 	case strings.Contains(m, "timed out"):
-		return transport.Timeout
+		return transport.Timeout, true
 	case strings.Contains(m, "could not resolve"), strings.Contains(m, "no route to host"),
 		strings.Contains(m, "network is unreachable"), strings.Contains(m, "name or service not known"):
-		return transport.Unreachable
+		return transport.Unreachable, true
 	}
-	return transport.InstallFailed
+	return transport.Other, false
 }
 
-// Connect runs the bootstrap with ssh and installs the agent when it is missing.
+// Connect runs ssh with the bootstrap, which starts the installed agent or installs it
+// (transport.Replicate), and returns the agent's stdio.
 func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
-	bins := tr.o.Source.Available()
-	offer := bins
-	if t.Reinstall {
-		offer = nil
-	}
-	p, err := tr.run(t, install.Bootstrap(t.InstallDir, offer, t.AgentArgs))
+	sh := &shell{tr: tr, t: t}
+	info, err := transport.Replicate(ctx, sh, tr.o.Source, t)
 	if err != nil {
-		return nil, &transport.Error{Kind: transport.Other, Host: t.Name, Err: err}
+		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
-	m, err := install.ReadMarker(p.stdout)
-	if !stop() {
-		p.kill()
-		return nil, &transport.Error{Kind: transport.Timeout, Host: t.Name, Err: fmt.Errorf("connecting: %w", context.Cause(ctx))}
+	sh.p.errBuf.stopCapture()
+	return &conn{tr: tr, t: t, p: sh.p, info: info}, nil
+}
+
+// shell runs the bootstrap as the remote command of an ssh process, for transport.Replicate.
+type shell struct {
+	tr *Transport
+	t  transport.Target
+
+	// mu protects the following: Abort comes from another goroutine.
+	mu      sync.Mutex
+	p       *proc // the ssh process, once started
+	aborted bool
+}
+
+// errAborted is Start's error after Abort.
+var errAborted = errors.New("connect abandoned")
+
+func (s *shell) Start(cmd string) (io.ReadWriter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.aborted {
+		return nil, errAborted
 	}
+	p, err := s.tr.run(s.t, cmd)
 	if err != nil {
-		p.stdin.Close()
-		return nil, p.fail(t.Name, err)
+		// Not the host's doing: this machine could not run ssh.
+		return nil, &transport.Error{Kind: transport.Other, Host: s.t.Name, Err: err}
 	}
-	goos, goarch, _ := install.Platform(m.Uname)
-	info := transport.ConnInfo{RemoteOS: goos, RemoteArch: goarch}
-	if m.Exec {
-		p.errBuf.stopCapture()
-		b, _ := install.Match(bins, m.Uname)
-		info.AgentPath, info.AgentHash = m.AgentPath, b.Hash
-		return &conn{tr: tr, t: t, p: p, info: info}, nil
-	}
-	fail := func(k transport.Kind, err error) error {
-		p.stdin.Close()
-		<-p.done
-		p.release()
-		return &transport.Error{Kind: k, Host: t.Name, Err: err}
-	}
-	if goos == "" {
-		return nil, fail(transport.NoAgentBinary, &install.NoBinaryError{Uname: m.Uname})
-	}
-	bin, err := tr.o.Source.For(goos, goarch)
-	if err != nil {
-		var nb *install.NoBinaryError
-		if errors.As(err, &nb) {
-			return nil, fail(transport.NoAgentBinary, err)
-		}
-		return nil, fail(transport.Other, err)
-	}
-	// The bootstrap waits for the upload script on its stdin: one ssh, not two. The address is
-	// ssh's business here: compression follows the mode and the host's tools.
-	script, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
-	stop = context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
-	m, err = install.Install(struct {
+	s.p = p
+	return struct {
 		io.Reader
 		io.Writer
-	}{p.stdout, p.stdin}, script, bin, body)
-	if !stop() {
-		p.kill()
-		return nil, &transport.Error{Kind: transport.Timeout, Host: t.Name, Err: fmt.Errorf("installing agent: %w", context.Cause(ctx))}
-	}
-	if err != nil {
-		e := p.fail(t.Name, fmt.Errorf("installing agent %s: %w", bin.Name(), err))
-		if te := (*transport.Error)(nil); errors.As(e, &te) && te.Kind == transport.Other {
-			te.Kind = transport.InstallFailed
-		}
-		return nil, e
-	}
-	p.errBuf.stopCapture()
-	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
-	return &conn{tr: tr, t: t, p: p, info: info}, nil
+	}{p.stdout, p.stdin}, nil
 }
+
+// Abort kills ssh, which closes its end of the pipes.
+func (s *shell) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.aborted = true
+	if s.p != nil {
+		s.p.cmd.Process.Kill()
+	}
+}
+
+func (s *shell) End(err error) error { return s.p.end(s.t.Name, err) }
 
 // conn is an agent on the stdio of an ssh process.
 type conn struct {

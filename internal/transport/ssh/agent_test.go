@@ -102,7 +102,7 @@ func TestRealAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := proto.NewConn(c, c, proto.ConnOptions{ReadBufferSize: 4096})
-	if err := install.CheckHello(c.Info(), hello(t, pc)); err != nil {
+	if err := c.Info().CheckHash(hello(t, pc).BinarySHA256); err != nil {
 		t.Fatalf("fresh install: %v", err)
 	}
 	if out, code := run(t, pc, 1, "echo hi; exit 3"); out != "hi\n" || code != 3 {
@@ -135,9 +135,9 @@ func TestRealAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc = proto.NewConn(c, c, proto.ConnOptions{ReadBufferSize: 4096})
-	err = install.CheckHello(c.Info(), hello(t, pc))
+	err = c.Info().CheckHash(hello(t, pc).BinarySHA256)
 	c.Close()
-	if !errors.Is(err, install.ErrHashMismatch) {
+	if !errors.Is(err, transport.ErrHashMismatch) {
 		t.Fatalf("tampered agent: got %v; want ErrHashMismatch", err)
 	}
 	tg.Reinstall = true
@@ -147,7 +147,7 @@ func TestRealAgent(t *testing.T) {
 	}
 	defer c.Close()
 	pc = proto.NewConn(c, c, proto.ConnOptions{ReadBufferSize: 4096})
-	if err := install.CheckHello(c.Info(), hello(t, pc)); err != nil || !c.Info().Installed {
+	if err := c.Info().CheckHash(hello(t, pc).BinarySHA256); err != nil || !c.Info().Installed {
 		t.Fatalf("after reinstall: %v (installed=%v)", err, c.Info().Installed)
 	}
 }
@@ -190,7 +190,7 @@ func TestSharedHomeConcurrentInstall(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			if err := install.CheckHello(c.Info(), &hl); err != nil {
+			if err := c.Info().CheckHash(hl.BinarySHA256); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", h.Name, err)
 			}
 		}()

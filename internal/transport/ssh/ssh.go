@@ -1,12 +1,11 @@
 // Package ssh is the transport that reaches agents with shoal's in-process SSH client (package
 // sshx): one TCP connection per host, the agent on one session's stdin and stdout, installed on
-// first contact by the commands of package install.
+// first contact in that session by transport.Replicate.
 package ssh
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 
@@ -57,36 +56,23 @@ func Kind(err error) transport.Kind {
 	case errors.Is(err, sshx.ErrUnreachable):
 		return transport.Unreachable
 	}
-	var nb *install.NoBinaryError
-	if errors.As(err, &nb) {
-		return transport.NoAgentBinary
-	}
 	return transport.Other
 }
 
-// Connect dials t, starts the installed agent or installs it, and returns the agent's stdio.
+// Connect dials t, starts the installed agent or installs it (transport.Replicate), and returns
+// the agent's stdio.
 func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
-	fail := func(k transport.Kind, err error) error {
-		return &transport.Error{Kind: k, Host: t.Name, Err: err}
-	}
 	cl, err := tr.o.Dialer.Dial(ctx, t.Name, sshx.Override{HostName: t.Address, Port: t.Port, User: t.User})
 	if err != nil {
-		return nil, fail(Kind(err), err)
+		return nil, &transport.Error{Kind: Kind(err), Host: t.Name, Err: err}
 	}
-	// Cancelling ctx during the install closes the connection, which unblocks every read.
-	stop := context.AfterFunc(ctx, func() { cl.Close() })
-	c, err := tr.start(ctx, cl, t)
-	if !stop() || err != nil {
+	sh := &shell{cl: cl, stderr: tr.stderr(t.Name)}
+	info, err := transport.Replicate(ctx, sh, tr.o.Source, t)
+	if err != nil {
 		cl.Close()
-		if err == nil {
-			err = ctx.Err()
-		}
-		if ctx.Err() != nil {
-			return nil, fail(transport.Timeout, fmt.Errorf("starting agent: %w", context.Cause(ctx)))
-		}
 		return nil, err
 	}
-	return c, nil
+	return &conn{cl: cl, st: sh.st, info: info}, nil
 }
 
 func (tr *Transport) stderr(host string) io.Writer {
@@ -96,49 +82,29 @@ func (tr *Transport) stderr(host string) io.Writer {
 	return tr.o.Stderr(host)
 }
 
-// start runs the bootstrap on cl and installs the agent when it is missing.
-func (tr *Transport) start(ctx context.Context, cl *sshx.Client, t transport.Target) (*conn, error) {
-	fail := func(k transport.Kind, err error) error {
-		return &transport.Error{Kind: k, Host: t.Name, Err: err}
-	}
-	bins := tr.o.Source.Available()
-	offer := bins
-	if t.Reinstall {
-		offer = nil
-	}
-	st, err := cl.Exec(install.Bootstrap(t.InstallDir, offer, t.AgentArgs), tr.stderr(t.Name))
+// shell runs the bootstrap in a session of an SSH connection, for transport.Replicate.
+type shell struct {
+	cl     *sshx.Client
+	stderr io.Writer
+	st     *sshx.Stream // the bootstrap's session, once started
+}
+
+func (s *shell) Start(cmd string) (io.ReadWriter, error) {
+	st, err := s.cl.Exec(cmd, s.stderr)
 	if err != nil {
-		return nil, fail(transport.InstallFailed, fmt.Errorf("running bootstrap: %w", err))
+		return nil, err
 	}
-	m, err := install.ReadMarker(st)
-	if err != nil {
-		st.Close()
-		return nil, fail(transport.InstallFailed, fmt.Errorf("running bootstrap: %w", err))
-	}
-	goos, goarch, _ := install.Platform(m.Uname)
-	info := transport.ConnInfo{RemoteOS: goos, RemoteArch: goarch}
-	if m.Exec {
-		b, _ := install.Match(bins, m.Uname)
-		info.AgentPath, info.AgentHash = m.AgentPath, b.Hash
-		return &conn{cl: cl, st: st, info: info}, nil
-	}
-	if goos == "" {
-		st.Close()
-		return nil, fail(transport.NoAgentBinary, &install.NoBinaryError{Uname: m.Uname})
-	}
-	bin, err := tr.o.Source.For(goos, goarch)
-	if err != nil {
-		st.Close()
-		return nil, fail(Kind(err), err)
-	}
-	// The bootstrap waits for the upload script on its stdin: one session, not two.
-	script, body := tr.o.Source.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
-	if m, err = install.Install(st, script, bin, body); err != nil {
-		st.Close()
-		return nil, fail(transport.InstallFailed, fmt.Errorf("installing agent %s: %w", bin.Name(), err))
-	}
-	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
-	return &conn{cl: cl, st: st, info: info}, nil
+	s.st = st
+	return st, nil
+}
+
+// Abort closes the connection, which unblocks every read and write of its sessions.
+func (s *shell) Abort() { s.cl.Close() }
+
+// End closes the session; the connection is up, so there is nothing to add to err.
+func (s *shell) End(err error) error {
+	s.st.Close()
+	return err
 }
 
 // conn is a running agent on an SSH session.
