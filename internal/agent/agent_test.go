@@ -67,11 +67,23 @@ func TestExecStatus(t *testing.T) {
 				t.Errorf("%s: got pid %d start %d end %d duration %d", tt.name, r.started.PID, ex.Start, ex.End, ex.Duration)
 			}
 		}
-		// The default directory is the command's own result directory.
+		// A command starts in the home directory, as with ssh; SHOAL_RUN_DIR names its result
+		// directory, which is not where it runs.
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatal(err)
+		}
 		r := p.run(&proto.Exec{Cmd: "pwd; echo $SHOAL_RUN_DIR"})
 		lines := strings.Fields(string(r.stdout))
-		if len(lines) != 2 || lines[0] != lines[1] || lines[0] != r.started.Dir || !strings.HasPrefix(lines[0], p.stateDir) {
-			t.Errorf("got pwd and SHOAL_RUN_DIR %q; want the result directory %q", lines, r.started.Dir)
+		if len(lines) != 2 || lines[0] != home || lines[1] != r.started.Dir || !strings.HasPrefix(lines[1], p.stateDir) {
+			t.Errorf("got pwd and SHOAL_RUN_DIR %q; want %q and the result directory %q", lines, home, r.started.Dir)
+		}
+		// A relative Dir is taken from home, as file paths are.
+		for _, dir := range []string{"~", "."} {
+			r = p.run(&proto.Exec{Cmd: "pwd", Dir: dir})
+			if got := strings.TrimSpace(string(r.stdout)); got != home {
+				t.Errorf("pwd with Dir %q: %q; want %q", dir, got, home)
+			}
 		}
 		// CPU time and max RSS are reported.
 		r = p.run(&proto.Exec{Cmd: "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,17 +201,28 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	}
 
 	cmd := exec.Command(s.opts.Shell, "-c", j.req.Cmd)
-	cmd.Dir = j.req.Dir
-	if cmd.Dir == "" {
-		cmd.Dir = j.dir
-	} else if st, err := os.Stat(cmd.Dir); err != nil || !st.IsDir() {
+	// Commands start where ssh would start them: in the home directory, or the one asked for
+	// (relative paths and "~/" are taken from home, as for files). The result directory is
+	// the agent's bookkeeping and no command's business.
+	cmd.Dir, err = workDir(j.req.Dir)
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return fail(err)
+	}
+	if st, err := os.Stat(cmd.Dir); err != nil || !st.IsDir() {
 		// exec would blame the shell ("fork/exec /bin/bash: no such file or directory").
 		outR.Close()
 		outW.Close()
 		errR.Close()
 		errW.Close()
+		var pe *fs.PathError
 		if err == nil {
 			err = errors.New("not a directory")
+		} else if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
 		}
 		return fail(fmt.Errorf("working directory %s: %w", cmd.Dir, err))
 	}
@@ -317,6 +329,23 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		ex.Err = waitErr.Error()
 	}
 	return ex
+}
+
+// workDir returns the directory a command asked to run in dir starts in: home when dir is empty
+// (or "/" when there is no home to be found), else dir, relative to home.
+func workDir(dir string) (string, error) {
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "/", nil
+		}
+		return home, nil
+	}
+	d, err := resolvePath(dir)
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	return d, nil
 }
 
 // pump copies one output stream of a job to its file and to the connection, keeping at most limit

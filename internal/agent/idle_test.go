@@ -123,7 +123,7 @@ func TestRunDirReused(t *testing.T) {
 			t.Errorf("locking the reused run directory: %v; want it locked by the agent", err)
 		}
 		id = b.id()
-		b.send(id, proto.TypeExec, &proto.Exec{Cmd: "ls -A; echo err >&2"})
+		b.send(id, proto.TypeExec, &proto.Exec{Cmd: `cd "$SHOAL_RUN_DIR" && ls -A; echo err >&2`})
 		st = expect[proto.Started](b, id, proto.TypeStarted)
 		r := b.collect(id, &result{started: st})
 		if got := inode(t, st.Dir); got != resultIno {

@@ -18,11 +18,11 @@ func TestSpareDirs(t *testing.T) {
 		a := start(t, agent.Options{StateDir: state})
 		for i := range 6 {
 			// Long statuses and outputs first, so later ones are shorter than what they overwrite.
-			r := a.run(&proto.Exec{Cmd: "ls; echo " + strings.Repeat("x", 100) + "; echo err >&2; exit 3"})
+			r := a.run(&proto.Exec{Cmd: `cd "$SHOAL_RUN_DIR" && ls; echo ` + strings.Repeat("x", 100) + "; echo err >&2; exit 3"})
 			if strings.Contains(string(r.stdout), "mark") || strings.Contains(string(r.stdout), "stdout") || r.exit.Code != 3 {
 				t.Fatalf("run %d: stdout %q exit %+v; want a clean directory and code 3", i, r.stdout, r.exit)
 			}
-			a.run(&proto.Exec{Cmd: "touch mark"})
+			a.run(&proto.Exec{Cmd: `touch "$SHOAL_RUN_DIR/mark"`})
 		}
 		id := a.id()
 		a.send(id, proto.TypeExec, &proto.Exec{Cmd: "echo hi"})

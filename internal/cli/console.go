@@ -21,6 +21,7 @@ import (
 type runFlags struct {
 	fanout   int
 	timeout  time.Duration
+	dir      string // --dir: where commands start on each host; empty = home
 	output   string
 	json     bool
 	noDaemon bool   // --no-daemon: serve the engine in this process
@@ -36,11 +37,14 @@ func addConsoleCommands(root *cobra.Command, g *globals) {
 	pf := root.PersistentFlags()
 	pf.IntVar(&rf.fanout, "fanout", 0, "connect to at most this many hosts at once (default from the config)")
 	pf.DurationVar(&rf.timeout, "timeout", 0, "stop a command that runs longer than this on a host (default from the config; 0 for none)")
+	pf.StringVar(&rf.dir, "dir", "", "start commands in DIR on every host, and take relative put/get paths from it (absolute or relative to the remote home; default the home directory)")
 	pf.StringVarP(&rf.output, "output", "o", "", "how results are shown: gather, stream or json (default from the config)")
 	pf.BoolVar(&rf.json, "json", false, "write JSON lines (the same as -o json; with -o stream, events as they happen)")
 	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
 	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
 	root.Flags().MarkHidden("demo-banner")
+	root.Flags().StringVar(&g.demoDir, "demo-dir", "", "the demo's directory: each local host gets a home there, and names outside the configuration are refused")
+	root.Flags().MarkHidden("demo-dir")
 
 	root.Use = "shoal [TARGETS]"
 	root.Long = `shoal runs shell commands on many machines at once.
@@ -160,10 +164,20 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 
 	interactive := isTTY(g.stdin) && isTTY(g.stdout)
 	timeout, fanout := rf.settings(cmd, cfg)
+	expand := func(e string) ([]string, error) { return cfg.Targets(e, nil) }
+	if g.demoDir != "" {
+		expand = func(e string) ([]string, error) {
+			hosts, err := cfg.Targets(e, nil)
+			if err != nil {
+				return nil, err
+			}
+			return hosts, demoOnly(cfg, hosts)
+		}
+	}
 	opt := console.Options{
 		Session:         sess,
 		Hosts:           hosts,
-		Expand:          func(e string) ([]string, error) { return cfg.Targets(e, nil) },
+		Expand:          expand,
 		HostNames:       cfg.HostNames,
 		TagNames:        cfg.TagNames,
 		In:              g.stdin,
@@ -174,6 +188,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Identity:        identity(cfg),
 		Timeout:         timeout,
 		Fanout:          fanout,
+		Dir:             rf.dir,
 		Mode:            mode,
 		Color:           render.ColorEnabled(g.stdout, os.Getenv),
 		Banner:          banner,

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/hostlist"
 )
 
@@ -57,6 +59,22 @@ func demoConfig(n int, dir string) string {
 	}
 	fmt.Fprintf(&b, "\n[[host]]\nname = %q\ntransport = \"local\"\n", hostlist.Fold(hosts))
 	return b.String()
+}
+
+// demoOnly refuses hosts the demo's configuration does not name: the demo's hosts are local
+// processes, and any other name would be looked up in DNS and reached over SSH.
+func demoOnly(cfg *config.Config, hosts []string) error {
+	known := cfg.HostNames()
+	var unknown []string
+	for _, h := range hosts {
+		if !slices.Contains(known, h) {
+			unknown = append(unknown, h)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s: not a host of the demo, whose hosts are %s", hostlist.Fold(unknown), hostlist.Fold(known))
+	}
+	return nil
 }
 
 // demoBanner is what the demo console says before its first prompt.
@@ -129,11 +147,11 @@ func (g *globals) runDemo(cmd *cobra.Command, n int) (err error) {
 	if err != nil {
 		return fmt.Errorf("finding the shoal binary: %w", err)
 	}
-	args := []string{"--config", cfgPath, "--no-daemon", "--demo-banner", demoBanner(n, dir)}
+	args := []string{"--config", cfgPath, "--no-daemon", "--demo-dir", dir, "--demo-banner", demoBanner(n, dir)}
 	// Pass on the flags the person gave (output mode, timeout, fan-out).
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "config", "no-daemon", "demo-banner":
+		case "config", "no-daemon", "demo-banner", "demo-dir":
 			return
 		}
 		args = append(args, "--"+f.Name+"="+f.Value.String())

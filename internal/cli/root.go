@@ -27,6 +27,7 @@ type globals struct {
 
 	connectTimeout time.Duration // --connect-timeout: overrides [ssh] connect_timeout
 	daemonAddr     string        // --daemon tls://HOST:PORT: overrides [client] daemon
+	demoDir        string        // --demo-dir: this is the demo's console, whose files live there
 }
 
 // loadConfig loads the configuration and applies the flags that override it.

@@ -157,6 +157,7 @@ Ctrl-C cancels the command on every host.`,
 				Command:  strings.Join(args[1:], " "),
 				Timeout:  timeout,
 				Fanout:   fanout,
+				Dir:      rf.dir,
 				Identity: identity(t.cfg),
 			}
 			if t.cfg.Console.RequireIdentity && req.Identity == "" {
@@ -272,7 +273,7 @@ func newPutCmd(g *globals, rf *runFlags) *cobra.Command {
 		Use:   "put TARGETS SRC DEST",
 		Short: "Copy a local file to every target (mode kept)",
 		Long: `Copy the local file SRC to DEST on every target. DEST is absolute or relative to
-the remote user's home. The write is atomic (temporary file, then rename) and
+the remote user's home (or to --dir), where commands start. The write is atomic (temporary file, then rename) and
 keeps SRC's mode unless --mode is given.`,
 		Args:              argsUsage(cobra.ExactArgs(3)),
 		ValidArgsFunction: targetArgs(g, 1),
@@ -288,7 +289,7 @@ keeps SRC's mode unless --mode is given.`,
 			if !fi.Mode().IsRegular() {
 				return fmt.Errorf("reading %s: not a regular file", args[1])
 			}
-			req := client.PutRequest{LocalPath: src, Dest: args[2]}
+			req := client.PutRequest{LocalPath: src, Dest: client.RemotePath(rf.dir, args[2])}
 			if mode != "" {
 				m, err := strconv.ParseUint(mode, 8, 32)
 				if err != nil || m > 0o7777 {
@@ -336,7 +337,7 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 				return err
 			}
 			defer t.done()
-			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: args[1], DestDir: dir})
+			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: client.RemotePath(rf.dir, args[1]), DestDir: dir})
 			if err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}

@@ -133,6 +133,12 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		return daemon.Options{}, nil, err
 	}
 	r := newResolver(cfg, paths, g.sshConfig, logger)
+	if g.demoDir != "" {
+		// The demo's hosts are machines of their own, each with its home under the demo's
+		// directory; no other name is reached.
+		r.local.(*local.Transport).Homes = filepath.Join(g.demoDir, "homes")
+		r.demo = true
+	}
 	opts := daemon.Options{
 		Resolve:     r.resolve,
 		Fanout:      cfg.Fanout,
@@ -165,6 +171,8 @@ type resolver struct {
 	ssh     transport.Transport
 	openssh transport.Transport
 	local   transport.Transport
+
+	demo bool // only the configuration's hosts are reached
 }
 
 func newResolver(cfg *config.Config, paths config.Paths, sshConfig string, logger *slog.Logger) *resolver {
@@ -191,6 +199,11 @@ func newResolver(cfg *config.Config, paths config.Paths, sshConfig string, logge
 }
 
 func (r *resolver) resolve(host string) (daemon.Host, error) {
+	if r.demo {
+		if err := demoOnly(r.cfg, []string{host}); err != nil {
+			return daemon.Host{}, err
+		}
+	}
 	hs := r.cfg.HostFor(host)
 	t := transport.Target{Name: host, Port: hs.Port, User: hs.User, AgentArgs: r.agentArgs}
 	if hs.Address != host {

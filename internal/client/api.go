@@ -8,6 +8,8 @@ package client
 import (
 	"context"
 	"io/fs"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -41,6 +43,7 @@ type Session interface {
 type RunRequest struct {
 	Hosts    []string          // expanded host names, in the order to report them
 	Command  string            // run with bash -c on each host
+	Dir      string            // where it starts: absolute or relative to the remote home; empty = home
 	Timeout  time.Duration     // per host; 0 means none
 	Env      map[string]string // extra environment
 	Stdin    []byte            // given to the command's stdin on every host
@@ -150,6 +153,16 @@ type PutRequest struct {
 	LocalPath string      // file on the client's machine
 	Dest      string      // absolute path, or relative to the remote user's home
 	Mode      fs.FileMode // 0 keeps the local file's mode
+}
+
+// RemotePath returns what the remote path p means for a command started in dir: p itself when it
+// is absolute, starts with "~" or dir is empty (home), else p under dir. A relative dir is itself
+// taken from the remote home, so put, get and run agree on what a relative path means.
+func RemotePath(dir, p string) string {
+	if dir == "" || p == "" || path.IsAbs(p) || p == "~" || strings.HasPrefix(p, "~/") {
+		return p
+	}
+	return path.Join(dir, p)
 }
 
 // GetRequest copies a file from the hosts.

@@ -44,7 +44,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		return nil, err
 	}
 	body := &proto.RunRequest{Hosts: req.Hosts, Command: req.Command, Timeout: int64(req.Timeout), Env: req.Env,
-		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout}
+		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)

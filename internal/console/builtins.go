@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -50,6 +51,7 @@ func builtins() []builtin {
 		{name: "ok", aliases: []string{"succeeded"}, help: "retarget to the hosts where the last command succeeded", run: (*console).cmdOK},
 		{name: "timeout", usage: "[DURATION|off]", help: "set the per-host command timeout (10s, 2m; off for none)", run: (*console).cmdTimeout},
 		{name: "fanout", usage: "[N]", help: "set how many hosts are connected to at once (0: the daemon's default)", run: (*console).cmdFanout},
+		{name: "cd", usage: "[DIR]", help: "start commands in DIR on every host (relative to the current one; home without DIR)", run: (*console).cmdCd},
 		{name: "output", aliases: []string{"o"}, usage: "[gather|stream|json]", help: "set how results are shown", args: argModes, run: (*console).cmdOutput},
 		{name: "put", usage: "SRC DEST", help: "copy the local file SRC to DEST on every target (mode kept)", args: argPaths, run: (*console).cmdPut},
 		{name: "get", usage: "SRC [DESTDIR]", help: "copy SRC from every target into DESTDIR/<host>/ (default .)", args: argPaths, run: (*console).cmdGet},
@@ -254,6 +256,24 @@ func durationOrOff(d time.Duration) string {
 	return d.String()
 }
 
+func (c *console) cmdCd(_ context.Context, args []string) int {
+	switch {
+	case len(args) > 1:
+		c.errorf("usage: %ccd [DIR]", prefix)
+		return 1
+	case len(args) == 0 || args[0] == "~":
+		c.dir = ""
+	default:
+		c.dir = path.Clean(client.RemotePath(c.dir, args[0]))
+	}
+	dir := c.dir
+	if dir == "" {
+		dir = "~ (home)"
+	}
+	fmt.Fprintf(c.notes(), "dir: %s\n", dir)
+	return 0
+}
+
 func (c *console) cmdFanout(_ context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintf(c.notes(), "fanout: %s\n", fanoutString(c.fanout))
@@ -406,7 +426,7 @@ func (c *console) cmdPut(ctx context.Context, args []string) int {
 	}
 	ctx, done := c.withInterrupt(ctx)
 	defer done()
-	res, err := c.sess.Put(ctx, c.hosts, client.PutRequest{LocalPath: src, Dest: args[1]})
+	res, err := c.sess.Put(ctx, c.hosts, client.PutRequest{LocalPath: src, Dest: client.RemotePath(c.dir, args[1])})
 	if err != nil {
 		return c.callErr("put", ctx, err)
 	}
@@ -432,7 +452,7 @@ func (c *console) cmdGet(ctx context.Context, args []string) int {
 	}
 	ctx, done := c.withInterrupt(ctx)
 	defer done()
-	res, err := c.sess.Get(ctx, c.hosts, client.GetRequest{Src: args[0], DestDir: dir})
+	res, err := c.sess.Get(ctx, c.hosts, client.GetRequest{Src: client.RemotePath(c.dir, args[0]), DestDir: dir})
 	if err != nil {
 		return c.callErr("get", ctx, err)
 	}

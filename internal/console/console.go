@@ -51,6 +51,7 @@ type Options struct {
 
 	Timeout time.Duration // per command and host; 0 means none
 	Fanout  int           // 0 means the daemon's default
+	Dir     string        // where commands start on each host; empty means home
 	Mode    Mode
 	Color   bool
 	// Banner is printed before the first prompt when interactive.
@@ -75,6 +76,7 @@ type console struct {
 	hosts    []string
 	timeout  time.Duration
 	fanout   int
+	dir      string // remote working directory; empty means home
 	mode     Mode
 	identity string
 
@@ -110,6 +112,7 @@ func Run(ctx context.Context, opt Options) (int, error) {
 		hosts:      sortedCopy(opt.Hosts),
 		timeout:    opt.Timeout,
 		fanout:     opt.Fanout,
+		dir:        opt.Dir,
 		mode:       opt.Mode,
 		identity:   opt.Identity,
 		interrupts: make(chan struct{}, 1),
@@ -234,7 +237,11 @@ func (c *console) prompt() string {
 		r := []rune(folded)
 		folded = string(r[:47]) + "…"
 	}
-	return "shoal " + paint(c.opt.Color, sgrBold, folded) + fmt.Sprintf(" (%d)> ", len(c.hosts))
+	where := ""
+	if c.dir != "" {
+		where = " " + c.dir
+	}
+	return "shoal " + paint(c.opt.Color, sgrBold, folded) + fmt.Sprintf(" (%d)%s> ", len(c.hosts), where)
 }
 
 // line runs one line and returns its exit status.
@@ -263,6 +270,7 @@ func (c *console) run(ctx context.Context, command string) int {
 		Timeout:  c.timeout,
 		Identity: c.identity,
 		Fanout:   c.fanout,
+		Dir:      c.dir,
 	}
 	out, err := Exec(ctx, c.sess, req, c.view(), c.interrupts)
 	if err != nil {

@@ -142,7 +142,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		started := s.opts.Now()
 		// Each host's output streams through up to the agent's cap; the hosts of
 		// a run together keep no more of it in memory than the history holds.
-		ereq := hostsess.ExecRequest{Command: req.Command, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
+		ereq := hostsess.ExecRequest{Command: req.Command, Dir: req.Dir, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
 			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep)}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under

@@ -84,6 +84,7 @@ const (
 // ExecRequest is one command for this host.
 type ExecRequest struct {
 	Command string
+	Dir     string // working directory, absolute or relative to home; empty means home
 	Env     map[string]string
 	Stdin   []byte
 	Timeout time.Duration

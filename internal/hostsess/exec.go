@@ -170,7 +170,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 	if err != nil {
 		return x.res, err
 	}
-	m := &proto.Exec{Cmd: req.Command, Stdin: req.Stdin, Timeout: int64(req.Timeout), OutputCap: req.OutputCap}
+	m := &proto.Exec{Cmd: req.Command, Dir: req.Dir, Stdin: req.Stdin, Timeout: int64(req.Timeout), OutputCap: req.OutputCap}
 	if len(req.Env) > 0 {
 		for k, v := range req.Env {
 			m.Env = append(m.Env, k+"="+v)

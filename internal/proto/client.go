@@ -88,6 +88,7 @@ type RunRequest struct {
 	Stdin    []byte            `cbor:"5,keyasint,omitempty"`
 	Identity string            `cbor:"6,keyasint,omitempty"`
 	Fanout   int               `cbor:"7,keyasint,omitempty"`
+	Dir      string            `cbor:"8,keyasint,omitempty"` // working directory on each host; empty = home
 }
 
 // RunAccepted says the daemon started a run; RunID is unique within the daemon and across its restarts.

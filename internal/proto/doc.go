@@ -77,7 +77,10 @@
 //
 // # Requests in detail
 //
-// exec: the agent replies started (pid) as soon as the process exists, then output chunks in
+// exec: the command starts in Dir (absolute, or relative to the agent's home directory, as are
+// "~/" paths), or in the home directory when Dir is empty, as ssh starts a command; never in its
+// result directory, which is the agent's bookkeeping (SHOAL_RUN_DIR names it).
+// The agent replies started (pid) as soon as the process exists, then output chunks in
 // order (seq 0, 1, 2... across both streams), then exit. A process that cannot be started (say,
 // a missing Dir) gets exit{Code -1, Err} without started; a command killed while queued gets
 // exit{Canceled}. Output beyond the request's or the

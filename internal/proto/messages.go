@@ -56,7 +56,7 @@ type Exec struct {
 	Env       []string `cbor:"2,keyasint,omitempty"` // extra KEY=VALUE pairs on top of the agent's environment
 	Stdin     []byte   `cbor:"3,keyasint,omitempty"` // the command's whole stdin; empty means /dev/null
 	Timeout   int64    `cbor:"4,keyasint,omitempty"` // ns; 0 means none. On expiry the group gets SIGKILL
-	Dir       string   `cbor:"5,keyasint,omitempty"` // working directory; empty means the command's result directory
+	Dir       string   `cbor:"5,keyasint,omitempty"` // working directory, absolute or relative to home; empty means home
 	OutputCap int64    `cbor:"6,keyasint,omitempty"` // bytes of output to keep; 0 means the agent's default
 }
 

@@ -94,7 +94,7 @@ func noDemoDirs(t *testing.T, dir string) {
 func TestDemoPiped(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	out, errOut, code := shoal(t, dir, "echo hello-$((6*7))\n:target @web\n:time\ncase $PWD in */node2/*) exit 3;; esac\n", "demo", "4")
+	out, errOut, code := shoal(t, dir, "echo hello-$((6*7))\n:target @web\n:time\ncase $SHOAL_RUN_DIR in */node2/*) exit 3;; esac\n", "demo", "4")
 	if code != 3 {
 		t.Errorf("exit status %d; want 3 (the worst)\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -157,7 +157,7 @@ func TestRunNoDaemon(t *testing.T) {
 	}{
 		{"n[1-3]", "true", 0},
 		{"@two", "echo ok", 0},
-		{"n[1-3]", "case $PWD in */n2/*) exit 3;; */n3/*) exit 5;; esac", 5},
+		{"n[1-3]", "case $SHOAL_RUN_DIR in */n2/*) exit 3;; */n3/*) exit 5;; esac", 5},
 		{"n1", "kill -TERM $$", 128 + 15},
 		{"n[1-2],dead", "true", 255},
 	}
@@ -358,7 +358,11 @@ func (tm *term) screenEsc() string {
 // waitPrompt waits until the screen ends with an empty prompt, as a person waits before typing.
 func (tm *term) waitPrompt() string {
 	tm.t.Helper()
-	return tm.waitFor("an empty prompt", func(s string) bool { return strings.HasSuffix(strings.TrimSpace(s), ")>") })
+	return tm.waitFor("an empty prompt", func(s string) bool {
+		s = strings.TrimSpace(s)
+		last := s[strings.LastIndexByte(s, '\n')+1:]
+		return strings.HasPrefix(last, "shoal ") && strings.HasSuffix(last, ">")
+	})
 }
 
 func (tm *term) waitCount(sub string, n int) string {

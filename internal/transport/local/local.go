@@ -28,6 +28,9 @@ type Transport struct {
 	BaseDir string
 	// Stderr receives the agent's diagnostics; nil discards them.
 	Stderr io.Writer
+	// Homes, when set, gives each target its own home directory, Homes/<name> (made when
+	// missing), as if each were a machine of its own: the demo's fleet. Empty keeps $HOME.
+	Homes string
 
 	hashOnce sync.Once
 	hash     string
@@ -60,7 +63,17 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 	}
 	args := append([]string{"agent", "--state-dir", stateDir}, t.AgentArgs...)
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's Ctrl-C is not for the agent
+	// A session of its own, as sshd gives a remote agent: no controlling terminal (a command's
+	// `echo x > /dev/tty` fails instead of painting over the console), and a terminal's Ctrl-C
+	// is not for the agent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if tr.Homes != "" {
+		home := filepath.Join(tr.Homes, dirName(t.Name))
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return nil, fail(transport.InstallFailed, fmt.Errorf("creating home directory: %w", err))
+		}
+		cmd.Env = append(os.Environ(), "HOME="+home)
+	}
 	cmd.Stderr = tr.Stderr
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -105,7 +118,11 @@ func (tr *Transport) stateDir(t transport.Target) (string, error) {
 		}
 		base = filepath.Join(cache, "shoal", "local")
 	}
-	name := t.Name
+	return filepath.Join(base, dirName(t.Name)), nil
+}
+
+// dirName returns the name of a target's directory under a base directory.
+func dirName(name string) string {
 	if name == "" {
 		name = "localhost"
 	}
@@ -113,7 +130,7 @@ func (tr *Transport) stateDir(t transport.Target) (string, error) {
 	if name == "." || name == ".." {
 		name = "_" + name
 	}
-	return filepath.Join(base, name), nil
+	return name
 }
 
 func (tr *Transport) binaryHash(bin string) string {

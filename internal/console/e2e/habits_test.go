@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shoal-sh/shoal/internal/shoaltest"
+)
+
+// TestFleetHomeDir checks over real SSH that commands start in the remote user's home, as with
+// ssh, pdsh and clush; that the agent's bookkeeping is not there; that --dir chooses another
+// directory; and that put, get and run agree on what a relative path means.
+func TestFleetHomeDir(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	base := []string{"--config", cfg, "--no-daemon"}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		return shoal(t, dir, "", append(base, args...)...)
+	}
+
+	out, errOut, code := run("run", "h001", "--", "pwd; ls -A")
+	if code != 0 || !strings.Contains(out, f.Hosts[0].Home+"\n") {
+		t.Errorf("pwd: status %d; want the home %s\nstdout:\n%s\nstderr:\n%s", code, f.Hosts[0].Home, out, errOut)
+	}
+	for _, own := range []string{"request\n", "status\n", "out\n"} {
+		if strings.Contains(out, own) {
+			t.Errorf("ls in the starting directory shows shoal's %q:\n%s", own, out)
+		}
+	}
+
+	conf := filepath.Join(dir, "app.conf")
+	os.WriteFile(conf, []byte("setting=1\n"), 0o640)
+	if out, errOut, code := run("put", "@fleet", conf, "app.conf"); code != 0 {
+		t.Fatalf("put: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	out, errOut, code = run("run", "@fleet", "--", "cat app.conf")
+	if code != 0 || !strings.Contains(out, "h[001-002] (2)\n") || !strings.Contains(out, "setting=1") {
+		t.Errorf("cat of the file put with a relative path: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+
+	// --dir: relative to home; put and get take relative paths from it too.
+	if out, errOut, code := run("run", "@fleet", "--", "mkdir -p work/sub"); code != 0 {
+		t.Fatalf("mkdir: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	out, errOut, code = run("--dir", "work", "run", "h002", "--", "pwd")
+	if code != 0 || !strings.Contains(out, filepath.Join(f.Hosts[1].Home, "work")+"\n") {
+		t.Errorf("--dir work: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if out, errOut, code := run("--dir", "work", "put", "@fleet", conf, "sub/here.conf"); code != 0 {
+		t.Fatalf("put --dir: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	out, errOut, code = run("run", "@fleet", "--dir", "work/sub", "--", "cat here.conf")
+	if code != 0 || !strings.Contains(out, "setting=1") {
+		t.Errorf("cat in --dir of the file put there: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	gets := filepath.Join(dir, "gets")
+	if out, errOut, code := run("--dir", "work/sub", "get", "h001", "here.conf", gets); code != 0 {
+		t.Errorf("get --dir: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	} else if b, err := os.ReadFile(filepath.Join(gets, "h001", "here.conf")); err != nil || string(b) != "setting=1\n" {
+		t.Errorf("got %q, %v; want the file put", b, err)
+	}
+	out, errOut, code = run("--dir", "/nonexistent", "run", "h001", "--", "true")
+	if code != 255 || !strings.Contains(out, "working directory /nonexistent: no such file or directory") {
+		t.Errorf("--dir /nonexistent: status %d; want 255 and the reason\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// TestDemoKeepsToItself checks that the demo's hosts each have a home of their own under the
+// demo's directory (so :put with a relative path stays there), that a name outside the demo is
+// refused rather than looked up, and that :cd changes where commands start.
+func TestDemoKeepsToItself(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f.txt")
+	os.WriteFile(src, []byte("demo-file\n"), 0o600)
+	in := ":put " + src + " f.txt\n" +
+		`case $PWD in "$TMPDIR"/shoal-demo-*/homes/node*) echo home-ok;; *) echo "home $PWD";; esac` + "\n" +
+		"cat f.txt\n" +
+		"mkdir -p sub\n:cd sub\npwd\n:cd\npwd\n" +
+		":target nosuchhost\n"
+	out, errOut, code := shoal(t, dir, in, "demo", "2")
+	for _, want := range []string{
+		"ok node[1-2] (2): put 10 B → f.txt\n",
+		"home-ok\n",
+		"demo-file\n",
+		"dir: sub\n",
+		"/homes/node1/sub\n",
+		"dir: ~ (home)\n",
+		"nosuchhost: not a host of the demo, whose hosts are node[1-2]",
+	} {
+		if !strings.Contains(out+errOut, want) {
+			t.Errorf("demo output lacks %q (status %d)\nstdout:\n%s\nstderr:\n%s", want, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "home", "f.txt")); err == nil {
+		t.Errorf(":put f.txt in the demo wrote the real home's f.txt")
+	}
+	noDemoDirs(t, dir)
+}
+
+// TestDemoNoControllingTerminal runs the demo in a terminal: its hosts' commands have no
+// controlling terminal, as over SSH, so they cannot paint over the console; the prompt shows
+// the directory :cd chose.
+func TestDemoNoControllingTerminal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" demo 2")
+	tm.waitPrompt()
+	tm.typeLine("echo painted > /dev/tty || echo no-tty-$((6*7))")
+	tm.waitCount("no-tty-42", 1)
+	tm.waitPrompt()
+	if s := tm.screen(); strings.Contains(s, "\npainted") {
+		t.Errorf("a host's command wrote to the console's terminal:\n%s", s)
+	}
+	tm.typeLine(":cd /tmp")
+	tm.waitCount("shoal node[1-2] (2) /tmp>", 1)
+	tm.waitPrompt()
+	tm.typeLine(":quit")
+	tm.waitCount("EXITED 0", 1)
+	noDemoDirs(t, dir)
+}
