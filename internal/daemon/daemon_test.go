@@ -99,7 +99,7 @@ func startDaemonTweak(t testing.TB, tr transport.Transport, tweak func(*daemon.O
 		Audit:       al,
 		StateFile:   filepath.Join(dir, "state", "state.json"),
 		HistoryFile: filepath.Join(dir, "state", "history.jsonl"),
-		Session:     hostsess.Options{KillWait: 500 * time.Millisecond, ConnectTimeout: 10 * time.Second},
+		Session:     hostsess.Options{KillWait: 500 * time.Millisecond, ConnectTimeout: time.Minute},
 	}
 	if tweak != nil {
 		tweak(&opts)
