@@ -1,6 +1,6 @@
 package proto
 
-// Client↔daemon messages (wire values 64–127). The prose spec is in client_doc.go.
+// Client↔daemon messages (wire values 64–127). The spec is in doc.go.
 
 // ClientVersion is the version of the client↔daemon message set. It is checked in
 // hello besides the envelope's Version, and bumps on any incompatible change to the

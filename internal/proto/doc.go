@@ -19,6 +19,13 @@
 //
 //	{1: version (uint), 2: id (uint), 3: type (uint), 4: body (any CBOR item, usually a map)}
 //
+// version is Version; type is a value of the message tables below; key 4 is left out when a
+// message has no body. shoal writes the keys in that order, each integer in its shortest form,
+// so a ping with id 300 and an empty body is this frame (see Bodies for the bodies):
+//
+//	00 00 00 0b  a4  01 01  02 19 01 2c  03 02  04 a0
+//	length 11    map of 4: version 1, id 300, type 2, body {}
+//
 // Bodies are CBOR maps whose keys are small integers too (Go structs with `keyasint` tags).
 // Decoders forbid indefinite lengths, tags and duplicate map keys, and limit nesting, array and
 // map sizes (DecOptions). Unknown keys in a body are ignored, so a field may be added without a
@@ -27,7 +34,7 @@
 //
 // # Version rule
 //
-// Version is the protocol version. A receiver rejects envelopes whose version differs from its
+// Version is the protocol version: 1 (2026-11-25). A receiver rejects envelopes whose version differs from its
 // own with a *VersionError, after decoding the envelope (so the peer's hello is still readable
 // and the mismatch reported clearly). Incompatible changes (a field changing meaning, a message
 // changing its replies) bump Version; compatible additions (a new optional field, a new message
@@ -105,8 +112,456 @@
 // kill: signals the process group of one exec (children included), drops it if still queued,
 // cancels a read or abandons a write; with All, every exec. Answered by killed{Count}.
 //
-// Values 64–127 are reserved for client↔daemon messages (client.go); 128 and above are unused.
+// Values 64–127 are client↔daemon messages (below); 128 and above are unused.
 // Wire values are never reordered or reused; a retired type keeps its number.
+//
+// # Client↔daemon messages (wire values 64–127)
+//
+// A client (the console, a one-shot command, `shoal daemon status`) connects to the
+// daemon's Unix socket (or an in-memory pipe with --no-daemon) and speaks the same
+// frames and envelopes. Both sides send their hello first without waiting: the client
+// ClientHello, the daemon DaemonHello. Besides the envelope's Version, hello carries
+// ClientVersion; when either differs the daemon answers DaemonHello with Err set and
+// closes, and the client tells the user to run `shoal daemon stop` (or restart the
+// daemon) so that a daemon of the client's own version starts. Every client request
+// has an id chosen by the client, unique on its connection; every reply carries that
+// id, and replies to different requests interleave freely. A request that fails as a
+// whole is answered with failed. Frames on a client connection may be up to 64 MiB.
+//
+//	value name           sender  body           meaning
+//	 64   client-hello   client  ClientHello    first frame: versions, identity, pid
+//	 65   daemon-hello   daemon  DaemonHello    first frame: versions, pid, start time; Err refuses
+//	 66   run            client  RunRequest     run a command on hosts
+//	 67   run-accepted   daemon  RunAccepted    the run started; its daemon-wide id
+//	 68   run-event      daemon  RunEvent       state, started, stdout, stderr or done of one host
+//	 69   run-end        daemon  RunEnd         every host of the run is done; no more frames for the id
+//	 70   cancel         client  Cancel         kill the run with this id on every host still running
+//	 71   ping-hosts     client  HostsRequest   ping each host's agent
+//	 72   ping-results   daemon  PingResults    round trips, in request order
+//	 73   info-hosts     client  HostsRequest   describe each host
+//	 74   info-results   daemon  InfoResults    host facts, in request order
+//	 75   time-hosts     client  HostsRequest   compare each host's clock with the daemon's
+//	 76   time-results   daemon  TimeResults    offsets corrected for the round trip
+//	 77   put            client  PutRequest     copy a local file to every host
+//	 78   get            client  GetRequest     copy a file from every host into DestDir/<host>/
+//	 79   file-results   daemon  FileResults    put or get outcome per host
+//	 80   status         client  StatusRequest  describe the daemon and its host sessions
+//	 81   status-result  daemon  DaemonStatus   pid, version, clients, hosts with state and rtt, goroutines, heap, fds
+//	 82   last           client  LastRequest    the user's most recent runs from the history
+//	 83   last-result    daemon  LastResult     runs, newest first
+//	 84   stop           client  Stop           shut the daemon down cleanly
+//	 85   stopping       daemon  Stopping       the daemon stops after this frame
+//	 86   failed         daemon  Failed         request id failed as a whole (bad request, stopping)
+//	 87   put-stream     client  PutStream      copy the bytes of the put-data frames that follow to every host
+//	 88   put-data       client  PutData        a chunk of a put-stream's file; EOF on the last
+//	 89   get-stream     client  GetStream      stream a file from every host back to the client
+//	 90   get-data       daemon  GetData        a chunk of one host's file; End on its last
+//
+// Run: the daemon answers run-accepted at once, then streams run-event frames as hosts
+// answer, then run-end. A done event's result carries the output only when it is not
+// what the stdout/stderr events carried (Output set: replace, do not append). If the
+// client's connection closes, the daemon kills the client's running commands (unless
+// configured to keep them; their results then go to the audit log and history). When
+// the daemon itself stops, it ends its agents' input instead: running commands finish
+// on the hosts and keep their results for the next daemon, and the client gets an
+// error result for them. RunRequest.Fanout bounds how many of the run's hosts connect
+// at once (hosts already connected do not count), under the daemon's own bound.
+//
+// Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
+// socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
+// the in-process listener is the same process. A client on the mutual-TLS listener is
+// refused put, get and stop (failed, permission denied): it uses put-stream and
+// get-stream instead.
+//
+// Get: the daemon writes DestDir/<host>/<base name of Src> itself, refusing host and
+// file names that would leave DestDir (absolute, "..", separators, symlinks).
+//
+// Put-stream: the client sends put-stream and then the file in put-data frames of at
+// most FileChunk bytes with the same id, the last with EOF; the total must be Size.
+// The daemon spools the bytes to a private temporary file (mode 0600, unlinked at
+// once), so memory stays bounded and the file is read once however many hosts get it,
+// then copies it to every host and answers file-results. A cancel with the id before
+// EOF drops the spool; the daemon answers nothing more for it.
+//
+// Get-stream: the daemon reads Src on every host and sends each host's bytes in
+// get-data frames, the host's last one carrying End (its outcome and the file's mode),
+// then file-results for all hosts in request order. The client writes
+// DestDir/<host>/<base name of Src> itself, through an os.Root on DestDir, refusing
+// host and file names that would leave it, and only renames a host's file into place
+// when its End is ok. A cancel with the id stops the transfers.
+//
+// A daemon that takes put-stream and get-stream says CapFileStream in its hello's
+// Caps; a client does not send them to a daemon that does not, and tells the user
+// to upgrade it instead. Older clients never send them, so ClientVersion stays 1.
+//
+// Gateways: a daemon forwards the hosts its gateways reach by being a client of each
+// gateway (over mutual TLS), with the same messages (put and get go as put-stream and
+// get-stream). Its hello says Hops, one more than
+// the hops of the client whose request it forwards; a daemon does not forward past
+// MaxHops, so a loop of gateways ends with an error per host instead of running on.
+//
+// Capabilities (client↔daemon), dated as in Capabilities below:
+//
+//	2026-11-25  client version 1: the messages above
+//	2026-11-25  ClientHello.Hops (key 7, optional: older daemons ignore it)
+//	2026-11-26  DaemonHello.Caps (key 9) and capability "file-stream": put-stream,
+//	            put-data, get-stream, get-data (87–90), FileResult.Mode (key 6)
+//	2026-11-26  DaemonStatus.Goroutines, HeapLive, HeapInUse, FDs, GCCycles (keys 7–11,
+//	            optional: an older daemon leaves them out, an older client ignores them)
+//	2026-12-08  RunRequest.Dir (key 8; an older daemon ignores it)
+//
+// # Bodies
+//
+// Every body is a CBOR map keyed by the unsigned integers in the tables below, one table per
+// Go type (the body column of the message tables above; a capitalised type in a table is a map
+// laid out by its own table). Types: uint is a CBOR unsigned integer (major type 0); int an
+// integer of either sign (major type 0 or 1); text a UTF-8 text string; bytes a byte string;
+// bool true or false; float a floating-point number (shoal writes 64 bits and reads any
+// width); []T an array of T; [3]float an array of three floats; {text:text} a map of text to
+// text. A field marked "always" is always written; any other is left out when zero (0, "",
+// false, empty, absent map). A receiver takes a missing key as zero and ignores keys it does
+// not know; a key that comes twice is an error. shoal writes keys in increasing order; a
+// receiver accepts any. A body with no fields is an empty map, or the envelope has no key 4.
+// testdata/wire.golden holds one fully populated message of every type, byte by byte.
+//
+//	Hello: hello (1), both ways
+//	   1  Protocol      uint      always  the sender's Version
+//	   2  Program       text              program version, e.g. "v0.3.1" or "dev"
+//	   3  BinarySHA256  text              hex SHA-256 of the sender's executable
+//	   4  Capabilities  []text            see Capabilities
+//	   5  AgentID       text              agent instance id: "<host>-<pid>-<random>"
+//	   6  PID           int               the sender's process id
+//	   7  Role          text              "agent", "daemon" or "client"
+//	   8  Hostname      text              the sender's host name
+//	   9  Clock         int               the sender's clock, Unix ns
+//
+//	Ping: ping (2), no fields
+//
+//	Pong: pong (3)
+//	   1  Clock         int               the agent's clock, Unix ns
+//
+//	InfoRequest: info (4), no fields
+//
+//	Info: info-result (5)
+//	   1  Hostname      text
+//	   2  OS            text              Go's GOOS, e.g. "linux"
+//	   3  Arch          text              Go's GOARCH, e.g. "amd64"
+//	   4  Kernel        text              uname release, e.g. "6.8.0-45-generic"
+//	   5  CPUs          int
+//	   6  MemTotal      uint              bytes
+//	   7  MemAvailable  uint              bytes
+//	   8  Load          [3]float  always  1, 5 and 15 minute load averages
+//	   9  Uptime        int               the host's uptime, ns
+//	  10  Version       text              the agent's program version
+//	  11  BinarySHA256  text              hex SHA-256 of the agent's executable
+//	  12  Clock         int               the agent's clock, Unix ns
+//	  13  AgentID       text
+//	  14  PID           int               the agent's process id
+//	  15  Running       int               commands running now
+//	  16  Queued        int               commands waiting
+//	  17  StateDir      text              the agent's state directory
+//
+//	Exec: exec (6)
+//	   1  Cmd           text      always  the command, for bash -c (sh -c without bash)
+//	   2  Env           []text            extra KEY=VALUE pairs on top of the agent's environment
+//	   3  Stdin         bytes             the command's whole stdin; empty means /dev/null
+//	   4  Timeout       int               ns; 0 means none. On expiry the group gets SIGKILL
+//	   5  Dir           text              working directory, absolute or relative to home; empty means home
+//	   6  OutputCap     int               bytes of output to keep; 0 means the agent's default
+//
+//	Started: started (7)
+//	   1  PID           int
+//	   2  Dir           text              the result directory on the host
+//	   3  Redelivered   bool              the result comes from an earlier agent
+//	   4  Cmd           text              the command, when Redelivered
+//	   5  AgentID       text              the agent that ran it, when Redelivered
+//
+//	Output: output (8)
+//	   1  Stream        uint      always  1 stdout, 2 stderr
+//	   2  Data          bytes     always
+//	   3  Seq           uint              0, 1, 2... per request, across both streams
+//
+//	Exit: exit (9)
+//	   1  Code          int       always  exit status; -1 when killed by Signal or never run
+//	   2  Signal        int               the signal that killed the command
+//	   3  Start         int               Unix ns
+//	   4  End           int               Unix ns
+//	   5  Duration      int               ns, from a monotonic clock
+//	   6  UserCPU       int               ns
+//	   7  SysCPU        int               ns
+//	   8  MaxRSS        int               bytes
+//	   9  Truncated     bool              output past the cap was dropped
+//	  10  TimedOut      bool              killed at Exec.Timeout
+//	  11  Canceled      bool              killed while still queued; never ran
+//	  12  Redelivered   bool
+//	  13  StdoutBytes   int               bytes the command wrote to stdout, kept or not
+//	  14  StderrBytes   int
+//	  15  Err           text              why the command could not be started or waited for
+//
+//	Ack: ack (10), no fields
+//
+//	Read: read (11)
+//	   1  Path          text      always
+//	   2  Offset        int
+//	   3  Length        int               bytes to read from Offset; 0 means to the end
+//	   4  MaxSize       int               refuse to send more; 0 means the agent's default
+//	   5  ChunkSize     int               0 means the agent's default
+//
+//	ReadChunk: read-chunk (12)
+//	   1  Offset        int
+//	   2  Data          bytes
+//	   3  EOF           bool              the last chunk of the read (it may be empty)
+//	   4  Size          int               the file's size when the read began
+//	   5  Mode          uint              permission bits
+//	   6  MTime         int               Unix ns
+//
+//	Write: write (13)
+//	   1  Path          text      always
+//	   2  Mode          uint              permission bits; 0 keeps an existing file's (or 0644)
+//	   3  Size          int               expected size, checked at write-done when positive
+//	   4  MkdirAll      bool              create missing parent directories (0755)
+//	   5  Sum           bool              report the SHA-256 of the data in written
+//
+//	WriteChunk: write-chunk (14)
+//	   1  Data          bytes     always
+//
+//	WriteDone: write-done (15), no fields
+//
+//	Written: written (16)
+//	   1  Size          int       always
+//	   2  SHA256        text              hex; only when Write.Sum asked for it
+//
+//	Kill: kill (17)
+//	   1  Target        uint              the id of the request to kill
+//	   2  All           bool              every request instead
+//	   3  Signal        int               0 means SIGTERM
+//
+//	Killed: killed (18)
+//	   1  Count         int       always  process groups signalled plus queued commands dropped
+//
+//	Busy: busy (19)
+//	   1  Running       int
+//	   2  Queued        int
+//	   3  MaxRunning    int
+//	   4  MaxQueued     int
+//
+//	Error: error (20)
+//	   1  Code          uint      always  see Error codes
+//	   2  Message       text
+//
+//	ClientHello: client-hello (64)
+//	   1  Protocol      uint      always  the sender's Version
+//	   2  Client        uint      always  the sender's ClientVersion
+//	   3  Program       text              program version
+//	   4  Identity      text              the person at the console, as she said
+//	   5  PID           int
+//	   6  BinarySHA256  text
+//	   7  Hops          int               daemons that forwarded this client's requests
+//
+//	DaemonHello: daemon-hello (65)
+//	   1  Protocol      uint      always
+//	   2  Client        uint      always  the daemon's ClientVersion
+//	   3  Program       text
+//	   4  PID           int
+//	   5  Started       int               Unix ns
+//	   6  Socket        text
+//	   7  BinarySHA256  text
+//	   8  Err           text              set: the daemon refuses the client and closes
+//	   9  Caps          []text            e.g. "file-stream"
+//
+//	RunRequest: run (66)
+//	   1  Hosts         []text    always
+//	   2  Command       text      always
+//	   3  Timeout       int               ns per host; 0 means none
+//	   4  Env           {text:text}
+//	   5  Stdin         bytes
+//	   6  Identity      text
+//	   7  Fanout        int               hosts of this run connecting at once; 0: the daemon's bound
+//	   8  Dir           text              working directory on each host; empty means home
+//
+//	RunAccepted: run-accepted (67)
+//	   1  RunID         uint      always  unique within the daemon and across its restarts
+//
+//	RunEvent: run-event (68)
+//	   1  Host          text      always
+//	   2  Kind          uint      always  1 state, 2 start, 3 stdout, 4 stderr, 5 done
+//	   3  State         text              state: the host session's state (connecting, ready...)
+//	   4  PID           int               start: the command's process id
+//	   5  Data          bytes             stdout, stderr: a chunk of output
+//	   6  Result        HostResult        done: the host's outcome
+//
+//	HostResult (in run-event and last-result)
+//	   1  Host          text      always
+//	   2  Status        text      always  ok, failed, timeout, cancelled, unreachable, refused or error
+//	   3  ExitCode      int
+//	   4  Signal        text              the name of the signal that killed the command
+//	   5  PID           int
+//	   6  Stdout        bytes
+//	   7  Stderr        bytes
+//	   8  Truncated     bool
+//	   9  Started       int               Unix ns
+//	  10  Ended         int               Unix ns
+//	  11  UserCPU       int               ns
+//	  12  SysCPU        int               ns
+//	  13  MaxRSS        int               bytes
+//	  14  Err           text
+//	  15  Output        bool              Stdout and Stderr are the whole output: replace, not append
+//
+//	RunEnd: run-end (69), no fields
+//
+//	Cancel: cancel (70), no fields
+//
+//	HostsRequest: ping-hosts (71), info-hosts (73), time-hosts (75)
+//	   1  Hosts         []text    always
+//
+//	PingResults: ping-results (72)
+//	   1  Results       []PingResult  always  one per host, in request order
+//
+//	PingResult (in ping-results)
+//	   1  Host          text      always
+//	   2  RTT           int               ns
+//	   3  Status        text      always
+//	   4  Err           text
+//
+//	InfoResults: info-results (74)
+//	   1  Results       []InfoResult  always  one per host, in request order
+//
+//	InfoResult (in info-results)
+//	   1  Host          text      always
+//	   2  Status        text      always
+//	   3  Err           text
+//	   4  Hostname      text
+//	   5  OS            text
+//	   6  Arch          text
+//	   7  Kernel        text
+//	   8  CPUs          int
+//	   9  MemTotal      int               bytes
+//	  10  MemAvailable  int               bytes
+//	  11  Load          [3]float  always
+//	  12  Uptime        int               ns
+//	  13  AgentVersion  text
+//	  14  AgentHash     text
+//	  15  Clock         int               Unix ns
+//
+//	TimeResults: time-results (76)
+//	   1  Results       []TimeResult  always  one per host, in request order
+//
+//	TimeResult (in time-results)
+//	   1  Host          text      always
+//	   2  Status        text      always
+//	   3  Err           text
+//	   4  Offset        int               ns, the host's clock minus the daemon's
+//	   5  RTT           int               ns
+//
+//	PutRequest: put (77)
+//	   1  Hosts         []text    always
+//	   2  LocalPath     text      always  absolute, read by the daemon
+//	   3  Dest          text      always
+//	   4  Mode          uint              0 keeps the local file's mode
+//
+//	GetRequest: get (78)
+//	   1  Hosts         []text    always
+//	   2  Src           text      always
+//	   3  DestDir       text      always  absolute
+//
+//	FileResults: file-results (79)
+//	   1  Results       []FileResult  always  one per host, in request order
+//
+//	FileResult (in file-results and get-data)
+//	   1  Host          text      always
+//	   2  Status        text      always
+//	   3  Err           text
+//	   4  Bytes         int
+//	   5  Path          text
+//	   6  Mode          uint              get-stream: the file's mode on the host
+//
+//	StatusRequest: status (80), no fields
+//
+//	DaemonStatus: status-result (81)
+//	   1  PID           int       always
+//	   2  Version       text
+//	   3  Started       int               Unix ns
+//	   4  Clients       int
+//	   5  Socket        text
+//	   6  Hosts         []HostStatus
+//	   7  Goroutines    int
+//	   8  HeapLive      uint              bytes of heap marked live by the last GC
+//	   9  HeapInUse     uint              bytes of heap spans in use, garbage included
+//	  10  FDs           int               open file descriptors
+//	  11  GCCycles      uint              GC cycles completed
+//
+//	HostStatus (in status-result)
+//	   1  Host          text      always
+//	   2  State         text      always  idle, connecting, installing, ready, unresponsive, lost, backoff or closed
+//	   3  AgentVersion  text
+//	   4  AgentPID      int
+//	   5  LastRTT       int               ns
+//	   6  LastSeen      int               Unix ns
+//	   7  Running       int
+//	   8  Err           text
+//
+//	LastRequest: last (82)
+//	   1  N             int               runs wanted; 0 or less: one
+//
+//	LastResult: last-result (83)
+//	   1  Runs          []RunRecord       newest first
+//	   2  Problem       text              why the history could not be read whole
+//
+//	RunRecord (in last-result)
+//	   1  ID            uint      always
+//	   2  Command       text      always
+//	   3  Started       int               Unix ns
+//	   4  Ended         int               Unix ns
+//	   5  Identity      text
+//	   6  Results       []HostResult
+//	   7  UID           int
+//	   8  Cert          text              a network client's certificate name
+//	   9  Unseen        bool              no client has received its results yet
+//
+//	Stop: stop (84), no fields
+//
+//	Stopping: stopping (85), no fields
+//
+//	Failed: failed (86)
+//	   1  Code          uint      always  see Error codes
+//	   2  Message       text
+//
+//	PutStream: put-stream (87)
+//	   1  Hosts         []text    always
+//	   2  Dest          text      always
+//	   3  Mode          uint              0 means 0644
+//	   4  Size          int       always
+//	   5  Name          text              the local file's name, for the audit log
+//
+//	PutData: put-data (88)
+//	   1  Data          bytes             at most FileChunk (1 MiB) bytes
+//	   2  EOF           bool              the last chunk
+//
+//	GetStream: get-stream (89)
+//	   1  Hosts         []text    always
+//	   2  Src           text      always
+//
+//	GetData: get-data (90)
+//	   1  Host          text      always
+//	   2  Data          bytes             at most FileChunk (1 MiB) bytes
+//	   3  End           FileResult        on the host's last get-data: its outcome and mode
+//
+// # Error codes
+//
+// Error.Code and Failed.Code take these values, never reordered:
+//
+//	value name                 meaning
+//	  1   "internal"           a bug or an unexpected failure
+//	  2   "bad request"        the body did not decode or made no sense
+//	  3   "unknown type"       the type is not known to the receiver
+//	  4   "version mismatch"   protocol versions differ
+//	  5   "duplicate id"       the id is already in use by a pending request
+//	  6   "not found"          no such file or request
+//	  7   "i/o error"          a file system or process error
+//	  8   "too large"          a file or chunk exceeds a limit
+//	  9   "stopping"           the agent takes no new work
+//	 10   "permission denied"  permission denied
+//	 11   "busy"               too many reads or writes in progress (2026-11-25)
 //
 // # Capabilities
 //
