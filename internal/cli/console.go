@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/sshx"
 )
 
 // runFlags are the flags shared by the console and the one-shot commands.
@@ -55,10 +56,16 @@ web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
 	root.Args = cobra.ArbitraryArgs
 	root.ValidArgsFunction = targetArgs(g, 1<<30)
 	root.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := g.checkNotTypo(root, args); err != nil {
-			return err
+		if g.version {
+			writeVersion(g.stdout)
+			return nil
 		}
-		return g.runConsole(cmd, rf, strings.Join(args, ","), rf.banner)
+		if cmd.ArgsLenAtDash() != 0 { // `shoal -- NAME` targets NAME whatever it looks like
+			if err := g.checkNotTypo(root, args); err != nil {
+				return err
+			}
+		}
+		return g.runConsole(cmd, rf, strings.Join(args, " "), rf.banner)
 	}
 
 	root.AddCommand(
@@ -74,24 +81,51 @@ web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
 	)
 }
 
-// checkNotTypo refuses `shoal rnu`: a lone word close to a command's name that is no configured
-// host is far more likely a mistyped command than a host to open the console on.
+// checkNotTypo refuses `shoal verison`: a first word that is no subcommand, looks like a word
+// (no brackets, dots, commas, @ or operators) and is no host the configuration or ssh_config
+// names is far more likely a mistyped command than a host to open the console on, and
+// taking it for a host would look it up in DNS and open a console that shows nothing.
 func (g *globals) checkNotTypo(root *cobra.Command, args []string) error {
-	if len(args) != 1 || strings.ContainsAny(args[0], "[],@!&^.") {
+	if len(args) == 0 || !looksLikeWord(args[0]) {
+		return nil
+	}
+	word := args[0]
+	sshConfig := g.sshConfig
+	if cfg, err := g.configForRun(); err == nil {
+		if slices.Contains(cfg.HostNames(), word) {
+			return nil
+		}
+		if sshConfig == "" {
+			sshConfig = config.ExpandHome(cfg.SSH.Config)
+		}
+	}
+	if sshx.NamesHost(sshConfig, word) {
 		return nil
 	}
 	if root.SuggestionsMinimumDistance <= 0 {
 		root.SuggestionsMinimumDistance = 2 // cobra's default, set only when it suggests itself
 	}
-	sugg := root.SuggestionsFor(args[0])
-	if len(sugg) == 0 {
-		return nil
+	msg := fmt.Sprintf("unknown command %q", word)
+	if sugg := root.SuggestionsFor(word); len(sugg) > 0 {
+		msg += fmt.Sprintf("; did you mean %s?", strings.Join(sugg, " or "))
+	} else {
+		msg += " (shoal help lists the commands)."
 	}
-	if cfg, err := g.configForRun(); err == nil && slices.Contains(cfg.HostNames(), args[0]) {
-		return nil
+	return fmt.Errorf("%s To target a host of that name: shoal -- %s", msg, strings.Join(args, " "))
+}
+
+// looksLikeWord reports whether s could be a mistyped command: letters, digits, - and _,
+// starting with a letter.
+func looksLikeWord(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-' || r == '_'):
+		default:
+			return false
+		}
 	}
-	return fmt.Errorf("unknown command %q: did you mean %s? (to open the console on a host of that name: shoal %s,)",
-		args[0], strings.Join(sugg, " or "), args[0])
+	return s != ""
 }
 
 // mode returns the output mode the flags and the configuration ask for.

@@ -26,7 +26,9 @@ func newHostsCmd(g *globals) *cobra.Command {
 
 EXPR is pdsh/ClusterShell syntax: web[01-20].dc1, n[1-9/2], a,b,c, @tag, @all,
 ^FILE (a hosts file), - (names on stdin), and the operators ! (or a leading -),
-& and ^ applied left to right. Several EXPR arguments are united.
+& and ^ applied left to right. Several EXPR arguments are one expression,
+joined with spaces (a space unites, as a comma does): shoal hosts 'h[1-3]' '!h2'
+is h[1,3].
 See docs/targets.md.`,
 		Example: `  shoal hosts 'web[01-20].dc1!web13.dc1'
   shoal hosts --fold @web @db
@@ -56,9 +58,12 @@ See docs/targets.md.`,
 				}
 				return nil
 			}
-			for _, a := range args {
-				if err := add(a); err != nil {
-					return expressionError(g.stderr, a, err)
+			// The arguments are one expression, as the console reads them: shoal hosts 'h[1-3]' '!h2'
+			// is h[1,3].
+			if len(args) > 0 {
+				expr := strings.Join(args, " ")
+				if err := add(expr); err != nil {
+					return expressionError(g.stderr, expr, err)
 				}
 			}
 			for _, f := range files {

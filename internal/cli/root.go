@@ -16,6 +16,10 @@ import (
 // Version is the program version, set at build time with -ldflags "-X ...cli.Version=v1.2.3".
 var Version = "dev"
 
+// Commit is the commit the binary was built from, set at build time like Version; empty means
+// what the Go toolchain recorded, if anything.
+var Commit = ""
+
 // globals holds the flags and I/O shared by every subcommand.
 type globals struct {
 	stdin  io.Reader
@@ -27,6 +31,7 @@ type globals struct {
 
 	connectTimeout time.Duration // --connect-timeout: overrides [ssh] connect_timeout
 	daemonAddr     string        // --daemon tls://HOST:PORT: overrides [client] daemon
+	version        bool          // --version
 	demoDir        string        // --demo-dir: this is the demo's console, whose files live there
 }
 
@@ -76,7 +81,6 @@ func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "shoal",
 		Short:         "Run shell commands on many machines at once",
-		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -84,6 +88,8 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.configFile, "config", "", "configuration file (default $XDG_CONFIG_HOME/shoal/config.toml)")
 	pf.StringVarP(&g.sshConfig, "ssh-config", "F", "", "ssh_config file to use instead of ~/.ssh/config")
 	pf.StringVar(&g.daemonAddr, "daemon", "", "use the remote daemon at tls://HOST:PORT over mutual TLS (default [client] daemon, else the local one)")
+	// --version says what `shoal version` says (cobra's own flag would print the version alone).
+	root.Flags().BoolVar(&g.version, "version", false, "print the version, commit, Go version, and whether the agent is embedded")
 	pf.DurationVar(&g.connectTimeout, "connect-timeout", 0, "give up on a host whose SSH connection takes longer (default from the config, 10s)")
 
 	root.AddCommand(
@@ -92,6 +98,7 @@ func newRoot(g *globals) *cobra.Command {
 		newConfigCmd(g),
 		newCertsCmd(g),
 		newDaemonCmd(g),
+		newVersionCmd(g),
 	)
 	addConsoleCommands(root, g)
 	return root

@@ -211,12 +211,13 @@ func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx cont
 	return &cobra.Command{
 		Use:               use + " TARGETS",
 		Short:             short,
-		Args:              argsUsage(cobra.ExactArgs(1)),
+		Args:              argsUsage(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := interruptContext(cmdContext(cmd))
 			defer cancel()
-			t, err := g.prepare(ctx, rf, args[0])
+			// Several arguments are one expression, as in the console: shoal ping @web '!web07'.
+			t, err := g.prepare(ctx, rf, strings.Join(args, " "))
 			if err != nil {
 				return err
 			}

@@ -125,3 +125,68 @@ func TestDemoNoControllingTerminal(t *testing.T) {
 	tm.waitCount("EXITED 0", 1)
 	noDemoDirs(t, dir)
 }
+
+// TestVersionAndTypos checks shoal version and --version, and that a mistyped command is an
+// error with a suggestion, not a console on a host of that name.
+func TestVersionAndTypos(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, errOut, code := shoal(t, dir, "", args...)
+		if code != 0 || !strings.HasPrefix(out, "shoal ") || !strings.Contains(out, "\ncommit: ") ||
+			!strings.Contains(out, "\ngo: go1.") || !strings.Contains(out, "\nagent: embedded, ") {
+			t.Errorf("shoal %v: status %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+	}
+	sshConfig := filepath.Join(dir, "ssh_config")
+	os.WriteFile(sshConfig, []byte("Host mybox\n  HostName 127.0.0.1\n  Port 1\nHost *.lab\n  Port 1\n"), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"verison"}, 1, `shoal: unknown command "verison"; did you mean version? To target a host of that name: shoal -- verison` + "\n"},
+		{[]string{"rnu", "x"}, 1, `unknown command "rnu"; did you mean run? To target a host of that name: shoal -- rnu x`},
+		{[]string{"frobnicate"}, 1, `unknown command "frobnicate" (shoal help lists the commands). To target a host of that name: shoal -- frobnicate`},
+		// Names the configuration or ssh_config knows, anything that is no word, and anything
+		// after -- open the console (here on empty input, which runs nothing).
+		{[]string{"n1"}, 0, ""},
+		{[]string{"-F", sshConfig, "mybox"}, 0, ""},
+		{[]string{"n[1-2]"}, 0, ""},
+		{[]string{"--", "verison"}, 0, ""},
+	}
+	for _, tt := range tests {
+		out, errOut, code := shoal(t, dir, "", append([]string{"--config", cfg}, tt.args...)...)
+		if code != tt.code || !strings.Contains(errOut, tt.msg) || (tt.code != 0 && out != "") {
+			t.Errorf("shoal %v: status %d; want %d and %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, tt.msg, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "shoal")); err == nil {
+		t.Errorf("a refused command started a daemon")
+	}
+}
+
+// TestJoinedArguments checks that several target arguments are one expression, as in the
+// console, and the README's first example.
+func TestJoinedArguments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	tests := []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"hosts", "h[001-003]", "!h002"}, "h001\nh003\n"},
+		{[]string{"hosts", "--fold", "web[01-20]!web07"}, "web[01-06,08-20]\n"},
+		{[]string{"hosts", "web[01-20]!web07", "--fold"}, "web[01-06,08-20]\n"},
+		{[]string{"hosts", "--fold", "n[1-3]", "&", "@two", "!n1"}, "n2\n"},
+		{[]string{"--no-daemon", "ping", "n[1-3]", "!n2", "-o", "json"}, `"host":"n3"`},
+	}
+	for _, tt := range tests {
+		out, errOut, code := shoal(t, dir, "", append([]string{"--config", cfg}, tt.args...)...)
+		if code != 0 || !strings.Contains(out, tt.out) || strings.Contains(out, `"host":"n2"`) {
+			t.Errorf("shoal %v: status %d; want %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.out, out, errOut)
+		}
+	}
+}
