@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,17 +46,37 @@ type Dialer struct {
 	AgentSocket string
 	// Prompt asks for key passphrases; nil means keys with passphrases are skipped.
 	Prompt PromptFunc
-	// Warn receives non-fatal problems (an unreadable system config); nil discards them.
+	// Warn receives non-fatal problems (an unreadable system config), each once; nil discards them.
 	Warn func(msg string)
+	// SystemConfig is the system-wide ssh_config; empty means /etc/ssh/ssh_config.
+	SystemConfig string
 	// KeyExchanges overrides the key exchanges offered; nil means the fast defaults.
 	KeyExchanges []string
 
 	once    sync.Once
-	cfg     *configSet
-	cfgErr  error
+	cfg     *sshConfig
+	files   configFiles
 	keys    hostKeys
 	ids     identities
 	agentEv string
+
+	// warnMu protects warned.
+	warnMu sync.Mutex
+	warned map[string]bool
+}
+
+// warn passes msg to Warn once for the life of the Dialer.
+func (d *Dialer) warn(msg string) {
+	d.warnMu.Lock()
+	seen := d.warned[msg]
+	if d.warned == nil {
+		d.warned = map[string]bool{}
+	}
+	d.warned[msg] = true
+	d.warnMu.Unlock()
+	if !seen && d.Warn != nil {
+		d.Warn(msg)
+	}
 }
 
 func (d *Dialer) init() {
@@ -78,7 +99,14 @@ func (d *Dialer) init() {
 			d.agentEv = os.Getenv("SSH_AUTH_SOCK")
 		}
 		d.ids.prompt = d.Prompt
-		d.cfg, d.cfgErr = loadConfigs(d.ConfigFile, d.Home, systemConfig, d.Warn)
+		host, _ := os.Hostname()
+		env := &sshEnv{home: d.Home, localUser: d.User, uid: strconv.Itoa(os.Getuid()), thisHost: host,
+			readFile: d.files.read, exec: runExec, lookupHost: lookupHost, getenv: os.LookupEnv}
+		system := d.SystemConfig
+		if system == "" {
+			system = systemConfig
+		}
+		d.cfg = &sshConfig{file: d.ConfigFile, system: system, env: env, warn: d.warn}
 	})
 }
 
@@ -92,10 +120,7 @@ type Override struct {
 // Resolve returns the configuration of alias with o applied.
 func (d *Dialer) Resolve(alias string, o Override) (*HostConfig, error) {
 	d.init()
-	if d.cfgErr != nil {
-		return nil, d.cfgErr
-	}
-	h, err := d.cfg.resolve(alias, d.User, d.Home)
+	h, err := d.cfg.resolve(alias)
 	if err != nil {
 		return nil, err
 	}

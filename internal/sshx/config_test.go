@@ -141,19 +141,28 @@ func TestSystemConfigWarning(t *testing.T) {
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Host a\n  Port 2\n"), 0o600)
 	system := filepath.Join(t.TempDir(), "ssh_config")
-	// Fedora ships "Match final all", which the parser rejects.
-	os.WriteFile(system, []byte("Match final all\n  Port 3\n"), 0o600)
+	// Fedora ships "Match final all", which shoal reads as ssh does.
+	os.WriteFile(system, []byte("Match final all\n  User fedora\n"), 0o600)
 	var warnings []string
-	cs, err := loadConfigs("", home, system, func(s string) { warnings = append(warnings, s) })
-	if err != nil {
-		t.Fatalf("a broken system config must not fail: %v", err)
+	d := &Dialer{Home: home, User: "u", SystemConfig: system, Warn: func(s string) { warnings = append(warnings, s) }}
+	h, err := d.Resolve("a", Override{})
+	if err != nil || h.Port != 2 || h.User != "fedora" || len(warnings) != 0 {
+		t.Fatalf("got %+v, %v, warnings %q; want port 2 from the user's file and user fedora from the system's", h, err, warnings)
 	}
-	if len(cs.files) != 1 || len(warnings) != 1 || !strings.Contains(warnings[0], system) {
-		t.Errorf("got %d files, warnings %q; want the user file and one warning naming %s", len(cs.files), warnings, system)
+	// A system file ssh would reject is skipped whole, with one warning naming it.
+	os.WriteFile(system, []byte("Host *\n  User sys\n  NoSuchOption yes\n"), 0o600)
+	for range 2 {
+		h, err = d.Resolve("a", Override{})
+		if err != nil {
+			t.Fatalf("a broken system config must not fail: %v", err)
+		}
+	}
+	if h.Port != 2 || h.User != "u" || len(warnings) != 1 || !strings.Contains(warnings[0], system) || !strings.Contains(warnings[0], "line 3") {
+		t.Errorf("got port %d user %s, warnings %q; want the user file alone and one warning naming %s line 3", h.Port, h.User, warnings, system)
 	}
 	// The same line in the user's own file is an error.
-	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Match final all\n  Port 3\n"), 0o600)
-	if _, err := loadConfigs("", home, system, nil); err == nil {
+	os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("NoSuchOption yes\n"), 0o600)
+	if _, err := d.Resolve("a", Override{}); err == nil {
 		t.Errorf("a broken user config was accepted")
 	}
 }
@@ -205,8 +214,12 @@ Host loop
 	if got := strings.Join(names, ","); got != "bastion,a,b" {
 		t.Errorf("hops %s; want bastion,a,b", got)
 	}
-	h, _ = d.Resolve("loop", Override{})
-	if _, err := d.jumpHosts(h, 0); err == nil {
+	// ssh refuses a host that jumps through itself when resolving it ("jumphost loop").
+	h, err = d.Resolve("loop", Override{})
+	if err == nil {
+		_, err = d.jumpHosts(h, 0)
+	}
+	if err == nil {
 		t.Errorf("a ProxyJump loop was accepted")
 	}
 }
