@@ -8,6 +8,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/spf13/cobra"
 )
 
@@ -70,7 +71,42 @@ laid over each other. Errors are printed as FILE:LINE: KEY: MESSAGE and exit wit
 			return err
 		},
 	}
-	cmd.AddCommand(check, example, paths)
+	sshCmd := &cobra.Command{
+		Use:   "ssh HOST...",
+		Short: "Print how the built-in SSH client reaches hosts, in ssh -G's format",
+		Long: `Print the ssh_config options the built-in SSH client uses for each HOST, resolved as
+OpenSSH's ssh -G resolves them (-F, else [ssh] ssh_config, else ~/.ssh/config and
+/etc/ssh/ssh_config) and printed in its format: one lowercase "key value" line each. An option
+the built-in client cannot honour is reported on stderr with its file and line.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			d := g.sshDialer(cfg, func(msg string) { fmt.Fprintf(g.stderr, "shoal: warning: %s\n", msg) })
+			failed := false
+			for _, host := range args {
+				h, err := d.Resolve(host, sshx.Override{})
+				if err != nil {
+					fmt.Fprintf(g.stderr, "shoal: %s: %v\n", host, err)
+					failed = true
+					continue
+				}
+				if _, err := io.WriteString(g.stdout, h.Dump()); err != nil {
+					return err
+				}
+				if h.Unsupported != nil {
+					fmt.Fprintf(g.stderr, "shoal: %s: %v\n", host, h.Unsupported)
+				}
+			}
+			if failed {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(check, example, paths, sshCmd)
 	return cmd
 }
 

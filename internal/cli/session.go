@@ -132,7 +132,7 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 	if err != nil {
 		return daemon.Options{}, nil, err
 	}
-	r := newResolver(cfg, paths, g.sshConfig, logger)
+	r := newResolver(cfg, paths, g.sshDialer(cfg, func(msg string) { logger.Warn(msg) }), logger)
 	if g.demoDir != "" {
 		// The demo's hosts are machines of their own, each with its home under the demo's
 		// directory; no other name is reached.
@@ -161,10 +161,35 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 	return opts, func() { al.Close() }, nil
 }
 
+// sshConfigFile returns the ssh_config file to read alone (-F, else [ssh] ssh_config), or ""
+// for the user's and the system's.
+func (g *globals) sshConfigFile(cfg *config.Config) string {
+	if g.sshConfig != "" {
+		return g.sshConfig
+	}
+	return config.ExpandHome(cfg.SSH.Config)
+}
+
+// sshDialer returns the built-in SSH client as the configuration and the flags set it up; warn
+// receives problems with the system's ssh_config.
+func (g *globals) sshDialer(cfg *config.Config, warn func(string)) *sshx.Dialer {
+	d := &sshx.Dialer{
+		ConfigFile:          g.sshConfigFile(cfg),
+		Warn:                warn,
+		ConnectTimeout:      cfg.SSH.ConnectTimeout.Std(),
+		ForceConnectTimeout: g.connectTimeout,
+		AcceptNew:           cfg.SSH.KnownHosts == config.KnownHostsAcceptNew,
+		KnownHostsFile:      config.ExpandHome(cfg.SSH.KnownHostsFile),
+	}
+	for _, f := range cfg.SSH.IdentityFiles {
+		d.IdentityFiles = append(d.IdentityFiles, config.ExpandHome(f))
+	}
+	return d
+}
+
 // resolver maps host names to transports, sharing one transport of each kind.
 type resolver struct {
 	cfg       *config.Config
-	sshConfig string
 	agentArgs []string
 	logger    *slog.Logger
 
@@ -175,15 +200,12 @@ type resolver struct {
 	demo bool // only the configuration's hosts are reached
 }
 
-func newResolver(cfg *config.Config, paths config.Paths, sshConfig string, logger *slog.Logger) *resolver {
-	if sshConfig == "" {
-		sshConfig = config.ExpandHome(cfg.SSH.Config)
-	}
+func newResolver(cfg *config.Config, paths config.Paths, dialer *sshx.Dialer, logger *slog.Logger) *resolver {
 	src := &install.Source{PlatformDir: config.ExpandHome(cfg.Agent.PlatformDir), Compression: cfg.Agent.UploadCompression}
 	stderr := func(host string) io.Writer { return &prefixLog{logger: logger, host: host} }
-	r := &resolver{cfg: cfg, sshConfig: sshConfig, logger: logger}
-	r.ssh = sshtr.New(sshtr.Options{Dialer: &sshx.Dialer{ConfigFile: sshConfig}, Source: src, Stderr: stderr})
-	r.openssh = openssh.New(openssh.Options{ConfigFile: sshConfig, Source: src, Stderr: stderr})
+	r := &resolver{cfg: cfg, logger: logger}
+	r.ssh = sshtr.New(sshtr.Options{Dialer: dialer, Source: src, Stderr: stderr})
+	r.openssh = openssh.New(openssh.Options{ConfigFile: dialer.ConfigFile, Source: src, Stderr: stderr})
 	r.local = &local.Transport{BaseDir: filepath.Join(paths.CacheDir, "local")}
 	a := cfg.Agent
 	if a.MaxRunning > 0 {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,20 @@ type Dialer struct {
 	SystemConfig string
 	// KeyExchanges overrides the key exchanges offered; nil means the fast defaults.
 	KeyExchanges []string
+
+	// ConnectTimeout bounds the connection and handshake of a host whose ssh_config sets no
+	// ConnectTimeout; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// ForceConnectTimeout, when not 0, bounds every connection whatever ssh_config says.
+	ForceConnectTimeout time.Duration
+	// AcceptNew records the key of an unknown host, as StrictHostKeyChecking accept-new, for
+	// hosts whose ssh_config leaves StrictHostKeyChecking unset (or "ask").
+	AcceptNew bool
+	// KnownHostsFile, when not empty, is checked before ssh_config's UserKnownHostsFile and
+	// receives the keys accept-new records.
+	KnownHostsFile string
+	// IdentityFiles are offered after ssh_config's IdentityFile.
+	IdentityFiles []string
 
 	once    sync.Once
 	cfg     *sshConfig
@@ -123,6 +138,23 @@ func (d *Dialer) Resolve(alias string, o Override) (*HostConfig, error) {
 	h, err := d.cfg.resolve(alias)
 	if err != nil {
 		return nil, err
+	}
+	if d.ForceConnectTimeout > 0 {
+		h.ConnectTimeout = d.ForceConnectTimeout
+	} else if h.ConnectTimeout == 0 {
+		h.ConnectTimeout = d.ConnectTimeout
+	}
+	if d.AcceptNew && h.StrictHostKeyChecking == "ask" {
+		h.StrictHostKeyChecking = "accept-new"
+	}
+	if d.KnownHostsFile != "" {
+		h.UserKnownHostsFiles = slices.Insert(slices.DeleteFunc(h.UserKnownHostsFiles,
+			func(f string) bool { return f == d.KnownHostsFile }), 0, d.KnownHostsFile)
+	}
+	for _, f := range d.IdentityFiles {
+		if !slices.Contains(h.IdentityFiles, f) {
+			h.IdentityFiles = append(h.IdentityFiles, f)
+		}
 	}
 	if o.HostName != "" {
 		h.HostName = o.HostName
