@@ -129,3 +129,24 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestNamesHost(t *testing.T) {
+	dir := copyCorpus(t)
+	for _, tc := range []struct {
+		file, alias string
+		want        bool
+	}{
+		{"01-basic.conf", "web1", true},
+		{"01-basic.conf", "web2", false}, // only by the pattern web*
+		{"16-include-glob.conf", "i2", true},
+		{"03-negation.conf", "bastion", true},
+		{"03-negation.conf", "db1", false},
+	} {
+		if got := NamesHost(filepath.Join(dir, tc.file), tc.alias); got != tc.want {
+			t.Errorf("NamesHost(%s, %s) = %v; want %v", tc.file, tc.alias, got, tc.want)
+		}
+	}
+	if NamesHost("none", "web1") {
+		t.Errorf("NamesHost(none) found a host")
+	}
+}
