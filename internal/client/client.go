@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
@@ -109,7 +110,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	for range 2 {
 		var nc net.Conn
 		nc, err = dialOnce(ctx, opts)
-		if err != nil && opts.Start != nil && opts.DialFunc == nil && opts.TLS == nil {
+		if err != nil && opts.Start != nil && opts.DialFunc == nil && opts.TLS == nil && !untrusted(err) {
 			if err = autoStart(ctx, *opts.Start); err == nil {
 				nc, err = dialRetry(ctx, opts)
 			}
@@ -127,6 +128,14 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return nil, err
 }
 
+// untrusted reports whether err refuses a daemon, its socket or its files as another
+// user's: starting a daemon or retrying cannot help.
+func untrusted(err error) bool {
+	var pe *fsutil.PrivateError
+	var ue *UntrustedError
+	return errors.As(err, &pe) || errors.As(err, &ue)
+}
+
 func dialOnce(ctx context.Context, opts Options) (net.Conn, error) {
 	if opts.DialFunc != nil {
 		return opts.DialFunc(ctx)
@@ -139,12 +148,75 @@ func dialOnce(ctx context.Context, opts Options) (net.Conn, error) {
 		}
 		return nc, nil
 	}
+	if err := checkSocket(opts.Socket); err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", opts.Socket)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w: %w", opts.Socket, ErrNotRunning, err)
 	}
+	if err := checkPeer(nc, opts.Socket); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return nc, nil
+}
+
+// checkSocket refuses a socket, or a socket directory, that another user owns or may
+// write: whoever listens there would get this user's commands and stdin. A missing one
+// is ErrNotRunning.
+func checkSocket(socket string) error {
+	for _, p := range []struct{ path, what string }{
+		{filepath.Dir(socket), "the shoal daemon's socket directory"},
+		{socket, "the shoal daemon's socket"},
+	} {
+		err := fsutil.CheckPrivate(p.path, p.what)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("connecting to %s: %w: %w", socket, ErrNotRunning, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UntrustedError says the process answering on the daemon's socket runs as another user.
+type UntrustedError struct {
+	Socket   string
+	UID, PID int // the peer's
+}
+
+func (e *UntrustedError) Error() string {
+	return fmt.Sprintf("refusing the shoal daemon on %s: it runs as uid %d (pid %d), not as you (uid %d)",
+		e.Socket, e.UID, e.PID, os.Getuid())
+}
+
+// checkPeer refuses a connection whose other end (SO_PEERCRED) is another user's
+// process: the socket's owner was checked, but a name can be swapped between the check
+// and the connect.
+func checkPeer(nc net.Conn, socket string) error {
+	uc, ok := nc.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("reading the shoal daemon's credentials: %w", err)
+	}
+	var uid, pid int
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { uid, pid, cerr = fsutil.SocketPeer(int(fd)) }); err != nil {
+		return fmt.Errorf("reading the shoal daemon's credentials: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("reading the shoal daemon's credentials: %w", cerr)
+	}
+	if uid != os.Getuid() {
+		return &UntrustedError{Socket: socket, UID: uid, PID: pid}
+	}
+	return nil
 }
 
 // dialRetry dials with backoff for a bounded time while a daemon comes up.
@@ -153,7 +225,7 @@ func dialRetry(ctx context.Context, opts Options) (net.Conn, error) {
 	deadline := time.Now().Add(startWait)
 	for {
 		nc, err := dialOnce(ctx, opts)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil || untrusted(err) || time.Now().After(deadline) {
 			return nc, err
 		}
 		t := time.NewTimer(delay)

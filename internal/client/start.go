@@ -80,11 +80,17 @@ func Start(ctx context.Context, socket string, o StartOptions) (int, error) {
 	lockPath := filepath.Join(dir, startLockName)
 	lctx, cancel := context.WithTimeout(ctx, startWait)
 	defer cancel()
+	if err := fsutil.CheckPrivate(dir, "the shoal daemon's socket directory"); err != nil {
+		return 0, err
+	}
 	lk, err := fsutil.WaitLock(lctx, lockPath)
 	if err != nil {
 		return 0, fmt.Errorf("taking the daemon start lock: %w", err)
 	}
 	defer lk.Unlock()
+	if err := lk.CheckPrivate(lockPath); err != nil {
+		return 0, err
+	}
 
 	if answers(ctx, socket) {
 		return 0, nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/audit"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/state"
@@ -181,7 +182,10 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	}
 	s.st = &state.File{Hosts: map[string]state.Host{}}
 	if opts.StateFile != "" {
-		if s.st, err = state.Load(opts.StateFile); err != nil {
+		var pe *fsutil.PrivateError
+		if s.st, err = state.Load(opts.StateFile); errors.As(err, &pe) {
+			return err // another user's state file names the hosts to reconnect to
+		} else if err != nil {
 			s.log.Warn("starting with an empty state", "err", err)
 			s.st = &state.File{Hosts: map[string]state.Host{}}
 		}

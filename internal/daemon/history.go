@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/state"
 )
@@ -78,6 +79,9 @@ func newHistory(path string, maxRuns int, maxBytes int64) (*history, error) {
 		return nil, fmt.Errorf("reading result history: %w", err)
 	}
 	defer f.Close()
+	if err := fsutil.CheckPrivateFile(f, path, "the result history"); err != nil {
+		return nil, err
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("reading result history: %w", err)

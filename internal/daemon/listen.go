@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/certs"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 )
 
 // ErrRunning reports that another daemon already answers on the socket.
@@ -104,7 +105,7 @@ func peerCred(c net.Conn) (PeerCred, error) {
 		}
 		var uid, pid int
 		var cerr error
-		if err := raw.Control(func(fd uintptr) { uid, pid, cerr = socketPeer(int(fd)) }); err != nil {
+		if err := raw.Control(func(fd uintptr) { uid, pid, cerr = fsutil.SocketPeer(int(fd)) }); err != nil {
 			return PeerCred{UID: -1}, fmt.Errorf("reading peer credentials: %w", err)
 		}
 		if cerr != nil {

@@ -33,6 +33,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if v := os.Getenv("SHOAL_FAULTS_HELPER"); v != "" {
+		os.Exit(runHelper(v))
+	}
 	// Daemons are started detached and re-parented: become their subreaper so the tests reap
 	// them instead of leaving zombies.
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

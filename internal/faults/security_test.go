@@ -145,6 +145,15 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 	if code == 0 || strings.Contains(out, "lab1") {
 		t.Errorf("another user got the daemon's status through an opened socket: %s", out)
 	}
+	// Its client now refuses a socket directory of root's by itself; a raw client hello
+	// from that user reaches the daemon's own peer check.
+	hello, out2 := helperAs(t, h.root, uid, gid, "hello", h.socket)
+	line, _ := out2.ReadString('\n')
+	hello.Wait()
+	t.Logf("other user's raw hello, socket opened up: %s", strings.TrimSpace(line))
+	if !strings.Contains(line, "refusing client of uid "+strconv.Itoa(uid)) {
+		t.Errorf("the daemon answered another user's hello with %q; want a refusal", line)
+	}
 	audit, _ := os.ReadFile(filepath.Join(h.state, "audit.log"))
 	if !bytes.Contains(audit, []byte("client refused")) || !bytes.Contains(audit, []byte(`"uid":`+strconv.Itoa(uid))) {
 		t.Errorf("the audit log does not record the refused uid %d", uid)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -118,5 +119,28 @@ func TestLockHolds(t *testing.T) {
 	}
 	if !l.Holds(p + ".old") {
 		t.Errorf("Holds = false for the locked file under its new name")
+	}
+}
+
+func TestCheckPrivate(t *testing.T) {
+	dir := t.TempDir()
+	mine := filepath.Join(dir, "mine")
+	open := filepath.Join(dir, "open")
+	link := filepath.Join(dir, "link")
+	os.WriteFile(mine, nil, 0o600)
+	os.WriteFile(open, nil, 0o600)
+	os.Chmod(open, 0o666)
+	os.Symlink(mine, link)
+	if err := CheckPrivate(mine, "a file"); err != nil {
+		t.Errorf("private file: %v", err)
+	}
+	for _, p := range []string{open, link} {
+		var pe *PrivateError
+		if err := CheckPrivate(p, "a file"); !errors.As(err, &pe) || !strings.Contains(err.Error(), p) {
+			t.Errorf("CheckPrivate(%s) = %v; want a *PrivateError naming it", p, err)
+		}
+	}
+	if err := CheckPrivate(filepath.Join(dir, "none"), "a file"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v; want fs.ErrNotExist", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,11 +47,21 @@ type File struct {
 const fileVersion = 1
 
 // Load reads the state file at path; a missing file is an empty state.
+// A state file another user owns or may write is refused (*fsutil.PrivateError): it
+// says where the agents are and which hosts to reconnect to.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &File{Version: fileVersion, Hosts: map[string]Host{}}, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state file: %w", err)
+	}
+	defer fh.Close()
+	if err := fsutil.CheckPrivateFile(fh, path, "the state file"); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(fh)
 	if err != nil {
 		return nil, fmt.Errorf("reading state file: %w", err)
 	}

@@ -1,9 +1,9 @@
-package daemon
+package fsutil
 
 import "golang.org/x/sys/unix"
 
-// socketPeer returns the user and process at the other end of the Unix socket fd.
-func socketPeer(fd int) (uid, pid int, err error) {
+// SocketPeer returns the user and process at the other end of the Unix socket fd.
+func SocketPeer(fd int) (uid, pid int, err error) {
 	cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
 		return -1, 0, err
