@@ -205,7 +205,12 @@ func newResolver(cfg *config.Config, paths config.Paths, dialer *sshx.Dialer, lo
 	stderr := func(host string) io.Writer { return &prefixLog{logger: logger, host: host} }
 	r := &resolver{cfg: cfg, logger: logger}
 	r.ssh = sshtr.New(sshtr.Options{Dialer: dialer, Source: src, Stderr: stderr})
-	r.openssh = openssh.New(openssh.Options{ConfigFile: dialer.ConfigFile, Source: src, Stderr: stderr})
+	var sshArgs []string
+	if t := dialer.ForceConnectTimeout; t > 0 {
+		// ssh counts whole seconds; round up so that a short timeout is not "none".
+		sshArgs = append(sshArgs, "-o", "ConnectTimeout="+strconv.Itoa(int((t+time.Second-1)/time.Second)))
+	}
+	r.openssh = openssh.New(openssh.Options{ConfigFile: dialer.ConfigFile, Args: sshArgs, Source: src, Stderr: stderr})
 	r.local = &local.Transport{BaseDir: filepath.Join(paths.CacheDir, "local")}
 	a := cfg.Agent
 	if a.MaxRunning > 0 {

@@ -2,11 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/shoaltest"
 )
 
 // TestConfigSSHMatchesSSHG runs `shoal config ssh` on configs of the sshx corpus and compares
@@ -57,5 +65,151 @@ func TestConfigSSHMatchesSSHG(t *testing.T) {
 	_, errOut, code := shoal(t, dir, "", "config", "ssh", "-F", bad, "x")
 	if code != 1 || !strings.Contains(errOut, bad+" line 2: bad configuration option: nosuchoption") {
 		t.Errorf("config ssh on a bad file: status %d, stderr %q", code, errOut)
+	}
+}
+
+// shoalNoAgent is shoal without an ssh-agent, so only the keys a test names can log in.
+func shoalNoAgent(t *testing.T, dir string, args ...string) (string, string, int, time.Duration) {
+	t.Helper()
+	requireConsole(t)
+	cmd := exec.Command(shoaltest.Binary(t), args...)
+	for _, kv := range env(dir) {
+		if !strings.HasPrefix(kv, "SSH_AUTH_SOCK=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running shoal %v: %v", args, err)
+	}
+	return stdout.String(), stderr.String(), code, took
+}
+
+// silentHost listens on a loopback address and accepts connections but never says a word, as a
+// host whose sshd hangs does. It returns the port; the listener and connections close with t.
+func silentHost(t *testing.T, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestSSHConnectTimeout checks that [ssh] connect_timeout and --connect-timeout end the wait for
+// a host that accepts the connection and never speaks, rather than the 30 s of ssh_config's
+// default.
+func TestSSHConnectTimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	port := silentHost(t, "127.0.55.1")
+	sshConfig := filepath.Join(dir, "ssh_config")
+	os.WriteFile(sshConfig, []byte(fmt.Sprintf("Host silent\n  HostName 127.0.55.1\n  Port %d\n", port)), 0o600)
+	conf := func(timeout string) string {
+		p := filepath.Join(dir, "c-"+timeout+".toml")
+		os.WriteFile(p, []byte("[daemon]\nuse = false\n[ssh]\nssh_config = \""+sshConfig+"\"\nconnect_timeout = \""+timeout+"\"\n"), 0o600)
+		return p
+	}
+	confOpenSSH := filepath.Join(dir, "openssh.toml")
+	os.WriteFile(confOpenSSH, []byte("[daemon]\nuse = false\n[ssh]\nssh_config = \""+sshConfig+"\"\n"+
+		"[[host]]\nname = \"silent\"\ntransport = \"openssh\"\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"--config", conf("2s")}, 2 * time.Second},
+		{[]string{"--config", conf("60s"), "--connect-timeout", "2s"}, 2 * time.Second},
+		// The ssh program gets --connect-timeout as ConnectTimeout.
+		{[]string{"--config", confOpenSSH, "--connect-timeout", "2s"}, 2 * time.Second},
+	} {
+		out, errOut, code, took := shoalNoAgent(t, dir, append(tc.args, "run", "silent", "--", "true")...)
+		// At least the timeout, and far below the next longer one a bug would give (10 s, 30 s,
+		// 60 s): generous, since the machine may be loaded.
+		if code != 255 || !strings.Contains(out+errOut, "timed out") || took < tc.want || took > 4*tc.want {
+			t.Errorf("shoal %v: status %d after %v; want 255, timed out, after about %v\nstdout:\n%s\nstderr:\n%s",
+				tc.args, code, took.Round(time.Millisecond), tc.want, out, errOut)
+		}
+	}
+}
+
+// TestSSHKeysOfShoal checks shoal's own [ssh] keys against a real sshd: known_hosts =
+// "accept-new", known_hosts_file, identity_files and ssh_config = "none".
+func TestSSHKeysOfShoal(t *testing.T) {
+	t.Parallel()
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
+	h := f.Hosts[0]
+	dir := t.TempDir()
+	emptyKH := filepath.Join(dir, "empty_known_hosts")
+	// An ssh_config that names the host but neither its key nor a known_hosts file with its key.
+	bare := filepath.Join(dir, "bare_ssh_config")
+	os.WriteFile(bare, []byte(fmt.Sprintf("Host %s\n  HostName %s\n  Port %d\n  User %s\n  IdentitiesOnly yes\n"+
+		"  IdentityFile %s\n  UserKnownHostsFile %s\n  BatchMode yes\n", h.Name, h.Addr, h.Port, h.User, f.ClientKey, emptyKH)), 0o600)
+	run := func(conf string) (string, int) {
+		t.Helper()
+		p := filepath.Join(dir, "config.toml")
+		os.WriteFile(p, []byte("[daemon]\nuse = false\n"+conf), 0o600)
+		out, errOut, code, _ := shoalNoAgent(t, dir, "--config", p, "run", h.Name, "--", "echo", "reached")
+		return out + errOut, code
+	}
+	q := strconv.Quote
+
+	// strict, the default: the unknown key is refused.
+	if out, code := run("[ssh]\nssh_config = " + q(bare) + "\n"); code == 0 || !strings.Contains(out, "unknown") {
+		t.Errorf("strict: status %d; want the unknown host key refused\n%s", code, out)
+	}
+	// accept-new: the key is recorded in ssh_config's UserKnownHostsFile and the host reached.
+	if out, code := run("[ssh]\nssh_config = " + q(bare) + "\nknown_hosts = \"accept-new\"\n"); code != 0 || !strings.Contains(out, "reached") {
+		t.Errorf("accept-new: status %d; want the host reached\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(emptyKH); !strings.Contains(string(b), "ssh-ed25519") {
+		t.Errorf("accept-new recorded no key in %s: %q", emptyKH, b)
+	}
+	os.Remove(emptyKH)
+	// known_hosts_file: the fleet's known_hosts holds the key.
+	if out, code := run("[ssh]\nssh_config = " + q(bare) + "\nknown_hosts_file = " + q(f.KnownHosts) + "\n"); code != 0 || !strings.Contains(out, "reached") {
+		t.Errorf("known_hosts_file: status %d; want the host reached\n%s", code, out)
+	}
+	// ssh_config = "none" with identity_files, known_hosts_file and [[host]] for the rest: no
+	// ssh_config is read, so the key and the known hosts come from shoal's own keys alone.
+	conf := "[ssh]\nssh_config = \"none\"\nknown_hosts_file = " + q(f.KnownHosts) + "\nidentity_files = [" + q(f.ClientKey) + "]\n" +
+		"[[host]]\nname = " + q(h.Name) + "\naddress = " + q(h.Addr) + "\nport = " + strconv.Itoa(h.Port) + "\nuser = " + q(h.User) + "\n"
+	if out, code := run(conf); code != 0 || !strings.Contains(out, "reached") {
+		t.Errorf("ssh_config none + identity_files: status %d; want the host reached\n%s", code, out)
+	}
+	// Without identity_files the same configuration has no key the host accepts.
+	if out, code := run(strings.Replace(conf, "identity_files = ["+q(f.ClientKey)+"]\n", "", 1)); code == 0 {
+		t.Errorf("ssh_config none without identity_files: reached the host with no key\n%s", out)
 	}
 }
