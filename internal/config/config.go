@@ -40,6 +40,10 @@ type Config struct {
 	mu      sync.Mutex
 	index   *hostIndex          // built on first use by Targets and HostFor
 	members map[string][]string // host → tags, built on first use by HostFor
+	// entryTags maps a tag to the names of the [[host]] entries that list it, built on
+	// first use by tagExpr and TagNames.
+	entryTags   map[string][]string
+	entryTagsOf int // len(Hosts) when entryTags was built
 }
 
 // SSH holds the defaults for SSH connections.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -260,24 +261,25 @@ func keyPositions(name string, data []byte, hostBase int) (map[string]position, 
 	out := map[string]position{}
 	var p unstable.Parser
 	p.Reset(data)
+	lines := newLineIndex(data)
 	var table []string
 	counts := map[string]int{"host": hostBase}
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table:
-			parts, line := keyParts(&p, e.Key())
+			parts, line := keyParts(lines, e.Key())
 			table = parts
 			out[strings.Join(table, ".")] = position{name, line}
 		case unstable.ArrayTable:
-			parts, line := keyParts(&p, e.Key())
+			parts, line := keyParts(lines, e.Key())
 			base := strings.Join(parts, ".")
 			i := counts[base]
 			counts[base] = i + 1
 			table = append(parts[:len(parts)-1:len(parts)-1], fmt.Sprintf("%s[%d]", parts[len(parts)-1], i))
 			out[strings.Join(table, ".")] = position{name, line}
 		case unstable.KeyValue:
-			parts, line := keyParts(&p, e.Key())
+			parts, line := keyParts(lines, e.Key())
 			full := append(append([]string{}, table...), parts...)
 			out[strings.Join(full, ".")] = position{name, line}
 		}
@@ -285,18 +287,39 @@ func keyPositions(name string, data []byte, hostBase int) (map[string]position, 
 	return out, p.Error()
 }
 
-// keyParts returns the parts of a dotted key and the line it starts on.
-func keyParts(p *unstable.Parser, it unstable.Iterator) ([]string, int) {
+// keyParts returns the parts of a dotted key and the line it starts on, found in lines.
+// (The parser's own Shape counts lines from the start of the file on every call, which made
+// a file of many [[host]] entries cost quadratic time.)
+func keyParts(lines lineIndex, it unstable.Iterator) ([]string, int) {
 	var parts []string
 	line := 0
 	for it.Next() {
 		n := it.Node()
 		if line == 0 {
-			line = p.Shape(n.Raw).Start.Line
+			line = lines.line(int(n.Raw.Offset))
 		}
 		parts = append(parts, string(n.Data))
 	}
 	return parts, line
+}
+
+// lineIndex holds the offset of every newline of a file, to find an offset's line.
+type lineIndex []int
+
+func newLineIndex(data []byte) lineIndex {
+	var ix lineIndex
+	for i, b := range data {
+		if b == '\n' {
+			ix = append(ix, i)
+		}
+	}
+	return ix
+}
+
+// line returns the 1-based line that holds the byte at offset.
+func (ix lineIndex) line(offset int) int {
+	n, _ := slices.BinarySearch(ix, offset)
+	return n + 1
 }
 
 // xdgMu serialises xdg.Reload, which rewrites the xdg package's variables.

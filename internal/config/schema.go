@@ -18,13 +18,14 @@ var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 func schemaErrors(name string, data []byte, hostBase int) Errors {
 	w := schemaWalker{name: name, counts: map[string]int{"host": hostBase}}
 	w.p.Reset(data)
+	w.lines = newLineIndex(data)
 	root := reflect.TypeFor[Config]()
 	table, tablePath := root, ""
 	for w.p.NextExpression() {
 		e := w.p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			parts, line := keyParts(&w.p, e.Key())
+			parts, line := keyParts(w.lines, e.Key())
 			t, path, ok := w.resolve(root, "", parts, line)
 			if ok && e.Kind == unstable.ArrayTable {
 				if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct {
@@ -57,6 +58,7 @@ func schemaErrors(name string, data []byte, hostBase int) Errors {
 type schemaWalker struct {
 	name   string
 	p      unstable.Parser
+	lines  lineIndex
 	counts map[string]int // array-of-tables path → entries seen
 	errs   Errors
 }
@@ -107,7 +109,7 @@ func (w *schemaWalker) resolve(t reflect.Type, path string, parts []string, line
 
 // keyValue checks one key = value line inside a table of type table at path.
 func (w *schemaWalker) keyValue(table reflect.Type, path string, kv *unstable.Node) {
-	parts, line := keyParts(&w.p, kv.Key())
+	parts, line := keyParts(w.lines, kv.Key())
 	t, p, ok := w.resolve(table, path, parts, line)
 	if ok {
 		w.value(t, p, kv.Value(), line)

@@ -82,6 +82,25 @@ func (c *Config) hostIndex() *hostIndex {
 	return ix
 }
 
+// tagEntries maps each tag named by [[host]] entries to those entries' names, in order,
+// building the map on first use: looking each tag up in every entry made many entries
+// cost quadratic time.
+func (c *Config) tagEntries() map[string][]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entryTags == nil || c.entryTagsOf != len(c.Hosts) { // a later file may add entries
+		c.entryTags, c.entryTagsOf = map[string][]string{}, len(c.Hosts)
+		for _, h := range c.Hosts {
+			for i, t := range h.Tags {
+				if !slices.Contains(h.Tags[:i], t) {
+					c.entryTags[t] = append(c.entryTags[t], h.Name)
+				}
+			}
+		}
+	}
+	return c.entryTags
+}
+
 // tagExpr returns the expression a tag stands for: its [tags] entry plus the [[host]] entries naming it.
 func (c *Config) tagExpr(name string) (string, error) {
 	var parts []string
@@ -89,11 +108,9 @@ func (c *Config) tagExpr(name string) (string, error) {
 		parts = append(parts, x)
 	}
 	_, defined := c.Tags[name]
-	for _, h := range c.Hosts {
-		if slices.Contains(h.Tags, name) {
-			parts = append(parts, h.Name)
-			defined = true
-		}
+	if entries := c.tagEntries()[name]; len(entries) > 0 {
+		parts = append(parts, entries...)
+		defined = true
 	}
 	if !defined {
 		return "", fmt.Errorf("%w (tags are defined under [tags] or in a [[host]] entry's tags)", hostlist.ErrUnknownTag)
@@ -229,11 +246,9 @@ func (c *Config) TagNames() []string {
 	for t := range c.Tags {
 		names = append(names, t)
 	}
-	for _, h := range c.Hosts {
-		for _, t := range h.Tags {
-			if !slices.Contains(names, t) {
-				names = append(names, t)
-			}
+	for t := range c.tagEntries() {
+		if _, ok := c.Tags[t]; !ok {
+			names = append(names, t)
 		}
 	}
 	slices.Sort(names)
