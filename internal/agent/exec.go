@@ -62,6 +62,7 @@ type job struct {
 	pgid     int
 	canceled int // signal that canceled it while queued, or 0
 	timedOut bool
+	escalate *time.Timer // sends SIGKILL when a stopped command outlives its grace
 
 	// sendMu orders seq and sends of this job's output across its two streams.
 	sendMu sync.Mutex
@@ -163,6 +164,9 @@ func (s *server) finish(j *job, ex *proto.Exit) {
 	s.mu.Lock()
 	j.state = jobDone
 	j.pgid = 0
+	if j.escalate != nil {
+		j.escalate.Stop()
+	}
 	s.accepted--
 	acked := j.acked
 	if acked {
@@ -273,8 +277,13 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		timer = time.AfterFunc(time.Duration(j.req.Timeout), func() {
 			s.mu.Lock()
 			j.timedOut = true
+			if grace := time.Duration(j.req.KillGrace); grace > 0 {
+				s.signalJobLocked(j, int(syscall.SIGTERM))
+				s.escalateLocked(j, grace)
+			} else {
+				s.signalJobLocked(j, int(syscall.SIGKILL))
+			}
 			s.mu.Unlock()
-			syscall.Kill(-pid, syscall.SIGKILL)
 		})
 	}
 
@@ -442,6 +451,9 @@ func (s *server) kill(k *proto.Kill) int {
 	n := 0
 	if isJob {
 		n = s.signalJobLocked(j, sig)
+		if k.Grace > 0 && sig != int(syscall.SIGKILL) {
+			s.escalateLocked(j, time.Duration(k.Grace))
+		}
 	}
 	s.mu.Unlock()
 	if isRead {
@@ -467,6 +479,21 @@ func (s *server) killAll(sig int, alsoFiles bool) int {
 		s.abortWrites()
 	}
 	return n
+}
+
+// escalateLocked sends SIGKILL to j's process group after grace unless it is over by then: a
+// command stopped with SIGTERM gets that long to clean up (its traps run), not forever.
+func (s *server) escalateLocked(j *job, grace time.Duration) {
+	if j.escalate != nil || j.state == jobDone {
+		return
+	}
+	j.escalate = time.AfterFunc(grace, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if j.state == jobRunning {
+			s.signalJobLocked(j, int(syscall.SIGKILL))
+		}
+	})
 }
 
 func (s *server) signalJobLocked(j *job, sig int) int {

@@ -223,6 +223,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Timeout:         timeout,
 		Fanout:          fanout,
 		Dir:             rf.dir,
+		KillGrace:       cfg.Run.KillGrace.Std(),
 		Mode:            mode,
 		Color:           render.ColorEnabled(g.stdout, os.Getenv),
 		Banner:          banner,

@@ -159,6 +159,8 @@ Ctrl-C cancels the command on every host.`,
 				Fanout:   fanout,
 				Dir:      rf.dir,
 				Identity: identity(t.cfg),
+
+				KillGrace: t.cfg.Run.KillGrace.Std(),
 			}
 			if t.cfg.Console.RequireIdentity && req.Identity == "" {
 				return errors.New("the configuration requires an identity: set SHOAL_IDENTITY")

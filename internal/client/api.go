@@ -41,14 +41,17 @@ type Session interface {
 
 // RunRequest asks for a command on a set of hosts.
 type RunRequest struct {
-	Hosts    []string          // expanded host names, in the order to report them
-	Command  string            // run with bash -c on each host
-	Dir      string            // where it starts: absolute or relative to the remote home; empty = home
-	Timeout  time.Duration     // per host; 0 means none
-	Env      map[string]string // extra environment
-	Stdin    []byte            // given to the command's stdin on every host
-	Identity string            // the person at the console, for the audit log
-	Fanout   int               // at most this many new SSH connections at once; 0 = daemon default
+	Hosts   []string // expanded host names, in the order to report them
+	Command string   // run with bash -c on each host
+	Dir     string   // where it starts: absolute or relative to the remote home; empty = home
+	// KillGrace is how long a stopped command (timeout, cancel) has between SIGTERM and
+	// SIGKILL to clean up; 0 means SIGKILL at once. Run.KillNow skips what is left of it.
+	KillGrace time.Duration
+	Timeout   time.Duration     // per host; 0 means none
+	Env       map[string]string // extra environment
+	Stdin     []byte            // given to the command's stdin on every host
+	Identity  string            // the person at the console, for the audit log
+	Fanout    int               // at most this many new SSH connections at once; 0 = daemon default
 }
 
 // EventKind says what an Event carries.
@@ -109,8 +112,12 @@ type HostResult struct {
 type Run struct {
 	ID     uint64
 	Events <-chan Event
-	// Cancel kills the command on every host that has not finished. It returns at once.
+	// Cancel stops the command on every host that has not finished (SIGTERM, then SIGKILL
+	// after RunRequest.KillGrace). It returns at once.
 	Cancel func()
+	// KillNow kills the command at once (SIGKILL) on every host that has not finished,
+	// cancelling it first if need be: a second Ctrl-C. It returns at once.
+	KillNow func()
 }
 
 // PingResult is one host's answer to a ping.

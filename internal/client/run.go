@@ -44,16 +44,22 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		return nil, err
 	}
 	body := &proto.RunRequest{Hosts: req.Hosts, Command: req.Command, Timeout: int64(req.Timeout), Env: req.Env,
-		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir}
+		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace)}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)
 	}
-	var once sync.Once
+	var once, nowOnce sync.Once
 	cancel := func() {
 		once.Do(func() {
 			rs.cancelled.Store(true)
 			c.pc.Send(id, proto.TypeCancel, &proto.Cancel{})
+		})
+	}
+	killNow := func() {
+		nowOnce.Do(func() {
+			rs.cancelled.Store(true)
+			c.pc.Send(id, proto.TypeCancel, &proto.Cancel{Now: true})
 		})
 	}
 	select {
@@ -74,7 +80,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		defer stop()
 		rs.pump()
 	}()
-	return &Run{ID: rs.runID, Events: rs.out, Cancel: cancel}, nil
+	return &Run{ID: rs.runID, Events: rs.out, Cancel: cancel, KillNow: killNow}, nil
 }
 
 // answer delivers the daemon's first answer, once.

@@ -30,6 +30,7 @@ type Config struct {
 	Agent   Agent             `toml:"agent"`
 	Daemon  Daemon            `toml:"daemon"`
 	Console Console           `toml:"console"`
+	Run     Run               `toml:"run"`
 	Client  Client            `toml:"client"`
 	// Gateways are other daemons that reach some hosts for this one.
 	Gateways []Gateway `toml:"gateway"`
@@ -149,6 +150,13 @@ func TLSAddress(addr string) (string, error) {
 	return rest, nil
 }
 
+// Run is how commands are run.
+type Run struct {
+	// KillGrace is how long a stopped command (Ctrl-C, timeout, cancel) has between SIGTERM
+	// and SIGKILL to clean up; 0 means SIGKILL at once.
+	KillGrace Duration `toml:"kill_grace"`
+}
+
 // Console holds the settings of the interactive console.
 type Console struct {
 	RequireIdentity bool   `toml:"require_identity"`
@@ -194,6 +202,7 @@ func Default() *Config {
 			HistoryRuns:  100,
 			HistorySize:  8 << 20,
 		},
+		Run: Run{KillGrace: Duration(2 * time.Second)},
 		Console: Console{
 			HistorySize: 10000,
 			Output:      "gathered",
@@ -338,6 +347,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkDuration("command_timeout", c.CommandTimeout)
+	checkDuration("run.kill_grace", c.Run.KillGrace)
 	checkPort := func(key string, p int) {
 		if p < 0 || p > 65535 {
 			bad(key, "must be a port number from 1 to 65535 (0 for the default), not %d", p)

@@ -52,8 +52,10 @@ type Options struct {
 	Timeout time.Duration // per command and host; 0 means none
 	Fanout  int           // 0 means the daemon's default
 	Dir     string        // where commands start on each host; empty means home
-	Mode    Mode
-	Color   bool
+	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
+	KillGrace time.Duration
+	Mode      Mode
+	Color     bool
 	// Banner is printed before the first prompt when interactive.
 	Banner string
 	// Shell runs `!cmd` lines locally; empty means /bin/sh.
@@ -271,6 +273,8 @@ func (c *console) run(ctx context.Context, command string) int {
 		Identity: c.identity,
 		Fanout:   c.fanout,
 		Dir:      c.dir,
+
+		KillGrace: c.opt.KillGrace,
 	}
 	out, err := Exec(ctx, c.sess, req, c.view(), c.interrupts)
 	if err != nil {

@@ -259,8 +259,12 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			}
 		case <-interrupt:
 			if out.Interrupted {
-				// A second interrupt: stop waiting for the daemon to confirm the cancel. The
-				// client stops delivering the abandoned run's events when it is closed.
+				// A second interrupt: kill at once, without the rest of the kill grace, and
+				// stop waiting for the daemon to confirm the cancel. The client stops
+				// delivering the abandoned run's events when it is closed.
+				if run.KillNow != nil {
+					run.KillNow()
+				}
 				events = nil
 				out.Abandoned = true
 				break

@@ -34,6 +34,9 @@ type clientConn struct {
 
 	mu   sync.Mutex                         // protects the following
 	runs map[uint64]context.CancelCauseFunc // by client request id
+	// killNow is closed, by request id, when the client asks for a run to be killed at
+	// once (Cancel.Now: a second Ctrl-C), skipping what is left of its kill grace.
+	killNow map[uint64]chan struct{}
 
 	// puts are the put-streams whose bytes are still arriving, by request id;
 	// only the read loop (and serve after it) touches them.
@@ -202,6 +205,10 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 		}
 		c.mu.Lock()
 		cancel := c.runs[id]
+		if now := c.killNow[id]; now != nil && b.Now {
+			close(now) // before the cancel, so the hosts see it as they stop
+			delete(c.killNow, id)
+		}
 		c.mu.Unlock()
 		if cancel != nil {
 			cancel(errCancelled)

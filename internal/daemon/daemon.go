@@ -297,7 +297,8 @@ func (s *server) newClient(nc net.Conn) *clientConn {
 		nc.Close()
 		return nil
 	}
-	c := &clientConn{s: s, nc: nc, id: s.nextConn.Add(1), runs: map[uint64]context.CancelCauseFunc{}}
+	c := &clientConn{s: s, nc: nc, id: s.nextConn.Add(1), runs: map[uint64]context.CancelCauseFunc{},
+		killNow: map[uint64]chan struct{}{}}
 	s.clients[c.id] = c
 	if s.idle != nil {
 		s.idle.Stop()

@@ -339,7 +339,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 	var r *client.Run
 	if err == nil {
 		r, err = gc.Run(ctx, client.RunRequest{Hosts: hosts, Command: req.Command, Timeout: time.Duration(req.Timeout),
-			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir})
+			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace)})
 	}
 	if err != nil {
 		failAll(err)

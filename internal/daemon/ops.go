@@ -120,6 +120,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 	}
 	ctx, cancel := context.WithCancelCause(withHops(base, c.hops))
 	c.runs[id] = cancel
+	killNow := make(chan struct{})
+	c.killNow[id] = killNow
 	c.mu.Unlock()
 
 	runID := s.nextRun.Add(1)
@@ -136,6 +138,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		defer func() {
 			c.mu.Lock()
 			delete(c.runs, id)
+			delete(c.killNow, id)
 			c.mu.Unlock()
 			cancel(nil)
 		}()
@@ -143,7 +146,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		// Each host's output streams through up to the agent's cap; the hosts of
 		// a run together keep no more of it in memory than the history holds.
 		ereq := hostsess.ExecRequest{Command: req.Command, Dir: req.Dir, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
-			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep)}
+			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep),
+			KillGrace: time.Duration(req.KillGrace), KillNow: killNow}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.

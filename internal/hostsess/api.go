@@ -88,6 +88,12 @@ type ExecRequest struct {
 	Env     map[string]string
 	Stdin   []byte
 	Timeout time.Duration
+	// KillGrace is how long a stopped command (its Timeout, or ctx cancelled) has between
+	// SIGTERM and SIGKILL, to run its cleanup; 0 means SIGKILL at once.
+	KillGrace time.Duration
+	// KillNow, when closed, turns a stop under way into SIGKILL at once (a second Ctrl-C).
+	// nil never closes.
+	KillNow <-chan struct{}
 	// OutputCap bounds the output (stdout and stderr together) the agent keeps and
 	// sends; past it the result is Truncated. 0 means the agent's default (64 MiB),
 	// which is also what Exec may hold in memory for the call.

@@ -170,7 +170,8 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 	if err != nil {
 		return x.res, err
 	}
-	m := &proto.Exec{Cmd: req.Command, Dir: req.Dir, Stdin: req.Stdin, Timeout: int64(req.Timeout), OutputCap: req.OutputCap}
+	m := &proto.Exec{Cmd: req.Command, Dir: req.Dir, Stdin: req.Stdin, Timeout: int64(req.Timeout), OutputCap: req.OutputCap,
+		KillGrace: int64(req.KillGrace)}
 	if len(req.Env) > 0 {
 		for k, v := range req.Env {
 			m.Env = append(m.Env, k+"="+v)
@@ -186,7 +187,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 	var backstop <-chan time.Time
 	if req.Timeout > 0 {
 		// The agent enforces the timeout; this only catches an agent that does not.
-		t := time.NewTimer(req.Timeout + s.opts.KillWait + s.opts.Heartbeat)
+		t := time.NewTimer(req.Timeout + req.KillGrace + s.opts.KillWait + s.opts.Heartbeat)
 		defer t.Stop()
 		backstop = t.C
 	}
@@ -217,9 +218,9 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 				poll.Reset(s.opts.Heartbeat)
 			}
 		case <-ctx.Done():
-			return x.stop(context.Cause(ctx))
+			return x.stop(context.Cause(ctx), req.KillGrace, req.KillNow)
 		case <-backstop:
-			return x.stop(s.errorf(Timeout, "exec", fmt.Errorf("no result %v past the %v timeout", s.opts.KillWait+s.opts.Heartbeat, req.Timeout)))
+			return x.stop(s.errorf(Timeout, "exec", fmt.Errorf("no result %v past the %v timeout", req.KillGrace+s.opts.KillWait+s.opts.Heartbeat, req.Timeout)), 0, nil)
 		}
 	}
 }
@@ -233,9 +234,10 @@ func (x *execRun) drainStates() {
 	}
 }
 
-// stop kills the command's process group: first through the agent, then, when no
-// exit comes within KillWait, through a side command. It returns cause.
-func (x *execRun) stop(cause error) (Result, error) {
+// stop kills the command's process group: first through the agent (SIGTERM, then SIGKILL
+// grace later, or at once when grace is 0 or now closes), then, when no exit comes within
+// grace and KillWait, through a side command. It returns cause.
+func (x *execRun) stop(cause error, grace time.Duration, now <-chan struct{}) (Result, error) {
 	s, cl := x.s, x.cl
 	// What is still queued or comes before the exit was asked for by nobody: drop it.
 	x.quiet = true
@@ -243,18 +245,35 @@ func (x *execRun) stop(cause error) (Result, error) {
 	c := cl.conn
 	live := c != nil && s.cur == c
 	s.mu.Unlock()
+	select {
+	case <-now:
+		grace = 0
+	default:
+	}
 	if live {
 		// The kill is a request of its own; its answer (killed) goes nowhere, the exit tells.
-		if err := c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}); err != nil {
+		k := &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}
+		if grace > 0 {
+			k.Signal, k.Grace = int(unix.SIGTERM), int64(grace)
+		} else {
+			now = nil
+		}
+		if err := c.send(s.ids.Add(1), proto.TypeKill, k); err != nil {
 			live = false
 		}
 	}
 	if live {
-		t := time.NewTimer(s.opts.KillWait)
+		t := time.NewTimer(grace + s.opts.KillWait)
 		defer t.Stop()
 	wait:
 		for {
 			select {
+			case <-now:
+				now = nil
+				if err := c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: cl.id, Signal: int(unix.SIGKILL)}); err != nil {
+					break wait
+				}
+				t.Reset(s.opts.KillWait)
 			case <-cl.wake:
 				for _, it := range cl.take() {
 					if it.lost {

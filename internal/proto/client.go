@@ -89,6 +89,9 @@ type RunRequest struct {
 	Identity string            `cbor:"6,keyasint,omitempty"`
 	Fanout   int               `cbor:"7,keyasint,omitempty"`
 	Dir      string            `cbor:"8,keyasint,omitempty"` // working directory on each host; empty = home
+	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL (ns); 0 means
+	// SIGKILL at once.
+	KillGrace int64 `cbor:"9,keyasint,omitempty"`
 }
 
 // RunAccepted says the daemon started a run; RunID is unique within the daemon and across its restarts.
@@ -141,7 +144,10 @@ type HostResult struct {
 type RunEnd struct{}
 
 // Cancel asks the daemon to kill the run whose request id the envelope carries.
-type Cancel struct{}
+type Cancel struct {
+	// Now kills at once (SIGKILL), without the run's KillGrace: a second Ctrl-C.
+	Now bool `cbor:"1,keyasint,omitempty"`
+}
 
 // HostsRequest names the hosts of a ping, info or time request.
 type HostsRequest struct {

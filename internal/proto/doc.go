@@ -209,6 +209,8 @@
 //	2026-11-26  DaemonStatus.Goroutines, HeapLive, HeapInUse, FDs, GCCycles (keys 7–11,
 //	            optional: an older daemon leaves them out, an older client ignores them)
 //	2026-12-08  RunRequest.Dir (key 8; an older daemon ignores it)
+//	2026-12-08  RunRequest.KillGrace (key 9) and Cancel.Now (key 1): an older daemon
+//	            ignores them and kills at once, as before
 //
 // # Bodies
 //
@@ -265,9 +267,10 @@
 //	   1  Cmd           text      always  the command, for bash -c (sh -c without bash)
 //	   2  Env           []text            extra KEY=VALUE pairs on top of the agent's environment
 //	   3  Stdin         bytes             the command's whole stdin; empty means /dev/null
-//	   4  Timeout       int               ns; 0 means none. On expiry the group gets SIGKILL
+//	   4  Timeout       int               ns; 0 means none. On expiry the group is stopped (KillGrace)
 //	   5  Dir           text              working directory, absolute or relative to home; empty means home
 //	   6  OutputCap     int               bytes of output to keep; 0 means the agent's default
+//	   7  KillGrace     int               ns from SIGTERM to SIGKILL when the Timeout stops it; 0: SIGKILL at once
 //
 //	Started: started (7)
 //	   1  PID           int
@@ -335,6 +338,7 @@
 //	   1  Target        uint              the id of the request to kill
 //	   2  All           bool              every request instead
 //	   3  Signal        int               0 means SIGTERM
+//	   4  Grace         int               ns after Signal to send SIGKILL if the command still runs
 //
 //	Killed: killed (18)
 //	   1  Count         int       always  process groups signalled plus queued commands dropped
@@ -378,6 +382,7 @@
 //	   6  Identity      text
 //	   7  Fanout        int               hosts of this run connecting at once; 0: the daemon's bound
 //	   8  Dir           text              working directory on each host; empty means home
+//	   9  KillGrace     int               ns from SIGTERM to SIGKILL when the run is stopped; 0: SIGKILL at once
 //
 //	RunAccepted: run-accepted (67)
 //	   1  RunID         uint      always  unique within the daemon and across its restarts
@@ -409,7 +414,8 @@
 //
 //	RunEnd: run-end (69), no fields
 //
-//	Cancel: cancel (70), no fields
+//	Cancel: cancel (70)
+//	   1  Now           bool              kill at once (SIGKILL), without the run's KillGrace
 //
 //	HostsRequest: ping-hosts (71), info-hosts (73), time-hosts (75)
 //	   1  Hosts         []text    always
@@ -568,4 +574,6 @@
 // Hello lists capability strings; a peer uses a feature only when the other side announced it.
 //
 //	2026-11-25  exec, output-files, redeliver, ping, info, read, write, kill, busy  (protocol 1)
+//	2026-12-08  Exec.KillGrace (key 7) and Kill.Grace (key 4): SIGTERM first, SIGKILL after the
+//	            grace; an older agent ignores them and a stopped command gets the signal alone
 package proto

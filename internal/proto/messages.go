@@ -55,9 +55,12 @@ type Exec struct {
 	Cmd       string   `cbor:"1,keyasint"`
 	Env       []string `cbor:"2,keyasint,omitempty"` // extra KEY=VALUE pairs on top of the agent's environment
 	Stdin     []byte   `cbor:"3,keyasint,omitempty"` // the command's whole stdin; empty means /dev/null
-	Timeout   int64    `cbor:"4,keyasint,omitempty"` // ns; 0 means none. On expiry the group gets SIGKILL
+	Timeout   int64    `cbor:"4,keyasint,omitempty"` // ns; 0 means none. On expiry the group is stopped (KillGrace)
 	Dir       string   `cbor:"5,keyasint,omitempty"` // working directory, absolute or relative to home; empty means home
 	OutputCap int64    `cbor:"6,keyasint,omitempty"` // bytes of output to keep; 0 means the agent's default
+	// KillGrace is how long a command stopped by its Timeout has between SIGTERM and SIGKILL
+	// (ns); 0 means SIGKILL at once.
+	KillGrace int64 `cbor:"7,keyasint,omitempty"`
 }
 
 // Started says the process of request id exists, or that a re-delivered result follows.
@@ -156,6 +159,9 @@ type Kill struct {
 	Target uint64 `cbor:"1,keyasint,omitempty"`
 	All    bool   `cbor:"2,keyasint,omitempty"`
 	Signal int    `cbor:"3,keyasint,omitempty"` // 0 means SIGTERM
+	// Grace, when positive, is how long after Signal the agent sends SIGKILL to a command
+	// that still runs (ns).
+	Grace int64 `cbor:"4,keyasint,omitempty"`
 }
 
 // Killed answers a kill.

@@ -3,8 +3,11 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 )
@@ -189,4 +192,76 @@ func TestJoinedArguments(t *testing.T) {
 			t.Errorf("shoal %v: status %d; want %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.out, out, errOut)
 		}
 	}
+}
+
+// TestKillGrace checks that a stopped command gets SIGTERM first, so its cleanup trap runs,
+// and SIGKILL [run] kill_grace later when it ignores SIGTERM; with kill_grace = "0s" it gets
+// SIGKILL at once.
+func TestKillGrace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	conf, _ := os.ReadFile(cfg)
+	noGrace := filepath.Join(dir, "nograce.toml")
+	os.WriteFile(noGrace, append(conf, "\n[run]\nkill_grace = \"0s\"\n"...), 0o600)
+	shortGrace := filepath.Join(dir, "short.toml")
+	os.WriteFile(shortGrace, append(conf, "\n[run]\nkill_grace = \"1s\"\n"...), 0o600)
+	home := filepath.Join(dir, "home")
+
+	trap := `trap 'echo cleaned > ~/cleaned-$1; exit 3' TERM; sleep 100 & wait`
+	out, errOut, code := shoal(t, dir, "", "--config", cfg, "--no-daemon", "run", "--timeout", "1s", "n1", "--", "bash", "-c", strconvQuote(trap), "x", "grace")
+	if code != 255 || !strings.Contains(out, "timeout") {
+		t.Errorf("timed out with the default grace: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(home, "cleaned-grace")); err != nil || string(b) != "cleaned\n" {
+		t.Errorf("the TERM trap did not run within the default kill grace: %q, %v", b, err)
+	}
+	out, errOut, code = shoal(t, dir, "", "--config", noGrace, "--no-daemon", "run", "--timeout", "1s", "n1", "--", "bash", "-c", strconvQuote(trap), "x", "nograce")
+	if code != 255 {
+		t.Errorf("timed out with no grace: status %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, "cleaned-nograce")); err == nil {
+		t.Errorf("kill_grace = 0s: the TERM trap ran; want SIGKILL at once")
+	}
+	// A command that ignores SIGTERM is killed once the grace is over.
+	start := time.Now()
+	out, errOut, code = shoal(t, dir, "", "--config", shortGrace, "--no-daemon", "run", "--timeout", "1s", "n1", "--", "trap '' TERM; sleep 100")
+	if code != 255 || !strings.Contains(out, "timeout") || time.Since(start) > 60*time.Second {
+		t.Errorf("a command ignoring TERM: status %d after %v\nstdout:\n%s\nstderr:\n%s", code, time.Since(start), out, errOut)
+	}
+}
+
+// strconvQuote quotes s for bash -c.
+func strconvQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestSecondInterruptKillsAtOnce presses Ctrl-C twice in the console during a command that
+// ignores SIGTERM, with a kill grace far longer than the test: the second Ctrl-C kills it.
+func TestSecondInterruptKillsAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	conf, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(conf, "\n[run]\nkill_grace = \"10m\"\n"...), 0o600)
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon -o stream n1")
+	tm.waitPrompt()
+	tm.typeLine("trap '' TERM; echo pid=$$; exec sleep 1000")
+	s := tm.waitFor("the pid", func(s string) bool { return regexp.MustCompile(`\| pid=\d+`).MatchString(s) })
+	pid, _ := strconv.Atoi(regexp.MustCompile(`\| pid=(\d+)`).FindStringSubmatch(s)[1])
+	tm.keys("C-c")
+	tm.waitFor("the cancel shown", func(s string) bool { return strings.Contains(s, "cancelling") })
+	time.Sleep(500 * time.Millisecond)
+	if !alive(pid) {
+		t.Fatalf("sleep %d ignoring TERM is gone after one Ctrl-C; want it to have its grace", pid)
+	}
+	tm.keys("C-c")
+	tm.waitPrompt()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Errorf("sleep %d still runs after a second Ctrl-C", pid)
+	}
+	tm.typeLine(":quit")
+	tm.waitCount("EXITED", 1)
 }
