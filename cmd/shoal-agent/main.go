@@ -7,6 +7,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/shoal-sh/shoal/internal/agent"
 )
@@ -15,6 +16,9 @@ import (
 var version = "dev"
 
 func main() {
+	if bi, ok := debug.ReadBuildInfo(); ok && version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version // go install ...@v1.2.3
+	}
 	args := os.Args[1:]
 	if len(args) > 0 && args[0] == "agent" {
 		args = args[1:]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,17 +27,38 @@ func targetArgs(g *globals, n int) cobra.CompletionFunc {
 // newManCmd writes a man page for every command of root.
 func newManCmd(root *cobra.Command) *cobra.Command {
 	return &cobra.Command{
-		Use:    "man DIR",
-		Short:  "Write man pages for shoal and its commands into DIR",
+		Use:   "man DIR",
+		Short: "Write man pages for shoal and its commands into DIR",
+		Long: `Write man pages for shoal and its commands into DIR.
+
+The pages are dated SOURCE_DATE_EPOCH (seconds since 1970) when it is set, as reproducible
+builds expect, and today otherwise.`,
 		Hidden: true,
 		Args:   argsUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			date, err := manDate(os.Getenv("SOURCE_DATE_EPOCH"), time.Now())
+			if err != nil {
+				return err
+			}
 			if err := os.MkdirAll(args[0], 0o755); err != nil {
 				return fmt.Errorf("writing man pages: %w", err)
 			}
-			return writeManPages(root, args[0], time.Now())
+			return writeManPages(root, args[0], date)
 		},
 	}
+}
+
+// manDate returns the date man pages carry: epoch (SOURCE_DATE_EPOCH, see
+// reproducible-builds.org/specs/source-date-epoch) when set, else now.
+func manDate(epoch string, now time.Time) (time.Time, error) {
+	if epoch == "" {
+		return now, nil
+	}
+	sec, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading SOURCE_DATE_EPOCH %q: want seconds since 1970", epoch)
+	}
+	return time.Unix(sec, 0).UTC(), nil
 }
 
 // writeManPages writes DIR/shoal.1, DIR/shoal-run.1 and so on, one per visible command.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/agent"
@@ -13,12 +14,31 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is the program version, set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+// Version is the program version: set at build time with -ldflags "-X ...cli.Version=v1.2.3"
+// (scripts/build stamps `git describe`), else the module version `go install ...@v1.2.3` recorded,
+// else "dev".
 var Version = "dev"
+
+// -X sets only variables with a constant initializer, so the build information is read here.
+func init() {
+	if Version == "dev" {
+		Version = moduleVersion(Version, debug.ReadBuildInfo)
+	}
+}
 
 // Commit is the commit the binary was built from, set at build time like Version; empty means
 // what the Go toolchain recorded, if anything.
 var Commit = ""
+
+// moduleVersion returns the main module's version from the build information read returns
+// (`go install github.com/shoal-sh/shoal/cmd/shoal@v1.2.3` records v1.2.3), or fallback when
+// there is none, as in a build from a checkout.
+func moduleVersion(fallback string, read func() (*debug.BuildInfo, bool)) string {
+	if bi, ok := read(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return fallback
+}
 
 // globals holds the flags and I/O shared by every subcommand.
 type globals struct {
