@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
@@ -176,6 +178,65 @@ type fileWrite struct {
 	written int64
 	flushed int64 // bytes handed to startWriteback
 	sum     hash.Hash
+	journal string // the write's journal entry in the run directory ("" without one)
+}
+
+// A write in progress is journalled in the agent's run directory: a file named writePrefix
+// and the request id, holding the temporary file's path, made before that file is. An agent
+// that dies mid-write leaves both; the agent that takes over its run directory (adopt)
+// removes the partial file. A live writer's run directory is locked, so never its files.
+const writePrefix = "write-"
+
+// tempInfix marks shoal's temporary files beside a write's target: ".NAME.shoal-RANDOM".
+const tempInfix = ".shoal-"
+
+// createTemp journals write id and creates its temporary file beside path.
+func (s *server) createTemp(id uint64, path string) (*os.File, string, error) {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tempInfix+hex.EncodeToString(rnd[:]))
+	journal := ""
+	if s.runDir != "" {
+		journal = filepath.Join(s.runDir, writePrefix+strconv.FormatUint(id, 10))
+		if err := os.WriteFile(journal, []byte(name), 0o600); err != nil {
+			return nil, "", fmt.Errorf("journalling the write: %w", err)
+		}
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if journal != "" {
+			os.Remove(journal)
+		}
+		return nil, "", err
+	}
+	return f, journal, nil
+}
+
+// removeDeadWrites removes the temporary files of the writes journalled in dir, the run
+// directory of a dead agent whose lock this agent holds, and their journal entries.
+func (s *server) removeDeadWrites(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), writePrefix) {
+			continue
+		}
+		j := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(j)
+		tmp := string(b)
+		base := filepath.Base(tmp)
+		// Only ever a file of ours: a hidden name with our infix, a regular file.
+		if err == nil && filepath.IsAbs(tmp) && strings.HasPrefix(base, ".") && strings.Contains(base, tempInfix) {
+			if st, err := os.Lstat(tmp); err == nil && st.Mode().IsRegular() {
+				if err := os.Remove(tmp); err == nil {
+					s.log.Info("removed a dead agent's partial file", "path", tmp, "bytes", st.Size())
+				}
+			}
+		}
+		os.Remove(j)
+	}
 }
 
 func (s *server) startWrite(id uint64, req *proto.Write) {
@@ -214,13 +275,13 @@ func (s *server) startWrite(id uint64, req *proto.Write) {
 			return
 		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".shoal-*")
+	tmp, journal, err := s.createTemp(id, path)
 	if err != nil {
 		s.sendError(id, errCode(err), "writing %s: %v", path, err)
 		return
 	}
 	s.mu.Lock()
-	fw := &fileWrite{path: path, tmp: tmp, mode: mode, size: req.Size}
+	fw := &fileWrite{path: path, tmp: tmp, journal: journal, mode: mode, size: req.Size}
 	if req.Sum {
 		fw.sum = sha256.New()
 	}
@@ -301,15 +362,25 @@ func (fw *fileWrite) commit() error {
 	}
 	if err != nil {
 		os.Remove(fw.tmp.Name())
+		fw.unjournal()
 		return err
 	}
 	fsutil.SyncDir(filepath.Dir(fw.path))
+	fw.unjournal()
 	return nil
 }
 
 func (fw *fileWrite) discard() {
 	fw.tmp.Close()
 	os.Remove(fw.tmp.Name())
+	fw.unjournal()
+}
+
+// unjournal removes the write's journal entry once its temporary file is gone or renamed.
+func (fw *fileWrite) unjournal() {
+	if fw.journal != "" {
+		os.Remove(fw.journal)
+	}
 }
 
 // abortWrite abandons a write, leaving the target untouched.

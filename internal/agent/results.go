@@ -81,6 +81,7 @@ func (s *server) redeliver() {
 }
 
 func (s *server) adopt(d *deadAgent) {
+	s.removeDeadWrites(d.dir)
 	ents, err := os.ReadDir(d.dir)
 	if err != nil {
 		d.lock.Unlock()
