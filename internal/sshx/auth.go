@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -155,35 +156,78 @@ func (ids *identities) signers(h *HostConfig, agentConn net.Conn) ([]ssh.Signer,
 			files = append(files, id)
 		}
 	}
-	var out []ssh.Signer
-	offered := map[string]bool{}
+	var as []ssh.Signer
 	if agentConn != nil {
-		as, err := agent.NewClient(agentConn).Signers()
-		if err != nil {
+		var err error
+		if as, err = agent.NewClient(agentConn).Signers(); err != nil {
 			return nil, fmt.Errorf("listing ssh-agent keys: %w", err)
 		}
-		for _, s := range as {
-			m := s.PublicKey().Marshal()
-			if h.IdentitiesOnly && !hasKey(files, m) {
-				continue
-			}
-			out = append(out, s)
-			offered[string(m)] = true
-		}
 	}
-	ids.mu.Lock()
-	defer ids.mu.Unlock()
-	for _, id := range files {
-		if offered[string(id.pub.Marshal())] {
+	var keys, out []ssh.Signer // every private key at hand; what is offered
+	offered := map[string]bool{}
+	for _, s := range as {
+		m := s.PublicKey().Marshal()
+		if c, ok := s.PublicKey().(*ssh.Certificate); ok {
+			m = c.Key.Marshal() // a certificate the agent holds, for one of its keys
+		} else {
+			keys = append(keys, s)
+		}
+		if h.IdentitiesOnly && !hasKey(files, m) {
 			continue
 		}
+		out = append(out, s)
+		offered[string(s.PublicKey().Marshal())] = true
+	}
+	ids.mu.Lock()
+	var fileSigners []ssh.Signer
+	for _, id := range files {
+		var s ssh.Signer = &lazySigner{ids: ids, id: id}
 		if id.signer != nil {
-			out = append(out, id.signer)
-		} else {
-			out = append(out, &lazySigner{ids: ids, id: id})
+			s = id.signer
+		}
+		keys = append(keys, s)
+		if !offered[string(id.pub.Marshal())] {
+			fileSigners = append(fileSigners, s)
 		}
 	}
-	return out, nil
+	ids.mu.Unlock()
+	// Certificates from CertificateFile, and each identity file's "-cert.pub" as ssh loads it,
+	// go first, each with the private key it certifies.
+	var certs []ssh.Signer
+	certFiles := slices.Clone(h.CertificateFiles)
+	for _, p := range h.IdentityFiles {
+		certFiles = append(certFiles, p+"-cert.pub")
+	}
+	for _, p := range certFiles {
+		c := readCert(p)
+		if c == nil || offered[string(c.Marshal())] {
+			continue
+		}
+		for _, k := range keys {
+			if bytes.Equal(k.PublicKey().Marshal(), c.Key.Marshal()) {
+				if cs, err := ssh.NewCertSigner(c, k); err == nil {
+					certs = append(certs, cs)
+					offered[string(c.Marshal())] = true
+				}
+				break
+			}
+		}
+	}
+	return slices.Concat(certs, out, fileSigners), nil
+}
+
+// readCert returns the user certificate in path, nil when there is none.
+func readCert(path string) *ssh.Certificate {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil
+	}
+	c, _ := k.(*ssh.Certificate)
+	return c
 }
 
 func hasKey(files []*identity, m []byte) bool {

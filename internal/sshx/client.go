@@ -68,12 +68,11 @@ type Dialer struct {
 	// IdentityFiles are offered after ssh_config's IdentityFile.
 	IdentityFiles []string
 
-	once    sync.Once
-	cfg     *sshConfig
-	files   configFiles
-	keys    hostKeys
-	ids     identities
-	agentEv string
+	once  sync.Once
+	cfg   *sshConfig
+	files configFiles
+	keys  hostKeys
+	ids   identities
 
 	// warnMu protects warned.
 	warnMu sync.Mutex
@@ -108,10 +107,6 @@ func (d *Dialer) init() {
 		}
 		if d.Home == "" {
 			d.Home = os.Getenv("HOME")
-		}
-		d.agentEv = d.AgentSocket
-		if d.agentEv == "" {
-			d.agentEv = os.Getenv("SSH_AUTH_SOCK")
 		}
 		d.ids.prompt = d.Prompt
 		host, _ := os.Hostname()
@@ -297,18 +292,31 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 	fail := func(op string, class, err error) error {
 		return &Error{Host: h.Alias, Op: op, Class: class, Err: err}
 	}
+	if h.Unsupported != nil {
+		return nil, fail("reading ssh config", nil, h.Unsupported)
+	}
 	var conn net.Conn
+	var proxy *proxyConn
 	var err error
-	if via == nil {
+	switch {
+	case via != nil:
+		conn, err = via.DialContext(ctx, "tcp", addr)
+	case h.ProxyCommand != "":
+		if proxy, err = startProxy(h); err != nil {
+			return nil, fail("running ProxyCommand", ErrUnreachable, err)
+		}
+		conn = proxy
+	default:
 		var nd net.Dialer
-		conn, err = nd.DialContext(ctx, "tcp", addr)
+		if h.BindAddress != "" {
+			nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(h.BindAddress)}
+		}
+		conn, err = nd.DialContext(ctx, h.AddressFamily, addr)
 		if err == nil {
 			if tc, ok := conn.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
 		}
-	} else {
-		conn, err = via.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -326,8 +334,8 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 		return nil, fail("reading known hosts", nil, err)
 	}
 	var agentConn net.Conn
-	if d.agentEv != "" && d.agentEv != "none" {
-		agentConn, _ = net.Dial("unix", d.agentEv) // no agent is not an error: files may do
+	if sock := d.agentSocket(h); sock != "" && sock != "none" {
+		agentConn, _ = net.Dial("unix", sock) // no agent is not an error: files may do
 	}
 	signers, err := d.ids.signers(h, agentConn)
 	if err != nil {
@@ -359,9 +367,15 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 		agentConn.Close()
 	}
 	if err != nil {
+		var proxyErr error // why the ProxyCommand ended, when it did
+		if proxy != nil && stopped {
+			proxyErr = proxy.exited()
+		}
 		conn.Close()
 		var hke *HostKeyError
 		switch {
+		case proxyErr != nil && !errors.As(err, &hke):
+			return nil, fail(fmt.Sprintf("running ProxyCommand %q", h.ProxyCommand), ErrUnreachable, proxyErr)
 		case errors.As(err, &hke):
 			return nil, fail("checking host key", nil, hke)
 		case !stopped || errors.Is(err, os.ErrDeadlineExceeded):
@@ -373,6 +387,22 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 	}
 	conn.SetDeadline(time.Time{})
 	return newClient(sc, chans, reqs, wg), nil
+}
+
+// agentSocket returns the ssh-agent socket for h: the Dialer's AgentSocket, else ssh_config's
+// IdentityAgent as ssh reads it, else $SSH_AUTH_SOCK; "none" or "" for no agent.
+func (d *Dialer) agentSocket(h *HostConfig) string {
+	if d.AgentSocket != "" {
+		return d.AgentSocket
+	}
+	switch a := h.IdentityAgent; {
+	case a == "" || a == "SSH_AUTH_SOCK":
+		return os.Getenv("SSH_AUTH_SOCK")
+	case len(a) > 1 && a[0] == '$' && a[1] != '{':
+		return os.Getenv(a[1:])
+	default:
+		return a
+	}
 }
 
 // closedChans and closedReqs are closed channels handed to ssh.NewClient, so that the

@@ -42,9 +42,6 @@ type HostConfig struct {
 
 	// Unsupported, when not nil, is an option the built-in client cannot honour.
 	Unsupported *ConfigError
-	// GSSAPI reports whether GSSAPIAuthentication is on: the built-in client has no GSSAPI,
-	// which only matters when the server accepts nothing else.
-	GSSAPI bool
 
 	dump []string // ssh -G lines of the options above
 }

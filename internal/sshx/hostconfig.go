@@ -351,9 +351,6 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 	if s, ok := o.where["bindaddress"]; ok && len(s.args) == 1 {
 		h.BindAddress = s.args[0]
 	}
-	if s, ok := o.where["gssapiauthentication"]; ok && len(s.args) == 1 {
-		h.GSSAPI = multistate(s.args[0], map[string]string{"yes": "y", "true": "y"}) != ""
-	}
 	h.Unsupported = unsupported(o)
 
 	// The dump, in ssh -G's order.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -76,6 +77,8 @@ func (hk *hostKeys) appendKey(file, hostport string, remote net.Addr, key ssh.Pu
 	}
 	if hashed {
 		_, err = fmt.Fprintln(f, knownhosts.Line([]string{xknownhosts.HashHostname(knownhosts.Normalize(hostport))}, key))
+	} else if remote == nil {
+		_, err = fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(hostport)}, key))
 	} else {
 		err = knownhosts.WriteKnownHost(f, hostport, remote, key)
 	}
@@ -96,15 +99,27 @@ func (hk *hostKeys) appendKey(file, hostport string, remote net.Addr, key ssh.Pu
 }
 
 // callback returns the host key callback for h and the key algorithms to offer, most preferred
-// first. It never accepts a changed key; it adds an unknown one only under accept-new.
+// first. Keys are looked up in UserKnownHostsFiles then GlobalKnownHostsFiles, under
+// HostKeyAlias when set, as ssh does. It never accepts a changed key; it adds an unknown one,
+// to the first user file, only under accept-new.
 func (hk *hostKeys) callback(h *HostConfig) (ssh.HostKeyCallback, []string, error) {
-	db, err := hk.db(h.UserKnownHostsFiles)
+	files := slices.Concat(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles)
+	db, err := hk.db(files)
 	if err != nil {
 		return nil, nil, err
 	}
 	hostport := h.Addr()
+	if h.HostKeyAlias != "" {
+		// ssh records and looks up the alias alone, without the port.
+		hostport = joinHostPort(h.HostKeyAlias, 22)
+	}
 	inner := db.HostKeyCallback()
-	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	cb := func(_ string, remote net.Addr, key ssh.PublicKey) error {
+		hostname := hostport
+		if _, ok := remote.(*net.TCPAddr); !ok {
+			// A ProxyCommand's pipe: the name is all there is to check.
+			remote = &net.TCPAddr{IP: net.IPv4zero}
+		}
 		err := inner(hostname, remote, key)
 		if err == nil {
 			return nil
@@ -124,6 +139,9 @@ func (hk *hostKeys) callback(h *HostConfig) (ssh.HostKeyCallback, []string, erro
 		}
 		if h.StrictHostKeyChecking != "accept-new" || he.File == "" {
 			return he
+		}
+		if h.HostKeyAlias != "" || remote.(*net.TCPAddr).IP.IsUnspecified() {
+			remote = nil // record the name alone
 		}
 		return hk.appendKey(he.File, hostname, remote, key, h.HashKnownHosts)
 	}
