@@ -39,7 +39,10 @@
 //
 // On SHOAL-MISSING the caller (transport.Replicate) picks the binary for the platform
 // (Source.For: its own executable when the platform matches, else shoal-<os>-<arch> from the
-// platform directory; a *NoBinaryError names the platform and how to provide it). An executable built by
+// platform directory; a *NoBinaryError names the platform and how to provide it). A running
+// executable that is dynamically linked (a cgo build, IsDynamic) and carries no agent is never
+// offered, since a host with an older C library could not run it: the platform directory's
+// binary is used, or the error says to install a static build. An executable built by
 // scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.2 MB against shoal's
 // 11.5 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/rand"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -53,6 +54,9 @@ type Source struct {
 	// CompressGzip, CompressZstd or CompressNone.
 	Compression string
 
+	// executable stands in for os.Executable in tests.
+	executable func() (string, error)
+
 	// mu protects the following.
 	mu    sync.Mutex
 	cache map[string]Binary     // by path, valid while size and mtime match
@@ -74,6 +78,10 @@ type NoBinaryError struct {
 	OS, Arch string
 	Uname    string // what the host reported
 	Dir      string // where it was looked for
+	// Dynamic is the running executable when it would have been the binary but is dynamically
+	// linked and carries no agent (a cgo build): it needs this machine's C library, which an
+	// older host lacks, so it is never uploaded.
+	Dynamic string
 }
 
 func (e *NoBinaryError) Error() string {
@@ -81,6 +89,16 @@ func (e *NoBinaryError) Error() string {
 	if e.OS == "" {
 		plat = fmt.Sprintf("%q (unsupported)", e.Uname)
 		return fmt.Sprintf("no shoal agent for platform %s; shoal runs on %s", plat, platformList())
+	}
+	if e.Dynamic != "" {
+		where := "or set [agent] platform_dir to a directory holding one"
+		if e.Dir != "" {
+			where = "or put one in " + e.Dir
+		}
+		return fmt.Sprintf("no shoal agent for %s: %s is dynamically linked (a cgo build) and carries no agent, "+
+			"so it would not run on a host with an older C library and is not uploaded; install a static shoal "+
+			"(CGO_ENABLED=0 go install github.com/shoal-sh/shoal/cmd/shoal@latest, or scripts/build), "+
+			"%s as shoal-%s-%s", plat, e.Dynamic, where, e.OS, e.Arch)
 	}
 	where := "configure a platform directory (agent_dir) holding it"
 	if e.Dir != "" {
@@ -138,32 +156,63 @@ func unames(goos, goarch string) []string {
 }
 
 // For returns the binary for a platform: Self when it is this machine's platform, else
-// PlatformDir/shoal-<os>-<arch>. A missing binary is a *NoBinaryError.
+// PlatformDir/shoal-<os>-<arch>. A missing binary is a *NoBinaryError. The running executable
+// (Self empty) is never the binary when it is dynamically linked and carries no agent: a host
+// with an older C library could not run it, so PlatformDir is tried instead.
 func (s *Source) For(goos, goarch string) (Binary, error) {
+	var dynamic string
 	if goos == runtime.GOOS && goarch == runtime.GOARCH {
 		self := s.Self
 		if self == "" {
-			exe, err := os.Executable()
+			executable := s.executable
+			if executable == nil {
+				executable = os.Executable
+			}
+			exe, err := executable()
 			if err != nil {
 				return Binary{}, fmt.Errorf("finding own executable: %w", err)
 			}
 			self = exe
 		}
 		b, err := s.hashed(self, goos, goarch)
-		if !errors.Is(err, os.ErrNotExist) {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			// Our own binary is gone (upgraded under us?): the platform directory may have one.
+		case err != nil:
 			return b, err
+		case s.Self == "" && b.Path == self && IsDynamic(self):
+			dynamic = self
+		default:
+			return b, nil
 		}
-		// Our own binary is gone (upgraded under us?): the platform directory may have one.
 	}
 	if s.PlatformDir == "" {
-		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch}
+		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch, Dynamic: dynamic}
 	}
 	p := filepath.Join(s.PlatformDir, "shoal-"+goos+"-"+goarch)
 	b, err := s.hashed(p, goos, goarch)
 	if errors.Is(err, os.ErrNotExist) {
-		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch, Dir: s.PlatformDir}
+		return Binary{}, &NoBinaryError{OS: goos, Arch: goarch, Dir: s.PlatformDir, Dynamic: dynamic}
 	}
 	return b, err
+}
+
+// IsDynamic reports whether the file at path is an ELF executable that asks for a dynamic
+// loader (PT_INTERP), as a cgo build does; a static build, a script or an unreadable file is
+// not. macOS executables (Mach-O) are always linked to the system library, which keeps its ABI,
+// so they are not dynamic in this sense.
+func IsDynamic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
 }
 
 // Available returns the binaries of every platform that has one, this machine's first.
