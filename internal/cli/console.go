@@ -20,14 +20,20 @@ import (
 
 // runFlags are the flags shared by the console and the one-shot commands.
 type runFlags struct {
-	fanout   int
-	timeout  time.Duration
-	dir      string // --dir: where commands start on each host; empty = home
-	output   string
-	json     bool
-	noDaemon bool   // --no-daemon: serve the engine in this process
-	stdin    bool   // run: give our stdin to the command on every host
-	banner   string // --demo-banner: printed before the console's first prompt
+	fanout  int
+	timeout time.Duration
+	dir     string // --dir: where commands start on each host; empty = home
+
+	exclude     []string // -x EXPR
+	excludeTags []string // -X TAG
+	loginUser   string   // -l USER
+	sshOptions  []string // -o KEY=VALUE
+	noPrefix    bool     // -N
+	output      string
+	json        bool
+	noDaemon    bool   // --no-daemon: serve the engine in this process
+	stdin       bool   // run: give our stdin to the command on every host
+	banner      string // --demo-banner: printed before the console's first prompt
 }
 
 // addConsoleCommands makes the root command open the console (`shoal`, `shoal TARGETS`), adds the
@@ -36,14 +42,14 @@ type runFlags struct {
 func addConsoleCommands(root *cobra.Command, g *globals) {
 	rf := &runFlags{}
 	pf := root.PersistentFlags()
-	pf.IntVar(&rf.fanout, "fanout", 0, "connect to at most this many hosts at once (default from the config)")
 	pf.DurationVar(&rf.timeout, "timeout", 0, "stop a command that runs longer than this on a host (default from the config; 0 for none)")
 	pf.StringVar(&rf.dir, "dir", "", "start commands in DIR on every host, and take relative put/get paths from it (absolute or relative to the remote home; default the home directory)")
-	pf.StringVarP(&rf.output, "output", "o", "", "how results are shown: gather, stream or json (default from the config)")
+	pf.VarP(outputValue{rf}, "output", "o", "output `MODE`: gather, stream or json (default from the config); or an ssh option for this run, as ssh -o takes it (StrictHostKeyChecking=no; repeatable, and the engine then runs in this process)")
 	pf.BoolVar(&rf.json, "json", false, "write JSON lines (the same as -o json; with -o stream, events as they happen)")
 	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
 	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
 	root.Flags().MarkHidden("demo-banner")
+	addHostFlags(root.Flags(), rf, true)
 	root.Flags().StringVar(&g.demoDir, "demo-dir", "", "the demo's directory: each local host gets a home there, and names outside the configuration are refused")
 	root.Flags().MarkHidden("demo-dir")
 
@@ -68,17 +74,14 @@ web[01-20], @tag, a,b,c or @all): type a command to run it on every target, or
 		return g.runConsole(cmd, rf, strings.Join(args, " "), rf.banner)
 	}
 
-	root.AddCommand(
-		newRunCmd(g, rf),
-		newPingCmd(g, rf),
-		newInfoCmd(g, rf),
-		newTimeCmd(g, rf),
-		newPutCmd(g, rf),
-		newGetCmd(g, rf),
-		newLastCmd(g, rf),
-		newDemoCmd(g, rf),
-		newManCmd(root),
-	)
+	run, demo := newRunCmd(g, rf), newDemoCmd(g, rf)
+	addHostFlags(run.Flags(), rf, true)
+	demo.Flags().IntVarP(&rf.fanout, "fanout", "f", 0, "connect to at most this many hosts at once")
+	root.AddCommand(run, demo, newLastCmd(g, rf), newManCmd(root))
+	for _, c := range []*cobra.Command{newPingCmd(g, rf), newInfoCmd(g, rf), newTimeCmd(g, rf), newPutCmd(g, rf), newGetCmd(g, rf)} {
+		addHostFlags(c.Flags(), rf, false)
+		root.AddCommand(c)
+	}
 }
 
 // checkNotTypo refuses `shoal verison`: a first word that is no subcommand, looks like a word
@@ -186,11 +189,19 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 			return fmt.Errorf("reading targets: %w", err)
 		}
 	}
+	if hosts, err = rf.excluded(cfg, hosts); err != nil {
+		return err
+	}
 	mode, err := rf.mode(cfg)
 	if err != nil {
 		return err
 	}
-	sess, done, err := g.sessionWith(ctx, rf.noDaemon)
+	inProcess, cleanup, err := g.withSSHOverrides(cfg, rf)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	sess, done, err := g.sessionWith(ctx, rf.noDaemon || inProcess)
 	if err != nil {
 		return err
 	}
@@ -225,6 +236,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Dir:             rf.dir,
 		KillGrace:       cfg.Run.KillGrace.Std(),
 		Mode:            mode,
+		NoPrefix:        rf.noPrefix,
 		Color:           render.ColorEnabled(g.stdout, os.Getenv),
 		Banner:          banner,
 	}

@@ -52,6 +52,7 @@ type globals struct {
 	connectTimeout time.Duration // --connect-timeout: overrides [ssh] connect_timeout
 	daemonAddr     string        // --daemon tls://HOST:PORT: overrides [client] daemon
 	version        bool          // --version
+	loginUser      string        // -l: the user every host is logged in as, for this run
 	demoDir        string        // --demo-dir: this is the demo's console, whose files live there
 }
 

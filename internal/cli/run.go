@@ -49,14 +49,22 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 	if err != nil {
 		return nil, fmt.Errorf("reading targets: %w", err)
 	}
+	if hosts, err = rf.excluded(cfg, hosts); err != nil {
+		return nil, err
+	}
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("reading targets: %q names no hosts", expr)
 	}
-	sess, done, err := g.sessionWith(ctx, rf.noDaemon)
+	inProcess, cleanup, err := g.withSSHOverrides(cfg, rf)
 	if err != nil {
 		return nil, err
 	}
-	return &target{cfg: cfg, hosts: hosts, sess: sess, done: done}, nil
+	sess, done, err := g.sessionWith(ctx, rf.noDaemon || inProcess)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return &target{cfg: cfg, hosts: hosts, sess: sess, done: func() { done(); cleanup() }}, nil
 }
 
 // reportOptions are how the tables of ping, info, time, put and get are written.
@@ -178,6 +186,7 @@ Ctrl-C cancels the command on every host.`,
 			view := console.View{
 				Out:          g.stdout,
 				Mode:         mode,
+				NoPrefix:     rf.noPrefix,
 				Color:        render.ColorEnabled(g.stdout, os.Getenv),
 				Summary:      true,
 				SummaryTo:    g.stderr,

@@ -133,6 +133,7 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		return daemon.Options{}, nil, err
 	}
 	r := newResolver(cfg, paths, g.sshDialer(cfg, func(msg string) { logger.Warn(msg) }), logger)
+	r.user = g.loginUser
 	if g.demoDir != "" {
 		// The demo's hosts are machines of their own, each with its home under the demo's
 		// directory; no other name is reached.
@@ -197,7 +198,8 @@ type resolver struct {
 	openssh transport.Transport
 	local   transport.Transport
 
-	demo bool // only the configuration's hosts are reached
+	demo bool   // only the configuration's hosts are reached
+	user string // -l: log in as this user everywhere
 }
 
 func newResolver(cfg *config.Config, paths config.Paths, dialer *sshx.Dialer, logger *slog.Logger) *resolver {
@@ -233,6 +235,9 @@ func (r *resolver) resolve(host string) (daemon.Host, error) {
 	}
 	hs := r.cfg.HostFor(host)
 	t := transport.Target{Name: host, Port: hs.Port, User: hs.User, AgentArgs: r.agentArgs}
+	if r.user != "" {
+		t.User = r.user
+	}
 	if hs.Address != host {
 		t.Address = hs.Address
 	}

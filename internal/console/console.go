@@ -55,7 +55,9 @@ type Options struct {
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
 	Mode      Mode
-	Color     bool
+	// NoPrefix writes stream mode's lines without the host column (clush -N).
+	NoPrefix bool
+	Color    bool
 	// Banner is printed before the first prompt when interactive.
 	Banner string
 	// Shell runs `!cmd` lines locally; empty means /bin/sh.
@@ -294,7 +296,7 @@ func (c *console) run(ctx context.Context, command string) int {
 
 // view is how the console shows results now.
 func (c *console) view() View {
-	v := View{Out: c.out, Mode: c.mode, Color: c.opt.Color, Summary: true}
+	v := View{Out: c.out, Mode: c.mode, Color: c.opt.Color, Summary: true, NoPrefix: c.opt.NoPrefix}
 	if c.onTerminal() {
 		v.Progress = true
 		v.Width = render.TerminalWidth(c.out)

@@ -70,6 +70,8 @@ type View struct {
 	// MaxLines and MaxBytes cap what gather mode shows of each group's stdout and stderr (see
 	// render.Options); 0 shows everything.
 	MaxLines, MaxBytes int
+	// NoPrefix writes stream mode's lines without the host column.
+	NoPrefix bool
 }
 
 // TerminalMaxLines is how many lines of each group's stdout and stderr the console shows on a
@@ -136,6 +138,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 		return nil, fmt.Errorf("starting %q: %w", req.Command, err)
 	}
 	opt := render.Options{Color: v.Color}
+	sopt := render.Options{Color: v.Color, NoPrefix: v.NoPrefix}
 	gopt := render.Options{Color: v.Color, MaxLines: v.MaxLines, MaxBytes: v.MaxBytes, MoreHint: moreHint}
 	var progress *render.Progress
 	if v.Progress && (v.Mode == ModeGather || v.Mode == ModeStream) {
@@ -145,7 +148,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	var jstream *render.JSONStream
 	switch v.Mode {
 	case ModeStream:
-		stream = render.NewStream(v.Out, req.Hosts, progress, opt)
+		stream = render.NewStream(v.Out, req.Hosts, progress, sopt)
 	case ModeJSONStream:
 		jstream = render.NewJSONStream(v.Out)
 	}

@@ -49,6 +49,9 @@ type Options struct {
 	// stderr in the same way; a line far longer than what is left is cut.
 	MaxBytes int
 	MoreHint string
+	// NoPrefix makes Stream write output lines without the host column (clush -N); the line
+	// that says how a host ended keeps it.
+	NoPrefix bool
 }
 
 // hasExitCode reports whether r.ExitCode is a real exit status.

@@ -199,7 +199,9 @@ func (s *Stream) writePrefixLocked(host string) {
 
 // writeLineLocked appends one line of a host's output to the buffer.
 func (s *Stream) writeLineLocked(host string, stderr bool, line []byte) {
-	s.writePrefixLocked(host)
+	if !s.opt.NoPrefix {
+		s.writePrefixLocked(host)
+	}
 	if stderr {
 		s.buf.WriteString(s.opt.paint(sgrRed, "stderr: "))
 	}

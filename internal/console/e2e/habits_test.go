@@ -265,3 +265,49 @@ func TestSecondInterruptKillsAtOnce(t *testing.T) {
 	tm.typeLine(":quit")
 	tm.waitCount("EXITED", 1)
 }
+
+// TestFleetClushFlags checks over real SSH the flags clush and pdsh users type: -l USER, -o
+// SSH_OPTION (ahead of ssh_config, as ssh -o), -x and -X to leave hosts out, -f for the fan-out,
+// and -N for stream output without the host column.
+func TestFleetClushFlags(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	// A configuration whose [ssh] user no host knows: -l overrides it, as ssh -l does.
+	conf, _ := os.ReadFile(cfg)
+	wrongUser := filepath.Join(dir, "wrong-user.toml")
+	os.WriteFile(wrongUser, []byte(strings.Replace(string(conf), "[ssh]\n", "[ssh]\nuser = \"nosuchuser\"\n", 1)), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		want []string
+		not  []string
+	}{
+		{[]string{"--config", wrongUser, "run", "h001", "--", "id -un"}, 255, []string{"h001 (1) · unreachable"}, nil},
+		{[]string{"--config", wrongUser, "run", "-l", f.Hosts[0].User, "h001", "--", "id -un"}, 0, []string{"h001 (1)\n", f.Hosts[0].User + "\n"}, nil},
+		{[]string{"run", "-o", "Port=1", "h001", "--", "true"}, 255, []string{"h001 (1) · unreachable", "refused"}, nil},
+		{[]string{"run", "-o", "stream", "-N", "-o", "ConnectTimeout=7", "@fleet", "--", "echo plain-$((6*7))"}, 0, []string{"plain-42\nplain-42\n"}, []string{"| plain"}},
+		{[]string{"run", "-x", "h001", "@fleet", "--", "echo x"}, 0, []string{"h002 (1)\n"}, []string{"h001"}},
+		{[]string{"run", "@fleet,dead", "-X", "fleet", "--", "true"}, 255, []string{"dead (1) · unreachable"}, []string{"h00"}},
+		{[]string{"run", "-f", "1", "@fleet", "--", "true"}, 0, []string{"h[001-002] (2)\n"}, nil},
+		{[]string{"ping", "-x", "h002", "@fleet"}, 0, []string{"ok h001 (1)"}, []string{"h002"}},
+	}
+	for _, tt := range tests {
+		out, errOut, code := shoal(t, dir, "", append([]string{"--config", cfg, "--no-daemon"}, tt.args...)...)
+		bad := code != tt.code
+		for _, w := range tt.want {
+			bad = bad || !strings.Contains(out, w)
+		}
+		for _, n := range tt.not {
+			bad = bad || strings.Contains(out, n)
+		}
+		if bad {
+			t.Errorf("shoal %q: status %d; want %d, %q and none of %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, tt.want, tt.not, out, errOut)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "tmp", "shoal-ssh-config-*")); len(left) > 0 {
+		t.Errorf("-o left %v behind", left)
+	}
+}
