@@ -46,7 +46,7 @@ type Options struct {
 	Handshakes chan struct{} // shared semaphore bounding concurrent connects across all hosts (fan-out); nil = unbounded
 	Heartbeat  time.Duration // ping interval (default 5s)
 	Missed     int           // missed pings before unresponsive (default 3)
-	Backoff    time.Duration // first reconnect delay, doubled up to a cap (default 1s, cap 64x)
+	Backoff    time.Duration // reconnect delay ceiling, doubled per failure up to 64x (default 1s); each wait is random below it (full jitter)
 	Logger     *slog.Logger
 	Now        func() time.Time // injected clock
 	// Orphan receives results the agent re-offers after a reconnect for which no caller waits

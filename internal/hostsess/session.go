@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -355,10 +356,7 @@ func (s *Session) dial(done chan struct{}) {
 	s.failures++
 	waiting := s.reofferWaitersLocked()
 	if s.keep && s.failures < maxReconnects {
-		delay := s.opts.Backoff << (s.failures - 1)
-		if delay > s.opts.Backoff*maxBackoffFactor {
-			delay = s.opts.Backoff * maxBackoffFactor
-		}
+		delay := backoffDelay(s.opts.Backoff, s.failures, rand.N[time.Duration])
 		s.retryAt = s.opts.Now().Add(delay)
 		s.setStateLocked(StateBackoff)
 		s.retry = time.AfterFunc(delay, s.retryNow)
@@ -376,6 +374,18 @@ func (s *Session) dial(done chan struct{}) {
 	}
 	s.mu.Unlock()
 	s.flushStates()
+}
+
+// backoffDelay returns how long to wait after the failures-th failed connect in a row: a
+// random duration up to base doubled per failure, capped at base*maxBackoffFactor ("full
+// jitter"), so hosts that lost their link together (a network blip) do not all retry in
+// lock-step. random(n) returns a duration in [0, n).
+func backoffDelay(base time.Duration, failures int, random func(time.Duration) time.Duration) time.Duration {
+	ceil := base * maxBackoffFactor
+	if failures <= 7 { // 1<<6 = maxBackoffFactor; beyond that the cap holds
+		ceil = min(ceil, base<<max(failures-1, 0))
+	}
+	return random(ceil) + 1
 }
 
 // reofferWaitersLocked returns the exec calls waiting for a re-delivered result.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -762,5 +763,33 @@ func TestConnectFailureKinds(t *testing.T) {
 					err, KindOf(err), transport.KindOf(err), tc.msg, tc.want, tc.kind)
 			}
 		})
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	top := func(n time.Duration) time.Duration { return n - 1 }
+	bottom := func(time.Duration) time.Duration { return 0 }
+	for _, tc := range []struct {
+		failures int
+		want     time.Duration // the ceiling
+	}{{1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {7, 64 * time.Second}, {8, 64 * time.Second}, {100, 64 * time.Second}} {
+		if got := backoffDelay(time.Second, tc.failures, top); got != tc.want {
+			t.Errorf("failure %d: longest delay %v; want %v", tc.failures, got, tc.want)
+		}
+		if got := backoffDelay(time.Second, tc.failures, bottom); got <= 0 {
+			t.Errorf("failure %d: shortest delay %v; want above 0", tc.failures, got)
+		}
+	}
+	// With the real random source the delays of one failure count spread over the range.
+	seen := map[bool]bool{}
+	for range 200 {
+		d := backoffDelay(time.Second, 3, rand.N[time.Duration])
+		if d <= 0 || d > 4*time.Second {
+			t.Fatalf("delay %v outside (0, 4s]", d)
+		}
+		seen[d < 2*time.Second] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("200 delays all fell in one half of (0, 4s]: no jitter")
 	}
 }
