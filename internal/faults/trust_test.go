@@ -59,14 +59,13 @@ func runHelper(v string) int {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		pc := proto.NewConn(c, c, proto.ConnOptions{MaxFrame: 1 << 20})
-		if err := pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version, Client: proto.ClientVersion,
-			Program: "dev", PID: os.Getpid()}); err != nil {
-			fmt.Println("send:", err)
-			return 1
-		}
+		// A daemon that refuses this uid says so and closes at once, maybe before the hello is
+		// written: the write then fails with EPIPE, but the refusal is still there to read.
+		serr := pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version, Client: proto.ClientVersion,
+			Program: "dev", PID: os.Getpid()})
 		env, err := pc.Recv()
 		if err != nil {
-			fmt.Println("recv:", err)
+			fmt.Println("recv:", errors.Join(serr, err))
 			return 1
 		}
 		var h proto.DaemonHello
