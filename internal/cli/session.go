@@ -181,6 +181,7 @@ func (g *globals) sshDialer(cfg *config.Config, warn func(string)) *sshx.Dialer 
 		ForceConnectTimeout: g.connectTimeout,
 		AcceptNew:           cfg.SSH.KnownHosts == config.KnownHostsAcceptNew,
 		KnownHostsFile:      config.ExpandHome(cfg.SSH.KnownHostsFile),
+		BastionStartups:     cfg.SSH.BastionStartups,
 	}
 	for _, f := range cfg.SSH.IdentityFiles {
 		d.IdentityFiles = append(d.IdentityFiles, config.ExpandHome(f))

@@ -56,6 +56,8 @@ type SSH struct {
 	KnownHostsFile string   `toml:"known_hosts_file"`
 	IdentityFiles  []string `toml:"identity_files"`
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// BastionStartups bounds the connections set up at once through one jump host.
+	BastionStartups int `toml:"bastion_startups"`
 }
 
 // Host overrides settings for the hosts its Name expands to.
@@ -184,8 +186,9 @@ func Default() *Config {
 	return &Config{
 		Fanout: 64,
 		SSH: SSH{
-			KnownHosts:     KnownHostsStrict,
-			ConnectTimeout: Duration(10 * time.Second),
+			KnownHosts:      KnownHostsStrict,
+			ConnectTimeout:  Duration(10 * time.Second),
+			BastionStartups: 10,
 		},
 		Tags: map[string]string{},
 		Agent: Agent{
@@ -365,6 +368,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkDuration("ssh.connect_timeout", c.SSH.ConnectTimeout)
+	if c.SSH.BastionStartups < 1 {
+		bad("ssh.bastion_startups", "must be at least 1, not %d", c.SSH.BastionStartups)
+	}
 
 	// [[host]]
 	for i, h := range c.Hosts {

@@ -41,6 +41,9 @@ type FleetOptions struct {
 	ServerDefaultKex bool
 	// ExtraConfig is appended to every sshd_config.
 	ExtraConfig string
+	// StockLimits leaves sshd's MaxStartups, MaxSessions and MaxAuthTries at OpenSSH's
+	// defaults (10:30:100, 10, 6) instead of raising them, as a stock bastion has them.
+	StockLimits bool
 }
 
 // FleetHost is one sshd of a fleet.
@@ -327,8 +330,10 @@ func (f *Fleet) sshdConfig(h *FleetHost, port int) string {
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(f.Dir, "authorized_keys"))
 	fmt.Fprintf(&b, "SetEnv HOME=%s\n", h.Home)
 	b.WriteString("PidFile none\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n" +
-		"KbdInteractiveAuthentication no\nPermitRootLogin no\nPrintMotd no\nUseDNS no\n" +
-		"MaxStartups 2000:100:4000\nMaxSessions 1000\nMaxAuthTries 20\nLogLevel ERROR\n")
+		"KbdInteractiveAuthentication no\nPermitRootLogin no\nPrintMotd no\nUseDNS no\nLogLevel ERROR\n")
+	if !f.Options.StockLimits {
+		b.WriteString("MaxStartups 2000:100:4000\nMaxSessions 1000\nMaxAuthTries 20\n")
+	}
 	if !f.Options.ServerDefaultKex {
 		b.WriteString("KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n")
 	}

@@ -67,12 +67,19 @@ type Dialer struct {
 	KnownHostsFile string
 	// IdentityFiles are offered after ssh_config's IdentityFile.
 	IdentityFiles []string
+	// BastionStartups bounds the connections being set up at once through one jump host,
+	// whose one connection every host behind it shares; 0 means DefaultBastionStartups.
+	BastionStartups int
 
 	once  sync.Once
 	cfg   *sshConfig
 	files configFiles
 	keys  hostKeys
 	ids   identities
+
+	// bmu protects bastions and their reference counts.
+	bmu      sync.Mutex
+	bastions map[string]*bastion
 
 	// warnMu protects warned.
 	warnMu sync.Mutex
@@ -167,8 +174,10 @@ func (d *Dialer) Resolve(alias string, o Override) (*HostConfig, error) {
 type Client struct {
 	Config *HostConfig
 	c      *ssh.Client
-	jumps  []*ssh.Client  // closed after c, last hop first
-	drains sync.WaitGroup // the streams' stderr drains and the connections' request loops, which end with the connection
+	// bastion is the shared connection to the last jump host, released after c closes.
+	bastion *bastion
+	d       *Dialer
+	drains  sync.WaitGroup // the streams' stderr drains and the connections' request loops, which end with the connection
 
 	closeOnce sync.Once
 	closeErr  error
@@ -198,20 +207,20 @@ func (d *Dialer) Dial(ctx context.Context, alias string, o Override) (*Client, e
 		return nil, &Error{Host: alias, Op: "reading ProxyJump", Err: err}
 	}
 	var via *ssh.Client
-	for _, hc := range hops {
-		c, err := d.connect(ctx, hc, via, &cl.drains)
+	if len(hops) > 0 {
+		b, err := d.acquireBastion(ctx, hops)
 		if err != nil {
-			cl.Close()
 			var e *Error
 			if errors.As(err, &e) {
-				e.Host, e.Op = alias, "via jump host "+hc.Alias+": "+e.Op
+				err = &Error{Host: alias, Op: e.Op, Class: e.Class, Err: e.Err}
+			} else {
+				err = &Error{Host: alias, Op: "connecting to jump host " + hops[len(hops)-1].Alias, Class: ErrTimeout, Err: err}
 			}
 			return nil, err
 		}
-		cl.jumps = append(cl.jumps, c)
-		via = c
+		cl.bastion, cl.d, via = b, d, b.c
 	}
-	c, err := d.connect(ctx, h, via, &cl.drains)
+	c, err := d.connectThrough(ctx, cl.bastion, h, via, &cl.drains)
 	if err != nil {
 		cl.Close()
 		return nil, err
@@ -465,10 +474,10 @@ func (c *Client) Close() error {
 		if c.c != nil {
 			c.closeErr = c.c.Close()
 		}
-		for i := len(c.jumps) - 1; i >= 0; i-- {
-			c.jumps[i].Close()
-		}
 		c.drains.Wait()
+		if c.bastion != nil {
+			c.d.releaseBastion(c.bastion)
+		}
 	})
 	return c.closeErr
 }

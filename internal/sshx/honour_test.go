@@ -212,3 +212,70 @@ func TestUnsupportedOption(t *testing.T) {
 		t.Errorf("got %v; want PKCS11Provider on line 6", err)
 	}
 }
+
+// bastionConfig writes an ssh_config naming bastion, a host of fleet b, and n aliases t001... of
+// fleet a's first host behind it.
+func bastionConfig(t *testing.T, a, b *shoaltest.Fleet, n int) string {
+	t.Helper()
+	bh, th := b.Hosts[0], a.Hosts[0]
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "Host bastion\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+		bh.Addr, bh.Port, bh.User, b.ClientKey, b.KnownHosts)
+	fmt.Fprintf(&cfg, "Host t*\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  ProxyJump bastion\n",
+		th.Addr, th.Port, th.User, a.ClientKey, a.KnownHosts)
+	cfg.WriteString("Host *\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n")
+	p := filepath.Join(t.TempDir(), "ssh_config")
+	if err := os.WriteFile(p, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBastionShared dials many hosts at once through one stock sshd bastion (MaxStartups
+// 10:30:100, which drops most of 64 connections at once): they share one connection to it.
+func TestBastionShared(t *testing.T) {
+	targets := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
+	bastions := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1, StockLimits: true})
+	d := &Dialer{ConfigFile: bastionConfig(t, targets, bastions, 64), AgentSocket: "none"}
+	const n = 64
+	clients := make([]*Client, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clients[i], errs[i] = d.Dial(t.Context(), fmt.Sprintf("t%03d", i+1), Override{})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("dialing %d hosts through one bastion: %v", n, err)
+	}
+	d.bmu.Lock()
+	shared, refs := len(d.bastions), 0
+	for _, b := range d.bastions {
+		refs = b.refs
+	}
+	d.bmu.Unlock()
+	if shared != 1 || refs != n {
+		t.Errorf("%d bastion connections with %d references; want 1 with %d", shared, refs, n)
+	}
+	out, err := clients[n-1].Run(t.Context(), "echo ok", nil)
+	if err != nil || string(out) != "ok\n" {
+		t.Errorf("running through the shared bastion: %q, %v", out, err)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	d.bmu.Lock()
+	left := len(d.bastions)
+	d.bmu.Unlock()
+	if left != 0 {
+		t.Errorf("%d bastion connections left after every host closed", left)
+	}
+	// The next dial connects a new one.
+	if err := runTrue(t, d, "t001"); err != nil {
+		t.Errorf("dial after the bastion closed: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,4 +213,48 @@ func TestSSHKeysOfShoal(t *testing.T) {
 	if out, code := run(strings.Replace(conf, "identity_files = ["+q(f.ClientKey)+"]\n", "", 1)); code == 0 {
 		t.Errorf("ssh_config none without identity_files: reached the host with no key\n%s", out)
 	}
+}
+
+// startDaemonCleanup stops, at the end of the test, the daemon a command of dir started: with
+// `shoal daemon stop`, then by PID if it is still there.
+func startDaemonCleanup(t *testing.T, dir, conf string) {
+	t.Cleanup(func() {
+		out, _, _, _ := shoalNoAgent(t, dir, "--config", conf, "daemon", "status")
+		var pid int
+		fmt.Sscanf(out, "pid %d,", &pid)
+		shoalNoAgent(t, dir, "--config", conf, "daemon", "stop")
+		if pid > 0 {
+			deadline := time.Now().Add(10 * time.Second)
+			for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// TestBastion200 runs a command through the daemon on 200 hosts behind one bastion whose sshd
+// has OpenSSH's default MaxStartups (10:30:100): they share one connection to it, so none is
+// dropped. The 200 hosts are aliases of one sshd, which is what the bastion forwards to.
+func TestBastion200(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	targets := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1, SharedHome: true})
+	bastions := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1, StockLimits: true})
+	dir := t.TempDir()
+	bh, th := bastions.Hosts[0], targets.Hosts[0]
+	sshConfig := filepath.Join(dir, "ssh_config")
+	os.WriteFile(sshConfig, []byte(fmt.Sprintf("Host bastion\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n"+
+		"Host t*\n  HostName %s\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  ProxyJump bastion\n"+
+		"Host *\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n",
+		bh.Addr, bh.Port, bh.User, bastions.ClientKey, bastions.KnownHosts,
+		th.Addr, th.Port, th.User, targets.ClientKey, targets.KnownHosts)), 0o600)
+	conf := filepath.Join(dir, "config.toml")
+	os.WriteFile(conf, []byte("[ssh]\nssh_config = "+strconv.Quote(sshConfig)+"\nconnect_timeout = \"60s\"\n[[host]]\nname = \"t[001-200]\"\n"), 0o600)
+	startDaemonCleanup(t, dir, conf)
+	out, errOut, code, took := shoalNoAgent(t, dir, "--config", conf, "run", "t[001-200]", "--", "echo", "reached")
+	if code != 0 || !strings.Contains(out, "t[001-200] (200)") {
+		t.Fatalf("200 hosts behind a stock bastion: status %d after %v\nstdout:\n%s\nstderr:\n%s", code, took, out, errOut)
+	}
+	t.Logf("200 hosts through one bastion: %v", took.Round(time.Millisecond))
 }
