@@ -179,6 +179,9 @@ func identity(cfg *config.Config) string {
 // runConsole opens the console on the hosts of expr; banner is printed before the first prompt.
 func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner string) error {
 	ctx := cmdContext(cmd)
+	if err := g.check(rf); err != nil {
+		return err
+	}
 	cfg, err := g.configForRun()
 	if err != nil {
 		return err

@@ -43,6 +43,19 @@ func (v outputValue) Set(s string) error {
 	return nil
 }
 
+// check refuses numbers and durations no command can use, naming the flag.
+func (g *globals) check(rf *runFlags) error {
+	switch {
+	case rf.fanout < 0:
+		return fmt.Errorf("reading --fanout %d: want a number of hosts, 1 or more (0: the configuration's)", rf.fanout)
+	case rf.timeout < 0:
+		return fmt.Errorf("reading --timeout %s: want a duration such as 30s or 2m (0: none)", rf.timeout)
+	case g.connectTimeout < 0:
+		return fmt.Errorf("reading --connect-timeout %s: want a duration such as 5s (0: the configuration's)", g.connectTimeout)
+	}
+	return nil
+}
+
 // sshOverrides reports whether the flags change how hosts are reached for this run (-l, ssh
 // options), which the resident daemon, holding one session per host, cannot do: the engine then
 // runs in this process.

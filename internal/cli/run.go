@@ -41,6 +41,9 @@ type target struct {
 
 // prepare loads the configuration, expands expr and reaches the daemon.
 func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*target, error) {
+	if err := g.check(rf); err != nil {
+		return nil, err
+	}
 	cfg, err := g.configForRun()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -549,5 +550,76 @@ func TestLoadReportsEveryFile(t *testing.T) {
 	want := a + ":1: fanuot: unknown key\n" + b + ":2: ssh.port: wrong type: expected an integer, got a TOML string"
 	if err == nil || err.Error() != want {
 		t.Errorf("LoadFiles = %v; want %q", err, want)
+	}
+}
+
+// TestDocumentedDefaults checks that the default docs/config.md gives each key, the value
+// `shoal config example` sets it to, and Default() agree, so the three cannot drift apart.
+func TestDocumentedDefaults(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := func(v any) map[string]any {
+		b, err := toml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := toml.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]any{}
+		var walk func(prefix string, m map[string]any)
+		walk = func(prefix string, m map[string]any) {
+			for k, v := range m {
+				if sub, ok := v.(map[string]any); ok && prefix == "" && k != "tags" {
+					walk(k+".", sub)
+					continue
+				}
+				out[prefix+k] = v
+			}
+		}
+		walk("", m)
+		return out
+	}
+	defaults := flat(Default())
+	var example map[string]any
+	if err := toml.Unmarshal([]byte(Example()), &example); err != nil {
+		t.Fatal(err)
+	}
+	exampleFlat := map[string]any{}
+	for k, v := range example {
+		if sub, ok := v.(map[string]any); ok && k != "tags" {
+			for k2, v2 := range sub {
+				exampleFlat[k+"."+k2] = v2
+			}
+			continue
+		}
+		exampleFlat[k] = v
+	}
+	row := regexp.MustCompile("(?m)^\\| `([a-z_.]+)` \\| [^|]+ \\| `([^`]*)` \\|")
+	n := 0
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		key, lit := m[1], m[2]
+		want, ok := defaults[key]
+		if !ok {
+			continue // [[host]] and [[gateway]] keys have no default
+		}
+		var v map[string]any
+		if err := toml.Unmarshal([]byte("v = "+lit), &v); err != nil {
+			t.Errorf("docs/config.md: `%s` has default `%s`, which is no TOML value: %v", key, lit, err)
+			continue
+		}
+		n++
+		if fmt.Sprint(v["v"]) != fmt.Sprint(want) {
+			t.Errorf("docs/config.md says `%s` defaults to %s; Default() has %v", key, lit, want)
+		}
+		if ex, ok := exampleFlat[key]; ok && fmt.Sprint(ex) != fmt.Sprint(want) {
+			t.Errorf("shoal config example sets %s = %v; its default is %v", key, ex, want)
+		}
+	}
+	if n < 20 {
+		t.Errorf("found %d documented defaults in docs/config.md; want every key's", n)
 	}
 }

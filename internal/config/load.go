@@ -63,6 +63,11 @@ func LoadFiles(files ...string) (*Config, error) {
 func load(files []string, skipMissing bool) (*Config, error) {
 	c := Default()
 	var errs Errors // from every file, not only the first with any
+	type file struct {
+		name string
+		data []byte
+	}
+	var read []file
 	for _, f := range files {
 		data, err := readConfig(f)
 		if skipMissing && errors.Is(err, fs.ErrNotExist) {
@@ -71,6 +76,7 @@ func load(files []string, skipMissing bool) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		read = append(read, file{f, data})
 		var es Errors
 		var e *Error
 		switch err := c.layer(f, data); {
@@ -83,12 +89,60 @@ func load(files []string, skipMissing bool) (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
+		// Report the values the decoder never reached as well, in the same pass: lay the
+		// files again with the lines already reported blanked (so every other line keeps its
+		// number) and validate that. When that does not decode either (a value spanning
+		// lines), what was found is what is reported.
+		bad := map[string]map[int]bool{}
+		for _, e := range errs {
+			if e.Line > 0 {
+				if bad[e.File] == nil {
+					bad[e.File] = map[int]bool{}
+				}
+				bad[e.File][e.Line] = true
+			}
+		}
+		c2 := Default()
+		for _, f := range read {
+			if c2.layer(f.name, blankLines(f.data, bad[f.name])) != nil {
+				return nil, errs
+			}
+		}
+		var more Errors
+		if errors.As(c2.Validate(), &more) {
+			for _, e := range more {
+				if !slices.ContainsFunc(errs, func(x *Error) bool { return x.Key == e.Key }) {
+					errs = append(errs, e)
+				}
+			}
+		}
+		order := func(e *Error) int { return slices.IndexFunc(read, func(f file) bool { return f.name == e.File }) }
+		slices.SortStableFunc(errs, func(a, b *Error) int {
+			if d := order(a) - order(b); d != 0 {
+				return d
+			}
+			return a.Line - b.Line
+		})
 		return nil, errs
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// blankLines returns data with the given lines (from 1) emptied, every other line in its place.
+func blankLines(data []byte, lines map[int]bool) []byte {
+	if len(lines) == 0 {
+		return data
+	}
+	parts := bytes.SplitAfter(data, []byte("\n"))
+	for i := range parts {
+		if lines[i+1] {
+			parts[i] = []byte("\n")
+		}
+	}
+	return bytes.Join(parts, nil)
 }
 
 // readConfig reads one configuration file, naming it once in any error.

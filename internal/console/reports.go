@@ -81,12 +81,19 @@ func writeJSONLines[T any](w io.Writer, vs []T) error {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func errPtr(s string) *string {
+// hostErr is a host's error for a JSON object that names the host beside it: null when there
+// is none, and without the host's name where it would start the message or one of its parts
+// ("refused: connecting to …", not "h007: refused: h007: connecting to …").
+func hostErr(host, s string) *string {
 	if s == "" {
 		return nil
 	}
+	s = render.ShowError(render.GroupError(host, s), []string{host})
 	return &s
 }
+
+// ptr returns a pointer to v, for a JSON key that is null when unknown.
+func ptr[T any](v T) *T { return &v }
 
 // statusOf is the exit status for a table: 0 when every host is ok, 255 otherwise.
 func statusOf(ok, total int) int {
@@ -114,7 +121,7 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
-			rows[i] = row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)}
+			rows[i] = row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)}
 			if r.Status == client.StatusOK {
 				v := ms(r.RTT)
 				rows[i].RTTMS = &v
@@ -165,30 +172,31 @@ func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, er
 			Host         string        `json:"host"`
 			Status       client.Status `json:"status"`
 			Error        *string       `json:"error"`
-			Hostname     string        `json:"hostname,omitempty"`
-			OS           string        `json:"os,omitempty"`
-			Arch         string        `json:"arch,omitempty"`
-			Kernel       string        `json:"kernel,omitempty"`
-			CPUs         int           `json:"cpus,omitempty"`
-			MemTotal     int64         `json:"mem_total,omitempty"`
-			MemAvailable int64         `json:"mem_available,omitempty"`
-			Load         []float64     `json:"load,omitempty"`
-			UptimeS      float64       `json:"uptime_s,omitempty"`
-			AgentVersion string        `json:"agent_version,omitempty"`
-			AgentHash    string        `json:"agent_hash,omitempty"`
-			Clock        string        `json:"clock,omitempty"`
+			Hostname     *string       `json:"hostname"`
+			OS           *string       `json:"os"`
+			Arch         *string       `json:"arch"`
+			Kernel       *string       `json:"kernel"`
+			CPUs         *int          `json:"cpus"`
+			MemTotal     *int64        `json:"mem_total"`
+			MemAvailable *int64        `json:"mem_available"`
+			Load         []float64     `json:"load"`
+			UptimeS      *float64      `json:"uptime_s"`
+			AgentVersion *string       `json:"agent_version"`
+			AgentHash    *string       `json:"agent_hash"`
+			Clock        *string       `json:"clock"`
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
-			rows[i] = row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)}
+			// Every key is present; what an unreachable host could not say is null.
+			rows[i] = row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)}
 			if r.Status == client.StatusOK {
-				rows[i].Hostname, rows[i].OS, rows[i].Arch, rows[i].Kernel = r.Hostname, r.OS, r.Arch, r.Kernel
-				rows[i].CPUs, rows[i].MemTotal, rows[i].MemAvailable = r.CPUs, r.MemTotal, r.MemAvailable
+				rows[i].Hostname, rows[i].OS, rows[i].Arch, rows[i].Kernel = ptr(r.Hostname), ptr(r.OS), ptr(r.Arch), ptr(r.Kernel)
+				rows[i].CPUs, rows[i].MemTotal, rows[i].MemAvailable = ptr(r.CPUs), ptr(r.MemTotal), ptr(r.MemAvailable)
 				rows[i].Load = r.Load[:]
-				rows[i].UptimeS = r.Uptime.Seconds()
-				rows[i].AgentVersion, rows[i].AgentHash = r.AgentVersion, r.AgentHash
+				rows[i].UptimeS = ptr(r.Uptime.Seconds())
+				rows[i].AgentVersion, rows[i].AgentHash = ptr(r.AgentVersion), ptr(r.AgentHash)
 				if !r.Clock.IsZero() {
-					rows[i].Clock = r.Clock.UTC().Format(render.TimeFormat)
+					rows[i].Clock = ptr(r.Clock.UTC().Format(render.TimeFormat))
 				}
 			}
 		}
@@ -313,7 +321,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 		}
 		for _, r := range res {
 			if r.Status != client.StatusOK {
-				rows = append(rows, row{Host: r.Host, Status: r.Status, Error: errPtr(r.Err)})
+				rows = append(rows, row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)})
 			}
 		}
 		return statusOf(len(ok), len(res)), writeJSONLines(w, rows)
@@ -392,12 +400,15 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 			Host   string        `json:"host"`
 			Status client.Status `json:"status"`
 			Bytes  int64         `json:"bytes"`
-			Path   string        `json:"path,omitempty"`
+			Path   *string       `json:"path"`
 			Error  *string       `json:"error"`
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
-			rows[i] = row{Host: r.Host, Status: r.Status, Bytes: r.Bytes, Path: r.Path, Error: errPtr(r.Err)}
+			rows[i] = row{Host: r.Host, Status: r.Status, Bytes: r.Bytes, Error: hostErr(r.Host, r.Err)}
+			if r.Path != "" {
+				rows[i].Path = &r.Path
+			}
 		}
 		return statusOf(okN, len(res)), writeJSONLines(w, rows)
 	}
@@ -490,7 +501,7 @@ func statusJSON(st *client.DaemonStatus) StatusJSON {
 		Hosts: make([]HostStatusJSON, len(st.Hosts))}
 	for i, h := range st.Hosts {
 		out.Hosts[i] = HostStatusJSON{Host: h.Host, State: h.State, AgentVersion: nonZero(h.AgentVersion),
-			AgentPID: nonZero(h.AgentPID), LastSeen: jsonTime(h.LastSeen), Running: h.Running, Error: errPtr(h.Err)}
+			AgentPID: nonZero(h.AgentPID), LastSeen: jsonTime(h.LastSeen), Running: h.Running, Error: hostErr(h.Host, h.Err)}
 		if h.LastRTT > 0 {
 			v := ms(h.LastRTT)
 			out.Hosts[i].RTTMS = &v

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -309,5 +310,101 @@ func TestFleetClushFlags(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "tmp", "shoal-ssh-config-*")); len(left) > 0 {
 		t.Errorf("-o left %v behind", left)
+	}
+}
+
+// TestJSONKeysAndErrors checks that every key docs/console.md lists for the --json objects of
+// ping, info, time, put and get is present, for a host that answered and for one that could not
+// be reached, and that error does not repeat the host.
+func TestJSONKeysAndErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	doc, err := os.ReadFile("../../../docs/console.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string][]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| ([a-z, ]+) \\| (`host`.*) \\|$").FindAllStringSubmatch(string(doc), -1) {
+		var keys []string
+		for _, k := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(m[2], -1) {
+			keys = append(keys, k[1])
+		}
+		for _, cmd := range strings.Split(m[1], ", ") {
+			documented[cmd] = keys
+		}
+	}
+	src := filepath.Join(dir, "f")
+	os.WriteFile(src, []byte("x"), 0o600)
+	runs := map[string][]string{
+		"ping": {"ping", "n1,dead"},
+		"info": {"info", "n1,dead"},
+		"time": {"time", "n1,dead"},
+		"put":  {"put", "n1,dead", src, "f-put"},
+		"get":  {"get", "n1,dead", "no-such-file", filepath.Join(dir, "got")},
+	}
+	for cmd, args := range runs {
+		keys := documented[cmd]
+		if len(keys) < 4 {
+			t.Errorf("docs/console.md lists %q for %s; want its --json keys", keys, cmd)
+			continue
+		}
+		out, errOut, _ := shoal(t, dir, "", append([]string{"--config", cfg, "--no-daemon", "--json"}, args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 {
+			t.Errorf("%s --json: %d lines; want 2\nstdout:\n%s\nstderr:\n%s", cmd, len(lines), out, errOut)
+			continue
+		}
+		for _, line := range lines {
+			var obj map[string]any
+			if err := json.Unmarshal([]byte(line), &obj); err != nil {
+				t.Fatalf("%s --json: %q: %v", cmd, line, err)
+			}
+			for _, k := range keys {
+				if _, ok := obj[k]; !ok {
+					t.Errorf("%s --json: no %q in %s", cmd, k, line)
+				}
+			}
+			host, _ := obj["host"].(string)
+			if e, _ := obj["error"].(string); e != "" && strings.Contains(e, host) {
+				t.Errorf("%s --json: error %q repeats the host %s", cmd, e, host)
+			}
+		}
+	}
+}
+
+// TestNumbersValidated checks that flags and configuration keys that take numbers and durations
+// refuse what no command can use, naming the flag or key, and that config check reports every
+// problem of a file in one pass.
+func TestNumbersValidated(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"run", "--fanout", "-1", "n1", "--", "true"}, "reading --fanout -1: want a number of hosts"},
+		{[]string{"run", "-f", "-2", "n1", "--", "true"}, "reading --fanout -2"},
+		{[]string{"--timeout", "-5s", "run", "n1", "--", "true"}, "reading --timeout -5s: want a duration"},
+		{[]string{"--connect-timeout", "-1s", "ping", "n1"}, "reading --connect-timeout -1s"},
+		{[]string{"--fanout", "-1", "n1"}, "reading --fanout -1"},
+	} {
+		out, errOut, code := shoal(t, dir, "", append([]string{"--config", cfg, "--no-daemon"}, tt.args...)...)
+		if code != 1 || !strings.Contains(errOut, tt.msg) {
+			t.Errorf("shoal %q: status %d; want 1 and %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.msg, out, errOut)
+		}
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("fanout = -4\ncommand_timeout = \"5x\"\nbogus = 1\n[ssh]\nconnect_timeout = \"-3s\"\nport = 99999\n"+
+		"[run]\nkill_grace = \"zz\"\n[agent]\nupload_compression = \"lz\"\n"), 0o600)
+	_, errOut, code := shoal(t, dir, "", "config", "check", "--config", bad)
+	want := []string{":1: fanout: must be at least 1", `:2: command_timeout: bad duration "5x"`, ":3: bogus: unknown key",
+		":5: ssh.connect_timeout: must not be negative", ":6: ssh.port: must be a port number", `:8: run.kill_grace: bad duration "zz"`,
+		":10: agent.upload_compression: must be one of"}
+	for _, w := range want {
+		if code != 1 || !strings.Contains(errOut, w) {
+			t.Errorf("config check: status %d; want 1 and %q in one pass\nstderr:\n%s", code, w, errOut)
+		}
 	}
 }
