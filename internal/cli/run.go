@@ -125,6 +125,7 @@ func status(code int) error {
 }
 
 func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
+	var ro rolloutFlags
 	cmd := &cobra.Command{
 		Use:   "run TARGETS [--] COMMAND...",
 		Short: "Run a command on every target and exit with the worst status",
@@ -132,7 +133,8 @@ func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
 
 The exit status is 0 when every host ran the command and it exited 0; else the
 highest exit code of the command on any host (128+N for a signal N); and 255
-when any host could not run it at all (unreachable, refused, timed out).
+when any host could not run it at all (unreachable, refused, timed out, skipped by
+--max-fail or a failed --canary).
 Ctrl-C cancels the command on every host.`,
 		Example: `  shoal run 'web[01-20]' -- date
   shoal run @db -o stream -- tail -n 20 /var/log/syslog
@@ -162,8 +164,16 @@ Ctrl-C cancels the command on every host.`,
 			if err != nil {
 				return err
 			}
+			if t.hosts, err = ro.subset(t.hosts); err != nil {
+				return err
+			}
+			pace, err := ro.rollout()
+			if err != nil {
+				return err
+			}
 			timeout, fanout := rf.settings(cmd, t.cfg)
 			req := client.RunRequest{
+				Rollout:  pace,
 				Hosts:    t.hosts,
 				Command:  strings.Join(args[1:], " "),
 				Timeout:  timeout,
@@ -212,6 +222,7 @@ Ctrl-C cancels the command on every host.`,
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&rf.stdin, "stdin", "i", false, "give this command's standard input to the command on every host")
+	ro.add(cmd.Flags())
 	return cmd
 }
 

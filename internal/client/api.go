@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Session is what the console and the one-shot commands need from a daemon.
@@ -52,6 +54,7 @@ type RunRequest struct {
 	Stdin     []byte            // given to the command's stdin on every host
 	Identity  string            // the person at the console, for the audit log
 	Fanout    int               // at most this many new SSH connections at once; 0 = daemon default
+	Rollout   *proto.Rollout    // batches, canaries, a failure limit; nil starts every host at once
 }
 
 // EventKind says what an Event carries.
@@ -88,6 +91,7 @@ const (
 	StatusUnreachable Status = "unreachable" // could not connect (network, refused, timeout, auth, host key)
 	StatusRefused     Status = "refused"     // the agent refused the work (busy)
 	StatusError       Status = "error"       // anything else (install failed, protocol error, lost agent)
+	StatusSkipped     Status = "skipped"     // not started: a rollout stopped first (--max-fail, a failed canary)
 )
 
 // HostResult is one host's complete result for one command.

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,9 @@ type runState struct {
 // Run starts req.Command on every host of req.Hosts and returns once the daemon
 // has accepted it. See Session.Run.
 func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
+	if req.Rollout != nil && !slices.Contains(c.hello.Caps, proto.CapRollout) {
+		return nil, errors.New("this daemon cannot pace a run (--batch, --max-fail, --canary); stop it with `shoal daemon stop` so that one of this version starts")
+	}
 	rs := &runState{c: c, hosts: req.Hosts, accepted: make(chan error, 1), out: make(chan Event),
 		done: map[string]bool{}, stdout: map[string][]byte{}, stderr: map[string][]byte{}, notify: make(chan struct{}, 1)}
 	id, err := c.register(&call{run: rs})
@@ -44,7 +49,8 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		return nil, err
 	}
 	body := &proto.RunRequest{Hosts: req.Hosts, Command: req.Command, Timeout: int64(req.Timeout), Env: req.Env,
-		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace)}
+		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace),
+		Rollout: req.Rollout}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)

@@ -103,6 +103,7 @@ type Outcome struct {
 // hostState is what Exec knows of one host while the command runs.
 type hostState struct {
 	started, done bool
+	seen          bool // an event of the host arrived
 	// stdout and stderr hold the first keptOutput bytes of each as they arrived, joined only
 	// when the final result lacks its output (the client normally fills it in, from its own
 	// copy), so output is not copied twice. kept counts them; cut reports whether some were
@@ -169,6 +170,9 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	out := &Outcome{PIDs: make(map[string]int)}
 	var counts render.Counts
 	counts.Total = len(req.Hosts)
+	if req.Rollout != nil {
+		counts.Waiting = len(req.Hosts)
+	}
 
 	var tickC <-chan time.Time
 	if progress != nil {
@@ -202,10 +206,17 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			}
 			st := states[e.Host]
 			if st == nil { // a host we did not ask for: show it anyway
-				st = &hostState{}
+				st = &hostState{seen: true}
 				states[e.Host] = st
 				req.Hosts = append(req.Hosts, e.Host)
 				counts.Total++
+			}
+			if !st.seen {
+				// A paced run's host waits until its first event.
+				st.seen = true
+				if req.Rollout != nil {
+					counts.Waiting--
+				}
 			}
 			switch e.Kind {
 			case client.EventStart:
@@ -255,6 +266,8 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				case client.StatusOK:
 				case client.StatusUnreachable, client.StatusRefused:
 					counts.Unreachable++
+				case client.StatusSkipped:
+					counts.Skipped++
 				default:
 					counts.Failed++
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
 	"github.com/shoal-sh/shoal/internal/hostsess"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -234,6 +236,58 @@ func TestGateways(t *testing.T) {
 		for i, p := range info {
 			if p.Host != all[i] || p.Status != client.StatusOK || p.OS == "" {
 				t.Errorf("info %d: %+v; want %s ok", i, p, all[i])
+			}
+		}
+	})
+
+	t.Run("batches through gateways", func(t *testing.T) {
+		// The sshd hosts behind gw2 and two hosts two gateways away, two at a time: one
+		// pace across local and forwarded hosts alike.
+		hosts := append([]string{"g1a", "c1"}, fleet...)
+		r, err := alice.Run(context.Background(), client.RunRequest{Hosts: hosts,
+			Command: "date +%s.%N; sleep 0.5; date +%s.%N", Rollout: &proto.Rollout{Batch: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, done := collect(t, r)
+		type span struct{ start, end float64 }
+		var spans []span
+		for _, h := range hosts {
+			res := done[h]
+			f := strings.Fields(string(res.Stdout))
+			if res.Status != client.StatusOK || len(f) != 2 {
+				t.Fatalf("%s: %+v; want ok and two times", h, res)
+			}
+			var sp span
+			fmt.Sscan(f[0], &sp.start)
+			fmt.Sscan(f[1], &sp.end)
+			spans = append(spans, sp)
+		}
+		for i, sp := range spans {
+			running := 0
+			for _, o := range spans {
+				if o.start <= sp.start && sp.start < o.end {
+					running++
+				}
+			}
+			if running > 2 {
+				t.Errorf("%d hosts running when %s started; want at most 2", running, hosts[i])
+			}
+		}
+		// One at a time, stopping at the first failure: the rest are skipped, wherever they are.
+		r, err = alice.Run(context.Background(), client.RunRequest{Hosts: hosts, Command: "exit 4",
+			Rollout: &proto.Rollout{Batch: 1, MaxFail: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, done = collect(t, r)
+		for i, h := range hosts {
+			want := client.StatusSkipped
+			if i == 0 {
+				want = client.StatusFailed
+			}
+			if done[h] == nil || done[h].Status != want {
+				t.Errorf("%s: %+v; want %s", h, done[h], want)
 			}
 		}
 	})

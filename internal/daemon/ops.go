@@ -108,6 +108,11 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		c.fail(id, proto.CodeBadRequest, "run: empty command")
 		return
 	}
+	pc, err := resolvePace(req.Rollout, len(hosts))
+	if err != nil {
+		c.fail(id, proto.CodeBadRequest, "run: "+err.Error())
+		return
+	}
 	c.mu.Lock()
 	if _, dup := c.runs[id]; dup {
 		c.mu.Unlock()
@@ -155,23 +160,27 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		if req.Fanout > 0 && req.Fanout < len(hosts) {
 			slots = make(chan struct{}, req.Fanout)
 		}
-		s.forShares(hosts, func(sh share) {
-			if sh.gw != nil {
-				for k, hr := range c.runGateway(ctx, id, runID, who, sh.gw, sh.hosts, req) {
-					results[sh.pos[k]] = hr
+		if req.Rollout != nil {
+			c.runPaced(ctx, id, runID, who, hosts, req, ereq, slots, pc, results)
+		} else {
+			s.forShares(hosts, func(sh share) {
+				if sh.gw != nil {
+					for k, hr := range c.runGateway(ctx, id, runID, who, sh.gw, sh.hosts, req) {
+						results[sh.pos[k]] = hr
+					}
+					return
 				}
-				return
-			}
-			var wg sync.WaitGroup
-			for k, host := range sh.hosts {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					results[sh.pos[k]] = c.runHost(ctx, id, runID, who, host, ereq, slots)
-				}()
-			}
-			wg.Wait()
-		})
+				var wg sync.WaitGroup
+				for k, host := range sh.hosts {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						results[sh.pos[k]] = c.runHost(ctx, id, runID, who, host, ereq, slots)
+					}()
+				}
+				wg.Wait()
+			})
+		}
 		// Record the run before telling the client it ended, so a `last` sent
 		// right after the end sees this run and not the one before.
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),

@@ -92,6 +92,29 @@ type RunRequest struct {
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL (ns); 0 means
 	// SIGKILL at once.
 	KillGrace int64 `cbor:"9,keyasint,omitempty"`
+	// Rollout paces the run (batches, canaries, a failure limit); nil starts every host at once.
+	// Only a daemon with CapRollout honours it.
+	Rollout *Rollout `cbor:"10,keyasint,omitempty"`
+}
+
+// CapRollout is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Rollout.
+const CapRollout = "rollout"
+
+// Rollout says how a run paces its hosts. The command runs on at most a batch of hosts at
+// a time, a sliding window by default (a host starts as soon as another finishes) or
+// strict waves; the canaries run first, alone; and once the failure limit is reached no
+// host starts any more: the hosts not started end as "skipped". Hosts start in
+// request order, or shuffled.
+type Rollout struct {
+	Batch          int   `cbor:"1,keyasint,omitempty"` // hosts running the command at once; 0: all
+	BatchPercent   int   `cbor:"2,keyasint,omitempty"` // or this percentage of the hosts, rounded up (when Batch is 0)
+	Waves          bool  `cbor:"3,keyasint,omitempty"` // a batch starts only when the one before has finished
+	Wait           int64 `cbor:"4,keyasint,omitempty"` // ns: pause between waves, or before a freed place is taken
+	MaxFail        int   `cbor:"5,keyasint,omitempty"` // start no host once this many did not succeed; 0: no limit
+	MaxFailPercent int   `cbor:"6,keyasint,omitempty"` // or this percentage of the hosts, rounded up (when MaxFail is 0)
+	Canary         int   `cbor:"7,keyasint,omitempty"` // run on this many hosts first; go on only when all succeed
+	Shuffle        bool  `cbor:"8,keyasint,omitempty"` // start the hosts in a random order
+	Seed           int64 `cbor:"9,keyasint,omitempty"` // the shuffle's seed; 0: a random one
 }
 
 // RunAccepted says the daemon started a run; RunID is unique within the daemon and across its restarts.

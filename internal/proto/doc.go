@@ -166,6 +166,12 @@
 // on the hosts and keep their results for the next daemon, and the client gets an
 // error result for them. RunRequest.Fanout bounds how many of the run's hosts connect
 // at once (hosts already connected do not count), under the daemon's own bound.
+// RunRequest.Rollout paces the command itself: at most Batch hosts run it at once (a
+// sliding window, or strict Waves), the Canary hosts first and alone, and once MaxFail
+// hosts did not succeed (any status but ok and cancelled) no more start. Each host not
+// started gets a done event with status skipped and an Err saying why (cancelled, when
+// the client cancelled first). The daemon paces hosts behind gateways with the others,
+// forwarding them one by one without a Rollout.
 //
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
@@ -211,6 +217,9 @@
 //	2026-12-08  RunRequest.Dir (key 8; an older daemon ignores it)
 //	2026-12-08  RunRequest.KillGrace (key 9) and Cancel.Now (key 1): an older daemon
 //	            ignores them and kills at once, as before
+//	2026-12-08  RunRequest.Rollout (key 10) and capability "rollout"; status "skipped". A
+//	            client sends a Rollout only to a daemon whose Caps say "rollout" (an
+//	            older one would start every host at once)
 //
 // # Bodies
 //
@@ -383,6 +392,18 @@
 //	   7  Fanout        int               hosts of this run connecting at once; 0: the daemon's bound
 //	   8  Dir           text              working directory on each host; empty means home
 //	   9  KillGrace     int               ns from SIGTERM to SIGKILL when the run is stopped; 0: SIGKILL at once
+//	  10  Rollout       Rollout           pace the run; absent: every host at once
+//
+//	Rollout (in run)
+//	   1  Batch         int               hosts running the command at once; 0: all
+//	   2  BatchPercent  int               or this percentage of the hosts, rounded up (when Batch is 0)
+//	   3  Waves         bool              strict waves: a batch starts when the one before has ended
+//	   4  Wait          int               ns between waves, or before a freed place is taken
+//	   5  MaxFail       int               no host starts once this many did not succeed; 0: no limit
+//	   6  MaxFailPercent int              or this percentage of the hosts, rounded up (when MaxFail is 0)
+//	   7  Canary        int               run on this many hosts first; the rest only if all succeed
+//	   8  Shuffle       bool              start the hosts in a random order, not request order
+//	   9  Seed          int               the shuffle's seed; 0: a random one
 //
 //	RunAccepted: run-accepted (67)
 //	   1  RunID         uint      always  unique within the daemon and across its restarts
@@ -397,7 +418,7 @@
 //
 //	HostResult (in run-event and last-result)
 //	   1  Host          text      always
-//	   2  Status        text      always  ok, failed, timeout, cancelled, unreachable, refused or error
+//	   2  Status        text      always  ok, failed, timeout, cancelled, unreachable, refused, error or skipped
 //	   3  ExitCode      int
 //	   4  Signal        text              the name of the signal that killed the command
 //	   5  PID           int

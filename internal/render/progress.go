@@ -14,8 +14,11 @@ type Counts struct {
 	Total       int // hosts targeted
 	Done        int // hosts finished, whatever the outcome (includes Failed and Unreachable)
 	Running     int // hosts running the command now
-	Failed      int // hosts finished with a status other than ok, unreachable and refused
+	Failed      int // hosts finished with a status other than ok, unreachable, refused and skipped
 	Unreachable int // hosts that could not be reached or refused
+	// Waiting counts the hosts a paced run (--batch, --canary) has not started yet, and
+	// Skipped those it will not start (--max-fail); they show only when not zero.
+	Waiting, Skipped int
 	// Cancelling reports whether the command is being cancelled (Ctrl-C), so the person who
 	// pressed it sees that it was heard while the hosts confirm.
 	Cancelling bool
@@ -27,6 +30,8 @@ const eraseLine = "\r\x1b[2K"
 // Progress is the live progress line for a terminal:
 //
 //	[12/20] running 8 · failed 1 · unreachable 0 · 3.2s
+//
+// or, for a paced run (--batch), [12/20] running 4 · waiting 4 · failed 1 · unreachable 0 · 3.2s.
 //
 // Draw redraws it in place (carriage return and erase line); Clear removes it
 // before the result prints. It writes nothing but these lines, so make one
@@ -59,6 +64,9 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 		b.WriteString(opt.paint(sgrYellow, "cancelling") + " · ")
 	}
 	b.WriteString("running " + itoa(c.Running))
+	if c.Waiting > 0 {
+		b.WriteString(" · waiting " + itoa(c.Waiting))
+	}
 	b.WriteString(" · failed ")
 	if c.Failed > 0 {
 		b.WriteString(opt.paint(sgrRed, itoa(c.Failed)))
@@ -70,6 +78,9 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 		b.WriteString(opt.paint(sgrRed, itoa(c.Unreachable)))
 	} else {
 		b.WriteString("0")
+	}
+	if c.Skipped > 0 {
+		b.WriteString(" · skipped " + opt.paint(sgrYellow, itoa(c.Skipped)))
 	}
 	if elapsed < time.Minute {
 		b.WriteString(" · " + strconv.FormatFloat(elapsed.Seconds(), 'f', 1, 64) + "s")

@@ -17,6 +17,7 @@ const (
 	StatusUnreachable Status = "unreachable" // the host could not be reached
 	StatusRefused     Status = "refused"     // the agent refused the command (queue full) or the connection was refused
 	StatusError       Status = "error"       // anything else that kept the command from running or reporting
+	StatusSkipped     Status = "skipped"     // not started: a rollout stopped first (--max-fail, a failed canary)
 )
 
 // Result is one host's outcome of one command, as the renderer needs it.

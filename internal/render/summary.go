@@ -23,7 +23,7 @@ type Summary struct {
 }
 
 // summaryOrder is the order in which classes appear in the summary line.
-var summaryOrder = []Status{StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusUnreachable, StatusRefused, StatusError}
+var summaryOrder = []Status{StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusUnreachable, StatusRefused, StatusError, StatusSkipped}
 
 // Summarize counts results; wall is the command's wall-clock time.
 func Summarize(results []Result, wall time.Duration) Summary {

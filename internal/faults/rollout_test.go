@@ -1,0 +1,146 @@
+package faults_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/shoaltest"
+)
+
+// rolloutFleet is six sshd hosts and a home whose daemon has their agents running, and a way
+// to make some of them fail: a host with ~/shoal-fail makes failCmd exit 3.
+type rolloutFleet struct {
+	f     *shoaltest.Fleet
+	h     *home
+	hosts []string
+}
+
+// failCmd exits 3 on a host marked to fail, else prints ok.
+const failCmd = "test -e ~/shoal-fail && exit 3; echo ok"
+
+func newRolloutFleet(t *testing.T) *rolloutFleet {
+	t.Helper()
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 6})
+	h := newHome(t, fleetConfig(f.SSHConfig, 6, ""))
+	rf := &rolloutFleet{f: f, h: h, hosts: f.Names()}
+	// Agents installed and running first, so that start times are the command's.
+	if r := h.shoal(2*time.Minute, "run", "h[001-006]", "--", "true"); r.code != 0 {
+		t.Fatalf("warming up: exit %d: %s", r.code, r.stderr)
+	}
+	return rf
+}
+
+// markFail makes failCmd fail on the hosts with these indexes (0-based) and succeed on the others.
+func (rf *rolloutFleet) markFail(t *testing.T, idx ...int) {
+	t.Helper()
+	for i, fh := range rf.f.Hosts {
+		p := filepath.Join(fh.Home, "shoal-fail")
+		if slices.Contains(idx, i) {
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// statuses returns the status of each host of res, in rf.hosts order, as "h001=ok h002=failed ...".
+func (rf *rolloutFleet) statuses(res map[string]jsonResult) string {
+	var b []string
+	for _, hn := range rf.hosts {
+		b = append(b, hn+"="+res[hn].Status)
+	}
+	return strings.Join(b, " ")
+}
+
+// TestRollout paces runs on real sshd hosts through the shoal binary: batches, a failure
+// limit, canaries.
+func TestRollout(t *testing.T) {
+	rf := newRolloutFleet(t)
+	h := rf.h
+
+	t.Run("batch", func(t *testing.T) {
+		rf.markFail(t)
+		r := h.shoal(2*time.Minute, "run", "--json", "--batch", "2", "h[001-006]", "--", "date +%s.%N; sleep 1; date +%s.%N")
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		res := parseResults(t, r.stdout)
+		type span struct{ start, end float64 }
+		var spans []span
+		for _, hn := range rf.hosts {
+			f := strings.Fields(res[hn].Stdout)
+			if len(f) != 2 {
+				t.Fatalf("%s: stdout %q; want two times", hn, res[hn].Stdout)
+			}
+			s, _ := strconv.ParseFloat(f[0], 64)
+			e, _ := strconv.ParseFloat(f[1], 64)
+			spans = append(spans, span{s, e})
+		}
+		slices.SortFunc(spans, func(a, b span) int { return int((a.start - b.start) * 1e9) })
+		t0 := spans[0].start
+		var starts []string
+		for _, sp := range spans {
+			starts = append(starts, fmt.Sprintf("%.2f", sp.start-t0))
+		}
+		t.Logf("start times (s after the first): %s", strings.Join(starts, " "))
+		// Three waves: never more than two hosts running at once, and the k-th host starts
+		// after the one two before it ended.
+		for i, sp := range spans {
+			running := 0
+			for _, o := range spans {
+				if o.start <= sp.start && sp.start < o.end {
+					running++
+				}
+			}
+			if running > 2 {
+				t.Errorf("%d hosts running when host %d started; want at most 2 (start times %v)", running, i, starts)
+			}
+			if i >= 2 && sp.start < spans[i-2].start+1 {
+				t.Errorf("start %d at %.2fs, less than 1s after start %d; want three waves (start times %v)", i, sp.start-t0, i-2, starts)
+			}
+		}
+	})
+
+	t.Run("max-fail", func(t *testing.T) {
+		rf.markFail(t, 0, 1)
+		r := h.shoal(2*time.Minute, "run", "--json", "--batch", "2", "--max-fail", "1", "h[001-006]", "--", failCmd)
+		if r.code == 0 {
+			t.Errorf("exit 0; want non-zero")
+		}
+		res := parseResults(t, r.stdout)
+		want := "h001=failed h002=failed h003=skipped h004=skipped h005=skipped h006=skipped"
+		if got := rf.statuses(res); got != want {
+			t.Errorf("got %s; want %s", got, want)
+		}
+		if e := res["h003"].Error; e == nil || !strings.Contains(*e, "max-fail") {
+			t.Errorf("h003: error %v; want one naming --max-fail", e)
+		}
+	})
+
+	t.Run("canary", func(t *testing.T) {
+		rf.markFail(t, 0)
+		r := h.shoal(2*time.Minute, "run", "--json", "--canary", "1", "h[001-006]", "--", failCmd)
+		if r.code == 0 {
+			t.Errorf("exit 0; want non-zero")
+		}
+		want := "h001=failed h002=skipped h003=skipped h004=skipped h005=skipped h006=skipped"
+		if got := rf.statuses(parseResults(t, r.stdout)); got != want {
+			t.Errorf("got %s; want %s", got, want)
+		}
+		// A canary that succeeds lets the rest go on.
+		rf.markFail(t, 5)
+		r = h.shoal(2*time.Minute, "run", "--json", "--canary", "2", "--batch", "50%", "h[001-006]", "--", failCmd)
+		want = "h001=ok h002=ok h003=ok h004=ok h005=ok h006=failed"
+		if got := rf.statuses(parseResults(t, r.stdout)); got != want {
+			t.Errorf("got %s; want %s", got, want)
+		}
+	})
+}
