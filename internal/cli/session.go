@@ -186,6 +186,9 @@ func (g *globals) sshDialer(cfg *config.Config, warn func(string)) *sshx.Dialer 
 	for _, f := range cfg.SSH.IdentityFiles {
 		d.IdentityFiles = append(d.IdentityFiles, config.ExpandHome(f))
 	}
+	if p := os.Getenv("SHOAL_ASKPASS"); p != "" {
+		d.Prompt = sshx.AskpassPrompt(p)
+	}
 	return d
 }
 

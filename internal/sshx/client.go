@@ -45,7 +45,8 @@ type Dialer struct {
 	Home, User string
 	// AgentSocket is the ssh-agent socket; empty means $SSH_AUTH_SOCK, "none" disables the agent.
 	AgentSocket string
-	// Prompt asks for key passphrases; nil means keys with passphrases are skipped.
+	// Prompt asks for key passphrases, passwords and keyboard-interactive answers, each
+	// question once; nil means keys with passphrases are skipped and no password is tried.
 	Prompt PromptFunc
 	// Warn receives non-fatal problems (an unreadable system config), each once; nil discards them.
 	Warn func(msg string)
@@ -71,11 +72,12 @@ type Dialer struct {
 	// whose one connection every host behind it shares; 0 means DefaultBastionStartups.
 	BastionStartups int
 
-	once  sync.Once
-	cfg   *sshConfig
-	files configFiles
-	keys  hostKeys
-	ids   identities
+	once    sync.Once
+	cfg     *sshConfig
+	files   configFiles
+	keys    hostKeys
+	ids     identities
+	secrets secrets
 
 	// bmu protects bastions and their reference counts.
 	bmu      sync.Mutex
@@ -360,7 +362,7 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 	}
 	cfg := &ssh.ClientConfig{
 		User:              h.User,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signers...)},
+		Auth:              append([]ssh.AuthMethod{ssh.PublicKeys(signers...)}, d.interactiveAuth(h)...),
 		HostKeyCallback:   cb,
 		HostKeyAlgorithms: algos,
 		Config:            ssh.Config{KeyExchanges: kex},

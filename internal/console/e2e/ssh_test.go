@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +19,8 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/shoaltest"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // TestConfigSSHMatchesSSHG runs `shoal config ssh` on configs of the sshx corpus and compares
@@ -257,4 +262,69 @@ func TestBastion200(t *testing.T) {
 		t.Fatalf("200 hosts behind a stock bastion: status %d after %v\nstdout:\n%s\nstderr:\n%s", code, took, out, errOut)
 	}
 	t.Logf("200 hosts through one bastion: %v", took.Round(time.Millisecond))
+}
+
+// TestSSHConfigThroughDaemon reaches, through the daemon, a host only its ProxyCommand reaches,
+// a host that lets in only a certificate, and a host whose key is known only under its
+// HostKeyAlias.
+func TestSSHConfigThroughDaemon(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	dir := t.TempDir()
+	caPub, caKey, _ := ed25519.GenerateKey(rand.Reader)
+	caSigner, _ := ssh.NewSignerFromKey(caKey)
+	caSSH, _ := ssh.NewPublicKey(caPub)
+	caFile := filepath.Join(dir, "ca.pub")
+	os.WriteFile(caFile, ssh.MarshalAuthorizedKey(caSSH), 0o644)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1, ExtraConfig: "TrustedUserCAKeys " + caFile + "\n"})
+	h := f.Hosts[0]
+
+	// A key sshd does not know, and a certificate for it.
+	userPub, userKey, _ := ed25519.GenerateKey(rand.Reader)
+	userSSH, _ := ssh.NewPublicKey(userPub)
+	block, _ := ssh.MarshalPrivateKey(userKey, "")
+	keyFile := filepath.Join(dir, "id_cert_only")
+	os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600)
+	cert := &ssh.Certificate{Key: userSSH, CertType: ssh.UserCert, KeyId: "e2e", ValidPrincipals: []string{h.User},
+		ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix())}
+	if err := cert.SignCert(rand.Reader, caSigner); err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "cert_only.pub")
+	os.WriteFile(certFile, ssh.MarshalAuthorizedKey(cert), 0o644)
+
+	// Known hosts: the host's key under the unreachable name the proxied host has, under the
+	// alias, and under its address for the certificate host.
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("127.0.9.9", strconv.Itoa(h.Port)))}, h.HostKey)+"\n"+
+		knownhosts.Line([]string{"fleet-alias"}, h.HostKey)+"\n"+
+		knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)))}, h.HostKey)+"\n"), 0o600)
+	sshConfig := filepath.Join(dir, "ssh_config")
+	os.WriteFile(sshConfig, []byte(fmt.Sprintf(`Host proxied
+  HostName 127.0.9.9
+  ProxyCommand ssh -F %s -W %s:%d %s
+  IdentityFile %s
+Host certified
+  HostName %s
+  IdentityFile %s
+  CertificateFile %s
+Host aliased
+  HostName %s
+  HostKeyAlias fleet-alias
+  IdentityFile %s
+Host *
+  Port %d
+  User %s
+  UserKnownHostsFile %s
+  StrictHostKeyChecking yes
+  IdentitiesOnly yes
+  BatchMode yes
+`, f.SSHConfig, h.Addr, h.Port, h.Name, f.ClientKey, h.Addr, keyFile, certFile, h.Addr, f.ClientKey, h.Port, h.User, kh)), 0o600)
+	conf := filepath.Join(dir, "config.toml")
+	os.WriteFile(conf, []byte("[ssh]\nssh_config = "+strconv.Quote(sshConfig)+"\n"), 0o600)
+	startDaemonCleanup(t, dir, conf)
+	out, errOut, code, _ := shoalNoAgent(t, dir, "--config", conf, "run", "proxied,certified,aliased", "--", "echo", "reached")
+	if code != 0 || !strings.Contains(out, "(3)") || !strings.Contains(out, "reached") {
+		t.Errorf("status %d; want the three hosts reached\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 }
