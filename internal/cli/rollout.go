@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
@@ -109,4 +112,56 @@ func pick(hosts []string, n int, seed int64) []string {
 		chosen[k] = hosts[i]
 	}
 	return chosen
+}
+
+// The names of the sets of hosts of the caller's last run, for target expressions: @failed
+// (every host that did not succeed, as the console's :failed), @ok, @skipped, @unreachable,
+// and @last (every host of the run).
+var historyNames = []string{"failed", "ok", "skipped", "unreachable", "last"}
+
+// usesHistory reports whether expr may name one of the sets of the last run.
+func usesHistory(expr string) bool {
+	for _, n := range historyNames {
+		for rest := expr; ; {
+			i := strings.Index(rest, "@"+n)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+1+len(n):]
+			if rest == "" || strings.IndexByte(",&!^ \t)", rest[0]) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// historySets returns the hosts of each of historyNames in the caller's last run.
+func historySets(ctx context.Context, sess client.Session) (map[string][]string, error) {
+	recs, err := sess.Last(ctx, 1)
+	if err != nil && len(recs) == 0 {
+		return nil, fmt.Errorf("reading the last run for @failed, @ok, @skipped, @unreachable or @last: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil, errors.New("@failed, @ok, @skipped, @unreachable and @last name hosts of your last run, and you have none yet")
+	}
+	sets := make(map[string][]string, len(historyNames))
+	for _, n := range historyNames {
+		sets[n] = []string{}
+	}
+	for _, r := range recs[0].Results {
+		sets["last"] = append(sets["last"], r.Host)
+		switch r.Status {
+		case client.StatusOK:
+			sets["ok"] = append(sets["ok"], r.Host)
+		case client.StatusSkipped:
+			sets["skipped"] = append(sets["skipped"], r.Host)
+		case client.StatusUnreachable:
+			sets["unreachable"] = append(sets["unreachable"], r.Host)
+		}
+		if r.Status != client.StatusOK {
+			sets["failed"] = append(sets["failed"], r.Host)
+		}
+	}
+	return sets, nil
 }

@@ -56,3 +56,14 @@ func TestSubset(t *testing.T) {
 		t.Error("--pick with --first: no error")
 	}
 }
+
+func TestUsesHistory(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"@failed": true, "@ok,web1": true, "web[1-3]&@last": true, "@all !@skipped": true, "@unreachable)": true,
+		"@okay": false, "@failed-db": false, "web1": false, "@lastweek": false, "": false,
+	} {
+		if got := usesHistory(expr); got != want {
+			t.Errorf("usesHistory(%q) = %v; want %v", expr, got, want)
+		}
+	}
+}

@@ -48,24 +48,45 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := cfg.Targets(expr, g.stdin)
-	if err != nil {
-		return nil, fmt.Errorf("reading targets: %w", err)
-	}
-	if hosts, err = rf.excluded(cfg, hosts); err != nil {
-		return nil, err
-	}
-	if len(hosts) == 0 {
-		return nil, fmt.Errorf("reading targets: %q names no hosts", expr)
-	}
 	inProcess, cleanup, err := g.withSSHOverrides(cfg, rf)
 	if err != nil {
 		return nil, err
 	}
-	sess, done, err := g.sessionWith(ctx, rf.noDaemon || inProcess)
-	if err != nil {
+	var sess client.Session
+	done := func() {}
+	var sets map[string][]string
+	if usesHistory(expr) {
+		// @failed and the like name hosts of the last run: ask the daemon's history first.
+		if sess, done, err = g.sessionWith(ctx, rf.noDaemon || inProcess); err != nil {
+			cleanup()
+			return nil, err
+		}
+		if sets, err = historySets(ctx, sess); err != nil {
+			done()
+			cleanup()
+			return nil, err
+		}
+	}
+	fail := func(err error) (*target, error) {
+		done()
 		cleanup()
 		return nil, err
+	}
+	hosts, err := cfg.TargetsWith(expr, g.stdin, sets)
+	if err != nil {
+		return fail(fmt.Errorf("reading targets: %w", err))
+	}
+	if hosts, err = rf.excluded(cfg, hosts); err != nil {
+		return fail(err)
+	}
+	if len(hosts) == 0 {
+		return fail(fmt.Errorf("reading targets: %q names no hosts", expr))
+	}
+	if sess == nil {
+		if sess, done, err = g.sessionWith(ctx, rf.noDaemon || inProcess); err != nil {
+			cleanup()
+			return nil, err
+		}
 	}
 	return &target{cfg: cfg, hosts: hosts, sess: sess, done: func() { done(); cleanup() }}, nil
 }

@@ -168,8 +168,23 @@ func ExpandHome(path string) string {
 // Targets expands a target expression with the configuration's tags; @all is every configured host.
 // stdin supplies names for "-" and may be nil.
 func (c *Config) Targets(expr string, stdin io.Reader) ([]string, error) {
+	return c.TargetsWith(expr, stdin, nil)
+}
+
+// TargetsWith is Targets with more named sets: @NAME stands for sets[NAME] when sets has it,
+// before any tag of that name (the one-shot commands' @failed, @ok, … of the last run).
+func (c *Config) TargetsWith(expr string, stdin io.Reader, sets map[string][]string) ([]string, error) {
+	tags := c.tagExpr
+	if sets != nil {
+		tags = func(name string) (string, error) {
+			if hs, ok := sets[name]; ok {
+				return strings.Join(hs, ","), nil
+			}
+			return c.tagExpr(name)
+		}
+	}
 	return hostlist.Expand(expr, &hostlist.Options{
-		Tags:     c.tagExpr,
+		Tags:     tags,
 		All:      func() ([]string, error) { return c.allHosts(stdin) },
 		ReadFile: readHostsFile,
 		Stdin:    stdin,

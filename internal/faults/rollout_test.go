@@ -143,4 +143,40 @@ func TestRollout(t *testing.T) {
 			t.Errorf("got %s; want %s", got, want)
 		}
 	})
+
+	t.Run("retry @failed", func(t *testing.T) {
+		rf.markFail(t, 1, 3, 4)
+		if r := h.shoal(2*time.Minute, "run", "--json", "h[001-006]", "--", failCmd); r.code != 3 {
+			t.Fatalf("first run: exit %d; want 3: %s", r.code, r.stderr)
+		}
+		// The retry runs on exactly the three that failed, and each of the sets names its hosts.
+		rf.markFail(t)
+		r := h.shoal(2*time.Minute, "run", "--json", "@failed", "--", "echo retried")
+		res := parseResults(t, r.stdout)
+		var got []string
+		for hn, jr := range res {
+			if jr.Status != "ok" || jr.Stdout != "retried\n" {
+				t.Errorf("%s: %+v; want ok, retried", hn, jr)
+			}
+			got = append(got, hn)
+		}
+		slices.Sort(got)
+		if want := "h002 h004 h005"; strings.Join(got, " ") != want {
+			t.Errorf("@failed ran on %v; want %s", got, want)
+		}
+		// Now the last run is the retry: @last is its three hosts, @failed is none.
+		if r := h.shoal(time.Minute, "run", "@last", "--", "true"); r.code != 0 {
+			t.Errorf("@last: exit %d: %s", r.code, r.stderr)
+		}
+		if r := h.shoal(time.Minute, "run", "@failed", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "names no hosts") {
+			t.Errorf("@failed after a run without failures: exit %d, %q; want an error saying it names no hosts", r.code, r.stderr)
+		}
+		// The sets of a paced run that stopped: @skipped and @ok.
+		rf.markFail(t, 0)
+		h.shoal(2*time.Minute, "run", "--json", "--batch", "1", "--max-fail", "1", "h[001-006]", "--", failCmd)
+		r = h.shoal(time.Minute, "run", "--json", "@skipped", "--", "true")
+		if n := len(parseResults(t, r.stdout)); n != 5 {
+			t.Errorf("@skipped ran on %d hosts; want 5", n)
+		}
+	})
 }
