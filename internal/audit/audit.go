@@ -101,11 +101,13 @@ func (l *Log) ClientLeft(c Client, err error) {
 	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "client left", attrs...)
 }
 
-// Request records one client request: what, where, and who asked.
-func (l *Log) Request(c Client, request uint64, op string, hosts []string, command string) {
-	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", c.attrs(),
+// Request records one client request: what, where, and who asked, then any extra attributes
+// (a run's environment, sudo).
+func (l *Log) Request(c Client, request uint64, op string, hosts []string, command string, extra ...slog.Attr) {
+	attrs := append([]slog.Attr{c.attrs(),
 		slog.Uint64("request", request), slog.String("op", op),
-		slog.Any("targets", hosts), slog.Int("count", len(hosts)), slog.String("command", command))
+		slog.Any("targets", hosts), slog.Int("count", len(hosts)), slog.String("command", command)}, extra...)
+	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
 // Outcome is one host's result for one request.

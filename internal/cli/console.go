@@ -31,9 +31,12 @@ type runFlags struct {
 	noPrefix    bool     // -N
 	output      string
 	json        bool
-	noDaemon    bool   // --no-daemon: serve the engine in this process
-	stdin       bool   // run: give our stdin to the command on every host
-	banner      string // --demo-banner: printed before the console's first prompt
+	noDaemon    bool     // --no-daemon: serve the engine in this process
+	stdin       bool     // run: give our stdin to the command on every host
+	banner      string   // --demo-banner: printed before the console's first prompt
+	env         []string // --env NAME=VALUE, repeatable
+	envFile     string   // --env-file: secret NAME=VALUE lines
+	subst       bool     // --subst: expand %h and %i in the command
 }
 
 // addConsoleCommands makes the root command open the console (`shoal`, `shoal TARGETS`), adds the
@@ -47,6 +50,9 @@ func addConsoleCommands(root *cobra.Command, g *globals) {
 	pf.VarP(outputValue{rf}, "output", "o", "output `MODE`: gather, stream or json (default from the config); or an ssh option for this run, as ssh -o takes it (StrictHostKeyChecking=no; repeatable, and the engine then runs in this process)")
 	pf.BoolVar(&rf.json, "json", false, "write JSON lines (the same as -o json; with -o stream, events as they happen)")
 	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
+	pf.StringArrayVar(&rf.env, "env", nil, "set NAME=VALUE in the environment of the command on every host (repeatable; no AcceptEnv needed)")
+	pf.StringVar(&rf.envFile, "env-file", "", "set the NAME=VALUE lines of FILE in the command's environment; their values show as *** in the audit log")
+	pf.BoolVar(&rf.subst, "subst", false, "expand %h (the host's name), %i (its SHOAL_INDEX) and %% in the command on each host")
 	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
 	root.Flags().MarkHidden("demo-banner")
 	addHostFlags(root.Flags(), rf, true)
@@ -212,6 +218,10 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 
 	interactive := isTTY(g.stdin) && isTTY(g.stdout)
 	timeout, fanout := rf.settings(cmd, cfg)
+	env, err := rf.environment(cfg)
+	if err != nil {
+		return err
+	}
 	expand := func(e string) ([]string, error) { return cfg.Targets(e, nil) }
 	if g.demoDir != "" {
 		expand = func(e string) ([]string, error) {
@@ -237,6 +247,9 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Timeout:         timeout,
 		Fanout:          fanout,
 		Dir:             rf.dir,
+		Env:             env.vars,
+		Masked:          env.masked,
+		Subst:           rf.subst,
 		KillGrace:       cfg.Run.KillGrace.Std(),
 		Mode:            mode,
 		NoPrefix:        rf.noPrefix,

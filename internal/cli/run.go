@@ -193,6 +193,10 @@ Ctrl-C cancels the command on every host.`,
 				return err
 			}
 			timeout, fanout := rf.settings(cmd, t.cfg)
+			env, err := rf.environment(t.cfg)
+			if err != nil {
+				return err
+			}
 			req := client.RunRequest{
 				Rollout:  pace,
 				Hosts:    t.hosts,
@@ -201,6 +205,9 @@ Ctrl-C cancels the command on every host.`,
 				Fanout:   fanout,
 				Dir:      rf.dir,
 				Identity: identity(t.cfg),
+				Env:      env.vars,
+				Masked:   env.masked,
+				Subst:    rf.subst,
 
 				KillGrace: t.cfg.Run.KillGrace.Std(),
 			}

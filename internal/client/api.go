@@ -55,6 +55,17 @@ type RunRequest struct {
 	Identity  string            // the person at the console, for the audit log
 	Fanout    int               // at most this many new SSH connections at once; 0 = daemon default
 	Rollout   *proto.Rollout    // batches, canaries, a failure limit; nil starts every host at once
+	// Subst expands %h (the host's name as targeted), %i (its SHOAL_INDEX) and %% in Command
+	// on each host.
+	Subst bool
+	// Masked names the variables of Env whose values are secret (--env-file): the audit log
+	// shows *** for them.
+	Masked []string
+	// Index, Count and RunID are set only by a daemon forwarding a run to a gateway: the place
+	// of each of Hosts in the whole run's sorted target set, its size, and its id.
+	Index []int
+	Count int
+	RunID uint64
 }
 
 // EventKind says what an Event carries.

@@ -50,7 +50,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	}
 	body := &proto.RunRequest{Hosts: req.Hosts, Command: req.Command, Timeout: int64(req.Timeout), Env: req.Env,
 		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace),
-		Rollout: req.Rollout}
+		Rollout: req.Rollout, Subst: req.Subst, Masked: req.Masked, Index: req.Index, Count: req.Count, RunID: req.RunID}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)

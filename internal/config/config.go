@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/user"
@@ -157,6 +158,25 @@ type Run struct {
 	// KillGrace is how long a stopped command (Ctrl-C, timeout, cancel) has between SIGTERM
 	// and SIGKILL to clean up; 0 means SIGKILL at once.
 	KillGrace Duration `toml:"kill_grace"`
+	// Env sets variables for every command on every host (NAME = "VALUE"), beside --env.
+	Env map[string]string `toml:"env"`
+}
+
+// ValidEnvName reports whether name can be an environment variable's name for a command:
+// a letter or underscore, then letters, digits and underscores.
+func ValidEnvName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Console holds the settings of the interactive console.
@@ -351,6 +371,11 @@ func (c *Config) Validate() error {
 	}
 	checkDuration("command_timeout", c.CommandTimeout)
 	checkDuration("run.kill_grace", c.Run.KillGrace)
+	for _, k := range slices.Sorted(maps.Keys(c.Run.Env)) {
+		if !ValidEnvName(k) {
+			bad("run.env", "%q is not a variable name (letters, digits and _, not starting with a digit)", k)
+		}
+	}
 	checkPort := func(key string, p int) {
 		if p < 0 || p > 65535 {
 			bad(key, "must be a port number from 1 to 65535 (0 for the default), not %d", p)

@@ -52,6 +52,11 @@ type Options struct {
 	Timeout time.Duration // per command and host; 0 means none
 	Fanout  int           // 0 means the daemon's default
 	Dir     string        // where commands start on each host; empty means home
+	// Env, Masked and Subst are the variables of every command, the ones among them that
+	// are secret, and whether %h and %i are expanded (see client.RunRequest).
+	Env    map[string]string
+	Masked []string
+	Subst  bool
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
 	Mode      Mode
@@ -275,6 +280,9 @@ func (c *console) run(ctx context.Context, command string) int {
 		Identity: c.identity,
 		Fanout:   c.fanout,
 		Dir:      c.dir,
+		Env:      c.opt.Env,
+		Masked:   c.opt.Masked,
+		Subst:    c.opt.Subst,
 
 		KillGrace: c.opt.KillGrace,
 	}

@@ -300,7 +300,7 @@ func forwardIdentity(who audit.Client) string {
 // Cancelling ctx cancels the run at the gateway, which kills the remote work. A
 // gateway that cannot be reached or goes away gives every host it has not
 // finished an unreachable result naming the gateway.
-func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit.Client, gw *gateway, hosts []string, req *proto.RunRequest) []proto.HostResult {
+func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit.Client, gw *gateway, hosts []string, req *proto.RunRequest, place *placement) []proto.HostResult {
 	s := c.s
 	out := make([]proto.HostResult, len(hosts))
 	idx := make(map[string]int, len(hosts))
@@ -338,8 +338,11 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 	gc, err := gw.client(ctx)
 	var r *client.Run
 	if err == nil {
+		fwd := proto.RunRequest{}
+		place.forward(&fwd, hosts)
 		r, err = gc.Run(ctx, client.RunRequest{Hosts: hosts, Command: req.Command, Timeout: time.Duration(req.Timeout),
-			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace)})
+			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace),
+			Subst: req.Subst, Masked: req.Masked, Index: fwd.Index, Count: fwd.Count, RunID: fwd.RunID})
 	}
 	if err != nil {
 		failAll(err)

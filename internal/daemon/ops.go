@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -136,7 +137,15 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 	}
 	who := c.who
 	who.Identity = identity
-	s.audit.Request(who, runID, "run", hosts, req.Command)
+	var extra []slog.Attr
+	if len(req.Env) > 0 {
+		extra = append(extra, envAttr(req.Env, req.Masked))
+	}
+	if req.Subst {
+		extra = append(extra, slog.Bool("subst", true))
+	}
+	s.audit.Request(who, runID, "run", hosts, req.Command, extra...)
+	place := placeRun(req, hosts, runID)
 	c.send(id, proto.TypeRunAccepted, &proto.RunAccepted{RunID: runID})
 
 	c.goHandle(func() {
@@ -161,11 +170,11 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			slots = make(chan struct{}, req.Fanout)
 		}
 		if req.Rollout != nil {
-			c.runPaced(ctx, id, runID, who, hosts, req, ereq, slots, pc, results)
+			c.runPaced(ctx, id, runID, who, hosts, req, ereq, place, slots, pc, results)
 		} else {
 			s.forShares(hosts, func(sh share) {
 				if sh.gw != nil {
-					for k, hr := range c.runGateway(ctx, id, runID, who, sh.gw, sh.hosts, req) {
+					for k, hr := range c.runGateway(ctx, id, runID, who, sh.gw, sh.hosts, req, place) {
 						results[sh.pos[k]] = hr
 					}
 					return
@@ -175,7 +184,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						results[sh.pos[k]] = c.runHost(ctx, id, runID, who, host, ereq, slots)
+						results[sh.pos[k]] = c.runHost(ctx, id, runID, who, host, ereq, place, slots)
 					}()
 				}
 				wg.Wait()
@@ -194,8 +203,12 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 }
 
 // runHost runs one host's share of a run and returns its full result (with output).
-func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, slots chan struct{}) proto.HostResult {
+func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, place *placement, slots chan struct{}) proto.HostResult {
 	s := c.s
+	req.Env = place.env(req.Env, host)
+	if place.subst {
+		req.Command = place.substitute(req.Command, host)
+	}
 	var r hostsess.Result
 	hs, err := s.session(host)
 	cut := false // output was left unsent after a cancel

@@ -189,7 +189,7 @@ func rollout(ctx context.Context, p pace, run func(i int) string, skip func(i in
 // runPaced runs a run's hosts as p paces them, each host alone whether it is local or behind a
 // gateway (so one pace holds across all of them), and fills results in hosts order.
 func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.Client, hosts []string,
-	req *proto.RunRequest, ereq hostsess.ExecRequest, slots chan struct{}, p pace, results []proto.HostResult) {
+	req *proto.RunRequest, ereq hostsess.ExecRequest, place *placement, slots chan struct{}, p pace, results []proto.HostResult) {
 	s := c.s
 	gws := make([]*gateway, len(hosts))
 	for _, sh := range s.route(hosts) {
@@ -199,9 +199,9 @@ func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.C
 	}
 	rollout(ctx, p, func(i int) string {
 		if gw := gws[i]; gw != nil {
-			results[i] = c.runGateway(ctx, id, runID, who, gw, hosts[i:i+1], req)[0]
+			results[i] = c.runGateway(ctx, id, runID, who, gw, hosts[i:i+1], req, place)[0]
 		} else {
-			results[i] = c.runHost(ctx, id, runID, who, hosts[i], ereq, slots)
+			results[i] = c.runHost(ctx, id, runID, who, hosts[i], ereq, place, slots)
 		}
 		return results[i].Status
 	}, func(i int, why string) {

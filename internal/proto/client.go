@@ -95,6 +95,17 @@ type RunRequest struct {
 	// Rollout paces the run (batches, canaries, a failure limit); nil starts every host at once.
 	// Only a daemon with CapRollout honours it.
 	Rollout *Rollout `cbor:"10,keyasint,omitempty"`
+	// Subst expands %h (the host's name) and %i (its SHOAL_INDEX) in Command on each host;
+	// %% is a percent sign.
+	Subst bool `cbor:"11,keyasint,omitempty"`
+	// Masked names the variables of Env whose values are secret: the audit log shows *** for them.
+	Masked []string `cbor:"12,keyasint,omitempty"`
+	// Index, Count and RunID are set by a daemon forwarding a run to a gateway, so the hosts
+	// there see the SHOAL_INDEX, SHOAL_COUNT and SHOAL_RUN_ID of the whole run: Index[k] is
+	// the place of Hosts[k] in the sorted target set, Count its size, RunID the run's id.
+	Index []int  `cbor:"13,keyasint,omitempty"`
+	Count int    `cbor:"14,keyasint,omitempty"`
+	RunID uint64 `cbor:"15,keyasint,omitempty"`
 }
 
 // CapRollout is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Rollout.

@@ -220,6 +220,9 @@
 //	2026-12-08  RunRequest.Rollout (key 10) and capability "rollout"; status "skipped". A
 //	            client sends a Rollout only to a daemon whose Caps say "rollout" (an
 //	            older one would start every host at once)
+//	2026-12-08  RunRequest.Subst, Masked, Index, Count, RunID (keys 11–15): per-host %h and %i,
+//	            secret variables, and a forwarded run's SHOAL_INDEX/COUNT/RUN_ID; an older
+//	            daemon ignores them (no substitution, values logged as given)
 //
 // # Bodies
 //
@@ -393,6 +396,11 @@
 //	   8  Dir           text              working directory on each host; empty means home
 //	   9  KillGrace     int               ns from SIGTERM to SIGKILL when the run is stopped; 0: SIGKILL at once
 //	  10  Rollout       Rollout           pace the run; absent: every host at once
+//	  11  Subst         bool              expand %h (host), %i (index) and %% in Command per host
+//	  12  Masked        []text            names of Env whose values the audit log shows as ***
+//	  13  Index         []int             a forwarding daemon's: the place of each of Hosts in the whole run
+//	  14  Count         int               a forwarding daemon's: the size of the whole run
+//	  15  RunID         uint              a forwarding daemon's: the whole run's id (SHOAL_RUN_ID)
 //
 //	Rollout (in run)
 //	   1  Batch         int               hosts running the command at once; 0: all

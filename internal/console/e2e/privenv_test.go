@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sh/shoal/internal/shoaltest"
+)
+
+// hostLine is one host's line of `run --json`.
+type hostLine struct {
+	Host     string `json:"host"`
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	Error    string `json:"error"`
+}
+
+// runJSON runs `shoal run --json` with args and returns each host's line by host name.
+func runJSON(t *testing.T, dir, stdin string, args ...string) (map[string]hostLine, string, int) {
+	t.Helper()
+	out, errOut, code := shoal(t, dir, stdin, args...)
+	got := map[string]hostLine{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var r hostLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v\nstderr:\n%s", sc.Text(), err, errOut)
+		}
+		if r.Host != "" {
+			got[r.Host] = r
+		}
+	}
+	return got, errOut, code
+}
+
+// TestFleetEnvironment checks --env, --env-file, [run] env, the SHOAL_ variables and --subst
+// over real SSH, and that the values of --env-file are masked in the audit log.
+func TestFleetEnvironment(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 3})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	conf, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = []byte(strings.Replace(string(conf), "[ssh]", "[run]\nenv = { FROM_CONFIG = \"cfg\", B = \"config loses\" }\n\n[ssh]", 1))
+	if err := os.WriteFile(cfg, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret := "s3cr3t-" + strings.Repeat("x", 8)
+	envFile := filepath.Join(dir, "secrets.env")
+	if err := os.WriteFile(envFile, []byte("# secrets\n\nexport TOKEN='"+secret+"'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--config", cfg, "--no-daemon", "run", "--json", "@fleet"}
+	got, errOut, code := runJSON(t, dir, "", append(base, "--env", "A=1", "--env", "B=two words", "--env-file", envFile, "--",
+		`echo "$A|$B|$FROM_CONFIG|$TOKEN|$SHOAL_HOST|$SHOAL_INDEX|$SHOAL_COUNT|${SHOAL_RUN_ID:+id}"`)...)
+	if code != 0 {
+		t.Fatalf("status %d\nstderr:\n%s", code, errOut)
+	}
+	for i, h := range f.Names() {
+		want := "1|two words|cfg|" + secret + "|" + h + "|" + string(rune('0'+i)) + "|3|id\n"
+		if got[h].Stdout != want {
+			t.Errorf("%s: stdout %q; want %q", h, got[h].Stdout, want)
+		}
+	}
+	audit, err := os.ReadFile(filepath.Join(dir, "state", "shoal", "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(audit), secret) || !strings.Contains(string(audit), `"TOKEN=***"`) || !strings.Contains(string(audit), `"A=1"`) {
+		t.Errorf("audit log shows the secret, or not the variables masked:\n%s", audit)
+	}
+
+	// --subst: %h and %i in the command text, %% a percent sign.
+	got, errOut, code = runJSON(t, dir, "", append(base, "--subst", "--", "echo %h-%i-100%%")...)
+	if code != 0 {
+		t.Fatalf("--subst: status %d\nstderr:\n%s", code, errOut)
+	}
+	for i, h := range f.Names() {
+		if want := h + "-" + string(rune('0'+i)) + "-100%\n"; got[h].Stdout != want {
+			t.Errorf("--subst %s: stdout %q; want %q", h, got[h].Stdout, want)
+		}
+	}
+	// Without --subst the text is left alone.
+	got, _, _ = runJSON(t, dir, "", append(base, "--", "echo %h")...)
+	if got["h001"].Stdout != "%h\n" {
+		t.Errorf("without --subst: stdout %q; want %%h", got["h001"].Stdout)
+	}
+
+	// A bad --env is refused before anything runs.
+	if _, errOut, code := shoal(t, dir, "", append(base, "--env", "1A=x", "--", "true")...); code == 0 || !strings.Contains(errOut, "not a variable name") {
+		t.Errorf("--env 1A=x: status %d, stderr %q; want a refusal", code, errOut)
+	}
+}
+
+// TestFleetStdinEOF checks that a command reading its standard input without -i gets end of
+// file at once instead of waiting for input that never comes.
+func TestFleetStdinEOF(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	start := time.Now()
+	// The test's own stdin stays open (a pipe nobody writes to would hang cat if it leaked).
+	got, errOut, code := runJSON(t, dir, "", "--config", cfg, "--no-daemon", "run", "--json", "--timeout", "60s", "@fleet", "--", "cat; echo eof")
+	if code != 0 {
+		t.Fatalf("status %d\nstderr:\n%s", code, errOut)
+	}
+	for _, h := range f.Names() {
+		if got[h].Stdout != "eof\n" {
+			t.Errorf("%s: stdout %q; want eof", h, got[h].Stdout)
+		}
+	}
+	if d := time.Since(start); d > 50*time.Second {
+		t.Errorf("cat took %s: it waited for input", d)
+	}
+	// With -i the command gets shoal's standard input.
+	got, errOut, code = runJSON(t, dir, "given\n", "--config", cfg, "--no-daemon", "run", "--json", "-i", "@fleet", "--", "cat")
+	if code != 0 || got["h001"].Stdout != "given\n" {
+		t.Errorf("-i: status %d, stdout %q\nstderr:\n%s", code, got["h001"].Stdout, errOut)
+	}
+}
