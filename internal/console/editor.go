@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/reeflective/readline"
 	"github.com/reeflective/readline/inputrc"
@@ -31,6 +32,7 @@ func newEditor(c *console, historyFile string, historySize int) *editor {
 	// ahead that arrive in the same read as the answer are lost. Our prompt starts at column 0.
 	e.rl.Config.Set("cursor-position-probe", false)
 	setCompletionKeys(e.rl)
+	setViChangeWord(e.rl)
 	if historyFile != "" {
 		if err := os.MkdirAll(filepath.Dir(historyFile), 0o700); err == nil {
 			if err := trimHistory(historyFile, historySize); err != nil {
@@ -54,6 +56,57 @@ func newEditor(c *console, historyFile string, historySize int) *editor {
 		return comps
 	}
 	return e
+}
+
+// setViChangeWord makes vi mode's cw change to the end of the word, as readline and vi do
+// (cw on a word is ce), where reeflective/readline's cw also deletes the blanks after it. The
+// operators c, d and y are wrapped to note which one waits for its movement, and w, when it
+// is the movement of a c that starts on a word, moves just past the word's end instead of to
+// the next word. readline's own bindings of these keys are set whenever it loads its
+// configuration, so these go in after it has.
+func setViChangeWord(rl *readline.Shell) {
+	cmds := rl.Keymap.Commands()
+	change, del, yank, forward := cmds["vi-change-to"], cmds["vi-delete-to"], cmds["vi-yank-to"], cmds["vi-forward-word"]
+	if change == nil || del == nil || yank == nil || forward == nil {
+		return // another readline: leave its keys alone
+	}
+	changing := false
+	rl.Keymap.Register(map[string]func(){
+		"shoal-vi-change-to": func() { changing = true; change() },
+		"shoal-vi-delete-to": func() { changing = false; del() },
+		"shoal-vi-yank-to":   func() { changing = false; yank() },
+		"shoal-vi-forward-word": func() {
+			if !changing || rl.Keymap.Local() != "vi-opp" {
+				forward()
+				return
+			}
+			changing = false
+			line, pos := []rune(*rl.Line()), rl.Cursor().Pos()
+			if pos >= len(line) || unicode.IsSpace(line[pos]) {
+				forward() // on blanks, cw changes them up to the next word
+				return
+			}
+			rl.Cursor().Set(wordEnd(line, pos))
+		},
+	})
+	for _, km := range []string{"vi", "vi-command", "vi-move"} {
+		rl.Config.Bind(km, "c", "shoal-vi-change-to", false)
+		rl.Config.Bind(km, "d", "shoal-vi-delete-to", false)
+		rl.Config.Bind(km, "y", "shoal-vi-yank-to", false)
+		rl.Config.Bind(km, "w", "shoal-vi-forward-word", false)
+	}
+}
+
+// wordEnd returns the index just past the vi word (letters, digits and _, or a run of other
+// non-blank characters) that holds line[pos].
+func wordEnd(line []rune, pos int) int {
+	isWord := func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+	word := isWord(line[pos])
+	end := pos
+	for end < len(line) && !unicode.IsSpace(line[end]) && isWord(line[end]) == word {
+		end++
+	}
+	return end
 }
 
 // setCompletionKeys makes Tab work as in bash: it inserts what the candidates share and lists them
@@ -81,6 +134,12 @@ func (e *editor) ReadLine(prompt string) (string, error) {
 		fmt.Fprint(os.Stdout, strings.Repeat(" ", w)+"\r")
 	}
 	fmt.Fprint(os.Stdout, "\n\x1b[A")
+	// In vi mode every line starts in insert mode, as in readline; reeflective/readline starts
+	// a line in the mode the last one ended in, so typing after Esc-Enter ran vi commands.
+	switch e.rl.Keymap.Main() {
+	case "vi", "vi-command", "vi-move":
+		e.rl.Keymap.SetMain("vi-insert")
+	}
 	line, err := e.rl.Readline()
 	if errors.Is(err, readline.ErrInterrupt) {
 		return "", errPromptInterrupt

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -407,4 +408,50 @@ func TestNumbersValidated(t *testing.T) {
 			t.Errorf("config check: status %d; want 1 and %q in one pass\nstderr:\n%s", code, w, errOut)
 		}
 	}
+}
+
+// TestViChangeWord types in vi mode: cw changes to the end of the word, as readline does,
+// keeping the blank after it; dw still deletes the word and its blank; cw on blanks and cc work.
+func TestViChangeWord(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inputrc := filepath.Join(dir, "inputrc")
+	os.WriteFile(inputrc, []byte("set editing-mode vi\n"), 0o600)
+	cfg := writeConfig(t, dir)
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon n1", "INPUTRC="+inputrc, "NO_COLOR=1")
+	tm.waitPrompt()
+	steps := []struct {
+		keys []string
+		want string
+	}{
+		// echo fooA barA; on fooA: cw bazB → echo bazB barA
+		{[]string{"echo fooA barA", "Escape", "0", "w", "c", "w", "bazB", "Enter"}, "\nbazB barA\n"},
+		// dw deletes the word and the blank after it
+		{[]string{"echo oneC twoC", "Escape", "0", "w", "d", "w", "Enter"}, "\ntwoC\n"},
+		// cw in the middle of a word changes the rest of it
+		{[]string{"echo abcdefD tailD", "Escape", "0", "w", "l", "l", "c", "w", "XY", "Enter"}, "\nabXY tailD\n"},
+		// a vi word ends at punctuation: cw on foo of foo-bar changes foo alone
+		{[]string{"echo fooE-barE", "Escape", "0", "w", "c", "w", "bazE", "Enter"}, "\nbazE-barE\n"},
+		// cc changes the whole line
+		{[]string{"echo wrong", "Escape", "c", "c", "echo rightF", "Enter"}, "\nrightF\n"},
+	}
+	for _, st := range steps {
+		for _, k := range st.keys {
+			if len(k) > 1 && k != "Escape" && k != "Enter" {
+				if out, err := exec.Command("tmux", "-S", tm.sock, "send-keys", "-l", k).CombinedOutput(); err != nil {
+					t.Fatalf("send-keys: %v: %s", err, out)
+				}
+				continue
+			}
+			tm.keys(k)
+			// As a person types: Escape alone, not as Meta with the next key, and each
+			// command key read before the next.
+			time.Sleep(150 * time.Millisecond)
+		}
+		tm.waitCount(st.want, 1)
+		tm.waitPrompt()
+	}
+	// Each line starts in insert mode, as in readline, even after one that ended in command mode.
+	tm.typeLine(":quit")
+	tm.waitCount("EXITED 0", 1)
 }
