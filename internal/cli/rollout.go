@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
@@ -38,22 +38,12 @@ func (rf *rolloutFlags) add(fs *pflag.FlagSet) {
 	fs.Int64Var(&rf.seed, "seed", 0, "the seed of --pick and --shuffle, for a repeatable choice (default: a random one)")
 }
 
-// parseCount reads "N" or "N%" (N ≥ 1; a percentage at most 100) for the flag named name.
+// parseCount reads --NAME's "N" or "N%" (see console.ParseCount); "" is neither.
 func parseCount(name, s string) (n, pct int, err error) {
 	if s == "" {
 		return 0, 0, nil
 	}
-	num, isPct := strings.CutSuffix(s, "%")
-	v, err := strconv.Atoi(num)
-	switch {
-	case err != nil || v < 1:
-		return 0, 0, fmt.Errorf("reading --%s %q: want a number ≥ 1 or a percentage such as 25%%", name, s)
-	case isPct && v > 100:
-		return 0, 0, fmt.Errorf("reading --%s %q: a percentage is at most 100%%", name, s)
-	case isPct:
-		return 0, v, nil
-	}
-	return v, 0, nil
+	return console.ParseCount("--"+name, s)
 }
 
 // rollout returns the pace the flags ask for, or nil when they ask for none.

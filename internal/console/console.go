@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -88,6 +89,8 @@ type console struct {
 	dir      string // remote working directory; empty means home
 	mode     Mode
 	identity string
+	pace     proto.Rollout // :batch, :maxfail, :canary
+	lr       lineReader    // where lines and answers come from
 
 	// last holds the previous command's results, for retargeting.
 	last  []client.HostResult
@@ -167,6 +170,7 @@ func Run(ctx context.Context, opt Options) (int, error) {
 		}
 		lr = sr
 	}
+	c.lr = lr
 	if err := c.askIdentity(lr); err != nil {
 		return 1, err
 	}
@@ -273,20 +277,13 @@ func (c *console) run(ctx context.Context, command string) int {
 		c.errorf("no targets: set some with :target EXPR")
 		return 1
 	}
-	req := client.RunRequest{
-		Hosts:    c.hosts,
-		Command:  command,
-		Timeout:  c.timeout,
-		Identity: c.identity,
-		Fanout:   c.fanout,
-		Dir:      c.dir,
-		Env:      c.opt.Env,
-		Masked:   c.opt.Masked,
-		Subst:    c.opt.Subst,
-
-		KillGrace: c.opt.KillGrace,
+	var out *Outcome
+	var err error
+	if ro := c.rollout(); ro != nil && ro.Canary > 0 && c.opt.Interactive {
+		out, err = c.runCanary(ctx, command, ro)
+	} else {
+		out, err = Exec(ctx, c.sess, c.request(c.hosts, command, ro), c.view(), c.interrupts)
 	}
-	out, err := Exec(ctx, c.sess, req, c.view(), c.interrupts)
 	if err != nil {
 		c.errorf("%v", err)
 		if out == nil {
@@ -300,6 +297,23 @@ func (c *console) run(ctx context.Context, command string) int {
 		fmt.Fprintf(c.errw, "interrupted: %d not finished: %s\n", len(out.Unfinished), hostlist.Fold(out.Unfinished))
 	}
 	return ExitStatus(out.Results)
+}
+
+// request is a run of command on hosts with the console's settings, paced by ro.
+func (c *console) request(hosts []string, command string, ro *proto.Rollout) client.RunRequest {
+	return client.RunRequest{
+		Hosts:     hosts,
+		Command:   command,
+		Timeout:   c.timeout,
+		Identity:  c.identity,
+		Fanout:    c.fanout,
+		Dir:       c.dir,
+		Env:       c.opt.Env,
+		Masked:    c.opt.Masked,
+		Subst:     c.opt.Subst,
+		KillGrace: c.opt.KillGrace,
+		Rollout:   ro,
+	}
 }
 
 // view is how the console shows results now.
