@@ -147,6 +147,7 @@ func status(code int) error {
 
 func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
 	var ro rolloutFlags
+	var outDir, errDir string
 	cmd := &cobra.Command{
 		Use:   "run TARGETS [--] COMMAND...",
 		Short: "Run a command on every target and exit with the worst status",
@@ -232,6 +233,11 @@ Ctrl-C cancels the command on every host.`,
 				Summary:      true,
 				SummaryTo:    g.stderr,
 				SummaryColor: render.ColorEnabled(g.stderr, os.Getenv),
+				OutDir:       outDir,
+				ErrDir:       errDir,
+			}
+			if err := view.MakeOutDirs(); err != nil {
+				return err
 			}
 			if render.IsTerminal(g.stdout) {
 				view.Progress, view.Width = true, render.TerminalWidth(g.stdout)
@@ -251,6 +257,8 @@ Ctrl-C cancels the command on every host.`,
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&rf.stdin, "stdin", "i", false, "give this command's standard input to the command on every host")
 	ro.add(cmd.Flags())
+	cmd.Flags().StringVar(&outDir, "outdir", "", "write each host's stdout to DIR/HOST and its result (JSON) to DIR/HOST.status, and stderr to DIR/HOST.err, as results arrive")
+	cmd.Flags().StringVar(&errDir, "errdir", "", "write each host's stderr to DIR/HOST.err (instead of the --outdir)")
 	return cmd
 }
 

@@ -70,6 +70,10 @@ type View struct {
 	// MaxLines and MaxBytes cap what gather mode shows of each group's stdout and stderr (see
 	// render.Options); 0 shows everything.
 	MaxLines, MaxBytes int
+	// OutDir, when set, receives each host's stdout in OutDir/HOST and its result in
+	// OutDir/HOST.status as it arrives; its stderr goes to ErrDir/HOST.err (ErrDir empty:
+	// OutDir). The directories must exist (MakeOutDirs).
+	OutDir, ErrDir string
 	// NoPrefix writes stream mode's lines without the host column.
 	NoPrefix bool
 }
@@ -271,6 +275,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				default:
 					counts.Failed++
 				}
+				note(v.writeHostFiles(toRender(r)))
 				note(emit(render.Event{Type: render.EventEnd, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
 			}
 		case <-interrupt:
@@ -321,6 +326,9 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 					st.result.Err = "the cancel was not confirmed before a second interrupt"
 				}
 			}
+		}
+		if !st.done {
+			note(v.writeHostFiles(toRender(st.result)))
 		}
 		out.Results = append(out.Results, st.result)
 		if out.Interrupted && st.result.Status == client.StatusCancelled {

@@ -1,9 +1,11 @@
 package faults_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,4 +181,58 @@ func TestRollout(t *testing.T) {
 			t.Errorf("@skipped ran on %d hosts; want 5", n)
 		}
 	})
+
+	t.Run("outdir", func(t *testing.T) {
+		rf.markFail(t, 1)
+		dir := filepath.Join(t.TempDir(), "out")
+		errDir := filepath.Join(t.TempDir(), "err")
+		cmd := "echo \"out $HOME\"; printf 'tab\\there <&> \\\\ \\\"q\\\"\\n'; echo err >&2; " + failCmd
+		r := h.shoal(2*time.Minute, "run", "--json", "--outdir", dir, "h[001-006]", "--", cmd)
+		if r.code != 3 {
+			t.Fatalf("exit %d; want 3: %s", r.code, r.stderr)
+		}
+		lines := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var jr jsonResult
+			if err := json.Unmarshal([]byte(line), &jr); err != nil {
+				t.Fatalf("decoding %q: %v", line, err)
+			}
+			lines[jr.Host] = line
+		}
+		// HOST.status is the host's JSON line without its output, byte for byte.
+		output := regexp.MustCompile(`"stdout":"(?:[^"\\]|\\.)*","stderr":"(?:[^"\\]|\\.)*",`)
+		res := parseResults(t, r.stdout)
+		for _, hn := range rf.hosts {
+			out, _ := os.ReadFile(filepath.Join(dir, hn))
+			errb, _ := os.ReadFile(filepath.Join(dir, hn+".err"))
+			status, _ := os.ReadFile(filepath.Join(dir, hn+".status"))
+			if string(out) != res[hn].Stdout || string(errb) != res[hn].Stderr {
+				t.Errorf("%s: files hold %q and %q; the JSON %q and %q", hn, out, errb, res[hn].Stdout, res[hn].Stderr)
+			}
+			if want := output.ReplaceAllString(lines[hn], "") + "\n"; string(status) != want {
+				t.Errorf("%s.status:\n%s\nwant the JSON line without its output:\n%s", hn, status, want)
+			}
+		}
+		t.Logf("h002: %q\n%s", mustRead(t, filepath.Join(dir, "h002")), mustRead(t, filepath.Join(dir, "h002.status")))
+		if !strings.Contains(string(mustRead(t, filepath.Join(dir, "h002.status"))), `"exit_code":3`) {
+			t.Errorf("h002.status does not say exit 3")
+		}
+		// --errdir takes the .err files elsewhere.
+		r = h.shoal(2*time.Minute, "run", "--outdir", dir, "--errdir", errDir, "h[001-002]", "--", "echo E >&2")
+		if b := mustRead(t, filepath.Join(errDir, "h001.err")); string(b) != "E\n" {
+			t.Errorf("errdir h001.err: %q; want E", b)
+		}
+		if b := mustRead(t, filepath.Join(dir, "h001")); len(b) != 0 {
+			t.Errorf("outdir h001 after a run without stdout: %q; want empty", b)
+		}
+	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

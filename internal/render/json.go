@@ -248,3 +248,14 @@ func durationMS(start, end time.Time) *float64 {
 	ms := math.Round(float64(end.Sub(start))/float64(time.Microsecond)) / 1000
 	return &ms
 }
+
+// WriteJSONStatus writes r's JSON object without its output (every other key of WriteJSON's,
+// byte for byte), on one line: what `--outdir` keeps in HOST.status.
+func WriteJSONStatus(w io.Writer, r Result) error {
+	var b bytes.Buffer
+	if err := newEncoder(&b).Encode(NewJSONResult(r).meta()); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
