@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,12 @@ type Options struct {
 	Path    string // the log file; rotated copies get .1, .2, … appended
 	MaxSize int64  // rotate when the file would grow past this many bytes; 0 = DefaultMaxSize
 	Backups int    // rotated files kept; 0 = DefaultBackups
+	// Syslog also sends every record, the same JSON line, to syslog (facility auth, tag
+	// shoal): the local daemon, or SyslogNetwork and SyslogAddr when set (log/syslog.Dial).
+	// Syslog being away is no error: the file log carries on, and sending is retried.
+	Syslog        bool
+	SyslogNetwork string
+	SyslogAddr    string
 }
 
 // Log is an open audit log. Its methods are safe for concurrent use.
@@ -50,7 +57,44 @@ func Open(opts Options) (*Log, error) {
 	if err := r.open(); err != nil {
 		return nil, err
 	}
+	if opts.Syslog {
+		r.syslog = &syslogWriter{network: opts.SyslogNetwork, addr: opts.SyslogAddr}
+	}
 	return &Log{w: r, logger: slog.New(slog.NewJSONHandler(r, nil))}, nil
+}
+
+// syslogWriter sends each record to syslog, connecting on first use and again after an error.
+type syslogWriter struct {
+	network, addr string
+
+	mu sync.Mutex // protects the following
+	w  *syslog.Writer
+}
+
+// send writes one record; it is called with the record's bytes, one JSON line.
+func (s *syslogWriter) send(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		w, err := syslog.Dial(s.network, s.addr, syslog.LOG_AUTH|syslog.LOG_INFO, "shoal")
+		if err != nil {
+			return // no syslog here now: the file has the record
+		}
+		s.w = w
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.w.Close()
+		s.w = nil
+	}
+}
+
+func (s *syslogWriter) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
 }
 
 // Discard returns a Log that writes nowhere.
@@ -151,6 +195,7 @@ type rotator struct {
 	path    string
 	max     int64
 	backups int
+	syslog  *syslogWriter // nil: the file only
 
 	mu   sync.Mutex // protects the following
 	f    *os.File
@@ -185,6 +230,9 @@ func (r *rotator) Write(p []byte) (int, error) {
 	}
 	n, err := r.f.Write(p)
 	r.size += int64(n)
+	if r.syslog != nil {
+		r.syslog.send(p)
+	}
 	return n, err
 }
 
@@ -208,5 +256,8 @@ func (r *rotator) close() error {
 	}
 	err := r.f.Close()
 	r.f = nil
+	if r.syslog != nil {
+		r.syslog.close()
+	}
 	return err
 }

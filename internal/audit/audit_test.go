@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,41 @@ func TestRotate(t *testing.T) {
 	last := readLines(t, path)
 	if got := last[len(last)-1]["n"]; got != float64(99) {
 		t.Errorf("last record n=%v; want 99", got)
+	}
+}
+
+// TestSyslog checks that with Syslog each record also reaches a syslog socket (a unixgram
+// socket standing in for /dev/log), and that a syslog that is away stops nothing.
+func TestSyslog(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "log")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Skipf("SKIPPING: no unixgram socket: %v", err)
+	}
+	defer ln.Close()
+	path := filepath.Join(dir, "audit.log")
+	l, err := Open(Options{Path: path, Syslog: true, SyslogNetwork: "unixgram", SyslogAddr: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ClientConnected(Client{ID: 7, UID: 1000, Identity: "alice"})
+	ln.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := ln.Read(buf)
+	if err != nil {
+		t.Fatalf("reading the syslog socket: %v", err)
+	}
+	msg := string(buf[:n])
+	// <facility auth (4) * 8 + info (6)>, the tag, and the JSON record.
+	if !strings.HasPrefix(msg, "<38>") || !strings.Contains(msg, "shoal[") || !strings.Contains(msg, `"identity":"alice"`) {
+		t.Errorf("syslog got %q; want an auth.info record tagged shoal with the JSON", msg)
+	}
+	ln.Close()
+	os.Remove(sock)
+	l.ClientLeft(Client{ID: 7}, nil) // syslog is gone: the file still gets it
+	l.Close()
+	if lines := readLines(t, path); len(lines) != 2 {
+		t.Errorf("the file has %d records; want 2", len(lines))
 	}
 }

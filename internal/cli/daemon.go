@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
@@ -26,6 +28,7 @@ import (
 
 // newDaemonCmd builds `shoal daemon` (run in the foreground) and its start, stop and status.
 func newDaemonCmd(g *globals) *cobra.Command {
+	var logFile string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the resident daemon in the foreground (start, stop, status manage it)",
@@ -33,8 +36,9 @@ func newDaemonCmd(g *globals) *cobra.Command {
 It keeps agents connected so the next command is one message per host.
 Clients start it by themselves when none answers; see also start, stop and status.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return g.runDaemon(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, args []string) error { return g.runDaemon(cmd.Context(), logFile) },
 	}
+	cmd.Flags().StringVar(&logFile, "log", "", "log to `FILE` instead of stderr, rotated at [daemon] log_max_size (started daemons log to daemon.log)")
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "start",
@@ -79,7 +83,8 @@ With -o json it writes one JSON object instead (see docs/json.md).`,
 }
 
 // runDaemon serves on the Unix socket until SIGINT or SIGTERM, a client's stop, or idle exit.
-func (g *globals) runDaemon(ctx context.Context) error {
+// It logs to logFile, rotated by size, or to stderr when logFile is "".
+func (g *globals) runDaemon(ctx context.Context, logFile string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -89,7 +94,13 @@ func (g *globals) runDaemon(ctx context.Context) error {
 	}
 	tuneGC(os.Getenv)
 	paths := config.DefaultPaths()
-	logger := slog.New(slog.NewTextHandler(g.stderr, nil))
+	var logw io.Writer = g.stderr
+	if logFile != "" {
+		lj := rotatedLog(cfg, logFile)
+		defer lj.Close()
+		logw = lj
+	}
+	logger := slog.New(slog.NewTextHandler(logw, nil))
 	opts, closeRecords, err := g.daemonOptions(cfg, paths, logger)
 	if err != nil {
 		return err
@@ -117,6 +128,18 @@ func (g *globals) runDaemon(ctx context.Context) error {
 	return daemon.Serve(ctx, ln, opts)
 }
 
+// rotatedLog returns the writer of a daemon's log file: rotated when it would pass
+// [daemon] log_max_size (in whole MiB, at least one), keeping log_files compressed old logs.
+// Caller must close it.
+func rotatedLog(cfg *config.Config, path string) *lumberjack.Logger {
+	return &lumberjack.Logger{
+		Filename:   path,
+		MaxSize:    max(1, int(cfg.Daemon.LogMaxSize>>20)),
+		MaxBackups: cfg.Daemon.LogFiles,
+		Compress:   true,
+	}
+}
+
 // startDaemon starts a detached daemon under the start lock and waits until it answers.
 func (g *globals) startDaemon(ctx context.Context) error {
 	if ctx == nil {
@@ -124,7 +147,7 @@ func (g *globals) startDaemon(ctx context.Context) error {
 	}
 	paths := config.DefaultPaths()
 	sock := paths.Socket()
-	pid, err := client.Start(ctx, sock, client.StartOptions{Args: g.daemonArgs(), LogFile: logPath(paths)})
+	pid, err := client.Start(ctx, sock, *g.daemonStart(paths))
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Sessio
 	c, err := client.Dial(ctx, client.Options{
 		Socket:  paths.Socket(),
 		Version: Version,
-		Start:   &client.StartOptions{Args: g.daemonArgs()},
+		Start:   &client.StartOptions{Args: g.daemonArgs()}, // runs `shoal daemon start`
 	})
 	if err != nil {
 		return nil, nil, err
@@ -102,6 +102,12 @@ func (g *globals) inProcess(ctx context.Context, cfg *config.Config, paths confi
 // logPath is where a detached daemon writes its diagnostics.
 func logPath(p config.Paths) string { return filepath.Join(p.StateDir, "daemon.log") }
 
+// daemonStart is how `shoal daemon start` starts a daemon: with this process's flags, logging
+// to daemon.log (rotated; the file also takes what the Go runtime writes to stderr, a panic).
+func (g *globals) daemonStart(paths config.Paths) *client.StartOptions {
+	return &client.StartOptions{Args: append(g.daemonArgs(), "--log", logPath(paths)), LogFile: logPath(paths)}
+}
+
 // daemonArgs are the flags a started daemon needs to see what this process sees.
 func (g *globals) daemonArgs() []string {
 	var args []string
@@ -128,7 +134,7 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 	if err := os.MkdirAll(paths.StateDir, 0o700); err != nil {
 		return daemon.Options{}, nil, fmt.Errorf("creating state directory: %w", err)
 	}
-	al, err := audit.Open(audit.Options{Path: filepath.Join(paths.StateDir, "audit.log"), MaxSize: int64(cfg.Daemon.AuditMaxSize)})
+	al, err := audit.Open(audit.Options{Path: filepath.Join(paths.StateDir, "audit.log"), MaxSize: int64(cfg.Daemon.AuditMaxSize), Syslog: cfg.Audit.Syslog})
 	if err != nil {
 		return daemon.Options{}, nil, err
 	}

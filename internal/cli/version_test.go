@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/config"
 )
 
 func TestModuleVersion(t *testing.T) {
@@ -39,5 +45,41 @@ func TestManDate(t *testing.T) {
 		if (err != nil) != tc.err || !got.Equal(tc.want) {
 			t.Errorf("manDate(%q) = %v, %v; want %v, error %v", tc.epoch, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestRotatedLog checks that the daemon's log rotates at log_max_size and keeps log_files old logs.
+func TestRotatedLog(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Daemon.LogMaxSize, cfg.Daemon.LogFiles = 1<<20, 2
+	lj := rotatedLog(cfg, filepath.Join(dir, "daemon.log"))
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for range 5 * 1024 { // 5 MiB: four rotations
+		if _, err := lj.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lj.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Old logs are compressed and pruned by a goroutine of lumberjack's: wait for it, boundedly.
+	var names []string
+	for range 300 {
+		names = names[:0]
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if len(names) == 3 && !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, ".log") && n != "daemon.log" }) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(names) != 3 || !slices.Contains(names, "daemon.log") {
+		t.Errorf("files %v; want daemon.log and 2 compressed old logs", names)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "daemon.log")); err != nil || st.Size() > 1<<20 {
+		t.Errorf("daemon.log: %v, %v; want at most 1 MiB", st, err)
 	}
 }

@@ -33,6 +33,7 @@ type Config struct {
 	Console Console           `toml:"console"`
 	Run     Run               `toml:"run"`
 	Client  Client            `toml:"client"`
+	Audit   Audit             `toml:"audit"`
 	// Gateways are other daemons that reach some hosts for this one.
 	Gateways []Gateway `toml:"gateway"`
 
@@ -96,6 +97,28 @@ type Daemon struct {
 	HistoryRuns          int      `toml:"history_runs"`
 	HistorySize          Size     `toml:"history_size"`
 	KeepOnDisconnect     bool     `toml:"keep_on_disconnect"`
+	// MetricsListen is where Prometheus metrics are served over HTTP ("" = nowhere); a bare
+	// ":PORT" means the loopback address only (MetricsAddress).
+	MetricsListen string `toml:"metrics_listen"`
+	// LogMaxSize is the size at which daemon.log is rotated; LogFiles rotated logs are kept.
+	LogMaxSize Size `toml:"log_max_size"`
+	LogFiles   int  `toml:"log_files"`
+}
+
+// MetricsAddress returns the address to serve metrics on: metrics_listen, with a missing
+// host meaning 127.0.0.1 (metrics are for the local Prometheus unless an address says else).
+func (d Daemon) MetricsAddress() string {
+	host, port, err := net.SplitHostPort(d.MetricsListen)
+	if err != nil || host != "" {
+		return d.MetricsListen
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// Audit holds where audit records go besides the audit log file.
+type Audit struct {
+	// Syslog also sends every record to the local syslog daemon (journald on systemd hosts).
+	Syslog bool `toml:"syslog"`
 }
 
 // Client holds how consoles, one-shot commands and gateway links reach a daemon
@@ -222,6 +245,8 @@ func Default() *Config {
 		Daemon: Daemon{
 			Use:          true,
 			AuditMaxSize: 64 << 20,
+			LogMaxSize:   16 << 20,
+			LogFiles:     3,
 			HistoryRuns:  100,
 			HistorySize:  8 << 20,
 		},
@@ -483,6 +508,19 @@ func (c *Config) Validate() error {
 	checkDuration("daemon.idle_exit", c.Daemon.IdleExit)
 	if c.Daemon.AuditMaxSize < 0 {
 		bad("daemon.audit_max_size", "must not be negative")
+	}
+	if c.Daemon.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.Daemon.MetricsListen); err != nil {
+			bad("daemon.metrics_listen", "must be HOST:PORT or :PORT (loopback), not %q", c.Daemon.MetricsListen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("daemon.metrics_listen", "bad port in %q", c.Daemon.MetricsListen)
+		}
+	}
+	if c.Daemon.LogMaxSize < 1<<20 {
+		bad("daemon.log_max_size", "must be at least 1MiB")
+	}
+	if c.Daemon.LogFiles < 1 {
+		bad("daemon.log_files", "must be at least 1, not %d", c.Daemon.LogFiles)
 	}
 	if c.Daemon.HistoryRuns < 0 {
 		bad("daemon.history_runs", "must not be negative")

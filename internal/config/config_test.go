@@ -112,6 +112,9 @@ func TestParseErrors(t *testing.T) {
 		{"listen no tls", "[daemon]\nlisten = ':9007'", "f.toml:2: daemon.listen: needs daemon.tls_cert and daemon.tls_key"},
 		{"listen no ca", "[daemon]\nlisten = ':9007'\ntls_cert = 'c'\ntls_key = 'k'", "f.toml:2: daemon.listen: needs daemon.client_ca"},
 		{"listen bad", "[daemon]\nlisten = 'nowhere'\ntls_cert = 'c'\ntls_key = 'k'\nclient_ca = 'ca'", "f.toml:2: daemon.listen: must be HOST:PORT"},
+		{"metrics bad", "[daemon]\nmetrics_listen = 'nowhere'", "f.toml:2: daemon.metrics_listen: must be HOST:PORT"},
+		{"log files", "[daemon]\nlog_files = 0", "f.toml:2: daemon.log_files: must be at least 1"},
+		{"audit unknown", "[audit]\nsyslg = true", "syslg"},
 		{"tag cycle", "[tags]\nb = 'x,@c'\nc = '@d'\nd = 'y,@b'", "f.toml:2: tags.b: tag cycle: @b -> @c -> @d -> @b"},
 		{"tag self", "[tags]\nme = '@me'", "f.toml:2: tags.me: tag cycle: @me -> @me"},
 		{"tag syntax", "[tags]\nweb = 'web[01-'", "f.toml:2: tags.web: web[01-: unclosed '[' at column 4"},
@@ -621,5 +624,13 @@ func TestDocumentedDefaults(t *testing.T) {
 	}
 	if n < 20 {
 		t.Errorf("found %d documented defaults in docs/config.md; want every key's", n)
+	}
+}
+
+func TestMetricsAddress(t *testing.T) {
+	for in, want := range map[string]string{":9108": "127.0.0.1:9108", "0.0.0.0:9108": "0.0.0.0:9108", "[::1]:1": "[::1]:1", "": ""} {
+		if got := (Daemon{MetricsListen: in}).MetricsAddress(); got != want {
+			t.Errorf("MetricsAddress(%q) = %q; want %q", in, got, want)
+		}
 	}
 }
