@@ -122,6 +122,14 @@ func (g *globals) runDaemon(ctx context.Context, logFile string) error {
 		logger.Info("serving mutual TLS", "listen", tln.Addr().String())
 		ln = daemon.Merge(ln, tln)
 	}
+	if cfg.Daemon.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.Daemon.MetricsAddress())
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serving metrics (daemon.metrics_listen): %w", err)
+		}
+		opts.MetricsListener = mln
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)

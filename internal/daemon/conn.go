@@ -217,13 +217,13 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 		hosts := dedupe(b.Hosts)
 		switch t {
 		case proto.TypePingHosts:
-			s.audit.Request(c.who, id, "ping", hosts, "")
+			s.noteRequest(c.who, id, "ping", hosts, "")
 			c.goHandle(func() { c.send(id, proto.TypePingResults, &proto.PingResults{Results: s.ping(c.ctx, hosts)}) })
 		case proto.TypeInfoHosts:
-			s.audit.Request(c.who, id, "info", hosts, "")
+			s.noteRequest(c.who, id, "info", hosts, "")
 			c.goHandle(func() { c.send(id, proto.TypeInfoResults, &proto.InfoResults{Results: s.info(c.ctx, hosts)}) })
 		case proto.TypeTimeHosts:
-			s.audit.Request(c.who, id, "time", hosts, "")
+			s.noteRequest(c.who, id, "time", hosts, "")
 			c.goHandle(func() { c.send(id, proto.TypeTimeResults, &proto.TimeResults{Results: s.time(c.ctx, hosts)}) })
 		default:
 			c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
@@ -256,7 +256,7 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 			c.fail(id, proto.CodePermission, "only a local client may stop the daemon")
 			return
 		}
-		s.audit.Request(c.who, id, "stop", nil, "")
+		s.noteRequest(c.who, id, "stop", nil, "")
 		c.send(id, proto.TypeStopping, &proto.Stopping{})
 		s.stop(errStopped)
 	default:
@@ -270,7 +270,7 @@ func (c *clientConn) dispatchFile(id uint64, body any) {
 	switch b := body.(type) {
 	case *proto.PutRequest:
 		hosts := dedupe(b.Hosts)
-		s.audit.Request(c.who, id, "put", hosts, b.LocalPath+" -> "+b.Dest)
+		s.noteRequest(c.who, id, "put", hosts, b.LocalPath+" -> "+b.Dest)
 		c.goHandle(func() {
 			res, err := s.put(c.ctx, hosts, b)
 			if err != nil {
@@ -281,7 +281,7 @@ func (c *clientConn) dispatchFile(id uint64, body any) {
 		})
 	case *proto.GetRequest:
 		hosts := dedupe(b.Hosts)
-		s.audit.Request(c.who, id, "get", hosts, b.Src+" -> "+b.DestDir)
+		s.noteRequest(c.who, id, "get", hosts, b.Src+" -> "+b.DestDir)
 		c.goHandle(func() {
 			res, err := s.get(c.ctx, hosts, b)
 			if err != nil {

@@ -76,6 +76,9 @@ type Options struct {
 	Session hostsess.Options
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// MetricsListener, when set, serves Prometheus metrics over HTTP at /metrics
+	// (config daemon.metrics_listen). Serve closes it.
+	MetricsListener net.Listener
 
 	// peerCred reads a connection's peer; nil = SO_PEERCRED. Tests replace it.
 	peerCred func(net.Conn) (PeerCred, error)
@@ -91,6 +94,7 @@ type server struct {
 	log     *slog.Logger
 	audit   *audit.Log
 	hist    *history
+	metrics *promMetrics
 	started time.Time
 	uid     int
 	sem     chan struct{}
@@ -189,6 +193,12 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 			s.log.Warn("starting with an empty state", "err", err)
 			s.st = &state.File{Hosts: map[string]state.Host{}}
 		}
+	}
+	s.metrics = newMetrics(s)
+	if opts.MetricsListener != nil {
+		stopMetrics := s.metrics.serveMetrics(opts.MetricsListener, s.log.Warn)
+		defer stopMetrics()
+		s.log.Info("serving metrics", "listen", opts.MetricsListener.Addr().String())
 	}
 	s.ctx, s.stop = context.WithCancelCause(ctx)
 	defer s.stop(nil)
@@ -390,7 +400,7 @@ func (s *server) session(host string) (*hostSess, error) {
 func (s *server) orphan(host string, r hostsess.Result) {
 	hr := hostResult(host, r, nil, false)
 	hr.Stdout, hr.Stderr = r.Stdout, r.Stderr
-	s.audit.HostOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
+	s.noteOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
 	s.hist.add(proto.RunRecord{ID: r.RequestID, Command: "(result re-delivered after a reconnect)",
 		Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid, Unseen: true})
 }

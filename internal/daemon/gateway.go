@@ -320,7 +320,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		}
 		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
 		full.Output = false
-		s.audit.HostOutcome(who, outcome(runID, &full))
+		s.noteOutcome(who, outcome(runID, &full))
 		out[i], done[i] = full, true
 	}
 	failAll := func(err error) {

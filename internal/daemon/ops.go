@@ -144,7 +144,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 	if req.Subst {
 		extra = append(extra, slog.Bool("subst", true))
 	}
-	s.audit.Request(who, runID, "run", hosts, req.Command, extra...)
+	s.noteRequest(who, runID, "run", hosts, req.Command, extra...)
 	place := placeRun(req, hosts, runID)
 	c.send(id, proto.TypeRunAccepted, &proto.RunAccepted{RunID: runID})
 
@@ -195,6 +195,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
 			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert,
 			Unseen: c.ctx.Err() != nil} // the client left before the end: it saw only part
+		s.metrics.fanout.Observe(time.Duration(rec.Ended - rec.Started).Seconds())
+		s.metrics.bytes.WithLabelValues("out").Add(float64(len(req.Stdin) * len(hosts)))
 		if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}
@@ -259,7 +261,7 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 	c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: host, Kind: proto.EventDone, Result: &hr})
 	hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, false
 	hr.Truncated = hr.Truncated || r.Dropped > 0
-	s.audit.HostOutcome(who, outcome(runID, &hr))
+	s.noteOutcome(who, outcome(runID, &hr))
 	return hr
 }
 

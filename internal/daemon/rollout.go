@@ -210,7 +210,7 @@ func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.C
 			hr.Status, hr.Err = statusCancelled, "not started: "+context.Cause(ctx).Error()
 		}
 		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
-		s.audit.HostOutcome(who, outcome(runID, &hr))
+		s.noteOutcome(who, outcome(runID, &hr))
 		results[i] = hr
 	})
 }

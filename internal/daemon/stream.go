@@ -54,7 +54,7 @@ func (c *clientConn) startPutStream(id uint64, req *proto.PutStream) {
 		c.puts = map[uint64]*spool{}
 	}
 	c.puts[id] = &spool{f: f, req: req, hosts: hosts}
-	c.s.audit.Request(c.who, id, "put", hosts, req.Name+" -> "+req.Dest)
+	c.s.noteRequest(c.who, id, "put", hosts, req.Name+" -> "+req.Dest)
 }
 
 // putData adds a chunk to put-stream id's spool, and at EOF copies the file to
@@ -265,7 +265,7 @@ func (c *clientConn) startGetStream(id uint64, req *proto.GetStream) {
 	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.runs[id] = cancel
 	c.mu.Unlock()
-	s.audit.Request(c.who, id, "get", hosts, req.Src)
+	s.noteRequest(c.who, id, "get", hosts, req.Src)
 	c.goHandle(func() {
 		defer func() {
 			c.mu.Lock()
