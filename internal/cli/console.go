@@ -247,6 +247,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Timeout:         timeout,
 		Fanout:          fanout,
 		Dir:             rf.dir,
+		GetDir:          demoGetDir(g.demoDir),
 		Env:             env.vars,
 		Masked:          env.masked,
 		Subst:           rf.subst,

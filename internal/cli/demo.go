@@ -77,6 +77,15 @@ func demoOnly(cfg *config.Config, hosts []string) error {
 	return nil
 }
 
+// demoGetDir is where the demo's :get puts files without a DESTDIR: in the demo's directory,
+// like everything else the demo makes, not in the directory it was started from.
+func demoGetDir(demoDir string) string {
+	if demoDir == "" {
+		return ""
+	}
+	return filepath.Join(demoDir, "got")
+}
+
 // demoBanner is what the demo console says before its first prompt.
 func demoBanner(n int, dir string) string {
 	hosts := demoHosts(n)

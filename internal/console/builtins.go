@@ -445,6 +445,9 @@ func (c *console) cmdGet(ctx context.Context, args []string) int {
 		return 1
 	}
 	dir := "."
+	if c.opt.GetDir != "" {
+		dir = c.opt.GetDir
+	}
 	if len(args) == 2 {
 		dir = expandHome(args[1])
 	}

@@ -53,6 +53,7 @@ type Options struct {
 	Timeout time.Duration // per command and host; 0 means none
 	Fanout  int           // 0 means the daemon's default
 	Dir     string        // where commands start on each host; empty means home
+	GetDir  string        // where :get puts files when no DESTDIR is given; empty means "."
 	// Env, Masked and Subst are the variables of every command, the ones among them that
 	// are secret, and whether %h and %i are expanded (see client.RunRequest).
 	Env    map[string]string

@@ -88,6 +88,7 @@ func TestDemoKeepsToItself(t *testing.T) {
 		`case $PWD in "$TMPDIR"/shoal-demo-*/homes/node*) echo home-ok;; *) echo "home $PWD";; esac` + "\n" +
 		"cat f.txt\n" +
 		"mkdir -p sub\n:cd sub\npwd\n:cd\npwd\n" +
+		":get f.txt\n!cat $TMPDIR/shoal-demo-*/got/node1/f.txt\n" +
 		":target nosuchhost\n"
 	out, errOut, code := shoal(t, dir, in, "demo", "2")
 	for _, want := range []string{
@@ -97,6 +98,8 @@ func TestDemoKeepsToItself(t *testing.T) {
 		"dir: sub\n",
 		"/homes/node1/sub\n",
 		"dir: ~ (home)\n",
+		"ok node[1-2] (2): get 10 B → ",
+		"\ndemo-file\n",
 		"nosuchhost: not a host of the demo, whose hosts are node[1-2]",
 	} {
 		if !strings.Contains(out+errOut, want) {
@@ -105,6 +108,11 @@ func TestDemoKeepsToItself(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "home", "f.txt")); err == nil {
 		t.Errorf(":put f.txt in the demo wrote the real home's f.txt")
+	}
+	if _, err := os.Stat("node1"); err == nil {
+		os.RemoveAll("node1")
+		os.RemoveAll("node2")
+		t.Errorf(":get in the demo wrote into the directory it was started from")
 	}
 	noDemoDirs(t, dir)
 }
