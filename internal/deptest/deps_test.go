@@ -32,15 +32,18 @@ var allowed = map[string][]string{
 	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install"},
 	"internal/transport/openssh": {"internal/transport", "internal/install"},
 	"internal/client":            {"internal/proto", "internal/config", "internal/fsutil"},
-	"internal/console":           {"internal/client", "internal/render", "internal/hostlist", "internal/config"},
-	"internal/render":            {"internal/hostlist"},
-	"internal/proto":             {},
-	"internal/hostlist":          {},
-	"internal/config":            {"internal/hostlist"},
-	"internal/state":             {"internal/fsutil"},
-	"internal/fsutil":            {},
-	"internal/certs":             {},
-	"internal/audit":             {"internal/fsutil"},
+	// console names a run's pace as the wire does (proto.Rollout, in client.RunRequest) and
+	// writes --outdir files with fsutil's atomic replace.
+	"internal/console": {"internal/client", "internal/render", "internal/hostlist", "internal/config",
+		"internal/proto", "internal/fsutil"},
+	"internal/render":   {"internal/hostlist"},
+	"internal/proto":    {},
+	"internal/hostlist": {},
+	"internal/config":   {"internal/hostlist"},
+	"internal/state":    {"internal/fsutil"},
+	"internal/fsutil":   {},
+	"internal/certs":    {},
+	"internal/audit":    {"internal/fsutil"},
 }
 
 // stdlibOnly lists packages that may import nothing outside the standard library.
