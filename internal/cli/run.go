@@ -147,7 +147,8 @@ func status(code int) error {
 
 func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
 	var ro rolloutFlags
-	var outDir, errDir string
+	var outDir, errDir, diffRef string
+	var diff bool
 	cmd := &cobra.Command{
 		Use:   "run TARGETS [--] COMMAND...",
 		Short: "Run a command on every target and exit with the worst status",
@@ -235,6 +236,14 @@ Ctrl-C cancels the command on every host.`,
 				SummaryColor: render.ColorEnabled(g.stderr, os.Getenv),
 				OutDir:       outDir,
 				ErrDir:       errDir,
+				Diff:         diff || diffRef != "",
+				DiffRef:      diffRef,
+			}
+			if view.Diff && mode != console.ModeGather && mode != console.ModeStream {
+				return errors.New("--diff shows diffs in the text output modes (gather, stream), not in JSON")
+			}
+			if diffRef != "" && !slices.Contains(t.hosts, diffRef) {
+				return fmt.Errorf("--diff-ref %s: not one of the targets", diffRef)
 			}
 			if err := view.MakeOutDirs(); err != nil {
 				return err
@@ -259,6 +268,8 @@ Ctrl-C cancels the command on every host.`,
 	ro.add(cmd.Flags())
 	cmd.Flags().StringVar(&outDir, "outdir", "", "write each host's stdout to DIR/HOST and its result (JSON) to DIR/HOST.status, and stderr to DIR/HOST.err, as results arrive")
 	cmd.Flags().StringVar(&errDir, "errdir", "", "write each host's stderr to DIR/HOST.err (instead of the --outdir)")
+	cmd.Flags().BoolVar(&diff, "diff", false, "after the results, show each minority group's output as a unified diff against the largest group's")
+	cmd.Flags().StringVar(&diffRef, "diff-ref", "", "with --diff: diff against the output of HOST instead of the largest group")
 	return cmd
 }
 

@@ -61,6 +61,7 @@ func builtins() []builtin {
 		{name: "ping", help: "check every target's agent and show round trips", run: (*console).cmdPing},
 		{name: "info", help: "describe every target (OS, kernel, CPUs, memory, load, uptime, agent)", run: (*console).cmdInfo},
 		{name: "time", help: "show every target's clock offset from this machine, sorted, outliers marked", run: (*console).cmdTime},
+		{name: "diff", usage: "[HOST]", help: "show how the last command's output differed: a unified diff of each group against the largest (or HOST's)", run: (*console).cmdDiff},
 		{name: "last", usage: "[N]", help: "show the results of the last N commands again (default 1)", run: (*console).cmdLast},
 		{name: "status", help: "describe the daemon and its host sessions", run: (*console).cmdStatus},
 		{name: "quit", aliases: []string{"q", "exit"}, help: "leave the console (Ctrl-D does too)", run: (*console).cmdQuit},

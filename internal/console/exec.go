@@ -74,6 +74,10 @@ type View struct {
 	// OutDir/HOST.status as it arrives; its stderr goes to ErrDir/HOST.err (ErrDir empty:
 	// OutDir). The directories must exist (MakeOutDirs).
 	OutDir, ErrDir string
+	// Diff writes, after the results of the text modes, each minority group's output as a
+	// unified diff against the largest group's, or against the group of host DiffRef.
+	Diff    bool
+	DiffRef string
 	// NoPrefix writes stream mode's lines without the host column.
 	NoPrefix bool
 }
@@ -338,7 +342,15 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	rs := ToRender(out.Results)
 	switch v.Mode {
 	case ModeGather:
-		note(render.Gather(v.Out, rs, gopt))
+		groups := render.Groups(rs)
+		note(render.WriteGroups(v.Out, groups, gopt))
+		if v.Diff {
+			note(render.WriteDiffs(v.Out, groups, v.DiffRef, opt))
+		}
+	case ModeStream:
+		if v.Diff {
+			note(render.WriteDiffs(v.Out, render.Groups(rs), v.DiffRef, opt))
+		}
 	case ModeJSON:
 		note(render.WriteJSON(v.Out, rs))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/render"
 )
 
 // ParseCount reads "N" or "N%" (N ≥ 1; a percentage at most 100), as --batch and --max-fail
@@ -130,4 +131,26 @@ func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollo
 		more.Elapsed += out.Elapsed
 	}
 	return more, err
+}
+
+// cmdDiff writes the last command's groups as diffs against the largest group, or args[0]'s.
+func (c *console) cmdDiff(_ context.Context, args []string) int {
+	if c.last == nil {
+		c.errorf("no command has run yet")
+		return 1
+	}
+	ref := ""
+	if len(args) > 0 {
+		ref = args[0]
+	}
+	groups := render.Groups(ToRender(c.last))
+	if len(groups) < 2 {
+		fmt.Fprintln(c.notes(), "every host gave the same result: nothing to diff")
+		return 0
+	}
+	if err := render.WriteDiffs(c.out, groups, ref, render.Options{Color: c.opt.Color}); err != nil {
+		c.errorf("diff: %v", err)
+		return 1
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
@@ -66,6 +67,23 @@ func TestCanaryAsks(t *testing.T) {
 		}
 		if tc.runs == 2 && (strings.Join(reqs[1].Hosts, " ") != "n2 n3 n4" || reqs[1].Rollout.Batch != 2) {
 			t.Errorf("answer %q: second run %v %+v; want n2 n3 n4 in batches of 2", tc.answer, reqs[1].Hosts, reqs[1].Rollout)
+		}
+	}
+}
+
+func TestDiffBuiltin(t *testing.T) {
+	f := newFake(func(host, cmd string) (client.HostResult, bool) {
+		r, block := standard(host, cmd)
+		if cmd == "which" && strings.HasSuffix(host, "2") {
+			r.Stdout = []byte("two\n")
+		}
+		return r, block
+	})
+	_, out := runConsole(t, f, []string{"n1", "n2", "n12"}, ":diff\nwhich\n:diff\n:diff n1\n:diff n9\ntrue\n:diff\n", nil)
+	for _, want := range []string{"no command has run yet", "--- n[2,12]\n+++ n1\n", "--- n1\n+++ n[2,12]\n",
+		"diff against n9: no such host", "nothing to diff"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -226,6 +227,45 @@ func TestRollout(t *testing.T) {
 			t.Errorf("outdir h001 after a run without stdout: %q; want empty", b)
 		}
 	})
+}
+
+// TestDiffOnFleet shows how one host's output differs, as a diff that patch applies.
+func TestDiffOnFleet(t *testing.T) {
+	if _, err := exec.LookPath("patch"); err != nil {
+		t.Skip("no patch:", err)
+	}
+	rf := newRolloutFleet(t)
+	rf.markFail(t, 2)
+	cmd := "seq 1 12; test -e ~/shoal-fail && echo extra && seq 20 22; true"
+	r := rf.h.shoal(2*time.Minute, "run", "--diff", "h[001-006]", "--", cmd)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("shoal run --diff:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "--- h[001-002,004-006]\n+++ h003\n") {
+		t.Errorf("no diff from the five hosts to h003 in:\n%s", r.stdout)
+	}
+	// patch, given the whole output, finds the diff and turns the majority's output into h003's.
+	ref := filepath.Join(t.TempDir(), "ref")
+	var want strings.Builder
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	os.WriteFile(ref, []byte(want.String()), 0o600)
+	want.WriteString("extra\n20\n21\n22\n")
+	p := exec.Command("patch", "-s", ref)
+	p.Stdin = strings.NewReader(r.stdout)
+	if out, err := p.CombinedOutput(); err != nil {
+		t.Fatalf("patch: %v: %s", err, out)
+	}
+	if got := string(mustRead(t, ref)); got != want.String() {
+		t.Errorf("patched:\n%s\nwant h003's output:\n%s", got, want.String())
+	}
+	// --diff-ref turns it round.
+	r = rf.h.shoal(2*time.Minute, "run", "--diff-ref", "h003", "h[001-006]", "--", cmd)
+	if !strings.Contains(r.stdout, "--- h003\n+++ h[001-002,004-006]\n") {
+		t.Errorf("--diff-ref h003: no diff from h003 in:\n%s", r.stdout)
+	}
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -14,6 +14,7 @@ const (
 	sgrBold   = "\x1b[1m"
 	sgrDim    = "\x1b[2m"
 	sgrRed    = "\x1b[31m"
+	sgrGreen  = "\x1b[32m"
 	sgrYellow = "\x1b[33m"
 	sgrCyan   = "\x1b[36m"
 )
