@@ -514,6 +514,9 @@ func (c *console) cmdStatus(ctx context.Context, _ []string) int {
 	}
 	fmt.Fprintf(c.out, "targets: %s (%d) · timeout %s · fanout %s · output %s\n",
 		hostlist.Fold(c.hosts), len(c.hosts), durationOrOff(c.timeout), fanoutString(c.fanout), c.mode)
+	if c.dir != "" {
+		fmt.Fprintf(c.out, "dir: %s\n", c.dir)
+	}
 	if c.identity != "" {
 		fmt.Fprintf(c.out, "identity: %s\n", c.identity)
 	}

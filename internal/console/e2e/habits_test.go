@@ -87,7 +87,7 @@ func TestDemoKeepsToItself(t *testing.T) {
 	in := ":put " + src + " f.txt\n" +
 		`case $PWD in "$TMPDIR"/shoal-demo-*/homes/node*) echo home-ok;; *) echo "home $PWD";; esac` + "\n" +
 		"cat f.txt\n" +
-		"mkdir -p sub\n:cd sub\npwd\n:cd\npwd\n" +
+		"mkdir -p sub\n:cd sub\npwd\n:status\n:cd\npwd\n" +
 		":get f.txt\n!cat $TMPDIR/shoal-demo-*/got/node1/f.txt\n" +
 		":target nosuchhost\n"
 	out, errOut, code := shoal(t, dir, in, "demo", "2")
@@ -105,6 +105,9 @@ func TestDemoKeepsToItself(t *testing.T) {
 		if !strings.Contains(out+errOut, want) {
 			t.Errorf("demo output lacks %q (status %d)\nstdout:\n%s\nstderr:\n%s", want, code, out, errOut)
 		}
+	}
+	if n := strings.Count(out+errOut, "dir: sub\n"); n != 2 {
+		t.Errorf("\"dir: sub\" %d times; want it from :cd and from :status", n)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "home", "f.txt")); err == nil {
 		t.Errorf(":put f.txt in the demo wrote the real home's f.txt")
