@@ -54,6 +54,9 @@ type Options struct {
 	AgentID string
 	// Shell runs commands with Shell -c; empty means bash, or sh when there is no bash.
 	Shell string
+	// AskpassHelper is the program sudo runs as SUDO_ASKPASS to get a password from the
+	// agent (AskpassMain); empty means the agent's own executable.
+	AskpassHelper string
 	// Logger receives diagnostics; nil means discard.
 	Logger *Logger
 	// Now is the clock; nil means time.Now.
@@ -121,6 +124,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AskpassHelper == "" {
+		o.AskpassHelper, _ = os.Executable()
 	}
 	return nil
 }

@@ -181,9 +181,20 @@ func (s *server) finish(j *job, ex *proto.Exit) {
 // run starts the command, streams its output and waits for it.
 func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	start := s.now()
+	var wrapSudo func(*exec.Cmd, []string) // set when the command goes through sudo
 	fail := func(err error) *proto.Exit {
 		end := s.now()
 		return &proto.Exit{Code: -1, Start: start.UnixNano(), End: end.UnixNano(), Err: err.Error()}
+	}
+	if j.req.SudoUser != "" {
+		// The password lives no longer than the command: it is never written anywhere.
+		defer clear(j.req.SudoPassword)
+		sr, ex := s.sudoPrepare(ctx, j)
+		if ex != nil {
+			return ex
+		}
+		defer sr.close()
+		wrapSudo = sr.wrap
 	}
 	stdin, err := os.Open(os.DevNull)
 	if j.hasStdin {
@@ -230,8 +241,11 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		}
 		return fail(fmt.Errorf("working directory %s: %w", cmd.Dir, err))
 	}
-	cmd.Env = append(os.Environ(), "SHOAL_RUN_DIR="+j.dir, "SHOAL_REQUEST_ID="+strconv.FormatUint(j.id, 10))
-	cmd.Env = append(cmd.Env, j.req.Env...)
+	extra := append([]string{"SHOAL_RUN_DIR=" + j.dir, "SHOAL_REQUEST_ID=" + strconv.FormatUint(j.id, 10)}, j.req.Env...)
+	cmd.Env = append(os.Environ(), extra...)
+	if wrapSudo != nil {
+		wrapSudo(cmd, extra)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 

@@ -24,6 +24,9 @@ import (
 // cobra nor anything else of the console and stays a third of the size of shoal: the bytes every
 // host downloads on first contact.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, version string) int {
+	if code, ok := AskpassMain(stdout); ok {
+		return code
+	}
 	var (
 		opts      Options
 		outputCap string

@@ -37,6 +37,8 @@ type runFlags struct {
 	env         []string // --env NAME=VALUE, repeatable
 	envFile     string   // --env-file: secret NAME=VALUE lines
 	subst       bool     // --subst: expand %h and %i in the command
+	sudo        bool     // --sudo
+	sudoUser    string   // --sudo-user
 }
 
 // addConsoleCommands makes the root command open the console (`shoal`, `shoal TARGETS`), adds the
@@ -52,6 +54,8 @@ func addConsoleCommands(root *cobra.Command, g *globals) {
 	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
 	pf.StringArrayVar(&rf.env, "env", nil, "set NAME=VALUE in the environment of the command on every host (repeatable; no AcceptEnv needed)")
 	pf.StringVar(&rf.envFile, "env-file", "", "set the NAME=VALUE lines of FILE in the command's environment; their values show as *** in the audit log")
+	pf.BoolVar(&rf.sudo, "sudo", false, "run the command through sudo on every host (the password is asked once, only if a host needs it; $SHOAL_ASKPASS names a program that prints it)")
+	pf.StringVar(&rf.sudoUser, "sudo-user", "", "with sudo, run as `USER` (default root; implies --sudo)")
 	pf.BoolVar(&rf.subst, "subst", false, "expand %h (the host's name), %i (its SHOAL_INDEX) and %% in the command on each host")
 	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
 	root.Flags().MarkHidden("demo-banner")
@@ -222,6 +226,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 	if err != nil {
 		return err
 	}
+	sudoOn, sudoUser := rf.sudoSettings(cfg)
 	expand := func(e string) ([]string, error) { return cfg.Targets(e, nil) }
 	if g.demoDir != "" {
 		expand = func(e string) ([]string, error) {
@@ -251,6 +256,8 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Env:             env.vars,
 		Masked:          env.masked,
 		Subst:           rf.subst,
+		Sudo:            sudoOn,
+		SudoUser:        sudoUser,
 		KillGrace:       cfg.Run.KillGrace.Std(),
 		Mode:            mode,
 		NoPrefix:        rf.noPrefix,

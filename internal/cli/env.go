@@ -98,3 +98,18 @@ func parseEnvFile(b []byte) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// sudoSettings says whether commands go through sudo, and as whom (empty: root).
+func (rf *runFlags) sudoSettings(cfg *config.Config) (bool, string) {
+	on, user := rf.sudo || rf.sudoUser != "", rf.sudoUser
+	if cfg != nil {
+		on = on || cfg.Run.Sudo
+		if user == "" {
+			user = cfg.Run.SudoUser
+		}
+	}
+	if user == "" {
+		user = "root"
+	}
+	return on, user
+}

@@ -76,6 +76,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 // Main runs the shoal command line with args and returns the process exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	if code, ok := agent.AskpassMain(stdout); ok {
+		return code // sudo runs the agent's executable as its askpass helper
+	}
 	if len(args) > 0 && args[0] == "agent" {
 		// The agent starts once per host connection: skip building the whole command tree.
 		return agent.Main(args[1:], stdin, stdout, stderr, Version)

@@ -216,6 +216,12 @@ Ctrl-C cancels the command on every host.`,
 			if t.cfg.Console.RequireIdentity && req.Identity == "" {
 				return errors.New("the configuration requires an identity: set SHOAL_IDENTITY")
 			}
+			if on, user := rf.sudoSettings(t.cfg); on {
+				su := &console.Sudo{User: user, Notes: g.stderr}
+				if err := su.Prepare(ctx, t.sess, &req); err != nil {
+					return err
+				}
+			}
 			if rf.stdin {
 				b, err := io.ReadAll(io.LimitReader(g.stdin, maxStdin+1))
 				if err != nil {

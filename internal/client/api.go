@@ -66,6 +66,12 @@ type RunRequest struct {
 	Index []int
 	Count int
 	RunID uint64
+	// SudoUser runs the command through sudo as this user; SudoPassword is given to sudo on
+	// the hosts whose sudo asks for one. SudoCheck runs nothing: each host's result says
+	// whether sudo would run a command there (ok) or why not (HostResult.Sudo).
+	SudoUser     string
+	SudoPassword []byte
+	SudoCheck    bool
 }
 
 // EventKind says what an Event carries.
@@ -121,6 +127,7 @@ type HostResult struct {
 	SysCPU    time.Duration
 	MaxRSS    int64  // bytes
 	Err       string // why, for every status but ok and failed
+	Sudo      string // why sudo did not run the command (proto.SudoPasswordRequired...)
 }
 
 // Run is a command in flight.

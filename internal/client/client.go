@@ -597,5 +597,5 @@ func unixTime(ns int64) time.Time {
 func hostResult(p *proto.HostResult) HostResult {
 	return HostResult{Host: p.Host, Status: Status(p.Status), ExitCode: p.ExitCode, Signal: p.Signal, PID: p.PID,
 		Stdout: p.Stdout, Stderr: p.Stderr, Truncated: p.Truncated, Started: unixTime(p.Started), Ended: unixTime(p.Ended),
-		UserCPU: time.Duration(p.UserCPU), SysCPU: time.Duration(p.SysCPU), MaxRSS: p.MaxRSS, Err: p.Err}
+		UserCPU: time.Duration(p.UserCPU), SysCPU: time.Duration(p.SysCPU), MaxRSS: p.MaxRSS, Err: p.Err, Sudo: p.Sudo}
 }

@@ -42,6 +42,9 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	if req.Rollout != nil && !slices.Contains(c.hello.Caps, proto.CapRollout) {
 		return nil, errors.New("this daemon cannot pace a run (--batch, --max-fail, --canary); stop it with `shoal daemon stop` so that one of this version starts")
 	}
+	if req.SudoUser != "" && !slices.Contains(c.hello.Caps, proto.CapSudo) {
+		return nil, errors.New("this daemon cannot run commands through sudo; stop it with `shoal daemon stop` so that one of this version starts")
+	}
 	rs := &runState{c: c, hosts: req.Hosts, accepted: make(chan error, 1), out: make(chan Event),
 		done: map[string]bool{}, stdout: map[string][]byte{}, stderr: map[string][]byte{}, notify: make(chan struct{}, 1)}
 	id, err := c.register(&call{run: rs})
@@ -50,7 +53,8 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	}
 	body := &proto.RunRequest{Hosts: req.Hosts, Command: req.Command, Timeout: int64(req.Timeout), Env: req.Env,
 		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace),
-		Rollout: req.Rollout, Subst: req.Subst, Masked: req.Masked, Index: req.Index, Count: req.Count, RunID: req.RunID}
+		Rollout: req.Rollout, Subst: req.Subst, Masked: req.Masked, Index: req.Index, Count: req.Count, RunID: req.RunID,
+		SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)

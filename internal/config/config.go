@@ -183,6 +183,9 @@ type Run struct {
 	KillGrace Duration `toml:"kill_grace"`
 	// Env sets variables for every command on every host (NAME = "VALUE"), beside --env.
 	Env map[string]string `toml:"env"`
+	// Sudo runs every command through sudo as SudoUser (empty: root), as --sudo does.
+	Sudo     bool   `toml:"sudo"`
+	SudoUser string `toml:"sudo_user"`
 }
 
 // ValidEnvName reports whether name can be an environment variable's name for a command:

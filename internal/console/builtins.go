@@ -55,6 +55,7 @@ func builtins() []builtin {
 		{name: "maxfail", usage: "[N|N%|off]", help: "start no more hosts once N (or N%) did not succeed; the rest are skipped", run: (*console).cmdMaxFail},
 		{name: "canary", usage: "[N|off]", help: "run commands on the first N targets alone, then ask before going on", run: (*console).cmdCanary},
 		{name: "cd", usage: "[DIR]", help: "start commands in DIR on every host (relative to the current one; home without DIR)", run: (*console).cmdCd},
+		{name: "sudo", usage: "[on|off|USER]", help: "run commands through sudo (as root, or as USER), or not; the password is asked once, only if a host needs it", run: (*console).cmdSudo},
 		{name: "output", aliases: []string{"o"}, usage: "[gather|stream|json]", help: "set how results are shown", args: argModes, run: (*console).cmdOutput},
 		{name: "put", usage: "SRC DEST", help: "copy the local file SRC to DEST on every target (mode kept)", args: argPaths, run: (*console).cmdPut},
 		{name: "get", usage: "SRC [DESTDIR]", help: "copy SRC from every target into DESTDIR/<host>/ (default .)", args: argPaths, run: (*console).cmdGet},
@@ -625,4 +626,31 @@ func splitArgs(s string) ([]string, error) {
 		args = append(args, cur.String())
 	}
 	return args, nil
+}
+
+func (c *console) cmdSudo(_ context.Context, args []string) int {
+	if len(args) > 1 {
+		c.errorf("usage: :sudo [on|off|USER]")
+		return 1
+	}
+	if len(args) == 1 {
+		switch args[0] {
+		case "on":
+			c.sudoOn = true
+		case "off":
+			c.sudoOn = false
+		default:
+			if args[0] != c.sudo.User {
+				c.sudo.Forget() // another user's password, maybe
+				c.sudo.User = args[0]
+			}
+			c.sudoOn = true
+		}
+	}
+	if c.sudoOn {
+		fmt.Fprintf(c.notes(), "sudo: on, as %s\n", c.sudo.User)
+	} else {
+		fmt.Fprintln(c.notes(), "sudo: off")
+	}
+	return 0
 }

@@ -59,6 +59,10 @@ type Options struct {
 	Env    map[string]string
 	Masked []string
 	Subst  bool
+	// Sudo runs commands through sudo from the start (:sudo on|off switches); SudoUser is
+	// whom as, empty meaning root.
+	Sudo     bool
+	SudoUser string
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
 	Mode      Mode
@@ -92,6 +96,8 @@ type console struct {
 	identity string
 	pace     proto.Rollout // :batch, :maxfail, :canary
 	lr       lineReader    // where lines and answers come from
+	sudoOn   bool          // commands go through sudo (:sudo on|off)
+	sudo     *Sudo         // whom as, and the password once given
 
 	// last holds the previous command's results, for retargeting.
 	last  []client.HostResult
@@ -129,6 +135,8 @@ func Run(ctx context.Context, opt Options) (int, error) {
 		mode:       opt.Mode,
 		identity:   opt.Identity,
 		interrupts: make(chan struct{}, 1),
+		sudoOn:     opt.Sudo,
+		sudo:       newSudo(opt.SudoUser, opt.Err),
 	}
 
 	// SIGINT never kills the console: it cancels the running command, if any.
@@ -278,6 +286,14 @@ func (c *console) run(ctx context.Context, command string) int {
 		c.errorf("no targets: set some with :target EXPR")
 		return 1
 	}
+	if c.sudoOn {
+		// Asks for the password the first time a host needs one; request carries it.
+		probe := c.request(c.hosts, command, nil)
+		if err := c.sudo.Prepare(ctx, c.sess, &probe); err != nil {
+			c.errorf("%v", err)
+			return ExitNotRun
+		}
+	}
 	var out *Outcome
 	var err error
 	if ro := c.rollout(); ro != nil && ro.Canary > 0 && c.opt.Interactive {
@@ -302,7 +318,7 @@ func (c *console) run(ctx context.Context, command string) int {
 
 // request is a run of command on hosts with the console's settings, paced by ro.
 func (c *console) request(hosts []string, command string, ro *proto.Rollout) client.RunRequest {
-	return client.RunRequest{
+	r := client.RunRequest{
 		Hosts:     hosts,
 		Command:   command,
 		Timeout:   c.timeout,
@@ -315,6 +331,10 @@ func (c *console) request(hosts []string, command string, ro *proto.Rollout) cli
 		KillGrace: c.opt.KillGrace,
 		Rollout:   ro,
 	}
+	if c.sudoOn {
+		r.SudoUser, r.SudoPassword = c.sudo.User, c.sudo.password
+	}
+	return r
 }
 
 // view is how the console shows results now.
@@ -351,4 +371,12 @@ func sortedCopy(hosts []string) []string {
 		j++
 	}
 	return out[:j]
+}
+
+// newSudo returns the console's sudo state for user (empty: root).
+func newSudo(user string, notes io.Writer) *Sudo {
+	if user == "" {
+		user = "root"
+	}
+	return &Sudo{User: user, Retry: true, Notes: notes}
 }

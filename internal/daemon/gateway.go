@@ -342,7 +342,8 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		place.forward(&fwd, hosts)
 		r, err = gc.Run(ctx, client.RunRequest{Hosts: hosts, Command: req.Command, Timeout: time.Duration(req.Timeout),
 			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace),
-			Subst: req.Subst, Masked: req.Masked, Index: fwd.Index, Count: fwd.Count, RunID: fwd.RunID})
+			Subst: req.Subst, Masked: req.Masked, Index: fwd.Index, Count: fwd.Count, RunID: fwd.RunID,
+			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck})
 	}
 	if err != nil {
 		failAll(err)
@@ -394,7 +395,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 func wireResult(r *client.HostResult) proto.HostResult {
 	hr := proto.HostResult{Host: r.Host, Status: string(r.Status), ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
 		Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU),
-		MaxRSS: r.MaxRSS, Err: r.Err}
+		MaxRSS: r.MaxRSS, Err: r.Err, Sudo: r.Sudo}
 	if !r.Started.IsZero() {
 		hr.Started = r.Started.UnixNano()
 	}

@@ -57,7 +57,7 @@ func statusOf(ctx context.Context, err error) string {
 
 // hostResult turns a session's result and error into the wire result, without output.
 func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto.HostResult {
-	hr := proto.HostResult{Host: host, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
+	hr := proto.HostResult{Host: host, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID, Sudo: r.Sudo,
 		Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU), MaxRSS: r.MaxRSS}
 	if !r.Started.IsZero() {
 		hr.Started = r.Started.UnixNano()
@@ -144,7 +144,15 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 	if req.Subst {
 		extra = append(extra, slog.Bool("subst", true))
 	}
-	s.noteRequest(who, runID, "run", hosts, req.Command, extra...)
+	op := "run"
+	if req.SudoUser != "" {
+		// That sudo was used and as whom; never the password.
+		extra = append(extra, slog.String("sudo", req.SudoUser))
+		if req.SudoCheck {
+			op = "sudo-check"
+		}
+	}
+	s.noteRequest(who, runID, op, hosts, req.Command, extra...)
 	place := placeRun(req, hosts, runID)
 	c.send(id, proto.TypeRunAccepted, &proto.RunAccepted{RunID: runID})
 
@@ -161,7 +169,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		// a run together keep no more of it in memory than the history holds.
 		ereq := hostsess.ExecRequest{Command: req.Command, Dir: req.Dir, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
 			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep),
-			KillGrace: time.Duration(req.KillGrace), KillNow: killNow}
+			KillGrace: time.Duration(req.KillGrace), KillNow: killNow,
+			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.
@@ -197,7 +206,9 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			Unseen: c.ctx.Err() != nil} // the client left before the end: it saw only part
 		s.metrics.fanout.Observe(time.Duration(rec.Ended - rec.Started).Seconds())
 		s.metrics.bytes.WithLabelValues("out").Add(float64(len(req.Stdin) * len(hosts)))
-		if err := s.hist.add(rec); err != nil {
+		if req.SudoCheck {
+			// A check ran nothing: the history is for commands.
+		} else if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}
 		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})

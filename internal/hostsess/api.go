@@ -102,6 +102,10 @@ type ExecRequest struct {
 	// memory; output past it still goes to onEvent and counts in Result.Dropped.
 	// 0 means OutputCap.
 	KeepCap int64
+	// SudoUser, SudoPassword and SudoCheck run the command through sudo (see proto.Exec).
+	SudoUser     string
+	SudoPassword []byte
+	SudoCheck    bool
 }
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
@@ -126,6 +130,7 @@ type Result struct {
 	Started, Ended  time.Time
 	UserCPU, SysCPU time.Duration
 	MaxRSS          int64
+	Sudo            string // why sudo did not run the command (proto.SudoPasswordRequired...)
 }
 
 // Status is a snapshot of a session for `shoal daemon status`.

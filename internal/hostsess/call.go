@@ -95,6 +95,7 @@ func fillExit(r *Result, e *proto.Exit) {
 		}
 	}
 	r.Truncated = e.Truncated
+	r.Sudo = e.Sudo
 	if e.Start != 0 {
 		r.Started = time.Unix(0, e.Start)
 	}

@@ -106,10 +106,20 @@ type RunRequest struct {
 	Index []int  `cbor:"13,keyasint,omitempty"`
 	Count int    `cbor:"14,keyasint,omitempty"`
 	RunID uint64 `cbor:"15,keyasint,omitempty"`
+	// SudoUser runs the command through sudo as this user on every host; SudoPassword is
+	// for the hosts whose sudo asks for one (never logged or recorded). SudoCheck runs
+	// nothing and records nothing in the history: each host's result says whether sudo
+	// would run a command there (ok) or why not (HostResult.Sudo).
+	SudoUser     string `cbor:"16,keyasint,omitempty"`
+	SudoPassword []byte `cbor:"17,keyasint,omitempty"`
+	SudoCheck    bool   `cbor:"18,keyasint,omitempty"`
 }
 
 // CapRollout is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Rollout.
 const CapRollout = "rollout"
+
+// CapSudo is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.SudoUser.
+const CapSudo = "sudo"
 
 // Rollout says how a run paces its hosts. The command runs on at most a batch of hosts at
 // a time, a sliding window by default (a host starts as soon as another finishes) or
@@ -172,6 +182,7 @@ type HostResult struct {
 	MaxRSS    int64  `cbor:"13,keyasint,omitempty"` // bytes
 	Err       string `cbor:"14,keyasint,omitempty"`
 	Output    bool   `cbor:"15,keyasint,omitempty"` // Stdout and Stderr are the whole output (replace, not append)
+	Sudo      string `cbor:"16,keyasint,omitempty"` // why sudo did not run the command (proto.SudoPasswordRequired...)
 }
 
 // RunEnd follows the last host's done event of a run.

@@ -223,6 +223,8 @@
 //	2026-12-08  RunRequest.Subst, Masked, Index, Count, RunID (keys 11–15): per-host %h and %i,
 //	            secret variables, and a forwarded run's SHOAL_INDEX/COUNT/RUN_ID; an older
 //	            daemon ignores them (no substitution, values logged as given)
+//	2026-12-08  RunRequest.SudoUser, SudoPassword, SudoCheck (keys 16–18), HostResult.Sudo
+//	            (key 16); a client sends them only to a daemon whose Caps say "sudo"
 //
 // # Bodies
 //
@@ -283,6 +285,9 @@
 //	   5  Dir           text              working directory, absolute or relative to home; empty means home
 //	   6  OutputCap     int               bytes of output to keep; 0 means the agent's default
 //	   7  KillGrace     int               ns from SIGTERM to SIGKILL when the Timeout stops it; 0: SIGKILL at once
+//	   8  SudoUser      text              run through sudo as this user
+//	   9  SudoPassword  bytes             for sudo's askpass, where sudo asks; never written anywhere
+//	  10  SudoCheck     bool              run nothing: exit says whether sudo would run a command
 //
 //	Started: started (7)
 //	   1  PID           int
@@ -312,6 +317,7 @@
 //	  13  StdoutBytes   int               bytes the command wrote to stdout, kept or not
 //	  14  StderrBytes   int
 //	  15  Err           text              why the command could not be started or waited for
+//	  16  Sudo          text              why sudo did not run it: password-required, password-incorrect, no-tty, refused, missing
 //
 //	Ack: ack (10), no fields
 //
@@ -401,6 +407,9 @@
 //	  13  Index         []int             a forwarding daemon's: the place of each of Hosts in the whole run
 //	  14  Count         int               a forwarding daemon's: the size of the whole run
 //	  15  RunID         uint              a forwarding daemon's: the whole run's id (SHOAL_RUN_ID)
+//	  16  SudoUser      text              run through sudo as this user
+//	  17  SudoPassword  bytes             for hosts whose sudo asks; never logged or recorded
+//	  18  SudoCheck     bool              run nothing, record nothing: can sudo run a command?
 //
 //	Rollout (in run)
 //	   1  Batch         int               hosts running the command at once; 0: all
@@ -440,6 +449,7 @@
 //	  13  MaxRSS        int               bytes
 //	  14  Err           text
 //	  15  Output        bool              Stdout and Stderr are the whole output: replace, not append
+//	  16  Sudo          text              why sudo did not run the command (as Exit.Sudo)
 //
 //	RunEnd: run-end (69), no fields
 //
@@ -605,4 +615,8 @@
 //	2026-11-25  exec, output-files, redeliver, ping, info, read, write, kill, busy  (protocol 1)
 //	2026-12-08  Exec.KillGrace (key 7) and Kill.Grace (key 4): SIGTERM first, SIGKILL after the
 //	            grace; an older agent ignores them and a stopped command gets the signal alone
+//	2026-12-08  sudo: Exec.SudoUser, SudoPassword, SudoCheck (keys 8–10) and Exit.Sudo (key 16).
+//	            The daemon sends them only to an agent announcing "sudo" (the agent it
+//	            replicated always does); the password reaches sudo through the agent's
+//	            askpass helper over a private socket, never argv, environment or a file
 package proto

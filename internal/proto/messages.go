@@ -61,7 +61,23 @@ type Exec struct {
 	// KillGrace is how long a command stopped by its Timeout has between SIGTERM and SIGKILL
 	// (ns); 0 means SIGKILL at once.
 	KillGrace int64 `cbor:"7,keyasint,omitempty"`
+	// SudoUser, when set, runs the command through sudo as this user. SudoPassword is given
+	// to sudo through the agent's askpass helper, only on a host where sudo asks for one,
+	// and is never written anywhere. SudoCheck runs nothing: the exit says whether sudo
+	// would run a command (Code 0) or why not (Sudo).
+	SudoUser     string `cbor:"8,keyasint,omitempty"`
+	SudoPassword []byte `cbor:"9,keyasint,omitempty"`
+	SudoCheck    bool   `cbor:"10,keyasint,omitempty"`
 }
+
+// Why sudo did not run a command (Exit.Sudo, HostResult.Sudo).
+const (
+	SudoPasswordRequired  = "password-required"  // sudo wants a password and none was given
+	SudoPasswordIncorrect = "password-incorrect" // the password given was refused
+	SudoNoTTY             = "no-tty"             // sudo wants a terminal (requiretty)
+	SudoRefused           = "refused"            // the user may not run the command as SudoUser
+	SudoMissing           = "missing"            // no sudo on the host
+)
 
 // Started says the process of request id exists, or that a re-delivered result follows.
 type Started struct {
@@ -103,6 +119,7 @@ type Exit struct {
 	StdoutBytes int64  `cbor:"13,keyasint,omitempty"` // bytes the command wrote to stdout, kept or not
 	StderrBytes int64  `cbor:"14,keyasint,omitempty"`
 	Err         string `cbor:"15,keyasint,omitempty"` // why the command could not be started or waited for
+	Sudo        string `cbor:"16,keyasint,omitempty"` // why sudo did not run the command (SudoPasswordRequired...)
 }
 
 // Elapsed returns Duration as a time.Duration.

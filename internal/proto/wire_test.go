@@ -33,7 +33,7 @@ func goldenMessages() map[Type]any {
 	hostResult := func(host string) HostResult {
 		return HostResult{Host: host, Status: "failed", ExitCode: 3, Signal: "SIGTERM", PID: 4242,
 			Stdout: []byte("out\n"), Stderr: []byte("err\n"), Truncated: true, Started: 1764000000000000000,
-			Ended: 1764000001500000000, UserCPU: 2000000, SysCPU: 1000000, MaxRSS: 8 << 20, Err: "exit status 3", Output: true}
+			Ended: 1764000001500000000, UserCPU: 2000000, SysCPU: 1000000, MaxRSS: 8 << 20, Err: "exit status 3", Output: true, Sudo: SudoRefused}
 	}
 	fileResult := FileResult{Host: "web2", Status: "ok", Err: "none", Bytes: 1234, Path: "/tmp/d/web2/hosts", Mode: 0o644}
 	return map[Type]any{
@@ -47,12 +47,13 @@ func goldenMessages() map[Type]any {
 			Version: "v0.3.1", BinarySHA256: "9f86d081884c7d65", Clock: 1764000000000000000, AgentID: "web1-4242-x7",
 			PID: 4242, Running: 2, Queued: 1, StateDir: "/home/u/.cache/shoal"},
 		TypeExec: &Exec{Cmd: "uptime", Env: []string{"LANG=C"}, Stdin: []byte("in\n"), Timeout: 30000000000,
-			Dir: "/tmp", OutputCap: 1 << 20, KillGrace: 2000000000},
+			Dir: "/tmp", OutputCap: 1 << 20, KillGrace: 2000000000,
+			SudoUser: "root", SudoPassword: []byte("pw"), SudoCheck: true},
 		TypeStarted: &Started{PID: 4243, Dir: "/home/u/.cache/shoal/run/a/300", Redelivered: true, Cmd: "uptime", AgentID: "web1-4000-q2"},
 		TypeOutput:  &Output{Stream: Stderr, Data: []byte("hello\n"), Seq: 2},
 		TypeExit: &Exit{Code: -1, Signal: 9, Start: 1764000000000000000, End: 1764000001500000000, Duration: 1500000000,
 			UserCPU: 2000000, SysCPU: 1000000, MaxRSS: 8 << 20, Truncated: true, TimedOut: true, Canceled: true,
-			Redelivered: true, StdoutBytes: 70000, StderrBytes: 12, Err: "signal: killed"},
+			Redelivered: true, StdoutBytes: 70000, StderrBytes: 12, Err: "signal: killed", Sudo: SudoNoTTY},
 		TypeAck:        &Ack{},
 		TypeRead:       &Read{Path: "/etc/hosts", Offset: 10, Length: 100, MaxSize: 1 << 30, ChunkSize: 1 << 18},
 		TypeReadChunk:  &ReadChunk{Offset: 10, Data: []byte("127.0.0.1"), EOF: true, Size: 110, Mode: 0o644, MTime: 1764000000000000000},
@@ -74,7 +75,8 @@ func goldenMessages() map[Type]any {
 			Env: map[string]string{"LANG": "C"}, Stdin: []byte("in\n"), Identity: "alice", Fanout: 64, Dir: "src", KillGrace: 2000000000,
 			Rollout: &Rollout{Batch: 2, BatchPercent: 25, Waves: true, Wait: 5000000000, MaxFail: 1, MaxFailPercent: 10,
 				Canary: 1, Shuffle: true, Seed: 42},
-			Subst: true, Masked: []string{"TOKEN"}, Index: []int{1, 3}, Count: 5, RunID: 17},
+			Subst: true, Masked: []string{"TOKEN"}, Index: []int{1, 3}, Count: 5, RunID: 17,
+			SudoUser: "root", SudoPassword: []byte("pw"), SudoCheck: true},
 		TypeRunAccepted: &RunAccepted{RunID: 17},
 		TypeRunEvent: &RunEvent{Host: "web1", Kind: EventDone, State: "ready", PID: 4243, Data: []byte("out\n"),
 			Result: func() *HostResult { r := hostResult("web1"); return &r }()},
