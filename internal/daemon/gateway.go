@@ -349,6 +349,22 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		failAll(err)
 		return out
 	}
+	// A second Ctrl-C (Cancel.Now) goes on to the gateway, which kills at once too.
+	c.mu.Lock()
+	now := c.killNow[id]
+	c.mu.Unlock()
+	if now != nil {
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-stopped }()
+		go func() {
+			defer close(stopped)
+			select {
+			case <-now:
+				r.KillNow()
+			case <-stop:
+			}
+		}()
+	}
 	for ev := range r.Events {
 		i, ok := idx[ev.Host]
 		if !ok || done[i] {

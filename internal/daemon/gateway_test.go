@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,6 +237,47 @@ func TestGateways(t *testing.T) {
 		for i, p := range info {
 			if p.Host != all[i] || p.Status != client.StatusOK || p.OS == "" {
 				t.Errorf("info %d: %+v; want %s ok", i, p, all[i])
+			}
+		}
+	})
+
+	t.Run("a second cancel kills at once through gateways", func(t *testing.T) {
+		// Commands that ignore SIGTERM, with a kill grace longer than the test: the first
+		// cancel leaves them their grace; KillNow (a second Ctrl-C) kills them on every host,
+		// two gateways away and over SSH alike.
+		hosts := []string{"a", "c1", fleet[0]}
+		r, err := alice.Run(context.Background(), client.RunRequest{Hosts: hosts,
+			Command: "trap '' TERM; echo pid=$$; exec sleep 1000", KillGrace: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids := map[string]int{}
+		for ev := range r.Events {
+			var pid int
+			if ev.Kind == client.EventStdout && strings.HasPrefix(string(ev.Data), "pid=") {
+				fmt.Sscanf(string(ev.Data), "pid=%d", &pid)
+				pids[ev.Host] = pid
+			}
+			if len(pids) == len(hosts) {
+				break
+			}
+		}
+		r.Cancel()
+		time.Sleep(300 * time.Millisecond)
+		for h, pid := range pids {
+			if syscall.Kill(pid, 0) != nil {
+				t.Errorf("%s: sleep %d is gone after one cancel; want it to have its grace", h, pid)
+			}
+		}
+		r.KillNow()
+		start := time.Now()
+		_, done := collect(t, r)
+		if time.Since(start) > 2*time.Minute {
+			t.Errorf("the results took %v after KillNow", time.Since(start))
+		}
+		for _, h := range hosts {
+			if done[h] == nil || done[h].Status != client.StatusCancelled {
+				t.Errorf("%s: %+v; want cancelled", h, done[h])
 			}
 		}
 	})
