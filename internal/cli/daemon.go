@@ -52,9 +52,39 @@ Clients start it by themselves when none answers; see also start, stop and statu
 			Args:  cobra.NoArgs,
 			RunE:  func(cmd *cobra.Command, args []string) error { return g.stopDaemon(cmd.Context()) },
 		},
+		&cobra.Command{
+			Use:   "reload",
+			Short: "Make the daemon read every configuration file again",
+			Long: `shoal daemon reload makes the running daemon read config.toml and the ssh_config
+files again at their next use. It notices a file whose size or modification time changed
+by itself, at the next request that uses it; reload is for the rest.`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error { return g.reloadDaemon(cmd.Context()) },
+		},
 		newDaemonStatusCmd(g),
 	)
 	return cmd
+}
+
+// reloadDaemon asks the running daemon to read its configuration files again.
+func (g *globals) reloadDaemon(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c, _, err := g.dialRunning(ctx)
+	if errors.Is(err, client.ErrNotRunning) {
+		fmt.Fprintln(g.stdout, "no shoal daemon is running")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Reload(ctx); err != nil {
+		return fmt.Errorf("reloading the daemon (pid %d): %w", c.DaemonPID(), err)
+	}
+	fmt.Fprintln(g.stdout, "the shoal daemon reads its configuration again")
+	return nil
 }
 
 // newDaemonStatusCmd builds `shoal daemon status [-o json]`.
@@ -265,7 +295,7 @@ func (g *globals) daemonStatus(ctx context.Context, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tSTATE\tAGENT\tAGENT PID\tRTT\tLAST SEEN\tRUNNING\tERROR")
+	fmt.Fprintln(tw, "HOST\tSTATE\tAGENT\tAGENT PID\tRTT\tLAST SEEN\tRUNNING\tCONFIG\tERROR")
 	for _, h := range st.Hosts {
 		seen := "-"
 		if !h.LastSeen.IsZero() {
@@ -275,7 +305,7 @@ func (g *globals) daemonStatus(ctx context.Context, asJSON bool) error {
 		if h.LastRTT > 0 {
 			rtt = h.LastRTT.Round(time.Microsecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", h.Host, h.State, orDash(h.AgentVersion), h.AgentPID, rtt, seen, h.Running, h.Err)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", h.Host, h.State, orDash(h.AgentVersion), h.AgentPID, rtt, seen, h.Running, orDash(h.Config), h.Err)
 	}
 	return tw.Flush()
 }

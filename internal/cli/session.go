@@ -59,6 +59,7 @@ func (g *globals) sessionWith(ctx context.Context, noDaemon bool) (client.Sessio
 		Socket:  paths.Socket(),
 		Version: Version,
 		Start:   &client.StartOptions{Args: g.daemonArgs()}, // runs `shoal daemon start`
+		Config:  g.clientConfig(),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -146,6 +147,7 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		r.local.(*local.Transport).Homes = filepath.Join(g.demoDir, "homes")
 		r.demo = true
 	}
+	r.source = describe(*g.clientConfig())
 	opts := daemon.Options{
 		Resolve:     r.resolve,
 		Fanout:      cfg.Fanout,
@@ -160,6 +162,10 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 		HistoryRuns:      cfg.Daemon.HistoryRuns,
 		HistoryBytes:     int64(cfg.Daemon.HistorySize),
 		KeepOnDisconnect: cfg.Daemon.KeepOnDisconnect,
+	}
+	if !r.demo {
+		rs := &resolvers{g: g, paths: paths, logger: logger}
+		opts.ResolveFor, opts.Reload = rs.resolveFor, rs.reload
 	}
 	if opts.Gateways, err = gateways(cfg); err != nil {
 		al.Close()
@@ -210,6 +216,10 @@ type resolver struct {
 
 	demo bool   // only the configuration's hosts are reached
 	user string // -l: log in as this user everywhere
+
+	dialer  *sshx.Dialer // the ssh transport's
+	sshArgs []string     // the openssh transport's options
+	source  string       // the configuration, as status shows it
 }
 
 func newResolver(cfg *config.Config, paths config.Paths, dialer *sshx.Dialer, logger *slog.Logger) *resolver {
@@ -223,6 +233,7 @@ func newResolver(cfg *config.Config, paths config.Paths, dialer *sshx.Dialer, lo
 		sshArgs = append(sshArgs, "-o", "ConnectTimeout="+strconv.Itoa(int((t+time.Second-1)/time.Second)))
 	}
 	r.openssh = openssh.New(openssh.Options{ConfigFile: dialer.ConfigFile, Args: sshArgs, Source: src, Stderr: stderr})
+	r.dialer, r.sshArgs = dialer, sshArgs
 	r.local = &local.Transport{BaseDir: filepath.Join(paths.CacheDir, "local")}
 	a := cfg.Agent
 	if a.MaxRunning > 0 {
@@ -251,19 +262,30 @@ func (r *resolver) resolve(host string) (daemon.Host, error) {
 	if hs.Address != host {
 		t.Address = hs.Address
 	}
-	h := daemon.Host{Target: t, TransportName: hs.Transport}
+	h := daemon.Host{Target: t, TransportName: hs.Transport, Config: r.source}
+	var conn string // what else decides the connection, besides the target
 	switch hs.Transport {
 	case "ssh", "":
 		h.Target.InstallDir = r.cfg.Agent.InstallDir
 		h.Transport, h.TransportName = r.ssh, "ssh"
+		hc, err := r.dialer.Resolve(host, sshx.Override{HostName: t.Address, Port: t.Port, User: t.User})
+		if err != nil {
+			// Connecting reports the problem; until the file changes, it is one session.
+			conn = "unresolved " + r.dialer.ConfigFile
+		} else {
+			conn = hc.Key()
+		}
 	case "openssh":
 		h.Target.InstallDir = r.cfg.Agent.InstallDir
 		h.Transport = r.openssh
+		conn = fmt.Sprintf("%q %q", r.dialer.ConfigFile, r.sshArgs)
 	case "local":
 		h.Transport = r.local
 	default:
 		return daemon.Host{}, fmt.Errorf("host %s: unknown transport %q", host, hs.Transport)
 	}
+	h.Key = fmt.Sprintf("%#v", []any{h.TransportName, h.Target.Name, h.Target.Address, h.Target.Port, h.Target.User,
+		h.Target.InstallDir, h.Target.AgentArgs, conn})
 	return h, nil
 }
 

@@ -237,6 +237,7 @@ type HostStatus struct {
 	LastSeen     time.Time
 	Running      int
 	Err          string
+	Config       string // the configuration the session was resolved from
 }
 
 // HistoryError says the daemon's result history could not be read whole; Last returns it

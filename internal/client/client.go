@@ -42,6 +42,9 @@ type Options struct {
 	// Hops is how many daemons forwarded to reach this one (a daemon dialling its
 	// gateway sets it); 0 for a console.
 	Hops int
+	// Config is this client's configuration, which decides how the daemon reaches the
+	// hosts of its requests; nil leaves it to the daemon's own.
+	Config *proto.ClientConfig
 }
 
 // Client is a connection to a daemon. It implements Session.
@@ -252,7 +255,8 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 	sendErr := make(chan error, 1)
 	go func() {
 		sendErr <- c.pc.Send(0, proto.TypeClientHello, &proto.ClientHello{Protocol: proto.Version,
-			Client: proto.ClientVersion, Program: version, Identity: opts.Identity, PID: os.Getpid(), Hops: opts.Hops})
+			Client: proto.ClientVersion, Program: version, Identity: opts.Identity, PID: os.Getpid(), Hops: opts.Hops,
+			Config: opts.Config})
 	}()
 	env, err := c.pc.Recv()
 	var hello proto.DaemonHello
@@ -555,7 +559,8 @@ func (c *Client) Status(ctx context.Context) (*DaemonStatus, error) {
 		Goroutines: r.Goroutines, HeapLive: r.HeapLive, HeapInUse: r.HeapInUse, FDs: r.FDs, GCCycles: r.GCCycles}
 	for _, h := range r.Hosts {
 		out.Hosts = append(out.Hosts, HostStatus{Host: h.Host, State: h.State, AgentVersion: h.AgentVersion,
-			AgentPID: h.AgentPID, LastRTT: time.Duration(h.LastRTT), LastSeen: unixTime(h.LastSeen), Running: h.Running, Err: h.Err})
+			AgentPID: h.AgentPID, LastRTT: time.Duration(h.LastRTT), LastSeen: unixTime(h.LastSeen), Running: h.Running, Err: h.Err,
+			Config: h.Config})
 	}
 	return out, nil
 }
@@ -585,6 +590,12 @@ func (c *Client) Last(ctx context.Context, n int) ([]RunRecord, error) {
 func (c *Client) Stop(ctx context.Context) error {
 	var r proto.Stopping
 	return c.roundTrip(ctx, proto.TypeStop, &proto.Stop{}, proto.TypeStopping, &r)
+}
+
+// Reload asks the daemon to read every configuration file again at its next use.
+func (c *Client) Reload(ctx context.Context) error {
+	var r proto.Reloaded
+	return c.roundTrip(ctx, proto.TypeReload, &proto.Reload{}, proto.TypeReloaded, &r)
 }
 
 func unixTime(ns int64) time.Time {

@@ -28,8 +28,9 @@ type clientConn struct {
 	// remote is a network (TLS) client: it may not make the daemon read or write
 	// local files (put, get), and its history is its certificate's.
 	remote bool
-	hops   int             // how many daemons forwarded this client's requests
-	ctx    context.Context // cancelled when the client leaves (its runs are killed)
+	hops   int                 // how many daemons forwarded this client's requests
+	config *proto.ClientConfig // the client's configuration; nil for the daemon's own
+	ctx    context.Context     // cancelled when the client leaves (its runs are killed)
 	quit   context.CancelCauseFunc
 
 	mu   sync.Mutex                         // protects the following
@@ -124,7 +125,11 @@ func (c *clientConn) serve() {
 	// Runs are not cancelled when the daemon stops (the agents keep their results);
 	// only the client's leaving or its cancel kills them.
 	c.hops = ch.Hops
-	c.ctx, c.quit = context.WithCancelCause(withHops(context.WithoutCancel(s.ctx), c.hops))
+	if !c.remote {
+		// A remote client's paths name files on its own machine, not this one.
+		c.config = ch.Config
+	}
+	c.ctx, c.quit = context.WithCancelCause(withClientConfig(withHops(context.WithoutCancel(s.ctx), c.hops), c.config))
 	err = c.readLoop()
 	c.dropPuts()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -259,6 +264,19 @@ func (c *clientConn) dispatch(id uint64, t proto.Type, body any) {
 		s.noteRequest(c.who, id, "stop", nil, "")
 		c.send(id, proto.TypeStopping, &proto.Stopping{})
 		s.stop(errStopped)
+	case *proto.Reload:
+		if c.remote {
+			c.fail(id, proto.CodePermission, "only a local client may reload the daemon")
+			return
+		}
+		s.audit.Request(c.who, id, "reload", nil, "")
+		if s.opts.Reload != nil {
+			if err := s.opts.Reload(); err != nil {
+				c.fail(id, proto.CodeBadRequest, err.Error())
+				return
+			}
+		}
+		c.send(id, proto.TypeReloaded, &proto.Reloaded{})
 	default:
 		c.fail(id, proto.CodeBadRequest, fmt.Sprintf("%v is not a client request", t))
 	}

@@ -34,12 +34,27 @@ type Host struct {
 	Target        transport.Target
 	Transport     transport.Transport
 	TransportName string // "ssh", "openssh" or "local", for the state file
+	// Key identifies the connection the host is reached by (its transport and everything
+	// the configuration resolves for it): requests for hosts of one Key share one session.
+	// "" means the host name.
+	Key string
+	// Config describes the configuration the host was resolved from, for status.
+	Config string
 }
 
 // Options configure a daemon. The zero value serves nothing useful: Resolve is required.
 type Options struct {
 	// Resolve says how to reach a host; it is called once per host, on first use.
 	Resolve func(host string) (Host, error)
+	// ResolveFor, when set, replaces Resolve: it says how to reach a host under the
+	// configuration of the client whose request names it (the zero ClientConfig for a
+	// request with none: a gateway's, or a remote client's), and is called for every
+	// request, so that what the configuration files say at that moment decides. Requests
+	// whose hosts resolve to the same Key share a session.
+	ResolveFor func(cfg proto.ClientConfig, host string) (Host, error)
+	// Reload, when set, is called for a reload request: configuration files are to be read
+	// again at their next use.
+	Reload func() error
 	// Fanout bounds concurrent connects (SSH handshakes) across all hosts; 0 = DefaultFanout.
 	Fanout int
 	// Version is the program version reported to clients.
@@ -120,6 +135,7 @@ type server struct {
 type hostSess struct {
 	*hostsess.Session
 	transport string
+	config    string // the configuration it was resolved from
 }
 
 // errStopped is the cause when a client asked the daemon to stop.
@@ -133,7 +149,7 @@ var errIdle = errors.New("daemon idle")
 // runs are cancelled), closes every host session and writes the state file.
 // It returns nil after a clean stop.
 func Serve(ctx context.Context, ln net.Listener, opts Options) error {
-	if opts.Resolve == nil {
+	if opts.Resolve == nil && opts.ResolveFor == nil {
 		return errors.New("daemon options: Resolve is required")
 	}
 	if opts.Fanout <= 0 {
@@ -349,24 +365,48 @@ func checkHost(host string) error {
 	return nil
 }
 
-// session returns the host session for host, creating it on first use.
-func (s *server) session(host string) (*hostSess, error) {
+// configKey is the context key of the configuration of the client a request came from.
+type configKey struct{}
+
+func withClientConfig(ctx context.Context, cfg *proto.ClientConfig) context.Context {
+	if cfg == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, configKey{}, *cfg)
+}
+
+// session returns the host session by which the request of ctx reaches host, creating it on
+// first use.
+func (s *server) session(ctx context.Context, host string) (*hostSess, error) {
 	if err := checkHost(host); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if hs, ok := s.sessions[host]; ok {
+	var h Host
+	key := host
+	if s.opts.ResolveFor != nil {
+		cfg, _ := ctx.Value(configKey{}).(proto.ClientConfig)
+		var err error
+		if h, err = s.opts.ResolveFor(cfg, host); err != nil {
+			return nil, fmt.Errorf("resolving host %s: %w", host, err)
+		}
+		if h.Key != "" {
+			key = h.Key
+		}
+	} else {
+		s.mu.Lock()
+		if hs, ok := s.sessions[key]; ok {
+			s.mu.Unlock()
+			return hs, nil
+		}
 		s.mu.Unlock()
-		return hs, nil
-	}
-	s.mu.Unlock()
-	h, err := s.opts.Resolve(host)
-	if err != nil {
-		return nil, fmt.Errorf("resolving host %s: %w", host, err)
+		var err error
+		if h, err = s.opts.Resolve(host); err != nil {
+			return nil, fmt.Errorf("resolving host %s: %w", host, err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if hs, ok := s.sessions[host]; ok {
+	if hs, ok := s.sessions[key]; ok {
 		return hs, nil
 	}
 	if s.ctx.Err() != nil {
@@ -386,13 +426,13 @@ func (s *server) session(host string) (*hostSess, error) {
 	o.Orphan = s.orphan
 	userOnState := s.opts.Session.OnState
 	o.OnState = func(host string, st hostsess.State) {
-		s.noteState(host, st)
+		s.noteState(key, host, st)
 		if userOnState != nil {
 			userOnState(host, st)
 		}
 	}
-	hs := &hostSess{Session: hostsess.New(o), transport: h.TransportName}
-	s.sessions[host] = hs
+	hs := &hostSess{Session: hostsess.New(o), transport: h.TransportName, config: h.Config}
+	s.sessions[key] = hs
 	return hs, nil
 }
 
@@ -410,13 +450,13 @@ type connInfoer interface {
 	ConnInfo() transport.ConnInfo
 }
 
-// noteState updates the state file's record of host.
-func (s *server) noteState(host string, st hostsess.State) {
+// noteState updates the state file's record of host, whose session is sessions[key].
+func (s *server) noteState(key, host string, st hostsess.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.st.Hosts[host]
 	h.LastState = string(st)
-	if hs, ok := s.sessions[host]; ok {
+	if hs, ok := s.sessions[key]; ok {
 		h.Transport = hs.transport
 		if st == hostsess.StateReady {
 			h.LastSeen = s.opts.Now().UTC()
@@ -481,7 +521,8 @@ func (s *server) flushState() {
 		return
 	}
 	// Refresh agent versions and last-seen times from the live sessions.
-	for name, hs := range s.sessions {
+	for _, hs := range s.sessions {
+		name := hs.Host()
 		st := hs.Status()
 		h := s.st.Hosts[name]
 		if st.AgentVersion != "" {
@@ -518,7 +559,7 @@ func (s *server) status() *proto.DaemonStatus {
 	for _, hs := range sessions {
 		st := hs.Status()
 		h := proto.HostStatus{Host: hs.Host(), State: string(st.State), AgentVersion: st.AgentVersion,
-			AgentPID: st.AgentPID, LastRTT: int64(st.LastRTT), Running: st.Running}
+			AgentPID: st.AgentPID, LastRTT: int64(st.LastRTT), Running: st.Running, Config: hs.config}
 		if !st.LastSeen.IsZero() {
 			h.LastSeen = st.LastSeen.UnixNano()
 		}

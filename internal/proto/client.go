@@ -36,6 +36,8 @@ const (
 	TypePutData      Type = 88
 	TypeGetStream    Type = 89
 	TypeGetData      Type = 90
+	TypeReload       Type = 91
+	TypeReloaded     Type = 92
 )
 
 // CapFileStream is the capability (DaemonHello.Caps) of a daemon that takes
@@ -57,6 +59,17 @@ type ClientHello struct {
 	// 1 for a daemon forwarding to its gateway, and so on. A daemon refuses to
 	// forward past MaxHops, which stops a loop of gateways.
 	Hops int `cbor:"7,keyasint,omitempty"`
+	// Config is the configuration the client was started with, which decides how the
+	// daemon reaches the hosts of its requests; nil means the daemon's own.
+	Config *ClientConfig `cbor:"8,keyasint,omitempty"`
+}
+
+// ClientConfig names the configuration a client runs with: its --config, -F and
+// --connect-timeout, as absolute paths. An empty field means the default.
+type ClientConfig struct {
+	ConfigFile     string `cbor:"1,keyasint,omitempty"` // --config
+	SSHConfig      string `cbor:"2,keyasint,omitempty"` // -F
+	ConnectTimeout int64  `cbor:"3,keyasint,omitempty"` // --connect-timeout, ns
 }
 
 // MaxHops is the longest chain of gateways a request may travel.
@@ -325,6 +338,8 @@ type HostStatus struct {
 	LastSeen     int64  `cbor:"6,keyasint,omitempty"` // Unix ns
 	Running      int    `cbor:"7,keyasint,omitempty"`
 	Err          string `cbor:"8,keyasint,omitempty"`
+	// Config is the configuration the session was resolved from, as the daemon describes it.
+	Config string `cbor:"9,keyasint,omitempty"`
 }
 
 // DaemonStatus answers Status.
@@ -377,6 +392,13 @@ type Stop struct{}
 // Stopping answers Stop; the daemon closes every connection after sending it.
 type Stopping struct{}
 
+// Reload asks the daemon to read every configuration file again at its next use, even one
+// whose size and modification time did not change.
+type Reload struct{}
+
+// Reloaded answers Reload.
+type Reloaded struct{}
+
 // Failed says client request id failed as a whole (not one host of it).
 type Failed struct {
 	Code    ErrorCode `cbor:"1,keyasint"`
@@ -413,6 +435,8 @@ func init() {
 	Register(TypeLast, "last", func() any { return new(LastRequest) })
 	Register(TypeLastResult, "last-result", func() any { return new(LastResult) })
 	Register(TypeStop, "stop", func() any { return new(Stop) })
+	Register(TypeReload, "reload", func() any { return new(Reload) })
+	Register(TypeReloaded, "reloaded", func() any { return new(Reloaded) })
 	Register(TypeStopping, "stopping", func() any { return new(Stopping) })
 	Register(TypeFailed, "failed", func() any { return new(Failed) })
 	Register(TypePutStream, "put-stream", func() any { return new(PutStream) })

@@ -156,6 +156,8 @@
 //	 88   put-data       client  PutData        a chunk of a put-stream's file; EOF on the last
 //	 89   get-stream     client  GetStream      stream a file from every host back to the client
 //	 90   get-data       daemon  GetData        a chunk of one host's file; End on its last
+//	 91   reload         client  Reload         read every configuration file again at its next use
+//	 92   reloaded       daemon  Reloaded       answers reload
 //
 // Run: the daemon answers run-accepted at once, then streams run-event frames as hosts
 // answer, then run-end. A done event's result carries the output only when it is not
@@ -225,6 +227,11 @@
 //	            daemon ignores them (no substitution, values logged as given)
 //	2026-12-08  RunRequest.SudoUser, SudoPassword, SudoCheck (keys 16–18), HostResult.Sudo
 //	            (key 16); a client sends them only to a daemon whose Caps say "sudo"
+//	2026-12-08  ClientHello.Config (key 8), HostStatus.Config (key 9), reload and reloaded
+//	            (91, 92): a client's --config, -F and --connect-timeout decide how the daemon
+//	            reaches its hosts, whichever client started the daemon. An older daemon
+//	            ignores Config and uses its own, as before; it answers reload with failed
+//	            (unknown type)
 //
 // # Bodies
 //
@@ -379,6 +386,12 @@
 //	   5  PID           int
 //	   6  BinarySHA256  text
 //	   7  Hops          int               daemons that forwarded this client's requests
+//	   8  Config        ClientConfig      the client's configuration; absent: the daemon's own
+//
+//	ClientConfig (in client-hello)
+//	   1  ConfigFile    text              --config, absolute; empty: the default files
+//	   2  SSHConfig     text              -F, absolute; empty: [ssh] ssh_config
+//	   3  ConnectTimeout int              --connect-timeout, ns; 0: the configuration's
 //
 //	DaemonHello: daemon-hello (65)
 //	   1  Protocol      uint      always
@@ -544,6 +557,7 @@
 //	   6  LastSeen      int               Unix ns
 //	   7  Running       int
 //	   8  Err           text
+//	   9  Config        text              the configuration the session was resolved from
 //
 //	LastRequest: last (82)
 //	   1  N             int               runs wanted; 0 or less: one
@@ -566,6 +580,10 @@
 //	Stop: stop (84), no fields
 //
 //	Stopping: stopping (85), no fields
+//
+//	Reload: reload (91), no fields
+//
+//	Reloaded: reloaded (92), no fields
 //
 //	Failed: failed (86)
 //	   1  Code          uint      always  see Error codes

@@ -88,3 +88,17 @@ func parseHop(hop string) (user, host string, port int, err error) {
 	}
 	return user, host, port, nil
 }
+
+// Key identifies the connection h describes: two HostConfigs with the same Key reach the same
+// account by the same way, with the same credentials and host key checks.
+func (h *HostConfig) Key() string {
+	unsupported := ""
+	if h.Unsupported != nil {
+		unsupported = h.Unsupported.Error()
+	}
+	return fmt.Sprintf("%#v", []any{h.Alias, h.HostName, h.User, h.Port, h.IdentityFiles, h.CertificateFiles,
+		h.IdentitiesOnly, h.ProxyJump, h.ProxyCommand, h.ConnectTimeout, h.UserKnownHostsFiles,
+		h.GlobalKnownHostsFiles, h.HostKeyAlias, h.IdentityAgent, h.StrictHostKeyChecking,
+		h.ServerAliveInterval, h.ServerAliveCountMax, h.HashKnownHosts, h.BatchMode, h.PasswordAuth,
+		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, unsupported})
+}

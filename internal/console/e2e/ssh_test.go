@@ -328,3 +328,67 @@ Host *
 		t.Errorf("status %d; want the three hosts reached\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// TestDaemonManyConfigurations runs one daemon for clients with different configurations: each
+// reaches the host its own -F names, a changed file takes effect at the next request, status
+// says which configuration each session came from, and --connect-timeout is the client's.
+func TestDaemonManyConfigurations(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	h1, h2 := f.Hosts[0], f.Hosts[1]
+	dir := t.TempDir()
+	port := silentHost(t, "127.0.55.2")
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	entry := func(h *shoaltest.FleetHost) string {
+		return fmt.Sprintf("Host web\n  HostName %s\n  Port %d\n  User %s\nHost silent\n  HostName 127.0.55.2\n  Port %d\n"+
+			"Host *\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
+			h.Addr, h.Port, h.User, port, f.ClientKey, f.KnownHosts)
+	}
+	sshA, sshB := write("ssh_config_a", entry(h1)), write("ssh_config_b", entry(h2))
+	conf := write("config.toml", "")
+	startDaemonCleanup(t, dir, conf)
+	whoami := func(args ...string) string {
+		t.Helper()
+		out, errOut, code, _ := shoalNoAgent(t, dir, append(append([]string{"--config", conf}, args...), "run", "web", "--", "id", "-un")...)
+		if code != 0 {
+			t.Fatalf("shoal %v: status %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+		return out
+	}
+	if out := whoami("-F", sshA); !strings.Contains(out, h1.User) {
+		t.Errorf("-F %s reached %q; want %s", sshA, out, h1.User)
+	}
+	if out := whoami("-F", sshB); !strings.Contains(out, h2.User) {
+		t.Errorf("-F %s (second client, same daemon) reached %q; want %s", sshB, out, h2.User)
+	}
+	status, _, _, _ := shoalNoAgent(t, dir, "--config", conf, "daemon", "status")
+	if strings.Count(status, "\nweb ") != 2 || !strings.Contains(status, "-F "+sshA) || !strings.Contains(status, "-F "+sshB) {
+		t.Errorf("status does not show two sessions for web, one per configuration:\n%s", status)
+	}
+	// Point a's web at the second host: the next request goes there.
+	write("ssh_config_a", entry(h2))
+	if out := whoami("-F", sshA); !strings.Contains(out, h2.User) {
+		t.Errorf("after editing %s, reached %q; want %s", sshA, out, h2.User)
+	}
+	// A [[host]] added to config.toml takes effect at once: it sends web to the first host.
+	write("config.toml", fmt.Sprintf("[[host]]\nname = \"web\"\naddress = %q\nport = %d\nuser = %q\n", h1.Addr, h1.Port, h1.User))
+	if out := whoami("-F", sshA); !strings.Contains(out, h1.User) {
+		t.Errorf("after adding a [[host]] user, reached %q; want %s", out, h1.User)
+	}
+	out, _, _ := shoal(t, dir, "", "--config", conf, "daemon", "reload")
+	if !strings.Contains(out, "again") {
+		t.Errorf("daemon reload: %q", out)
+	}
+	// The daemon was started with no --connect-timeout: this client's bounds its request.
+	out, errOut, code, took := shoalNoAgent(t, dir, "--config", conf, "-F", sshA, "--connect-timeout", "1s", "run", "silent", "--", "true")
+	if code != 255 || took > 5*time.Second {
+		t.Errorf("--connect-timeout 1s through the daemon: status %d after %v; want 255 after about 1s\n%s%s", code, took, out, errOut)
+	}
+}
