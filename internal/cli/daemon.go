@@ -24,6 +24,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/render"
 )
 
 // newDaemonCmd builds `shoal daemon` (run in the foreground) and its start, stop and status.
@@ -305,7 +306,8 @@ func (g *globals) daemonStatus(ctx context.Context, asJSON bool) error {
 		if h.LastRTT > 0 {
 			rtt = h.LastRTT.Round(time.Microsecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", h.Host, h.State, orDash(h.AgentVersion), h.AgentPID, rtt, seen, h.Running, orDash(h.Config), h.Err)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", h.Host, h.State, orDash(h.AgentVersion), h.AgentPID, rtt, seen, h.Running, orDash(h.Config),
+			render.ShowError(render.GroupError(h.Host, h.Err), []string{h.Host}))
 	}
 	return tw.Flush()
 }

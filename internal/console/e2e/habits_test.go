@@ -466,3 +466,26 @@ func TestViChangeWord(t *testing.T) {
 	tm.typeLine(":quit")
 	tm.waitCount("EXITED 0", 1)
 }
+
+// TestDaemonStatusErrors checks that daemon status, as a table and as JSON, does not repeat a
+// host's name inside its error.
+func TestDaemonStatusErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	conf, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(conf), "use = false", "use = true", 1)), 0o600)
+	t.Cleanup(func() {
+		shoal(t, dir, "", "--config", cfg, "daemon", "stop")
+		stopMarked(filepath.Join(dir, "run"))
+	})
+	if _, errOut, code := shoal(t, dir, "", "--config", cfg, "ping", "dead"); code != 255 {
+		t.Fatalf("ping dead: status %d; want 255\n%s", code, errOut)
+	}
+	for _, args := range [][]string{{"daemon", "status"}, {"daemon", "status", "--json"}} {
+		out, errOut, code := shoal(t, dir, "", append([]string{"--config", cfg}, args...)...)
+		if code != 0 || !strings.Contains(out, "refused") || strings.Contains(out, "dead: ") {
+			t.Errorf("shoal %v: status %d; want the host's error without its name\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+	}
+}
