@@ -499,6 +499,12 @@ func (c *Client) Exec(cmd string, stderr io.Writer) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening session: %w", err)
 	}
+	for _, kv := range c.Config.environment() {
+		// As ssh, ask without waiting: sshd drops what its AcceptEnv does not name.
+		if _, err := ch.SendRequest("env", false, ssh.Marshal(struct{ Name, Value string }{kv[0], kv[1]})); err != nil {
+			break // the exec request below reports the broken channel
+		}
+	}
 	ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{cmd}))
 	if err == nil && !ok {
 		err = errors.New("the server refused the command")
@@ -604,6 +610,9 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, 
 		return nil, fmt.Errorf("opening session: %w", err)
 	}
 	defer sess.Close()
+	for _, kv := range c.Config.environment() {
+		sess.Setenv(kv[0], kv[1]) // refused when sshd does not accept it, as ssh ignores
+	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	var out lockedBuffer

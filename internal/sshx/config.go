@@ -2,6 +2,8 @@ package sshx
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,9 @@ type HostConfig struct {
 	// AddressFamily is "tcp", "tcp4" or "tcp6".
 	AddressFamily string
 	BindAddress   string // local address to connect from; "" for any
+	// SendEnv are the patterns of local environment variables sent to the host; SetEnv the
+	// NAME=VALUE pairs sent besides. sshd keeps those its AcceptEnv names.
+	SendEnv, SetEnv []string
 
 	// Unsupported, when not nil, is an option the built-in client cannot honour.
 	Unsupported *ConfigError
@@ -100,5 +105,24 @@ func (h *HostConfig) Key() string {
 		h.IdentitiesOnly, h.ProxyJump, h.ProxyCommand, h.ConnectTimeout, h.UserKnownHostsFiles,
 		h.GlobalKnownHostsFiles, h.HostKeyAlias, h.IdentityAgent, h.StrictHostKeyChecking,
 		h.ServerAliveInterval, h.ServerAliveCountMax, h.HashKnownHosts, h.BatchMode, h.PasswordAuth,
-		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, unsupported})
+		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, h.SendEnv, h.SetEnv, unsupported})
+}
+
+// environment returns the variables to send to the host, name and value: the local ones
+// SendEnv names, then SetEnv's.
+func (h *HostConfig) environment() [][2]string {
+	var out [][2]string
+	if len(h.SendEnv) > 0 {
+		for _, kv := range os.Environ() {
+			name, value, _ := strings.Cut(kv, "=")
+			if slices.ContainsFunc(h.SendEnv, func(p string) bool { return matchPattern(name, p) }) {
+				out = append(out, [2]string{name, value})
+			}
+		}
+	}
+	for _, kv := range h.SetEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		out = append(out, [2]string{name, value})
+	}
+	return out
 }

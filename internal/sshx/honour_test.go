@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -277,5 +278,36 @@ func TestBastionShared(t *testing.T) {
 	// The next dial connects a new one.
 	if err := runTrue(t, d, "t001"); err != nil {
 		t.Errorf("dial after the bastion closed: %v", err)
+	}
+}
+
+// TestSendEnvSetEnv checks that SendEnv's local variables and SetEnv's reach the command, on
+// both Exec (the agent's stream) and Run.
+func TestSendEnvSetEnv(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1, ExtraConfig: "AcceptEnv SHOALTEST_*\n"})
+	t.Setenv("SHOALTEST_A", "ay")
+	t.Setenv("SHOALTEST_NOT", "unsent")
+	cfg := hostConfig(t, f, "  IdentityFile "+f.ClientKey+"\n  SendEnv SHOALTEST_A\n  SetEnv SHOALTEST_B=bee\n")
+	d := &Dialer{ConfigFile: cfg, AgentSocket: "none"}
+	c, err := d.Dial(t.Context(), "h001", Override{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const cmd = `echo "$SHOALTEST_A-$SHOALTEST_B-$SHOALTEST_NOT"`
+	want := "ay-bee-\n"
+	out, err := c.Run(t.Context(), cmd, nil)
+	if err != nil || string(out) != want {
+		t.Errorf("Run: %q, %v; want %q", out, err, want)
+	}
+	st, err := c.Exec(cmd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := make([]byte, 64)
+	n, _ := io.ReadFull(st, b[:len(want)])
+	if string(b[:n]) != want {
+		t.Errorf("Exec: %q; want %q", b[:n], want)
 	}
 }

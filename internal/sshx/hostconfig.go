@@ -351,6 +351,7 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 	if s, ok := o.where["bindaddress"]; ok && len(s.args) == 1 {
 		h.BindAddress = s.args[0]
 	}
+	h.SendEnv, h.SetEnv = o.sendEnv, o.setEnv
 	h.Unsupported = unsupported(o)
 
 	// The dump, in ssh -G's order.
@@ -395,6 +396,12 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 	}
 	oneLine("globalknownhostsfile", global)
 	oneLine("userknownhostsfile", h.UserKnownHostsFiles)
+	for _, e := range h.SendEnv {
+		d = append(d, "sendenv "+e)
+	}
+	for _, e := range h.SetEnv {
+		d = append(d, "setenv "+e)
+	}
 	if ctSet {
 		d = append(d, "connecttimeout "+strconv.Itoa(connectTimeout))
 	} else {
@@ -453,7 +460,6 @@ var harmless = map[string][]string{
 	"tunnel":                  {"no", "false"},
 	"remotecommand":           {"none"},
 	"forwardagent":            {"no", "false"},
-	"setenv":                  {},
 	"sessiontype":             {"default"},
 	"localcommand":            {"none"},
 }

@@ -69,6 +69,8 @@ type sshOptions struct {
 	ids   []idFile
 	certs []idFile
 
+	sendEnv, setEnv []string
+
 	jumpSet            bool
 	jumpUser, jumpHost string
 	jumpPort           int // -1 when not given
@@ -86,6 +88,7 @@ func (o *sshOptions) clone() *sshOptions {
 	c.strs, c.ints, c.enums = maps.Clone(o.strs), maps.Clone(o.ints), maps.Clone(o.enums)
 	c.lists, c.where = maps.Clone(o.lists), maps.Clone(o.where)
 	c.ids, c.certs = slices.Clone(o.ids), slices.Clone(o.certs)
+	c.sendEnv, c.setEnv = slices.Clone(o.sendEnv), slices.Clone(o.setEnv)
 	return &c
 }
 
@@ -314,6 +317,34 @@ func (p *pass) line(f *cfgFile, l *cfgLine, flags int, active *bool, depth int) 
 		}
 		if _, set := o.ints[key]; act && !set {
 			o.ints[key] = n
+		}
+	case "sendenv":
+		for _, a := range args {
+			if a == "" || strings.Contains(a, "=") {
+				return errf("invalid environment name")
+			}
+			if !act {
+				continue
+			}
+			if rm, ok := strings.CutPrefix(a, "-"); ok {
+				o.sendEnv = slices.DeleteFunc(o.sendEnv, func(p string) bool { return matchPattern(p, rm) })
+				continue
+			}
+			o.sendEnv = append(o.sendEnv, a)
+		}
+	case "setenv":
+		was := len(o.setEnv)
+		for _, a := range args {
+			if !strings.Contains(a, "=") {
+				return errf("invalid SetEnv")
+			}
+			if !act || was != 0 {
+				continue
+			}
+			name, _, _ := strings.Cut(a, "=")
+			if !slices.ContainsFunc(o.setEnv, func(e string) bool { return strings.HasPrefix(e, name+"=") }) {
+				o.setEnv = append(o.setEnv, a)
+			}
 		}
 	case "proxycommand":
 		v := strings.TrimLeft(l.rest, whitespace+"=")
