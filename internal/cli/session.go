@@ -149,15 +149,16 @@ func (g *globals) daemonOptions(cfg *config.Config, paths config.Paths, logger *
 	}
 	r.source = describe(*g.clientConfig())
 	opts := daemon.Options{
-		Resolve:     r.resolve,
-		Fanout:      cfg.Fanout,
-		Version:     Version,
-		Logger:      logger,
-		Audit:       al,
-		StateFile:   filepath.Join(paths.StateDir, "state.json"),
-		HistoryFile: filepath.Join(paths.StateDir, "history.jsonl"),
-		IdleExit:    cfg.Daemon.IdleExit.Std(),
-		OutputCap:   int64(cfg.Agent.OutputCap),
+		Resolve:         r.resolve,
+		Fanout:          cfg.Fanout,
+		Version:         Version,
+		Logger:          logger,
+		Audit:           al,
+		StateFile:       filepath.Join(paths.StateDir, "state.json"),
+		HistoryFile:     filepath.Join(paths.StateDir, "history.jsonl"),
+		IdleExit:        cfg.Daemon.IdleExit.Std(),
+		IdleHostTimeout: cfg.Daemon.IdleHostTimeout.Std(),
+		OutputCap:       int64(cfg.Agent.OutputCap),
 
 		HistoryRuns:      cfg.Daemon.HistoryRuns,
 		HistoryBytes:     int64(cfg.Daemon.HistorySize),

@@ -93,6 +93,7 @@ type Daemon struct {
 	ClientCA             string   `toml:"client_ca"`
 	InsecureNoClientAuth bool     `toml:"insecure_no_client_auth"`
 	IdleExit             Duration `toml:"idle_exit"`
+	IdleHostTimeout      Duration `toml:"idle_host_timeout"`
 	AuditMaxSize         Size     `toml:"audit_max_size"`
 	HistoryRuns          int      `toml:"history_runs"`
 	HistorySize          Size     `toml:"history_size"`
@@ -246,12 +247,13 @@ func Default() *Config {
 			UploadCompression: "auto",
 		},
 		Daemon: Daemon{
-			Use:          true,
-			AuditMaxSize: 64 << 20,
-			LogMaxSize:   16 << 20,
-			LogFiles:     3,
-			HistoryRuns:  100,
-			HistorySize:  8 << 20,
+			Use:             true,
+			IdleHostTimeout: Duration(10 * time.Minute),
+			AuditMaxSize:    64 << 20,
+			LogMaxSize:      16 << 20,
+			LogFiles:        3,
+			HistoryRuns:     100,
+			HistorySize:     8 << 20,
 		},
 		Run: Run{KillGrace: Duration(2 * time.Second)},
 		Console: Console{
@@ -509,6 +511,7 @@ func (c *Config) Validate() error {
 		bad("daemon.tls_cert", "tls_cert and tls_key go together")
 	}
 	checkDuration("daemon.idle_exit", c.Daemon.IdleExit)
+	checkDuration("daemon.idle_host_timeout", c.Daemon.IdleHostTimeout)
 	if c.Daemon.AuditMaxSize < 0 {
 		bad("daemon.audit_max_size", "must not be negative")
 	}

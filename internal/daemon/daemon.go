@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"runtime"
@@ -77,6 +78,10 @@ type Options struct {
 	OutputCap int64
 	// IdleExit stops the daemon after this long with no client; 0 = stay.
 	IdleExit time.Duration
+	// IdleHostTimeout closes a connected host session unused for this long (its agent
+	// exits; the next request reconnects); 0 means DefaultIdleHostTimeout. Sessions of
+	// unreachable hosts are forgotten once their reconnects end, whatever it is.
+	IdleHostTimeout time.Duration
 	// KeepOnDisconnect lets a client's running commands finish after it disconnects
 	// (results go to the audit log and history); the default kills them.
 	KeepOnDisconnect bool
@@ -122,10 +127,12 @@ type server struct {
 
 	mu       sync.Mutex // protects the following
 	sessions map[string]*hostSess
-	clients  map[uint64]*clientConn
-	idle     *time.Timer
-	st       *state.File
-	dirty    bool
+	// peakSessions is the most sessions held since the map was last copied (see sweep).
+	peakSessions int
+	clients      map[uint64]*clientConn
+	idle         *time.Timer
+	st           *state.File
+	dirty        bool
 
 	stateKick chan struct{}
 	wg        sync.WaitGroup // client connections and helpers
@@ -136,6 +143,7 @@ type hostSess struct {
 	*hostsess.Session
 	transport string
 	config    string // the configuration it was resolved from
+	pins      int    // requests using the session; guarded by server.mu
 }
 
 // errStopped is the cause when a client asked the daemon to stop.
@@ -222,8 +230,9 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	s.audit.Event("daemon started", "pid", os.Getpid(), "version", opts.Version, "socket", opts.Socket)
 	s.log.Info("daemon serving", "socket", opts.Socket, "pid", os.Getpid())
 
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.stateLoop()
+	go s.sweepLoop()
 	s.mu.Lock()
 	s.armIdleLocked()
 	s.mu.Unlock()
@@ -376,10 +385,11 @@ func withClientConfig(ctx context.Context, cfg *proto.ClientConfig) context.Cont
 }
 
 // session returns the host session by which the request of ctx reaches host, creating it on
-// first use.
-func (s *server) session(ctx context.Context, host string) (*hostSess, error) {
+// first use, pinned: the sweep does not close it until the returned func (never nil) unpins it.
+func (s *server) session(ctx context.Context, host string) (*hostSess, func(), error) {
+	nop := func() {}
 	if err := checkHost(host); err != nil {
-		return nil, err
+		return nil, nop, err
 	}
 	var h Host
 	key := host
@@ -387,7 +397,7 @@ func (s *server) session(ctx context.Context, host string) (*hostSess, error) {
 		cfg, _ := ctx.Value(configKey{}).(proto.ClientConfig)
 		var err error
 		if h, err = s.opts.ResolveFor(cfg, host); err != nil {
-			return nil, fmt.Errorf("resolving host %s: %w", host, err)
+			return nil, nop, fmt.Errorf("resolving host %s: %w", host, err)
 		}
 		if h.Key != "" {
 			key = h.Key
@@ -395,22 +405,21 @@ func (s *server) session(ctx context.Context, host string) (*hostSess, error) {
 	} else {
 		s.mu.Lock()
 		if hs, ok := s.sessions[key]; ok {
-			s.mu.Unlock()
-			return hs, nil
+			return hs, s.pinLocked(hs), nil
 		}
 		s.mu.Unlock()
 		var err error
 		if h, err = s.opts.Resolve(host); err != nil {
-			return nil, fmt.Errorf("resolving host %s: %w", host, err)
+			return nil, nop, fmt.Errorf("resolving host %s: %w", host, err)
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if hs, ok := s.sessions[key]; ok {
-		return hs, nil
+		return hs, s.pinLocked(hs), nil
 	}
 	if s.ctx.Err() != nil {
-		return nil, errors.New("daemon is stopping")
+		s.mu.Unlock()
+		return nil, nop, errors.New("daemon is stopping")
 	}
 	o := s.opts.Session
 	o.Target = h.Target
@@ -433,7 +442,116 @@ func (s *server) session(ctx context.Context, host string) (*hostSess, error) {
 	}
 	hs := &hostSess{Session: hostsess.New(o), transport: h.TransportName, config: h.Config}
 	s.sessions[key] = hs
-	return hs, nil
+	return hs, s.pinLocked(hs), nil
+}
+
+// pinLocked pins hs, unlocks s.mu and returns the func that unpins it.
+func (s *server) pinLocked(hs *hostSess) func() {
+	hs.pins++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			hs.pins--
+			s.mu.Unlock()
+		})
+	}
+}
+
+// DefaultIdleHostTimeout is how long a connected host session may go unused before the
+// daemon closes it (its agent exits), when Options.IdleHostTimeout is 0.
+const DefaultIdleHostTimeout = 10 * time.Minute
+
+// maxSweepEvery bounds the time between two sweeps of the host sessions.
+const maxSweepEvery = 10 * time.Second
+
+// sweepLoop closes host sessions nobody uses, until the daemon stops: see sweep.
+func (s *server) sweepLoop() {
+	defer s.wg.Done()
+	every := min(s.idleHostTimeout()/4, maxSweepEvery)
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+func (s *server) idleHostTimeout() time.Duration {
+	if s.opts.IdleHostTimeout > 0 {
+		return s.opts.IdleHostTimeout
+	}
+	return DefaultIdleHostTimeout
+}
+
+// sweep forgets the host sessions that are neither pinned by a request nor busy
+// (hostsess.Session.Idle): a session that never connected or whose reconnects ended
+// (idle or lost: the host is unreachable and its backoff is over) at once, a connected
+// one after IdleHostTimeout without use. A host that never answered leaves the state
+// file too, so a run over many unreachable names leaves nothing behind.
+func (s *server) sweep() {
+	now := s.opts.Now()
+	var gone []*hostSess
+	s.mu.Lock()
+	for name, hs := range s.sessions {
+		if hs.pins > 0 {
+			continue
+		}
+		since, idle := hs.Idle()
+		if !idle {
+			continue
+		}
+		switch hs.Status().State {
+		case hostsess.StateIdle, hostsess.StateLost, hostsess.StateClosed:
+		default:
+			if now.Sub(since) < s.idleHostTimeout() {
+				continue
+			}
+		}
+		delete(s.sessions, name)
+		if h, ok := s.st.Hosts[hs.Host()]; ok && h.AgentPath == "" && h.LastSeen.IsZero() {
+			delete(s.st.Hosts, hs.Host())
+			s.dirty = true
+		}
+		gone = append(gone, hs)
+	}
+	// Go maps keep their buckets when emptied: copy them once they have shrunk a lot, or
+	// a run over many names would hold their size for good.
+	if len(gone) > 0 {
+		if s.peakSessions = max(s.peakSessions, len(s.sessions)+len(gone)); len(s.sessions) < s.peakSessions/4 {
+			s.sessions, s.peakSessions = maps.Clone(s.sessions), len(s.sessions)
+			if s.sessions == nil {
+				s.sessions = map[string]*hostSess{}
+			}
+			s.st.Hosts = maps.Clone(s.st.Hosts)
+			if s.st.Hosts == nil {
+				s.st.Hosts = map[string]state.Host{}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	s.log.Debug("closing unused host sessions", "n", len(gone))
+	var wg sync.WaitGroup
+	for _, hs := range gone {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hs.Close()
+		}()
+	}
+	wg.Wait()
+	select {
+	case s.stateKick <- struct{}{}:
+	default:
+	}
 }
 
 // orphan records a result the agent re-offered that no client waits for.
@@ -454,7 +572,10 @@ type connInfoer interface {
 func (s *server) noteState(key, host string, st hostsess.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.st.Hosts[host]
+	h, known := s.st.Hosts[host]
+	if _, live := s.sessions[key]; !live && !known {
+		return // a forgotten host's session closing (see sweep)
+	}
 	h.LastState = string(st)
 	if hs, ok := s.sessions[key]; ok {
 		h.Transport = hs.transport

@@ -223,7 +223,8 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 		req.Command = place.substitute(req.Command, host)
 	}
 	var r hostsess.Result
-	hs, err := s.session(ctx, host)
+	hs, unpin, err := s.session(ctx, host)
+	defer unpin()
 	cut := false // output was left unsent after a cancel
 	release := func() {}
 	if err == nil && slots != nil && hs.Status().State != hostsess.StateReady {
@@ -316,7 +317,8 @@ func (s *server) pingLocal(ctx context.Context, hosts []string) []proto.PingResu
 	out := make([]proto.PingResult, len(hosts))
 	forHosts(hosts, func(i int, host string) {
 		out[i] = proto.PingResult{Host: host}
-		hs, err := s.session(ctx, host)
+		hs, unpin, err := s.session(ctx, host)
+		defer unpin()
 		var rtt time.Duration
 		if err == nil {
 			rtt, err = hs.Ping(ctx)
@@ -336,7 +338,8 @@ type infoer interface {
 
 // hostInfo asks host's agent for its info and measures the call on the daemon's clock.
 func (s *server) hostInfo(ctx context.Context, host string) (info proto.Info, rtt time.Duration, mid time.Time, err error) {
-	hs, err := s.session(ctx, host)
+	hs, unpin, err := s.session(ctx, host)
+	defer unpin()
 	if err != nil {
 		return info, 0, mid, err
 	}
@@ -494,7 +497,8 @@ func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base stri
 	if !localName(host) {
 		return 0, "", fmt.Errorf("host name %q cannot be a directory name", host)
 	}
-	hs, err := s.session(ctx, host)
+	hs, unpin, err := s.session(ctx, host)
+	defer unpin()
 	if err != nil {
 		return 0, "", err
 	}

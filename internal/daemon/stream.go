@@ -138,7 +138,8 @@ func (s *server) putFile(ctx context.Context, hosts []string, f io.ReaderAt, siz
 		}
 		forHosts(sh.hosts, func(k int, host string) {
 			r := proto.FileResult{Host: host, Path: dest}
-			hs, err := s.session(ctx, host)
+			hs, unpin, err := s.session(ctx, host)
+			defer unpin()
 			if err == nil {
 				err = hs.WriteFile(ctx, dest, mode, io.NewSectionReader(f, 0, size), size)
 			}
@@ -283,7 +284,8 @@ func (c *clientConn) startGetStream(id uint64, req *proto.GetStream) {
 				return
 			}
 			forHosts(sh.hosts, func(k int, host string) {
-				hs, err := s.session(ctx, host)
+				hs, unpin, err := s.session(ctx, host)
+				defer unpin()
 				var n int64
 				var mode fs.FileMode
 				if err == nil {

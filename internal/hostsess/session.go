@@ -68,6 +68,7 @@ type Session struct {
 	hello      proto.Hello
 	lastRTT    time.Duration
 	lastSeen   time.Time
+	lastUsed   time.Time // when a call last started or ended
 	closed     bool
 
 	notifyMu sync.Mutex // serialises OnState calls, in order
@@ -100,7 +101,7 @@ func New(opts Options) *Session {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Session{opts: opts, host: opts.Target.Name, state: StateIdle}
+	s := &Session{opts: opts, host: opts.Target.Name, state: StateIdle, lastUsed: opts.Now()}
 	s.log = log.With("host", s.host)
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	// Request ids start from the clock so that they stay unique across daemon
@@ -291,6 +292,7 @@ func (s *Session) addCallLocked(cl *call) {
 		s.calls = make(map[uint64]*call)
 	}
 	s.calls[cl.id] = cl
+	s.lastUsed = s.opts.Now()
 }
 
 // dropCall forgets cl.
@@ -299,7 +301,20 @@ func (s *Session) dropCall(cl *call) {
 	if s.calls[cl.id] == cl {
 		delete(s.calls, cl.id)
 	}
+	s.lastUsed = s.opts.Now()
 	s.mu.Unlock()
+}
+
+// Idle reports whether the session has nothing to do: no call in flight, no connect,
+// backoff or recovery under way, and no acknowledgement owed to the agent. since is when
+// its last call started or ended (or when it was made).
+func (s *Session) Idle() (since time.Time, idle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.calls) > 0 || s.dialing != nil || s.retry != nil || s.recovering != nil || len(s.unacked) > 0 {
+		return time.Time{}, false
+	}
+	return s.lastUsed, true
 }
 
 // startDialLocked starts a connect attempt in the background and returns a channel
