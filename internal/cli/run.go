@@ -346,6 +346,20 @@ their round trip) from the fleet's median are marked as outliers.`, render.Forma
 	return cmd
 }
 
+// lostDaemon turns a put or get whose daemon connection broke into an error result for
+// every host, as a run reports it: the report (and --json) still has a line per host,
+// and the exit status is 255. Other errors pass through.
+func lostDaemon(hosts []string, res []client.FileResult, err error) ([]client.FileResult, error) {
+	if err == nil || !errors.Is(err, client.ErrClosed) {
+		return res, err
+	}
+	res = make([]client.FileResult, len(hosts))
+	for i, h := range hosts {
+		res[i] = client.FileResult{Host: h, Status: client.StatusError, Err: err.Error()}
+	}
+	return res, nil
+}
+
 func newPutCmd(g *globals, rf *runFlags) *cobra.Command {
 	var mode string
 	cmd := &cobra.Command{
@@ -384,7 +398,7 @@ keeps SRC's mode unless --mode is given.`,
 			}
 			defer t.done()
 			res, err := t.sess.Put(ctx, t.hosts, req)
-			if err != nil {
+			if res, err = lostDaemon(t.hosts, res, err); err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}
 			code, err := console.WriteFiles(g.stdout, "put", res, g.reportOptions(rf, t.cfg))
@@ -417,7 +431,7 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 			}
 			defer t.done()
 			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: client.RemotePath(rf.dir, args[1]), DestDir: dir})
-			if err != nil {
+			if res, err = lostDaemon(t.hosts, res, err); err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}
 			code, err := console.WriteFiles(g.stdout, "get", res, g.reportOptions(rf, t.cfg))

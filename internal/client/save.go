@@ -30,6 +30,7 @@ type Saver struct {
 	files map[string]*os.File
 	errs  map[string]error
 	n     map[string]int64
+	made  map[string]bool // host directories this Saver created
 }
 
 // NewSaver creates destDir if needed and returns a Saver for src's base name.
@@ -46,7 +47,7 @@ func NewSaver(destDir, src string) (*Saver, error) {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	return &Saver{dir: destDir, base: base, root: root, files: map[string]*os.File{},
-		errs: map[string]error{}, n: map[string]int64{}}, nil
+		errs: map[string]error{}, n: map[string]int64{}, made: map[string]bool{}}, nil
 }
 
 func (s *Saver) tmp(host string) string { return host + "/." + s.base + ".shoal-tmp" }
@@ -81,6 +82,9 @@ func (s *Saver) open(host string) (*os.File, error) {
 	if !localName(host) {
 		return nil, fmt.Errorf("host name %q cannot be a directory name", host)
 	}
+	if _, err := s.root.Lstat(host); errors.Is(err, fs.ErrNotExist) {
+		s.made[host] = true
+	}
 	if err := s.root.MkdirAll(host, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", host, err)
 	}
@@ -111,6 +115,7 @@ func (s *Saver) End(host string, mode fs.FileMode, ok bool) (string, int64, erro
 	if !ok || err != nil {
 		if f != nil {
 			s.root.Remove(s.tmp(host))
+			s.unmakeLocked(host)
 		}
 		return "", n, err
 	}
@@ -129,6 +134,15 @@ func (s *Saver) End(host string, mode fs.FileMode, ok bool) (string, int64, erro
 	return filepath.Join(s.dir, final), n, nil
 }
 
+// unmakeLocked removes host's directory when this Saver made it and it is empty, so a
+// failed get leaves nothing behind.
+func (s *Saver) unmakeLocked(host string) {
+	if s.made[host] {
+		s.root.Remove(host)
+		delete(s.made, host)
+	}
+}
+
 // Close removes the partial files of hosts that did not end and closes the root.
 func (s *Saver) Close() error {
 	s.mu.Lock()
@@ -136,6 +150,7 @@ func (s *Saver) Close() error {
 	for host, f := range s.files {
 		f.Close()
 		s.root.Remove(s.tmp(host))
+		s.unmakeLocked(host)
 	}
 	s.files = map[string]*os.File{}
 	return s.root.Close()

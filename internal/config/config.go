@@ -395,8 +395,6 @@ func (c *Config) Validate() error {
 		switch {
 		case d < 0:
 			bad(key, "must not be negative, not %s", d.Std())
-		case d > 0 && d < Duration(time.Millisecond):
-			bad(key, "%d is a bare number of nanoseconds; write a duration like \"30s\"", int64(d))
 		}
 	}
 	checkDuration("command_timeout", c.CommandTimeout)

@@ -100,6 +100,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown transport", "[[host]]\nname = 'a'\ntransport = 'telnet'", "f.toml:3: host[0].transport: must be one of ssh, openssh, local, not \"telnet\""},
 		{"bad duration", "command_timeout = '10 minutes'", "f.toml:1: command_timeout: bad duration \"10 minutes\""},
 		{"bare duration", "[ssh]\nconnect_timeout = 30", "f.toml:2: ssh.connect_timeout: 30 is a bare number of nanoseconds"},
+		{"bare large duration", "command_timeout = 5000000000", "f.toml:1: command_timeout: 5000000000 is a bare number of nanoseconds"},
 		{"negative duration", "[daemon]\nidle_exit = '-5s'", "f.toml:2: daemon.idle_exit: must not be negative"},
 		{"bad size", "[agent]\noutput_cap = '12 parsecs'", "f.toml:2: agent.output_cap: bad size"},
 		{"small size", "[agent]\noutput_cap = 10", "f.toml:2: agent.output_cap: must be at least 4KiB"},
@@ -632,5 +633,18 @@ func TestMetricsAddress(t *testing.T) {
 		if got := (Daemon{MetricsListen: in}).MetricsAddress(); got != want {
 			t.Errorf("MetricsAddress(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// TestSmallDurations checks that durations under a millisecond, written with a unit, are
+// accepted ("1us" was refused as a bare number), and that a bare 0 still is.
+func TestSmallDurations(t *testing.T) {
+	for _, v := range []string{`"1us"`, `"500ns"`, `"1.5ms"`, `0`} {
+		c, err := Parse("f.toml", []byte("command_timeout = "+v))
+		if err != nil {
+			t.Errorf("command_timeout = %s: %v", v, err)
+			continue
+		}
+		t.Logf("command_timeout = %s: %v", v, c.CommandTimeout.Std())
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -128,7 +129,11 @@ func (w *schemaWalker) value(t reflect.Type, path string, v *unstable.Node, line
 				w.bad(line, path, err.Error())
 			}
 		case unstable.Integer:
-			// Duration and Size take integers too; Validate judges the value.
+			// Size takes integers too. A duration only as 0: a bare number has no unit
+			// (go-toml would read it as nanoseconds).
+			if t == reflect.TypeFor[Duration]() && string(v.Data) != "0" {
+				w.bad(line, path, fmt.Sprintf("%s is a bare number of nanoseconds; write a duration like \"30s\"", v.Data))
+			}
 		default:
 			wrong()
 		}

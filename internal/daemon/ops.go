@@ -502,13 +502,20 @@ func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base stri
 	if err != nil {
 		return 0, "", err
 	}
+	_, statErr := root.Lstat(host)
 	if err := root.MkdirAll(host, 0o755); err != nil {
 		return 0, "", fmt.Errorf("creating %s: %w", host, err)
+	}
+	// A failed get leaves no directory of its own making (an unreachable host's, say).
+	unmake := func() {}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		unmake = func() { root.Remove(host) } // only when empty
 	}
 	final := host + "/" + base
 	tmp := host + "/." + base + ".shoal-tmp"
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		unmake()
 		return 0, "", fmt.Errorf("creating %s: %w", final, err)
 	}
 	n, mode, err := hs.ReadFile(ctx, src, f)
@@ -517,6 +524,7 @@ func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base stri
 	}
 	if err != nil {
 		root.Remove(tmp)
+		unmake()
 		return 0, "", err
 	}
 	if mode == 0 {
