@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // DefaultConnectTimeout bounds a TCP connect plus SSH handshake when ssh_config sets no
@@ -397,7 +398,16 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 		return nil, fail("handshake with "+addr, nil, err)
 	}
 	conn.SetDeadline(time.Time{})
-	return newClient(sc, chans, reqs, wg), nil
+	fwd := ""
+	if h.ForwardAgent != "" {
+		if fwd = h.ForwardAgent; fwd == "yes" {
+			fwd = d.agentSocket(h)
+		}
+		if fwd == "none" {
+			fwd = ""
+		}
+	}
+	return newClient(sc, chans, reqs, wg, fwd), nil
 }
 
 // agentSocket returns the ssh-agent socket for h: the Dialer's AgentSocket, else ssh_config's
@@ -427,19 +437,20 @@ var (
 // are answered by one goroutine, added to wg, instead of ssh.NewClient's two: goroutines
 // are most of what an idle connection costs, and thousands of connections stay open. As
 // ssh.Client does, it refuses every request (keepalives get their "no") and every channel
-// the server opens (shoal asks for no forwarding).
-func newClient(sc ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, wg *sync.WaitGroup) *ssh.Client {
+// the server opens, but agent channels when agentSock, the agent ForwardAgent forwards, is set.
+func newClient(sc ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, wg *sync.WaitGroup, agentSock string) *ssh.Client {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		serveIncoming(chans, reqs)
+		serveIncoming(chans, reqs, wg, agentSock)
 	}()
 	return ssh.NewClient(sc, closedChans, closedReqs)
 }
 
 // serveIncoming refuses the server's requests and channel opens until the connection
-// closes both channels.
-func serveIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+// closes both channels; with agentSock set it connects the server's agent channels to that
+// agent, in goroutines added to wg that end with the channel.
+func serveIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, wg *sync.WaitGroup, agentSock string) {
 	for chans != nil || reqs != nil {
 		select {
 		case r, ok := <-reqs:
@@ -455,9 +466,48 @@ func serveIncoming(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
 				chans = nil
 				continue
 			}
+			if agentSock != "" && ch.ChannelType() == agentChannel {
+				forwardAgent(ch, agentSock, wg)
+				continue
+			}
 			ch.Reject(ssh.UnknownChannelType, "unknown channel type: "+ch.ChannelType())
 		}
 	}
+}
+
+// agentChannel is the channel an sshd opens to reach a forwarded agent.
+const agentChannel = "auth-agent@openssh.com"
+
+// forwardAgent connects a forwarded-agent channel to the agent at sock.
+func forwardAgent(nc ssh.NewChannel, sock string, wg *sync.WaitGroup) {
+	ac, err := net.Dial("unix", sock)
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, "no agent: "+err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		ac.Close()
+		return
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ssh.DiscardRequests(reqs)
+	}()
+	go func() {
+		defer wg.Done()
+		done := make(chan struct{})
+		go func() {
+			io.Copy(ch, ac)
+			ch.CloseWrite()
+			close(done)
+		}()
+		io.Copy(ac, ch)
+		ac.Close() // ends the copy above
+		<-done
+		ch.Close()
+	}()
 }
 
 func isNetErr(err error) bool {
@@ -498,6 +548,9 @@ func (c *Client) Exec(cmd string, stderr io.Writer) (*Stream, error) {
 	ch, reqs, err := c.c.OpenChannel("session", nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening session: %w", err)
+	}
+	if c.Config.ForwardAgent != "" {
+		ch.SendRequest("auth-agent-req@openssh.com", true, nil) // a refusal leaves the command without the agent, as ssh
 	}
 	for _, kv := range c.Config.environment() {
 		// As ssh, ask without waiting: sshd drops what its AcceptEnv does not name.
@@ -612,6 +665,9 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, 
 	defer sess.Close()
 	for _, kv := range c.Config.environment() {
 		sess.Setenv(kv[0], kv[1]) // refused when sshd does not accept it, as ssh ignores
+	}
+	if c.Config.ForwardAgent != "" {
+		agent.RequestAgentForwarding(sess)
 	}
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()

@@ -44,6 +44,9 @@ type HostConfig struct {
 	// SendEnv are the patterns of local environment variables sent to the host; SetEnv the
 	// NAME=VALUE pairs sent besides. sshd keeps those its AcceptEnv names.
 	SendEnv, SetEnv []string
+	// ForwardAgent is "" for no forwarding, "yes" for the agent the client uses, or the
+	// socket of the agent to forward.
+	ForwardAgent string
 
 	// Unsupported, when not nil, is an option the built-in client cannot honour.
 	Unsupported *ConfigError
@@ -105,7 +108,7 @@ func (h *HostConfig) Key() string {
 		h.IdentitiesOnly, h.ProxyJump, h.ProxyCommand, h.ConnectTimeout, h.UserKnownHostsFiles,
 		h.GlobalKnownHostsFiles, h.HostKeyAlias, h.IdentityAgent, h.StrictHostKeyChecking,
 		h.ServerAliveInterval, h.ServerAliveCountMax, h.HashKnownHosts, h.BatchMode, h.PasswordAuth,
-		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, h.SendEnv, h.SetEnv, unsupported})
+		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, h.SendEnv, h.SetEnv, h.ForwardAgent, unsupported})
 }
 
 // environment returns the variables to send to the host, name and value: the local ones

@@ -311,3 +311,36 @@ func TestSendEnvSetEnv(t *testing.T) {
 		t.Errorf("Exec: %q; want %q", b[:n], want)
 	}
 }
+
+// TestForwardAgent checks ForwardAgent yes: the command on the host sees the local agent's
+// key; without it, no agent.
+func TestForwardAgent(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1})
+	raw, _ := os.ReadFile(f.ClientKey)
+	key, err := ssh.ParseRawPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := agent.NewKeyring()
+	kr.Add(agent.AddedKey{PrivateKey: key, Comment: "forwarded-key"})
+	sock := serveAgent(t, kr)
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{
+		{"  ForwardAgent yes\n", true},
+		{"  ForwardAgent " + sock + "\n", true},
+		{"", false},
+	} {
+		cfg := hostConfig(t, f, "  IdentityFile "+f.ClientKey+"\n"+tc.extra)
+		c, err := (&Dialer{ConfigFile: cfg, AgentSocket: sock}).Dial(t.Context(), "h001", Override{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := c.Run(t.Context(), "ssh-add -l", nil)
+		c.Close()
+		if got := strings.Contains(string(out), "forwarded-key"); got != tc.want {
+			t.Errorf("%q: ssh-add -l on the host says %q; want the key listed: %v", tc.extra, out, tc.want)
+		}
+	}
+}

@@ -352,6 +352,19 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 		h.BindAddress = s.args[0]
 	}
 	h.SendEnv, h.SetEnv = o.sendEnv, o.setEnv
+	if s, ok := o.where["forwardagent"]; ok && len(s.args) == 1 {
+		switch v := s.args[0]; multistate(v, map[string]string{"yes": "yes", "true": "yes", "no": "no", "false": "no"}) {
+		case "yes":
+			h.ForwardAgent = "yes"
+		case "no":
+		default:
+			if len(v) > 1 && v[0] == '$' && v[1] != '{' {
+				h.ForwardAgent = os.Getenv(v[1:])
+			} else if h.ForwardAgent, err = expand("ForwardAgent", v); err != nil {
+				return nil, err
+			}
+		}
+	}
 	h.Unsupported = unsupported(o)
 
 	// The dump, in ssh -G's order.
@@ -459,7 +472,6 @@ var harmless = map[string][]string{
 	"dynamicforward":          {},
 	"tunnel":                  {"no", "false"},
 	"remotecommand":           {"none"},
-	"forwardagent":            {"no", "false"},
 	"sessiontype":             {"default"},
 	"localcommand":            {"none"},
 }

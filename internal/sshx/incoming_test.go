@@ -74,7 +74,7 @@ func pipeServer(t *testing.T) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Requ
 func TestNewClientServesIncoming(t *testing.T) {
 	cc, chans, reqs, srv := pipeServer(t)
 	var wg sync.WaitGroup
-	cl := newClient(cc, chans, reqs, &wg)
+	cl := newClient(cc, chans, reqs, &wg, "")
 
 	ok, _, err := srv.SendRequest("keepalive@openssh.com", true, nil)
 	if err != nil || ok {
