@@ -179,6 +179,7 @@ type fileWrite struct {
 	flushed int64 // bytes handed to startWriteback
 	sum     hash.Hash
 	journal string // the write's journal entry in the run directory ("" without one)
+	tree    bool   // tmp holds a tar archive to unpack at path (proto.Write.Tree)
 }
 
 // A write in progress is journalled in the agent's run directory: a file named writePrefix
@@ -281,7 +282,7 @@ func (s *server) startWrite(id uint64, req *proto.Write) {
 		return
 	}
 	s.mu.Lock()
-	fw := &fileWrite{path: path, tmp: tmp, journal: journal, mode: mode, size: req.Size}
+	fw := &fileWrite{path: path, tmp: tmp, journal: journal, mode: mode, size: req.Size, tree: req.Tree}
 	if req.Sum {
 		fw.sum = sha256.New()
 	}
@@ -350,6 +351,9 @@ func (s *server) writeDone(id uint64) {
 }
 
 func (fw *fileWrite) commit() error {
+	if fw.tree {
+		return fw.unpack()
+	}
 	err := fw.tmp.Chmod(fw.mode)
 	if err == nil {
 		err = fw.tmp.Sync()
@@ -368,6 +372,16 @@ func (fw *fileWrite) commit() error {
 	fsutil.SyncDir(filepath.Dir(fw.path))
 	fw.unjournal()
 	return nil
+}
+
+// unpack lays out the tree whose archive fw received, then drops the archive.
+func (fw *fileWrite) unpack() error {
+	_, err := fw.tmp.Seek(0, io.SeekStart)
+	if err == nil {
+		_, err = fsutil.Unpack(fw.tmp, fw.path)
+	}
+	fw.discard()
+	return err
 }
 
 func (fw *fileWrite) discard() {

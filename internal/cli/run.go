@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/console"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -362,12 +364,18 @@ func lostDaemon(hosts []string, res []client.FileResult, err error) ([]client.Fi
 
 func newPutCmd(g *globals, rf *runFlags) *cobra.Command {
 	var mode string
+	var recursive bool
 	cmd := &cobra.Command{
 		Use:   "put TARGETS SRC DEST",
-		Short: "Copy a local file to every target (mode kept)",
+		Short: "Copy a local file (or with -r a directory tree) to every target (mode kept)",
 		Long: `Copy the local file SRC to DEST on every target. DEST is absolute or relative to
 the remote user's home (or to --dir), where commands start. The write is atomic (temporary file, then rename) and
-keeps SRC's mode unless --mode is given.`,
+keeps SRC's mode unless --mode is given.
+
+With -r, SRC is a directory and DEST becomes a copy of it: directories, files and
+symbolic links (copied as links), each with its mode and modification time, the
+whole tree sent once to each host as one archive. Each file is replaced atomically;
+files already in DEST that SRC lacks are left alone.`,
 		Args:              argsUsage(cobra.ExactArgs(3)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -379,10 +387,25 @@ keeps SRC's mode unless --mode is given.`,
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", args[1], err)
 			}
-			if !fi.Mode().IsRegular() {
+			switch {
+			case recursive && !fi.IsDir():
+				return fmt.Errorf("reading %s: put -r copies a directory", args[1])
+			case !recursive && fi.IsDir():
+				return fmt.Errorf("reading %s: a directory (copy it with put -r)", args[1])
+			case !recursive && !fi.Mode().IsRegular():
 				return fmt.Errorf("reading %s: not a regular file", args[1])
+			case recursive && mode != "":
+				return errors.New("put -r keeps each file's mode: --mode is for one file")
 			}
 			req := client.PutRequest{LocalPath: src, Dest: client.RemotePath(rf.dir, args[2])}
+			if recursive {
+				tree, err := packTree(src)
+				if err != nil {
+					return err
+				}
+				defer os.Remove(tree)
+				req.LocalPath, req.Tree = tree, true
+			}
 			if mode != "" {
 				m, err := strconv.ParseUint(mode, 8, 32)
 				if err != nil || m > 0o7777 {
@@ -409,7 +432,30 @@ keeps SRC's mode unless --mode is given.`,
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "", "file mode on the targets, in octal (default: SRC's mode)")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy the directory SRC and everything in it")
 	return cmd
+}
+
+// packTree writes the tree at src to a private temporary file (fsutil.Pack) and returns its path;
+// the caller removes it.
+func packTree(src string) (string, error) {
+	f, err := os.CreateTemp("", ".shoal-tree-*.tar")
+	if err != nil {
+		return "", fmt.Errorf("packing %s: %w", src, err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = fsutil.Pack(bw, src)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("packing %s: %w", src, err)
+	}
+	return f.Name(), nil
 }
 
 func newGetCmd(g *globals, rf *runFlags) *cobra.Command {

@@ -182,6 +182,7 @@ type PutRequest struct {
 	LocalPath string      // file on the client's machine
 	Dest      string      // absolute path, or relative to the remote user's home
 	Mode      fs.FileMode // 0 keeps the local file's mode
+	Tree      bool        // LocalPath is a tar archive of a directory tree (fsutil.Pack) to lay out at Dest
 }
 
 // RemotePath returns what the remote path p means for a command started in dir: p itself when it

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -512,11 +513,14 @@ func (c *Client) Put(ctx context.Context, hosts []string, req PutRequest) ([]Fil
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
+	if req.Tree && !slices.Contains(c.hello.Caps, proto.CapTree) {
+		return nil, errTreeUnsupported
+	}
 	if c.remote {
 		return c.putStream(ctx, hosts, p, req)
 	}
 	var r proto.FileResults
-	if err := c.roundTrip(ctx, proto.TypePut, &proto.PutRequest{Hosts: hosts, LocalPath: p, Dest: req.Dest, Mode: uint32(req.Mode.Perm())},
+	if err := c.roundTrip(ctx, proto.TypePut, &proto.PutRequest{Hosts: hosts, LocalPath: p, Dest: req.Dest, Mode: uint32(req.Mode.Perm()), Tree: req.Tree},
 		proto.TypeFileResults, &r); err != nil {
 		return nil, err
 	}

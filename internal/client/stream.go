@@ -21,12 +21,19 @@ var ErrNoFileStream = errors.New("the shoal daemon cannot copy files over the ne
 // StreamsFiles reports whether the daemon takes PutFrom and GetTo.
 func (c *Client) StreamsFiles() bool { return slices.Contains(c.hello.Caps, proto.CapFileStream) }
 
+// errTreeUnsupported is the error of a tree copy to a daemon without CapTree.
+var errTreeUnsupported = errors.New("this daemon cannot copy directory trees (put -r); stop it with `shoal daemon stop` so that one of this version starts")
+
 // PutFrom copies size bytes read from r to dest on every host (mode 0: 0644),
 // sending them to the daemon in chunks of at most proto.FileChunk bytes; name is
-// the file's local name, for the daemon's audit log.
+// the file's local name, for the daemon's audit log. A mode with fs.ModeDir says
+// the bytes are a tar archive of a tree (PutRequest.Tree), for a daemon with CapTree.
 func (c *Client) PutFrom(ctx context.Context, hosts []string, r io.Reader, size int64, dest string, mode fs.FileMode, name string) ([]FileResult, error) {
 	if !c.StreamsFiles() {
 		return nil, ErrNoFileStream
+	}
+	if mode.IsDir() && !slices.Contains(c.hello.Caps, proto.CapTree) {
+		return nil, errTreeUnsupported
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("put: negative size %d", size)
@@ -41,7 +48,7 @@ func (c *Client) PutFrom(ctx context.Context, hosts []string, r io.Reader, size 
 		c.pc.Send(id, proto.TypeCancel, &proto.Cancel{})
 		return nil, err
 	}
-	if err := c.pc.Send(id, proto.TypePutStream, &proto.PutStream{Hosts: hosts, Dest: dest, Mode: uint32(mode.Perm()), Size: size, Name: name}); err != nil {
+	if err := c.pc.Send(id, proto.TypePutStream, &proto.PutStream{Hosts: hosts, Dest: dest, Mode: uint32(mode.Perm()), Size: size, Name: name, Tree: mode.IsDir()}); err != nil {
 		return abort(fmt.Errorf("put: sending: %w", err))
 	}
 	buf := make([]byte, min(int64(proto.FileChunk), size))
@@ -96,6 +103,9 @@ func (c *Client) putStream(ctx context.Context, hosts []string, p string, req Pu
 	mode := st.Mode().Perm()
 	if req.Mode != 0 {
 		mode = req.Mode.Perm()
+	}
+	if req.Tree {
+		mode |= fs.ModeDir
 	}
 	return c.PutFrom(ctx, hosts, f, st.Size(), req.Dest, mode, p)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
@@ -353,6 +354,34 @@ func TestGateways(t *testing.T) {
 				if r.Host != hosts[i] || r.Status != client.StatusOK || r.Bytes != 1 {
 					t.Errorf("put %d: %+v; want %s ok", i, r, hosts[i])
 				}
+			}
+		}
+		// A tree, through the local socket and over TLS (put-stream), to hosts here and behind gateways.
+		tree := filepath.Join(t.TempDir(), "tree")
+		os.MkdirAll(filepath.Join(tree, "d", "empty"), 0o755)
+		os.WriteFile(filepath.Join(tree, "d", "f"), []byte("in a tree"), 0o640)
+		os.Symlink("d/f", filepath.Join(tree, "link"))
+		arc := filepath.Join(t.TempDir(), "tree.tar")
+		af, _ := os.Create(arc)
+		if err := fsutil.Pack(af, tree); err != nil {
+			t.Fatal(err)
+		}
+		af.Close()
+		for k, c := range []*client.Client{local, alice} {
+			destTree := filepath.Join(t.TempDir(), fmt.Sprint("copy", k))
+			res, err := c.Put(context.Background(), hosts, client.PutRequest{LocalPath: arc, Dest: destTree, Tree: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r.Status != client.StatusOK {
+					t.Errorf("put tree %d: %+v; want %s ok", i, r, hosts[i])
+				}
+			}
+			b, _ := os.ReadFile(filepath.Join(destTree, "link"))
+			fi, _ := os.Stat(filepath.Join(destTree, "d", "f"))
+			if string(b) != "in a tree" || fi == nil || fi.Mode().Perm() != 0o640 {
+				t.Errorf("tree copy %d: link reads %q, file %v; want the file's content, mode 0640", k, b, fi)
 			}
 		}
 		out := t.TempDir()

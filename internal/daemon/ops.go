@@ -429,6 +429,9 @@ func (s *server) put(ctx context.Context, hosts []string, req *proto.PutRequest)
 	if req.Mode != 0 {
 		mode = fs.FileMode(req.Mode).Perm()
 	}
+	if req.Tree {
+		mode |= fs.ModeDir // a tree, down to the agent's write (see putFile)
+	}
 	return s.putFile(ctx, hosts, f, st.Size(), req.Dest, mode, req.LocalPath), nil
 }
 

@@ -102,6 +102,9 @@ func (c *clientConn) putData(id uint64, d *proto.PutData) {
 		if mode == 0 {
 			mode = 0o644
 		}
+		if sp.req.Tree {
+			mode |= fs.ModeDir
+		}
 		res := c.s.putFile(ctx, sp.hosts, sp.f, sp.n, sp.req.Dest, mode, sp.req.Name)
 		c.send(id, proto.TypeFileResults, &proto.FileResults{Results: res})
 	})
@@ -127,6 +130,7 @@ func (c *clientConn) dropPuts() {
 
 // putFile copies size bytes of f to dest on every host, forwarding to the
 // gateways the hosts behind them, and returns each host's result in hosts order.
+// A mode with fs.ModeDir says f is a tar archive of a tree to lay out at dest.
 func (s *server) putFile(ctx context.Context, hosts []string, f io.ReaderAt, size int64, dest string, mode fs.FileMode, name string) []proto.FileResult {
 	out := make([]proto.FileResult, len(hosts))
 	s.forShares(hosts, func(sh share) {

@@ -268,6 +268,70 @@ func TestDiffOnFleet(t *testing.T) {
 	}
 }
 
+// TestPutTree copies a tree with a symbolic link, an empty directory and a file of mode 0640 to
+// sshd hosts and finds it identical there.
+func TestPutTree(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	h := newHome(t, fleetConfig(f.SSHConfig, 2, ""))
+	src := filepath.Join(h.root, "src")
+	old := time.Date(2021, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	for p, mode := range map[string]os.FileMode{"etc/app.conf": 0o640, "bin/tool": 0o755, "a/b/c/deep": 0o600} {
+		full := filepath.Join(src, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte("content of "+p+"\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(full, mode)
+		os.Chtimes(full, old, old)
+	}
+	os.Mkdir(filepath.Join(src, "empty"), 0o700)
+	os.Symlink("../etc/app.conf", filepath.Join(src, "bin", "conf"))
+	for _, d := range []string{"empty", "bin", "etc", "a/b/c", "a/b", "a", "."} {
+		os.Chtimes(filepath.Join(src, d), old, old)
+	}
+	// Symbolic links get their own time; lchtimes through touch -h.
+	if out, err := exec.Command("touch", "-h", "-d", "@1600000000", filepath.Join(src, "bin", "conf")).CombinedOutput(); err != nil {
+		t.Fatalf("touch -h: %v: %s", err, out)
+	}
+	const find = `find tree -printf '%P %m %s %T@ %l\n' | sed 's/\.[0-9]* / /' | sort`
+	r := h.shoal(2*time.Minute, "put", "-r", "h[001-002]", src, "tree")
+	if r.code != 0 {
+		t.Fatalf("put -r: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	local := exec.Command("sh", "-c", strings.Replace(find, "find tree", "find src", 1))
+	local.Dir = h.root
+	want, err := local.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = h.shoal(time.Minute, "run", "--json", "h[001-002]", "--", find)
+	res := parseResults(t, r.stdout)
+	t.Logf("find on both sides (mtime to the second):\n%s", want)
+	for _, hn := range f.Names() {
+		if res[hn].Stdout != string(want) {
+			t.Errorf("%s holds:\n%s\nwant:\n%s", hn, res[hn].Stdout, want)
+		}
+	}
+	// Again, over a changed tree: the files are replaced, and one more arrives.
+	os.WriteFile(filepath.Join(src, "etc", "new"), []byte("new\n"), 0o644)
+	if r := h.shoal(2*time.Minute, "put", "-r", "h[001-002]", src, "tree"); r.code != 0 {
+		t.Fatalf("second put -r: exit %d: %s", r.code, r.stderr)
+	}
+	r = h.shoal(time.Minute, "run", "--json", "h[001-002]", "--", "cat tree/etc/new tree/bin/conf")
+	for hn, jr := range parseResults(t, r.stdout) {
+		if jr.Stdout != "new\ncontent of etc/app.conf\n" {
+			t.Errorf("%s: %q; want the new file and the file behind the link", hn, jr.Stdout)
+		}
+	}
+	// A file is no tree, and a tree needs -r.
+	if r := h.shoal(time.Minute, "put", "-r", "h001", filepath.Join(src, "bin", "tool"), "x"); r.code == 0 {
+		t.Errorf("put -r of a file: exit 0")
+	}
+	if r := h.shoal(time.Minute, "put", "h001", src, "x"); r.code == 0 || !strings.Contains(r.stderr, "put -r") {
+		t.Errorf("put of a directory: exit %d, %q; want a hint at put -r", r.code, r.stderr)
+	}
+}
+
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

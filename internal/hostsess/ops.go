@@ -129,7 +129,7 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 	if size < 0 {
 		size = -1
 	}
-	if err := c.send(cl.id, proto.TypeWrite, &proto.Write{Path: dest, Mode: uint32(mode.Perm()), Size: size}); err != nil {
+	if err := c.send(cl.id, proto.TypeWrite, &proto.Write{Path: dest, Mode: uint32(mode.Perm()), Size: size, Tree: mode.IsDir()}); err != nil {
 		return s.errorf(Lost, "write", err)
 	}
 	abort := func(err error) error {

@@ -269,7 +269,12 @@ type PutRequest struct {
 	LocalPath string   `cbor:"2,keyasint"`
 	Dest      string   `cbor:"3,keyasint"`
 	Mode      uint32   `cbor:"4,keyasint,omitempty"` // 0 keeps the local file's mode
+	Tree      bool     `cbor:"5,keyasint,omitempty"` // LocalPath is a tar of a tree to lay out at Dest (CapTree)
 }
+
+// CapTree is the capability (DaemonHello.Caps) of a daemon that takes PutRequest.Tree and
+// PutStream.Tree: a directory tree copied as one tar archive.
+const CapTree = "tree"
 
 // GetRequest copies Src from every host into DestDir/<host>/<base name of Src>, written by the daemon.
 type GetRequest struct {
@@ -296,6 +301,7 @@ type PutStream struct {
 	Mode  uint32   `cbor:"3,keyasint,omitempty"` // 0: 0644
 	Size  int64    `cbor:"4,keyasint"`
 	Name  string   `cbor:"5,keyasint,omitempty"` // the local file's name, for the audit log
+	Tree  bool     `cbor:"6,keyasint,omitempty"` // the bytes are a tar of a tree to lay out at Dest (CapTree)
 }
 
 // PutData is a chunk (at most FileChunk bytes) of a put-stream's file; EOF marks the last.

@@ -175,6 +175,14 @@
 // the client cancelled first). The daemon paces hosts behind gateways with the others,
 // forwarding them one by one without a Rollout.
 //
+// Trees: put with Tree (or put-stream with Tree) copies a directory tree. The client packs
+// it as one tar archive (PAX: directories, regular files and symbolic links with their
+// modes and modification times, names relative to the top, "." the top itself; see
+// fsutil.Pack), which travels like a file, once to each host, and the agent lays it out at
+// Dest (fsutil.Unpack, after write-done): every file and link made under a temporary name
+// and renamed into place, directories' modes and times set last, all through an os.Root on
+// Dest so that no name or link in the archive reaches outside it.
+//
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
 // the in-process listener is the same process. A client on the mutual-TLS listener is
@@ -222,6 +230,10 @@
 //	2026-12-08  RunRequest.Rollout (key 10) and capability "rollout"; status "skipped". A
 //	            client sends a Rollout only to a daemon whose Caps say "rollout" (an
 //	            older one would start every host at once)
+//	2026-12-08  PutRequest.Tree (key 5), PutStream.Tree (key 6) and capability "tree": a
+//	            client sends them only to a daemon whose Caps say "tree" (an older one would
+//	            write the archive itself at Dest). Write.Tree (key 6) goes only to an agent
+//	            of the daemon's own build, which the daemon installs
 //	2026-12-08  RunRequest.Subst, Masked, Index, Count, RunID (keys 11–15): per-host %h and %i,
 //	            secret variables, and a forwarded run's SHOAL_INDEX/COUNT/RUN_ID; an older
 //	            daemon ignores them (no substitution, values logged as given)
@@ -349,6 +361,7 @@
 //	   3  Size          int               expected size, checked at write-done when positive
 //	   4  MkdirAll      bool              create missing parent directories (0755)
 //	   5  Sum           bool              report the SHA-256 of the data in written
+//	   6  Tree          bool              the data is a tar archive of a tree to lay out at Path
 //
 //	WriteChunk: write-chunk (14)
 //	   1  Data          bytes     always
@@ -516,6 +529,7 @@
 //	   2  LocalPath     text      always  absolute, read by the daemon
 //	   3  Dest          text      always
 //	   4  Mode          uint              0 keeps the local file's mode
+//	   5  Tree          bool              LocalPath is a tar archive of a tree to lay out at Dest
 //
 //	GetRequest: get (78)
 //	   1  Hosts         []text    always
@@ -595,6 +609,7 @@
 //	   3  Mode          uint              0 means 0644
 //	   4  Size          int       always
 //	   5  Name          text              the local file's name, for the audit log
+//	   6  Tree          bool              the bytes are a tar archive of a tree to lay out at Dest
 //
 //	PutData: put-data (88)
 //	   1  Data          bytes             at most FileChunk (1 MiB) bytes

@@ -154,6 +154,10 @@ type Write struct {
 	Size     int64  `cbor:"3,keyasint,omitempty"` // expected size, checked at WriteDone when positive
 	MkdirAll bool   `cbor:"4,keyasint,omitempty"` // create missing parent directories (0755)
 	Sum      bool   `cbor:"5,keyasint,omitempty"` // report the SHA-256 of the data in Written
+	// Tree says the data is a tar archive of a directory tree to lay out at Path, a directory
+	// (see fsutil.Unpack): each file and link replaced atomically, modes and times kept, no
+	// entry outside Path. Mode is then unused.
+	Tree bool `cbor:"6,keyasint,omitempty"`
 }
 
 // WriteChunk carries data for a write, in order.
