@@ -473,6 +473,7 @@ type HostStatusJSON struct {
 	LastSeen     *string  `json:"last_seen"`
 	Running      int      `json:"running"`
 	Error        *string  `json:"error"`
+	Config       *string  `json:"config"`
 }
 
 // nonZero returns a pointer to v, or nil when v is the zero value (not reported).
@@ -501,7 +502,8 @@ func statusJSON(st *client.DaemonStatus) StatusJSON {
 		Hosts: make([]HostStatusJSON, len(st.Hosts))}
 	for i, h := range st.Hosts {
 		out.Hosts[i] = HostStatusJSON{Host: h.Host, State: h.State, AgentVersion: nonZero(h.AgentVersion),
-			AgentPID: nonZero(h.AgentPID), LastSeen: jsonTime(h.LastSeen), Running: h.Running, Error: hostErr(h.Host, h.Err)}
+			AgentPID: nonZero(h.AgentPID), LastSeen: jsonTime(h.LastSeen), Running: h.Running, Error: hostErr(h.Host, h.Err),
+			Config: nonZero(h.Config)}
 		if h.LastRTT > 0 {
 			v := ms(h.LastRTT)
 			out.Hosts[i].RTTMS = &v

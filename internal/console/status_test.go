@@ -45,7 +45,8 @@ func TestStatusJSON(t *testing.T) {
 	st := &client.DaemonStatus{PID: 7, Version: "dev", Started: started, Clients: 2, Socket: "/run/s",
 		Goroutines: 412, HeapLive: 1000, HeapInUse: 2000, FDs: 37, GCCycles: 9,
 		Hosts: []client.HostStatus{
-			{Host: "web1", State: "ready", AgentVersion: "dev", AgentPID: 42, LastRTT: 1500 * time.Microsecond, LastSeen: started, Running: 1},
+			{Host: "web1", State: "ready", AgentVersion: "dev", AgentPID: 42, LastRTT: 1500 * time.Microsecond, LastSeen: started, Running: 1,
+				Config: "-F /home/ann/ssh_config"},
 			{Host: "web2", State: "lost", Err: "connection refused"},
 		}}
 	var b bytes.Buffer
@@ -54,8 +55,8 @@ func TestStatusJSON(t *testing.T) {
 	}
 	want := `{"pid":7,"version":"dev","started_at":"2026-11-26T01:02:03.000000004Z","clients":2,"socket":"/run/s",` +
 		`"goroutines":412,"heap_live_bytes":1000,"heap_in_use_bytes":2000,"open_fds":37,"gc_cycles":9,"hosts":[` +
-		`{"host":"web1","state":"ready","agent_version":"dev","agent_pid":42,"rtt_ms":1.5,"last_seen":"2026-11-26T01:02:03.000000004Z","running":1,"error":null},` +
-		`{"host":"web2","state":"lost","agent_version":null,"agent_pid":null,"rtt_ms":null,"last_seen":null,"running":0,"error":"connection refused"}]}` + "\n"
+		`{"host":"web1","state":"ready","agent_version":"dev","agent_pid":42,"rtt_ms":1.5,"last_seen":"2026-11-26T01:02:03.000000004Z","running":1,"error":null,"config":"-F /home/ann/ssh_config"},` +
+		`{"host":"web2","state":"lost","agent_version":null,"agent_pid":null,"rtt_ms":null,"last_seen":null,"running":0,"error":"connection refused","config":null}]}` + "\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("status JSON (-want +got):\n%s", diff)
 	}
