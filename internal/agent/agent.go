@@ -61,6 +61,11 @@ type Options struct {
 	Logger *Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Exec, when set, runs each command in place of Shell, in the agent's own process: it
+	// writes the command's output to stdout and stderr and returns its exit code, or an error
+	// when it cannot start it. ctx is canceled with a *Signaled cause when the command is
+	// killed or times out. Nothing is forked; simulated hosts (internal/simfleet) use it.
+	Exec func(ctx context.Context, req *proto.Exec, stdout, stderr io.Writer) (code int, err error)
 }
 
 // Default values of Options.

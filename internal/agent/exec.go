@@ -62,7 +62,8 @@ type job struct {
 	pgid     int
 	canceled int // signal that canceled it while queued, or 0
 	timedOut bool
-	escalate *time.Timer // sends SIGKILL when a stopped command outlives its grace
+	escalate *time.Timer   // sends SIGKILL when a stopped command outlives its grace
+	stop     func(sig int) // cancels an Options.Exec command, in place of a signal to pgid
 
 	// sendMu orders seq and sends of this job's output across its two streams.
 	sendMu sync.Mutex
@@ -180,6 +181,9 @@ func (s *server) finish(j *job, ex *proto.Exit) {
 
 // run starts the command, streams its output and waits for it.
 func (s *server) run(ctx context.Context, j *job) *proto.Exit {
+	if s.opts.Exec != nil {
+		return s.runHook(ctx, j)
+	}
 	start := s.now()
 	var wrapSudo func(*exec.Cmd, []string) // set when the command goes through sudo
 	fail := func(err error) *proto.Exit {
@@ -389,56 +393,17 @@ type pump struct {
 
 func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 	defer r.Close()
-	var f *os.File // opened at the first kept byte
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	var off int64 // where the next kept byte goes in f
-	// hbuf[0] is room for outHeader, so the first write puts it and the data in one call.
-	hbuf := make([]byte, 1+p.s.opts.ChunkSize)
-	hbuf[0] = outHeader
-	buf := hbuf[1:]
+	k := p.sink(path, stream, total)
+	defer k.close()
 	for {
 		select {
 		case <-p.exited:
 			r.SetReadDeadline(time.Now().Add(p.s.opts.DrainGrace))
 		default:
 		}
-		n, err := r.Read(buf)
+		n, err := r.Read(k.buf())
 		if n > 0 {
-			*total += int64(n)
-			p.mu.Lock()
-			keep := min(int64(n), p.limit-p.kept)
-			if keep < int64(n) {
-				p.truncated = true
-			}
-			p.kept += max(keep, 0)
-			p.mu.Unlock()
-			if keep > 0 {
-				data := buf[:keep]
-				write := data
-				if f == nil && off == 0 {
-					// A recycled directory has the file already, cut back to its header.
-					var ferr error
-					if f, ferr = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600); ferr != nil {
-						p.s.log.Warn("creating output file", "id", p.j.id, "err", ferr)
-					}
-					write = hbuf[:1+keep]
-				}
-				if f != nil {
-					if _, werr := f.WriteAt(write, off); werr != nil {
-						p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
-					}
-				}
-				off += int64(len(write))
-				p.j.sendMu.Lock()
-				seq := p.j.seq
-				p.j.seq++
-				p.s.send(p.j.id, proto.TypeOutput, &proto.Output{Stream: stream, Data: data, Seq: seq})
-				p.j.sendMu.Unlock()
-			}
+			k.take(n)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -446,6 +411,83 @@ func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 			}
 			return
 		}
+	}
+}
+
+// sink returns the writer of one stream of p to its file at path and to the connection.
+func (p *pump) sink(path string, stream uint8, total *int64) *sink {
+	// hbuf[0] is room for outHeader, so the first write puts it and the data in one call.
+	hbuf := make([]byte, 1+p.s.opts.ChunkSize)
+	hbuf[0] = outHeader
+	return &sink{p: p, path: path, stream: stream, total: total, hbuf: hbuf}
+}
+
+// sink is one output stream of a job: what take is given goes to the stream's file (opened at
+// the first kept byte) and to the connection, within the pump's limit. One goroutine uses it.
+type sink struct {
+	p      *pump
+	path   string
+	stream uint8
+	total  *int64
+	f      *os.File
+	off    int64 // where the next kept byte goes in f
+	hbuf   []byte
+}
+
+// buf is where the next chunk of output goes before take.
+func (k *sink) buf() []byte { return k.hbuf[1:] }
+
+// take handles the first n bytes of buf.
+func (k *sink) take(n int) {
+	p := k.p
+	*k.total += int64(n)
+	p.mu.Lock()
+	keep := min(int64(n), p.limit-p.kept)
+	if keep < int64(n) {
+		p.truncated = true
+	}
+	p.kept += max(keep, 0)
+	p.mu.Unlock()
+	if keep <= 0 {
+		return
+	}
+	data := k.buf()[:keep]
+	write := data
+	if k.f == nil && k.off == 0 {
+		// A recycled directory has the file already, cut back to its header.
+		var ferr error
+		if k.f, ferr = os.OpenFile(k.path, os.O_WRONLY|os.O_CREATE, 0o600); ferr != nil {
+			p.s.log.Warn("creating output file", "id", p.j.id, "err", ferr)
+		}
+		write = k.hbuf[:1+keep]
+	}
+	if k.f != nil {
+		if _, werr := k.f.WriteAt(write, k.off); werr != nil {
+			p.s.log.Warn("writing output file", "id", p.j.id, "err", werr)
+		}
+	}
+	k.off += int64(len(write))
+	p.j.sendMu.Lock()
+	seq := p.j.seq
+	p.j.seq++
+	p.s.send(p.j.id, proto.TypeOutput, &proto.Output{Stream: k.stream, Data: data, Seq: seq})
+	p.j.sendMu.Unlock()
+}
+
+// Write passes b on in chunks, for an Options.Exec command; it never fails.
+func (k *sink) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		c := copy(k.buf(), b)
+		k.take(c)
+		b = b[c:]
+	}
+	return n, nil
+}
+
+func (k *sink) close() {
+	if k.f != nil {
+		k.f.Close()
 	}
 }
 
@@ -518,6 +560,10 @@ func (s *server) signalJobLocked(j *job, sig int) int {
 			return 1
 		}
 	case jobRunning:
+		if j.stop != nil {
+			j.stop(sig)
+			return 1
+		}
 		if j.pgid > 0 {
 			if err := syscall.Kill(-j.pgid, syscall.Signal(sig)); err == nil {
 				return 1
