@@ -49,7 +49,7 @@ func addConsoleCommands(root *cobra.Command, g *globals) {
 	pf := root.PersistentFlags()
 	pf.DurationVar(&rf.timeout, "timeout", 0, "stop a command that runs longer than this on a host (default from the config; 0 for none)")
 	pf.StringVar(&rf.dir, "dir", "", "start commands in DIR on every host, and take relative put/get paths from it (absolute or relative to the remote home; default the home directory)")
-	pf.VarP(outputValue{rf}, "output", "o", "output `MODE`: gather, stream or json (default from the config); or an ssh option for this run, as ssh -o takes it (StrictHostKeyChecking=no; repeatable, and the engine then runs in this process)")
+	pf.VarP(outputValue{rf}, "output", "o", "output `MODE`: gather, stream or json (default from the config); or an ssh option for this run, as ssh -o takes it (StrictHostKeyChecking=no; repeatable)")
 	pf.BoolVar(&rf.json, "json", false, "write JSON lines (the same as -o json; with -o stream, events as they happen)")
 	pf.BoolVar(&rf.noDaemon, "no-daemon", false, "run the engine in this process instead of through the resident daemon")
 	pf.StringArrayVar(&rf.env, "env", nil, "set NAME=VALUE in the environment of the command on every host (repeatable; no AcceptEnv needed)")
@@ -209,12 +209,10 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 	if err != nil {
 		return err
 	}
-	inProcess, cleanup, err := g.withSSHOverrides(cfg, rf)
-	if err != nil {
+	if err := g.withSSHOverrides(cfg, rf); err != nil {
 		return err
 	}
-	defer cleanup()
-	sess, done, err := g.sessionWith(ctx, rf.noDaemon || inProcess)
+	sess, done, err := g.sessionWith(ctx, rf.noDaemon)
 	if err != nil {
 		return err
 	}

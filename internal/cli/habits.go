@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 )
 
 // addHostFlags adds the flags of the commands that reach hosts, spelled as clush and pdsh
@@ -21,7 +24,7 @@ func addHostFlags(fs *pflag.FlagSet, rf *runFlags, stream bool) {
 	fs.IntVarP(&rf.fanout, "fanout", "f", 0, "connect to at most this many hosts at once (default from the config)")
 	fs.StringArrayVarP(&rf.exclude, "exclude", "x", nil, "leave out the hosts of EXPR (repeatable, as clush -x)")
 	fs.StringArrayVarP(&rf.excludeTags, "exclude-tag", "X", nil, "leave out the hosts of tag TAG (repeatable, as clush -X)")
-	fs.StringVarP(&rf.loginUser, "user", "l", "", "log in as USER on every host, as ssh -l (the engine then runs in this process)")
+	fs.StringVarP(&rf.loginUser, "user", "l", "", "log in as USER on every host, as ssh -l")
 	if stream {
 		fs.BoolVarP(&rf.noPrefix, "no-prefix", "N", false, "in stream mode, write output lines without the host column (as clush -N)")
 	}
@@ -56,9 +59,8 @@ func (g *globals) check(rf *runFlags) error {
 	return nil
 }
 
-// sshOverrides reports whether the flags change how hosts are reached for this run (-l, ssh
-// options), which the resident daemon, holding one session per host, cannot do: the engine then
-// runs in this process.
+// sshOverrides reports whether the flags change how hosts are reached for this run: -l, or
+// ssh options.
 func (rf *runFlags) sshOverrides() bool { return rf.loginUser != "" || len(rf.sshOptions) > 0 }
 
 // excluded returns hosts without those of the -x expressions and -X tags.
@@ -85,26 +87,27 @@ func (rf *runFlags) excluded(cfg *config.Config, hosts []string) ([]string, erro
 	return slices.DeleteFunc(slices.Clone(hosts), func(h string) bool { return slices.Contains(drop, h) }), nil
 }
 
-// withSSHOverrides applies -l and the ssh options of -o for this process: the options become the
-// first lines of an ssh_config of this run, ahead of the file that would have been read (which
-// it includes), so they win as ssh -o's do. It returns whether the engine must run in this
-// process, and a func that removes the file.
-func (g *globals) withSSHOverrides(cfg *config.Config, rf *runFlags) (inProcess bool, cleanup func(), err error) {
+// withSSHOverrides applies -l and the ssh options of -o for this process. The options become the
+// first lines of an ssh_config of their own, ahead of the file that would have been read (which
+// it includes), so they win as ssh -o's do; the file is named by a hash of what it holds and kept
+// in the state directory, so the daemon, which learns this process's -F and -l in its hello,
+// keeps one set of host sessions for each set of options.
+func (g *globals) withSSHOverrides(cfg *config.Config, rf *runFlags) error {
 	if !rf.sshOverrides() {
-		return false, func() {}, nil
+		return nil
 	}
 	if g.daemonAddr != "" || cfg.Client.Daemon != "" {
-		return false, nil, errors.New("-l and ssh options (-o KEY=VALUE) apply to this machine's SSH connections: they do not go with a remote daemon (--daemon, [client] daemon)")
+		return errors.New("-l and ssh options (-o KEY=VALUE) apply to this machine's SSH connections: they do not go with a remote daemon (--daemon, [client] daemon)")
 	}
 	g.loginUser = rf.loginUser
 	if len(rf.sshOptions) == 0 {
-		return true, func() {}, nil
+		return nil
 	}
 	var b strings.Builder
-	b.WriteString("# ssh options given to shoal with -o, for this run\n")
+	b.WriteString("# ssh options given to shoal with -o\n")
 	for _, o := range rf.sshOptions {
 		if strings.ContainsAny(o, "\n\r") {
-			return false, nil, fmt.Errorf("reading -o %q: an ssh option is one line", o)
+			return fmt.Errorf("reading -o %q: an ssh option is one line", o)
 		}
 		b.WriteString(o + "\n")
 	}
@@ -117,23 +120,21 @@ func (g *globals) withSSHOverrides(cfg *config.Config, rf *runFlags) (inProcess 
 	case orig != "":
 		abs, err := filepath.Abs(orig)
 		if err != nil {
-			return false, nil, err
+			return err
 		}
 		fmt.Fprintf(&b, "Include %q\n", abs)
 	default:
 		home, _ := os.UserHomeDir()
 		fmt.Fprintf(&b, "Include %q\nInclude %q\n", filepath.Join(home, ".ssh", "config"), "/etc/ssh/ssh_config")
 	}
-	f, err := os.CreateTemp("", "shoal-ssh-config-")
-	if err != nil {
-		return false, nil, fmt.Errorf("writing the ssh options: %w", err)
+	sum := sha256.Sum256([]byte(b.String()))
+	path := filepath.Join(config.DefaultPaths().StateDir, "ssh-options", hex.EncodeToString(sum[:8])+".conf")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("writing the ssh options: %w", err)
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return false, nil, fmt.Errorf("writing the ssh options: %w", err)
+	if err := fsutil.ReplaceFile(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("writing the ssh options: %w", err)
 	}
-	f.Close()
-	g.sshConfig = f.Name()
-	return true, func() { os.Remove(f.Name()) }, nil
+	g.sshConfig = path
+	return nil
 }

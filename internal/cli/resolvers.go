@@ -16,7 +16,7 @@ import (
 
 // clientConfig is the configuration this process runs with, as a client tells the daemon.
 func (g *globals) clientConfig() *proto.ClientConfig {
-	cc := &proto.ClientConfig{ConnectTimeout: int64(g.connectTimeout)}
+	cc := &proto.ClientConfig{ConnectTimeout: int64(g.connectTimeout), User: g.loginUser}
 	if g.configFile != "" {
 		cc.ConfigFile, _ = filepath.Abs(g.configFile)
 	}
@@ -37,6 +37,9 @@ func describe(cc proto.ClientConfig) string {
 	}
 	if cc.ConnectTimeout > 0 {
 		parts = append(parts, "--connect-timeout "+time.Duration(cc.ConnectTimeout).String())
+	}
+	if cc.User != "" {
+		parts = append(parts, "-l "+cc.User)
 	}
 	if len(parts) == 0 {
 		return "defaults"
@@ -104,6 +107,7 @@ func (rs *resolvers) get(cc proto.ClientConfig) (*resolver, error) {
 	}
 	g := *rs.g
 	g.configFile, g.sshConfig, g.connectTimeout = cc.ConfigFile, cc.SSHConfig, time.Duration(cc.ConnectTimeout)
+	g.loginUser = cc.User
 	e := &cachedResolver{stamp: st}
 	cfg, err := g.loadConfig()
 	if err != nil {

@@ -50,8 +50,7 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 	if err != nil {
 		return nil, err
 	}
-	inProcess, cleanup, err := g.withSSHOverrides(cfg, rf)
-	if err != nil {
+	if err := g.withSSHOverrides(cfg, rf); err != nil {
 		return nil, err
 	}
 	var sess client.Session
@@ -59,19 +58,16 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 	var sets map[string][]string
 	if usesHistory(expr) {
 		// @failed and the like name hosts of the last run: ask the daemon's history first.
-		if sess, done, err = g.sessionWith(ctx, rf.noDaemon || inProcess); err != nil {
-			cleanup()
+		if sess, done, err = g.sessionWith(ctx, rf.noDaemon); err != nil {
 			return nil, err
 		}
 		if sets, err = historySets(ctx, sess); err != nil {
 			done()
-			cleanup()
 			return nil, err
 		}
 	}
 	fail := func(err error) (*target, error) {
 		done()
-		cleanup()
 		return nil, err
 	}
 	hosts, err := cfg.TargetsWith(expr, g.stdin, sets)
@@ -85,12 +81,11 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 		return fail(fmt.Errorf("reading targets: %q names no hosts", expr))
 	}
 	if sess == nil {
-		if sess, done, err = g.sessionWith(ctx, rf.noDaemon || inProcess); err != nil {
-			cleanup()
+		if sess, done, err = g.sessionWith(ctx, rf.noDaemon); err != nil {
 			return nil, err
 		}
 	}
-	return &target{cfg: cfg, hosts: hosts, sess: sess, done: func() { done(); cleanup() }}, nil
+	return &target{cfg: cfg, hosts: hosts, sess: sess, done: done}, nil
 }
 
 // reportOptions are how the tables of ping, info, time, put and get are written.

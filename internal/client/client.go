@@ -311,6 +311,10 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("greeting the shoal daemon: %w", ctx.Err())
 	}
 	nc.SetDeadline(time.Time{})
+	if opts.Config != nil && opts.Config.User != "" && !slices.Contains(hello.Caps, proto.CapLoginUser) {
+		nc.Close()
+		return nil, errors.New("this daemon cannot log in to hosts as another user (-l); stop it with `shoal daemon stop` so that one of this version starts")
+	}
 	c.hello = hello
 	c.wg.Add(1)
 	go c.readLoop()

@@ -70,6 +70,7 @@ type ClientConfig struct {
 	ConfigFile     string `cbor:"1,keyasint,omitempty"` // --config
 	SSHConfig      string `cbor:"2,keyasint,omitempty"` // -F
 	ConnectTimeout int64  `cbor:"3,keyasint,omitempty"` // --connect-timeout, ns
+	User           string `cbor:"4,keyasint,omitempty"` // -l: log in as this user on every host
 }
 
 // MaxHops is the longest chain of gateways a request may travel.
@@ -133,6 +134,9 @@ const CapRollout = "rollout"
 
 // CapSudo is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.SudoUser.
 const CapSudo = "sudo"
+
+// CapLoginUser is the capability (DaemonHello.Caps) of a daemon that honours ClientConfig.User.
+const CapLoginUser = "login-user"
 
 // Rollout says how a run paces its hosts. The command runs on at most a batch of hosts at
 // a time, a sliding window by default (a host starts as soon as another finishes) or

@@ -244,6 +244,8 @@
 //	            reaches its hosts, whichever client started the daemon. An older daemon
 //	            ignores Config and uses its own, as before; it answers reload with failed
 //	            (unknown type)
+//	2026-12-08  ClientConfig.User (key 4) and capability "login-user": a client sends -l only
+//	            to a daemon whose Caps say so
 //
 // # Bodies
 //
@@ -405,6 +407,7 @@
 //	   1  ConfigFile    text              --config, absolute; empty: the default files
 //	   2  SSHConfig     text              -F, absolute; empty: [ssh] ssh_config
 //	   3  ConnectTimeout int              --connect-timeout, ns; 0: the configuration's
+//	   4  User          text              -l: the login user on every host; empty: the configuration's
 //
 //	DaemonHello: daemon-hello (65)
 //	   1  Protocol      uint      always

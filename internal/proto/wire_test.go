@@ -68,7 +68,7 @@ func goldenMessages() map[Type]any {
 
 		TypeClientHello: &ClientHello{Protocol: 1, Client: 1, Program: "v0.3.1", Identity: "alice", PID: 777,
 			BinarySHA256: "9f86d081884c7d65", Hops: 1,
-			Config: &ClientConfig{ConfigFile: "/home/ann/shoal.toml", SSHConfig: "/home/ann/ssh_config", ConnectTimeout: 2e9}},
+			Config: &ClientConfig{ConfigFile: "/home/ann/shoal.toml", SSHConfig: "/home/ann/ssh_config", ConnectTimeout: 2e9, User: "ops"}},
 		TypeDaemonHello: &DaemonHello{Protocol: 1, Client: 1, Program: "v0.3.1", PID: 778, Started: 1764000000000000000,
 			Socket: "/run/user/1000/shoal/daemon.sock", BinarySHA256: "9f86d081884c7d65", Err: "client version 2, want 1",
 			Caps: []string{CapFileStream}},

@@ -320,8 +320,29 @@ func TestFleetClushFlags(t *testing.T) {
 			t.Errorf("shoal %q: status %d; want %d, %q and none of %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, tt.want, tt.not, out, errOut)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "tmp", "shoal-ssh-config-*")); len(left) > 0 {
-		t.Errorf("-o left %v behind", left)
+	// Through the resident daemon, which learns -l and the options' ssh_config in the client's
+	// hello: the same answers, and sessions of their own.
+	daemonCfg := filepath.Join(dir, "daemon.toml")
+	os.WriteFile(daemonCfg, []byte(strings.Replace(string(conf), "use = false", "use = true", 1)), 0o600)
+	daemonWrongUser := filepath.Join(dir, "daemon-wrong-user.toml")
+	os.WriteFile(daemonWrongUser, []byte(strings.Replace(strings.Replace(string(conf), "use = false", "use = true", 1), "[ssh]\n", "[ssh]\nuser = \"nosuchuser\"\n", 1)), 0o600)
+	t.Cleanup(func() {
+		shoal(t, dir, "", "--config", daemonCfg, "daemon", "stop")
+		stopMarked(filepath.Join(dir, "run"))
+	})
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--config", daemonWrongUser, "run", "-l", f.Hosts[0].User, "h001", "--", "id -un"}, 0, f.Hosts[0].User + "\n"},
+		{[]string{"--config", daemonCfg, "run", "-o", "Port=1", "h001", "--", "true"}, 255, "refused"},
+		{[]string{"--config", daemonCfg, "run", "h001", "--", "echo plain"}, 0, "plain\n"},
+	} {
+		out, errOut, code := shoal(t, dir, "", tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.want) {
+			t.Errorf("through the daemon: shoal %q: status %d; want %d and %q\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, tt.want, out, errOut)
+		}
 	}
 }
 
