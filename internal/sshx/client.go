@@ -361,12 +361,15 @@ func (d *Dialer) connect(ctx context.Context, h *HostConfig, via *ssh.Client, wg
 	if kex == nil {
 		kex = kexAlgos
 	}
+	if h.KexAlgorithms != nil {
+		kex = h.KexAlgorithms
+	}
 	cfg := &ssh.ClientConfig{
 		User:              h.User,
 		Auth:              append([]ssh.AuthMethod{ssh.PublicKeys(signers...)}, d.interactiveAuth(h)...),
 		HostKeyCallback:   cb,
 		HostKeyAlgorithms: algos,
-		Config:            ssh.Config{KeyExchanges: kex},
+		Config:            ssh.Config{KeyExchanges: kex, Ciphers: h.Ciphers, MACs: h.MACs},
 	}
 	// A deadline on the connection bounds the handshake; ctx cancellation closes it.
 	if dl, ok := ctx.Deadline(); ok {

@@ -44,6 +44,9 @@ type HostConfig struct {
 	// SendEnv are the patterns of local environment variables sent to the host; SetEnv the
 	// NAME=VALUE pairs sent besides. sshd keeps those its AcceptEnv names.
 	SendEnv, SetEnv []string
+	// KexAlgorithms, Ciphers and MACs are what ssh_config asks for, less what the built-in
+	// client does not implement; nil when ssh_config leaves them at the default.
+	KexAlgorithms, Ciphers, MACs []string
 	// ForwardAgent is "" for no forwarding, "yes" for the agent the client uses, or the
 	// socket of the agent to forward.
 	ForwardAgent string
@@ -108,7 +111,7 @@ func (h *HostConfig) Key() string {
 		h.IdentitiesOnly, h.ProxyJump, h.ProxyCommand, h.ConnectTimeout, h.UserKnownHostsFiles,
 		h.GlobalKnownHostsFiles, h.HostKeyAlias, h.IdentityAgent, h.StrictHostKeyChecking,
 		h.ServerAliveInterval, h.ServerAliveCountMax, h.HashKnownHosts, h.BatchMode, h.PasswordAuth,
-		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, h.SendEnv, h.SetEnv, h.ForwardAgent, unsupported})
+		h.KbdInteractiveAuth, h.PasswordPrompts, h.AddressFamily, h.BindAddress, h.SendEnv, h.SetEnv, h.ForwardAgent, h.KexAlgorithms, h.Ciphers, h.MACs, unsupported})
 }
 
 // environment returns the variables to send to the host, name and value: the local ones

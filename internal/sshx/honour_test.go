@@ -344,3 +344,23 @@ func TestForwardAgent(t *testing.T) {
 		}
 	}
 }
+
+// TestAlgorithmOptions checks that KexAlgorithms and Ciphers limit what the client offers, and
+// that a list of only algorithms it lacks is a configuration error naming the option.
+func TestAlgorithmOptions(t *testing.T) {
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 1}) // its sshd offers curve25519 only
+	for _, tc := range []struct {
+		extra, want string // want: "" for success, else text of the error
+	}{
+		{"  KexAlgorithms curve25519-sha256\n  Ciphers aes256-gcm@openssh.com\n", ""},
+		{"  KexAlgorithms ecdh-sha2-nistp256\n", "handshake"},
+		{"  Ciphers 3des-cbc\n", "handshake"},
+		{"  KexAlgorithms sntrup761x25519-sha512@openssh.com\n", "kexalgorithms sntrup761x25519-sha512@openssh.com names nothing"},
+	} {
+		cfg := hostConfig(t, f, "  IdentityFile "+f.ClientKey+"\n"+tc.extra)
+		err := runTrue(t, &Dialer{ConfigFile: cfg, AgentSocket: "none"}, "h001")
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: got %v; want %q", tc.extra, err, tc.want)
+		}
+	}
+}

@@ -366,6 +366,25 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 		}
 	}
 	h.Unsupported = unsupported(o)
+	algos := map[string]string{}
+	for _, a := range algoLists {
+		v, set := o.strs[a.key]
+		list, err := assembleAlgos(v, a.def, a.all)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.key, err)
+		}
+		algos[a.key] = strings.Join(list, ",")
+		if !set {
+			continue
+		}
+		ours := clientAlgos(list, a.supported)
+		*a.configured(h) = ours
+		if s := o.where[a.key]; len(ours) == 0 && h.Unsupported == nil {
+			h.Unsupported = &ConfigError{File: s.file, Line: s.line, Msg: fmt.Sprintf(
+				"%s %s names nothing shoal's built-in SSH client implements; set transport = \"openssh\" for this host",
+				a.key, v)}
+		}
+	}
 
 	// The dump, in ssh -G's order.
 	d := []string{"host " + alias, "user " + h.User, "hostname " + host, "port " + ps}
@@ -386,12 +405,14 @@ func (c *sshConfig) finish(alias, host string, o *sshOptions) (*HostConfig, erro
 	d = append(d, "numberofpasswordprompts "+strconv.Itoa(h.PasswordPrompts),
 		"serveralivecountmax "+strconv.Itoa(h.ServerAliveCountMax),
 		"serveraliveinterval "+strconv.Itoa(o.ints["serveraliveinterval"]))
+	d = append(d, "ciphers "+algos["ciphers"])
 	if h.HostKeyAlias != "" {
 		d = append(d, "hostkeyalias "+h.HostKeyAlias)
 	}
 	if h.IdentityAgent != "" {
 		d = append(d, "identityagent "+h.IdentityAgent)
 	}
+	d = append(d, "kexalgorithms "+algos["kexalgorithms"], "macs "+algos["macs"])
 	for _, id := range ids {
 		d = append(d, "identityfile "+id.path)
 	}

@@ -318,6 +318,19 @@ func (p *pass) line(f *cfgFile, l *cfgLine, flags int, active *bool, depth int) 
 		if _, set := o.ints[key]; act && !set {
 			o.ints[key] = n
 		}
+	case "ciphers", "kexalgorithms", "macs":
+		v, err := one()
+		if err != nil {
+			return err
+		}
+		for _, a := range algoLists {
+			if a.key == key && !validAlgos(v, a.all) {
+				return errf("bad SSH2 %s spec '%s'", key, v)
+			}
+		}
+		if _, set := o.strs[key]; act && !set {
+			o.strs[key] = v
+		}
 	case "sendenv":
 		for _, a := range args {
 			if a == "" || strings.Contains(a, "=") {
