@@ -1,6 +1,6 @@
 // Command shoal-agent is the agent-only build of shoal: `shoal agent` without the console, the
 // daemon, SSH or TLS, a third of the size. Release builds carry it inside the shoal binary
-// (scripts/release, docs/INSTALL.md), and the installer uploads it to hosts instead of all of shoal.
+// (scripts/build, scripts/release; README.md), and the installer uploads it to hosts instead of all of shoal.
 //
 // It takes the same arguments as `shoal agent`, with or without the word "agent" first.
 package main

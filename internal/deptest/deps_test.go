@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	// The agent-only build: the agent and nothing of the console, SSH or TLS.
 	"cmd/shoal-agent":              {"internal/agent"},
 	"internal/install/appendagent": {"internal/install"},
+	"internal/sbom":                {},
 	"internal/cli":                 {"*"},
 	"internal/agent":               {"internal/proto", "internal/fsutil"},
 	"internal/daemon": {"internal/proto", "internal/hostsess", "internal/hostlist", "internal/config",
