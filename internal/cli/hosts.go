@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 func newHostsCmd(g *globals) *cobra.Command {
 	var (
 		fold, count bool
+		listTags    bool
 		files       []string
 		excludes    []string
 	)
@@ -35,6 +37,12 @@ See docs/targets.md.`,
   cat list | shoal hosts --count -
   shoal hosts -f hosts.txt -x @broken`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if listTags {
+				if len(args) > 0 || len(files) > 0 {
+					return errors.New("--tags takes no target expression")
+				}
+				return g.printTags(cmd.Context())
+			}
 			if len(args) == 0 && len(files) == 0 {
 				return errors.New("no target expression (give EXPR, -f FILE, or - to read names from stdin)")
 			}
@@ -96,10 +104,46 @@ See docs/targets.md.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&fold, "fold", false, "print the hosts folded into one expression (web[01-20])")
 	fl.BoolVarP(&count, "count", "c", false, "print only the number of hosts")
+	fl.BoolVar(&listTags, "tags", false, "list the tags: the configuration's, then each [[tag_source]]'s groups (@SOURCE:GROUP)")
 	fl.StringArrayVarP(&files, "file", "f", nil, "add the hosts listed in `FILE` (one per line, # comments)")
 	fl.StringArrayVarP(&excludes, "exclude", "x", nil, "leave out the hosts `EXPR` names")
 	cmd.MarkFlagsMutuallyExclusive("fold", "count")
 	return cmd
+}
+
+// printTags writes every tag, one per line: the configuration's, then what each tag source
+// offers. A source that cannot be read is reported and makes the exit status 1.
+func (g *globals) printTags(ctx context.Context) error {
+	cfg, err := config.Load(g.configFile)
+	if err != nil {
+		printConfigError(g.stderr, err)
+		return exitError{code: 1}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var b strings.Builder
+	for _, t := range cfg.TagNames() {
+		fmt.Fprintf(&b, "@%s\n", t)
+	}
+	failed := false
+	for _, sg := range cfg.SourceGroups(ctx) {
+		if sg.Err != nil {
+			fmt.Fprintf(g.stderr, "shoal: tag source %s: %v\n", sg.Source, sg.Err)
+			failed = true
+			continue
+		}
+		for _, t := range sg.Groups {
+			fmt.Fprintf(&b, "@%s\n", t)
+		}
+	}
+	if _, err := io.WriteString(g.stdout, b.String()); err != nil {
+		return err
+	}
+	if failed {
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 // printHosts writes names one per line, or folded, or their count.
@@ -161,7 +205,11 @@ func completeTargets(g *globals, toComplete string) []string {
 	}
 	var out []string
 	if strings.HasPrefix(last, "@") {
-		for _, t := range append([]string{"all"}, cfg.TagNames()...) {
+		tags := append([]string{"all"}, cfg.TagNames()...)
+		for _, sg := range cfg.SourceGroups(context.Background()) {
+			tags = append(tags, sg.Groups...)
+		}
+		for _, t := range tags {
 			if strings.HasPrefix("@"+t, last) {
 				out = append(out, prefix+"@"+t)
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/tagsource"
 )
 
 // Config is the effective configuration: defaults with every configuration file laid over them.
@@ -36,6 +37,9 @@ type Config struct {
 	Audit   Audit             `toml:"audit"`
 	// Gateways are other daemons that reach some hosts for this one.
 	Gateways []Gateway `toml:"gateway"`
+	// TagSources offer groups kept elsewhere (ClusterShell, genders, Ansible, commands),
+	// named @SOURCE:GROUP in target expressions.
+	TagSources []TagSource `toml:"tag_source"`
 
 	files []string            // files read, lowest precedence first
 	pos   map[string]position // where each key was last set
@@ -46,7 +50,20 @@ type Config struct {
 	// entryTags maps a tag to the names of the [[host]] entries that list it, built on
 	// first use by tagExpr and TagNames.
 	entryTags   map[string][]string
-	entryTagsOf int // len(Hosts) when entryTags was built
+	entryTagsOf int                          // len(Hosts) when entryTags was built
+	sources     map[string]*tagsource.Source // by name, built on first use by tagExpr
+}
+
+// TagSource is one [[tag_source]] entry: where a set of groups comes from (see package tagsource).
+type TagSource struct {
+	Name    string   `toml:"name"`
+	Kind    string   `toml:"type"`
+	Path    string   `toml:"path,omitempty"`
+	List    string   `toml:"list,omitempty"`
+	Map     string   `toml:"map,omitempty"`
+	Section string   `toml:"section,omitempty"`
+	Cache   Duration `toml:"cache,omitempty"`
+	Timeout Duration `toml:"timeout,omitempty"`
 }
 
 // SSH holds the defaults for SSH connections.
@@ -489,6 +506,33 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(UploadCompressions, c.Agent.UploadCompression) {
 		bad("agent.upload_compression", "must be one of %s, not %q", strings.Join(UploadCompressions, ", "), c.Agent.UploadCompression)
+	}
+
+	// [[tag_source]]
+	seenSource := map[string]bool{}
+	for i, ts := range c.TagSources {
+		key := fmt.Sprintf("tag_source[%d]", i)
+		switch {
+		case ts.Name == "" || strings.ContainsAny(ts.Name, ":@,!&^[] \t"):
+			bad(key+".name", "must be a name without ':', '@', brackets, operators or spaces, not %q", ts.Name)
+		case seenSource[ts.Name]:
+			bad(key+".name", "%q is defined twice", ts.Name)
+		}
+		seenSource[ts.Name] = true
+		switch ts.Kind {
+		case tagsource.KindCommand:
+			if ts.Map == "" || ts.List == "" {
+				bad(key+".type", "a command source needs list (prints the groups) and map (prints a group's hosts, %%s for the group)")
+			}
+		case tagsource.KindClusterShell, tagsource.KindGenders, tagsource.KindAnsible:
+			if ts.Path == "" {
+				bad(key+".path", "a %s source needs path", ts.Kind)
+			}
+		default:
+			bad(key+".type", "must be one of %s, not %q", strings.Join(tagsource.Kinds, ", "), ts.Kind)
+		}
+		checkDuration(key+".cache", ts.Cache)
+		checkDuration(key+".timeout", ts.Timeout)
 	}
 
 	// [daemon]

@@ -51,6 +51,7 @@ func allKeys(t *testing.T) []string {
 	c := Default()
 	c.Hosts = []Host{{Name: "x", Address: "a", Port: 1, User: "u", Transport: "ssh", Tags: []string{"t"}}}
 	c.Gateways = []Gateway{{Address: "tls://g:1", Hosts: "x", TLSCert: "c", TLSKey: "k", CA: "a"}}
+	c.TagSources = []TagSource{{Name: "s", Kind: "command", Path: "p", List: "l", Map: "m", Section: "x", Cache: Duration(1), Timeout: Duration(1)}}
 	b, err := toml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/tagsource"
 )
 
 // HostSettings are the effective settings for connecting to one host.
@@ -101,8 +103,19 @@ func (c *Config) tagEntries() map[string][]string {
 	return c.entryTags
 }
 
-// tagExpr returns the expression a tag stands for: its [tags] entry plus the [[host]] entries naming it.
+// tagExpr returns the expression a tag stands for: its [tags] entry plus the [[host]] entries
+// naming it, or for SOURCE:GROUP the hosts that tag source gives the group.
 func (c *Config) tagExpr(name string) (string, error) {
+	if src, group, ok := strings.Cut(name, ":"); ok {
+		s := c.source(src)
+		_, isTag := c.Tags[name]
+		switch {
+		case s != nil:
+			return s.Hosts(context.Background(), group)
+		case !isTag && len(c.tagEntries()[name]) == 0: // else a tag whose name has a ':'
+			return "", fmt.Errorf("%w: no tag source %q ([[tag_source]] entries: %s)", hostlist.ErrUnknownTag, src, strings.Join(c.sourceNames(), ", "))
+		}
+	}
 	var parts []string
 	if x, ok := c.Tags[name]; ok && strings.TrimSpace(x) != "" {
 		parts = append(parts, x)
@@ -279,4 +292,51 @@ func (c *Config) HostNames() []string {
 	}
 	hostlist.Sort(names)
 	return names
+}
+
+// source returns the tag source of that name, or nil.
+func (c *Config) source(name string) *tagsource.Source {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sources == nil {
+		c.sources = map[string]*tagsource.Source{}
+		cache := filepath.Join(DefaultPaths().CacheDir, "tags")
+		for _, ts := range c.TagSources {
+			c.sources[ts.Name] = tagsource.New(tagsource.Spec{Name: ts.Name, Kind: ts.Kind, Path: ExpandHome(ts.Path),
+				List: ts.List, Map: ts.Map, Section: ts.Section, Timeout: ts.Timeout.Std(), Cache: ts.Cache.Std(), CacheDir: cache})
+		}
+	}
+	return c.sources[name]
+}
+
+// sourceNames returns the names of the tag sources, in the order of the configuration.
+func (c *Config) sourceNames() []string {
+	var names []string
+	for _, ts := range c.TagSources {
+		names = append(names, ts.Name)
+	}
+	return names
+}
+
+// SourceGroups returns, for each tag source in the order of the configuration, its name and
+// the groups it offers (as SOURCE:GROUP), or the error reading it.
+func (c *Config) SourceGroups(ctx context.Context) []SourceGroups {
+	var out []SourceGroups
+	for _, name := range c.sourceNames() {
+		sg := SourceGroups{Source: name}
+		groups, err := c.source(name).Groups(ctx)
+		sg.Err = err
+		for _, g := range groups {
+			sg.Groups = append(sg.Groups, name+":"+g)
+		}
+		out = append(out, sg)
+	}
+	return out
+}
+
+// SourceGroups is what one tag source offers.
+type SourceGroups struct {
+	Source string
+	Groups []string // SOURCE:GROUP, sorted
+	Err    error
 }

@@ -37,14 +37,15 @@ var allowed = map[string][]string{
 	// writes --outdir files with fsutil's atomic replace.
 	"internal/console": {"internal/client", "internal/render", "internal/hostlist", "internal/config",
 		"internal/proto", "internal/fsutil"},
-	"internal/render":   {"internal/hostlist"},
-	"internal/proto":    {},
-	"internal/hostlist": {},
-	"internal/config":   {"internal/hostlist"},
-	"internal/state":    {"internal/fsutil"},
-	"internal/fsutil":   {},
-	"internal/certs":    {},
-	"internal/audit":    {"internal/fsutil"},
+	"internal/render":    {"internal/hostlist"},
+	"internal/proto":     {},
+	"internal/hostlist":  {},
+	"internal/config":    {"internal/hostlist", "internal/tagsource"},
+	"internal/tagsource": {},
+	"internal/state":     {"internal/fsutil"},
+	"internal/fsutil":    {},
+	"internal/certs":     {},
+	"internal/audit":     {"internal/fsutil"},
 }
 
 // stdlibOnly lists packages that may import nothing outside the standard library.
