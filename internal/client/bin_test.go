@@ -107,7 +107,8 @@ func (h *home) daemons() []int {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if !bytes.Equal(cmdline, []byte(h.bin+"\x00daemon\x00")) {
+		// A started daemon may carry flags after "daemon" (--log FILE).
+		if !bytes.HasPrefix(cmdline, []byte(h.bin+"\x00daemon\x00")) {
 			continue
 		}
 		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
