@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ const (
 	fileOut     = "out"     // outHeader and the command's stdout; created at its first byte
 	fileErr     = "err"     // the same for stderr
 	fileStatus  = "status"  // CBOR proto.Exit, written when the command is over
+	fileScript  = "script"  // the program of an exec with a Script, while it runs
 
 	// Output files of agents before fileOut and fileErr: the bare stream, read back as such.
 	fileStdout = "stdout"
@@ -55,6 +57,7 @@ type job struct {
 	req      *proto.Exec // without Stdin once accepted
 	dir      string
 	hasStdin bool // the stdin file exists
+	script   int  // 0: no script; scriptShebang or scriptShell: how to run the script file
 
 	// These are guarded by server.mu.
 	state    jobState
@@ -124,7 +127,40 @@ func (s *server) prepareDir(j *job) error {
 		req.Stdin = nil
 		j.req = &req
 	}
+	if len(j.req.Script) > 0 {
+		if err := os.WriteFile(filepath.Join(j.dir, fileScript), j.req.Script, 0o700); err != nil {
+			return err
+		}
+		j.script = scriptShell
+		if bytes.HasPrefix(j.req.Script, []byte("#!")) {
+			j.script = scriptShebang
+		}
+		req := *j.req
+		req.Script = nil
+		j.req = &req
+	}
 	return nil
+}
+
+// How a script file runs (job.script).
+const (
+	scriptShebang = 1 // by its #! line
+	scriptShell   = 2 // as the shell's script
+)
+
+// command returns the process of j: Shell -c Cmd (with -l for a login shell), or j's script
+// file with its arguments.
+func (s *server) command(j *job) *exec.Cmd {
+	switch j.script {
+	case scriptShebang:
+		return exec.Command(filepath.Join(j.dir, fileScript), j.req.Args...)
+	case scriptShell:
+		return exec.Command(s.opts.Shell, append([]string{filepath.Join(j.dir, fileScript)}, j.req.Args...)...)
+	}
+	if j.req.Login {
+		return exec.Command(s.opts.Shell, "-l", "-c", j.req.Cmd)
+	}
+	return exec.Command(s.opts.Shell, "-c", j.req.Cmd)
 }
 
 // worker runs queued jobs until the queue is closed and drained.
@@ -219,7 +255,11 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		return fail(fmt.Errorf("creating pipe: %w", err))
 	}
 
-	cmd := exec.Command(s.opts.Shell, "-c", j.req.Cmd)
+	cmd := s.command(j)
+	if j.script != 0 {
+		// The script is the command's, not a result: it goes as soon as the command ends.
+		defer os.Remove(filepath.Join(j.dir, fileScript))
+	}
 	// Commands start where ssh would start them: in the home directory, or the one asked for
 	// (relative paths and "~/" are taken from home, as for files). The result directory is
 	// the agent's bookkeeping and no command's business.
@@ -270,7 +310,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return fail(fmt.Errorf("starting %s: %w", s.opts.Shell, err))
+		return fail(fmt.Errorf("starting %s: %w", cmd.Path, err))
 	}
 	mono := time.Now()
 	pid := cmd.Process.Pid

@@ -121,6 +121,9 @@ func flagsAfterTargets(cmd *cobra.Command, args []string) ([]string, error) {
 		return args, nil
 	}
 	dash := slices.Index(args[1:], "--") + 1
+	if dash == 0 && cmd.Flags().Parse(args[1:]) == nil && len(cmd.Flags().Args()) == 0 {
+		return args[:1], nil // only shoal's flags: shoal run @web --script ./fix.sh
+	}
 	if dash == 0 {
 		return nil, fmt.Errorf("%q after TARGETS: end shoal's flags with -- before the command, as in: shoal %s %s -o json -- COMMAND", args[1], cmd.Name(), args[0])
 	}
@@ -146,6 +149,7 @@ func newRunCmd(g *globals, rf *runFlags) *cobra.Command {
 	var ro rolloutFlags
 	var outDir, errDir, diffRef string
 	var diff bool
+	var scriptFile string
 	cmd := &cobra.Command{
 		Use:   "run TARGETS [--] COMMAND...",
 		Short: "Run a command on every target and exit with the worst status",
@@ -155,11 +159,20 @@ The exit status is 0 when every host ran the command and it exited 0; else the
 highest exit code of the command on any host (128+N for a signal N); and 255
 when any host could not run it at all (unreachable, refused, timed out, skipped by
 --max-fail or a failed --canary).
-Ctrl-C cancels the command on every host.`,
+Ctrl-C cancels the command on every host.
+
+With --script FILE, the local FILE is sent to every host and run there instead, with
+ARGS, by its #! line (or bash), in the command's directory; it is removed when it ends.`,
 		Example: `  shoal run 'web[01-20]' -- date
   shoal run @db -o stream -- tail -n 20 /var/log/syslog
-  shoal run @all --json -- uptime | jq .`,
-		Args:              argsUsage(cobra.MinimumNArgs(2)),
+  shoal run @all --json -- uptime | jq .
+  shoal run @web --script ./fix.sh -- --dry-run`,
+		Args: argsUsage(func(cmd *cobra.Command, args []string) error {
+			if scriptFile != "" {
+				return cobra.MinimumNArgs(1)(cmd, args) // shoal run --script FILE TARGETS
+			}
+			return cobra.MinimumNArgs(2)(cmd, args)
+		}),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Flags stop at TARGETS (so the command's own flags are left alone), which keeps a "--".
@@ -168,7 +181,12 @@ Ctrl-C cancels the command on every host.`,
 			if err != nil {
 				return err
 			}
-			if len(args) < 2 {
+			var script []byte
+			if scriptFile != "" {
+				if script, err = readScript(scriptFile); err != nil {
+					return err
+				}
+			} else if len(args) < 2 {
 				return errors.New("no command given; usage: shoal run TARGETS [--] COMMAND")
 			}
 			if rf.stdin && slices.Contains(strings.FieldsFunc(args[0], func(r rune) bool { return r == ',' || r == ' ' }), "-") {
@@ -207,8 +225,13 @@ Ctrl-C cancels the command on every host.`,
 				Env:      env.vars,
 				Masked:   env.masked,
 				Subst:    rf.subst,
+				Login:    rf.login || t.cfg.Run.LoginShell,
 
 				KillGrace: t.cfg.Run.KillGrace.Std(),
+			}
+			if script != nil {
+				req.Script, req.ScriptName, req.Args = script, filepath.Base(scriptFile), args[1:]
+				req.Command = strings.Join(append([]string{scriptFile}, args[1:]...), " ")
 			}
 			if t.cfg.Console.RequireIdentity && req.Identity == "" {
 				return errors.New("the configuration requires an identity: set SHOAL_IDENTITY")
@@ -267,6 +290,7 @@ Ctrl-C cancels the command on every host.`,
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().StringVar(&scriptFile, "script", "", "send the local `FILE` to every host and run it there with the ARGS after --, instead of a command")
 	cmd.Flags().BoolVarP(&rf.stdin, "stdin", "i", false, "give this command's standard input to the command on every host")
 	ro.add(cmd.Flags())
 	cmd.Flags().StringVar(&outDir, "outdir", "", "write each host's stdout to DIR/HOST and its result (JSON) to DIR/HOST.status, and stderr to DIR/HOST.err, as results arrive")
@@ -274,6 +298,31 @@ Ctrl-C cancels the command on every host.`,
 	cmd.Flags().BoolVar(&diff, "diff", false, "after the results, show each minority group's output as a unified diff against the largest group's")
 	cmd.Flags().StringVar(&diffRef, "diff-ref", "", "with --diff: diff against the output of HOST instead of the largest group")
 	return cmd
+}
+
+// maxScript bounds what --script sends to every host.
+const maxScript = 16 << 20
+
+// readScript reads a --script file.
+func readScript(name string) ([]byte, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading --script: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading --script %s: not a regular file", name)
+	}
+	if fi.Size() > maxScript {
+		return nil, fmt.Errorf("reading --script %s: more than %d bytes", name, maxScript)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading --script: %w", err)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("reading --script %s: the file is empty", name)
+	}
+	return b, nil
 }
 
 // interruptContext returns ctx cancelled by SIGINT.

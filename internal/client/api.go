@@ -72,6 +72,13 @@ type RunRequest struct {
 	SudoUser     string
 	SudoPassword []byte
 	SudoCheck    bool
+	// Script runs this local program on every host instead of Command (which then shows it),
+	// with Args; ScriptName is its file's name, for the audit log.
+	Script     []byte
+	ScriptName string
+	Args       []string
+	// Login runs the command with a login shell (bash -l -c) on every host.
+	Login bool
 }
 
 // EventKind says what an Event carries.

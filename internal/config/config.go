@@ -204,6 +204,8 @@ type Run struct {
 	// Sudo runs every command through sudo as SudoUser (empty: root), as --sudo does.
 	Sudo     bool   `toml:"sudo"`
 	SudoUser string `toml:"sudo_user"`
+	// LoginShell runs commands with a login shell (bash -l -c), as --login does.
+	LoginShell bool `toml:"login_shell"`
 }
 
 // ValidEnvName reports whether name can be an environment variable's name for a command:

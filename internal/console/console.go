@@ -63,6 +63,8 @@ type Options struct {
 	// whom as, empty meaning root.
 	Sudo     bool
 	SudoUser string
+	// Login runs commands with a login shell.
+	Login bool
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
 	Mode      Mode
@@ -330,6 +332,7 @@ func (c *console) request(hosts []string, command string, ro *proto.Rollout) cli
 		Subst:     c.opt.Subst,
 		KillGrace: c.opt.KillGrace,
 		Rollout:   ro,
+		Login:     c.opt.Login,
 	}
 	if c.sudoOn {
 		r.SudoUser, r.SudoPassword = c.sudo.User, c.sudo.password

@@ -343,7 +343,8 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		r, err = gc.Run(ctx, client.RunRequest{Hosts: hosts, Command: req.Command, Timeout: time.Duration(req.Timeout),
 			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace),
 			Subst: req.Subst, Masked: req.Masked, Index: fwd.Index, Count: fwd.Count, RunID: fwd.RunID,
-			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck})
+			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
+			Script: req.Script, ScriptName: req.ScriptName, Args: req.Args, Login: req.Login})
 	}
 	if err != nil {
 		failAll(err)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -152,6 +154,13 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			op = "sudo-check"
 		}
 	}
+	if req.Script != nil {
+		sum := sha256.Sum256(req.Script)
+		extra = append(extra, slog.String("script", req.ScriptName), slog.String("script_sha256", hex.EncodeToString(sum[:])))
+	}
+	if req.Login {
+		extra = append(extra, slog.Bool("login", true))
+	}
 	s.noteRequest(who, runID, op, hosts, req.Command, extra...)
 	place := placeRun(req, hosts, runID)
 	c.send(id, proto.TypeRunAccepted, &proto.RunAccepted{RunID: runID})
@@ -170,7 +179,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		ereq := hostsess.ExecRequest{Command: req.Command, Dir: req.Dir, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
 			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep),
 			KillGrace: time.Duration(req.KillGrace), KillNow: killNow,
-			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck}
+			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
+			Script: req.Script, Args: req.Args, Login: req.Login}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.

@@ -106,6 +106,10 @@ type ExecRequest struct {
 	SudoUser     string
 	SudoPassword []byte
 	SudoCheck    bool
+	// Script, Args and Login: see proto.Exec.
+	Script []byte
+	Args   []string
+	Login  bool
 }
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".

@@ -127,6 +127,14 @@ type RunRequest struct {
 	SudoUser     string `cbor:"16,keyasint,omitempty"`
 	SudoPassword []byte `cbor:"17,keyasint,omitempty"`
 	SudoCheck    bool   `cbor:"18,keyasint,omitempty"`
+	// Script is a local program to run on every host instead of Command (which then shows
+	// it, as the history records it), with Args; ScriptName is its file's name, for the
+	// audit log, which records its SHA-256 too.
+	Script     []byte   `cbor:"19,keyasint,omitempty"`
+	ScriptName string   `cbor:"20,keyasint,omitempty"`
+	Args       []string `cbor:"21,keyasint,omitempty"`
+	// Login runs the command with a login shell on every host.
+	Login bool `cbor:"22,keyasint,omitempty"`
 }
 
 // CapRollout is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Rollout.
@@ -137,6 +145,10 @@ const CapSudo = "sudo"
 
 // CapLoginUser is the capability (DaemonHello.Caps) of a daemon that honours ClientConfig.User.
 const CapLoginUser = "login-user"
+
+// CapScript is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Script
+// and Login.
+const CapScript = "script"
 
 // Rollout says how a run paces its hosts. The command runs on at most a batch of hosts at
 // a time, a sliding window by default (a host starts as soon as another finishes) or

@@ -246,6 +246,8 @@
 //	            (unknown type)
 //	2026-12-08  ClientConfig.User (key 4) and capability "login-user": a client sends -l only
 //	            to a daemon whose Caps say so
+//	2026-12-08  RunRequest.Script, ScriptName, Args, Login (keys 19–22), with capability
+//	            "script": a client sends them only to a daemon whose Caps say so
 //
 // # Bodies
 //
@@ -309,6 +311,9 @@
 //	   8  SudoUser      text              run through sudo as this user
 //	   9  SudoPassword  bytes             for sudo's askpass, where sudo asks; never written anywhere
 //	  10  SudoCheck     bool              run nothing: exit says whether sudo would run a command
+//	  11  Script        bytes             a program run instead of Cmd (then a description), removed after
+//	  12  Args          []text            the Script's arguments
+//	  13  Login         bool              run Cmd with a login shell (bash -l -c)
 //
 //	Started: started (7)
 //	   1  PID           int
@@ -439,6 +444,10 @@
 //	  16  SudoUser      text              run through sudo as this user
 //	  17  SudoPassword  bytes             for hosts whose sudo asks; never logged or recorded
 //	  18  SudoCheck     bool              run nothing, record nothing: can sudo run a command?
+//	  19  Script        bytes             a local program run on every host instead of Command
+//	  20  ScriptName    text              its file's name, for the audit log (with its SHA-256)
+//	  21  Args          []text            the Script's arguments
+//	  22  Login         bool              run the command with a login shell
 //
 //	Rollout (in run)
 //	   1  Batch         int               hosts running the command at once; 0: all
@@ -655,4 +664,5 @@
 //	            The daemon sends them only to an agent announcing "sudo" (the agent it
 //	            replicated always does); the password reaches sudo through the agent's
 //	            askpass helper over a private socket, never argv, environment or a file
+//	2026-12-08  script: Exec.Script, Args (keys 11–12) and Exec.Login (key 13)
 package proto

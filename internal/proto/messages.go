@@ -68,6 +68,13 @@ type Exec struct {
 	SudoUser     string `cbor:"8,keyasint,omitempty"`
 	SudoPassword []byte `cbor:"9,keyasint,omitempty"`
 	SudoCheck    bool   `cbor:"10,keyasint,omitempty"`
+	// Script, when set, is a program to run instead of Cmd (which then only describes it):
+	// the agent writes it to a private file, runs it with Args by its #! line (or the
+	// shell), and removes it when it ends.
+	Script []byte   `cbor:"11,keyasint,omitempty"`
+	Args   []string `cbor:"12,keyasint,omitempty"`
+	// Login runs Cmd with a login shell (bash -l -c), so the profiles set PATH and the rest.
+	Login bool `cbor:"13,keyasint,omitempty"`
 }
 
 // Why sudo did not run a command (Exit.Sudo, HostResult.Sudo).

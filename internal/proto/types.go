@@ -44,7 +44,7 @@ const (
 )
 
 // Capabilities announced by this build's agent in hello.
-var AgentCapabilities = []string{"exec", "output-files", "redeliver", "ping", "info", "read", "write", "kill", "busy", "sudo"}
+var AgentCapabilities = []string{"exec", "output-files", "redeliver", "ping", "info", "read", "write", "kill", "busy", "sudo", "script"}
 
 type typeInfo struct {
 	name    string

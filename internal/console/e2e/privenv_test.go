@@ -131,3 +131,64 @@ func TestFleetStdinEOF(t *testing.T) {
 		t.Errorf("-i: status %d, stdout %q\nstderr:\n%s", code, got["h001"].Stdout, errOut)
 	}
 }
+
+// TestFleetScriptAndLogin sends a local script to every host and runs it with its arguments
+// (by its #! line, or with the shell), checks it is gone afterwards and its hash is in the
+// audit log; and --login reads the profile where the default does not.
+func TestFleetScriptAndLogin(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	script := filepath.Join(dir, "fix.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"$SHOAL_HOST $# [$1] [$2] $(pwd)\"\nls \"$0\" >/dev/null && echo there\n"), 0o644)
+	base := []string{"--config", cfg, "--no-daemon", "run", "--json"}
+	got, errOut, code := runJSON(t, dir, "", append(base, "@fleet", "--script", script, "--", "a b", "c")...)
+	if code != 0 {
+		t.Fatalf("--script: status %d\nstderr:\n%s", code, errOut)
+	}
+	for _, h := range f.Hosts {
+		if want := h.Name + " 2 [a b] [c] " + h.Home + "\nthere\n"; got[h.Name].Stdout != want {
+			t.Errorf("--script %s: stdout %q; want %q", h.Name, got[h.Name].Stdout, want)
+		}
+	}
+	// No #! line: bash (or sh) runs it. And the script file is gone once it ended.
+	noShebang := filepath.Join(dir, "plain")
+	os.WriteFile(noShebang, []byte("echo \"plain $1\"; echo \"$0\"\n"), 0o600)
+	got, errOut, code = runJSON(t, dir, "", append(base, "--script", noShebang, "h001", "--", "x")...)
+	out := strings.SplitN(got["h001"].Stdout, "\n", 2)
+	if code != 0 || out[0] != "plain x" {
+		t.Fatalf("--script without #!: status %d, %+v\nstderr:\n%s", code, got["h001"], errOut)
+	}
+	if path := strings.TrimSpace(out[1]); path == "" {
+		t.Errorf("no script path printed")
+	} else if _, err := os.Stat(path); err == nil {
+		t.Errorf("the script %s is still on the host", path)
+	}
+	audit, _ := os.ReadFile(filepath.Join(dir, "state", "shoal", "audit.log"))
+	if !strings.Contains(string(audit), `"script":"fix.sh","script_sha256":"`) {
+		t.Errorf("the audit log does not name the script and its hash:\n%s", audit)
+	}
+
+	// --login: the login profile runs first; without it, it does not.
+	home := f.Hosts[0].Home
+	profile := filepath.Join(home, ".profile")
+	old, hadProfile := os.ReadFile(profile)
+	t.Cleanup(func() {
+		if hadProfile == nil {
+			os.WriteFile(profile, old, 0o644)
+		} else {
+			os.Remove(profile)
+		}
+	})
+	os.WriteFile(profile, []byte("export FROM_PROFILE=yes\nPATH=\"$PATH:/opt/shoal-test-bin\"\n"), 0o644)
+	got, _, _ = runJSON(t, dir, "", append(base, "--login", "h001", "--", `echo "$FROM_PROFILE:$PATH"`)...)
+	if s := got["h001"].Stdout; !strings.HasPrefix(s, "yes:") || !strings.Contains(s, "/opt/shoal-test-bin") {
+		t.Errorf("--login: stdout %q; want the profile's variables", s)
+	}
+	got, _, _ = runJSON(t, dir, "", append(base, "h001", "--", `echo "$FROM_PROFILE:$PATH"`)...)
+	if s := got["h001"].Stdout; strings.HasPrefix(s, "yes:") {
+		t.Errorf("without --login: stdout %q; the profile ran", s)
+	}
+}
