@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -120,7 +121,23 @@ func (s *server) readFile(ctx context.Context, id uint64, path string, req *prot
 	if err != nil {
 		return err
 	}
-	if !st.Mode().IsRegular() {
+	if req.Tree {
+		if !st.IsDir() {
+			return &proto.Error{Code: proto.CodeBadRequest, Message: path + " is not a directory"}
+		}
+		// Packed into an unlinked temporary file first, so the size is known and the chunks
+		// below are those of any read.
+		tf, err := packTemp(path)
+		if err != nil {
+			return err
+		}
+		defer tf.Close()
+		tst, err := tf.Stat()
+		if err != nil {
+			return err
+		}
+		f, st = tf, dirSized{st, tst.Size()}
+	} else if !st.Mode().IsRegular() {
 		return &proto.Error{Code: proto.CodeBadRequest, Message: path + " is not a regular file"}
 	}
 	size := st.Size()
@@ -421,4 +438,34 @@ func (s *server) abortWrites() {
 	for _, fw := range ws {
 		fw.discard()
 	}
+}
+
+// dirSized is a directory's FileInfo with the size of its packed archive.
+type dirSized struct {
+	fs.FileInfo
+	size int64
+}
+
+func (d dirSized) Size() int64 { return d.size }
+
+// packTemp packs the tree at dir into an unlinked temporary file, read from its start.
+func packTemp(dir string) (*os.File, error) {
+	f, err := os.CreateTemp("", ".shoal-tree-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = fsutil.Pack(bw, dir)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("packing %s: %w", dir, err)
+	}
+	return f, nil
 }

@@ -503,9 +503,10 @@ func packTree(src string) (string, error) {
 }
 
 func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
-	return &cobra.Command{
+	var recursive bool
+	cmd := &cobra.Command{
 		Use:               "get TARGETS SRC DESTDIR",
-		Short:             "Copy a file from every target into DESTDIR/<host>/",
+		Short:             "Copy a file (or with -r a directory tree) from every target into DESTDIR/<host>/",
 		Args:              argsUsage(cobra.ExactArgs(3)),
 		ValidArgsFunction: targetArgs(g, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -520,7 +521,7 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 				return err
 			}
 			defer t.done()
-			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: client.RemotePath(rf.dir, args[1]), DestDir: dir})
+			res, err := t.sess.Get(ctx, t.hosts, client.GetRequest{Src: client.RemotePath(rf.dir, args[1]), DestDir: dir, Tree: recursive})
 			if res, err = lostDaemon(t.hosts, res, err); err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}
@@ -531,6 +532,8 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 			return status(code)
 		},
 	}
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "SRC is a directory: copy its tree (modes, times and symbolic links kept) into DESTDIR/<host>/")
+	return cmd
 }
 
 func newLastCmd(g *globals, rf *runFlags) *cobra.Command {

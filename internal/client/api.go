@@ -206,6 +206,7 @@ func RemotePath(dir, p string) string {
 type GetRequest struct {
 	Src     string // remote path
 	DestDir string // local directory; each host gets DestDir/<host>/
+	Tree    bool   // Src is a directory: copy the tree (get -r); the daemon writes it, so not over TLS
 }
 
 // FileResult is one host's outcome for put or get.

@@ -539,11 +539,16 @@ func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]Fil
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
-	if c.remote {
+	switch {
+	case req.Tree && !slices.Contains(c.hello.Caps, proto.CapTree):
+		return nil, errTreeUnsupported
+	case req.Tree && c.remote:
+		return nil, errors.New("get -r: a daemon reached over TLS cannot copy trees back yet; use one on this machine")
+	case c.remote:
 		return c.getStream(ctx, hosts, req.Src, d)
 	}
 	var r proto.FileResults
-	if err := c.roundTrip(ctx, proto.TypeGet, &proto.GetRequest{Hosts: hosts, Src: req.Src, DestDir: d}, proto.TypeFileResults, &r); err != nil {
+	if err := c.roundTrip(ctx, proto.TypeGet, &proto.GetRequest{Hosts: hosts, Src: req.Src, DestDir: d, Tree: req.Tree}, proto.TypeFileResults, &r); err != nil {
 		return nil, err
 	}
 	return fileResults(r), nil

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/audit"
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
@@ -471,6 +473,12 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 	defer root.Close()
 	out := make([]proto.FileResult, len(hosts))
 	s.forShares(hosts, func(sh share) {
+		if sh.gw != nil && req.Tree {
+			for k, h := range sh.hosts {
+				out[sh.pos[k]] = proto.FileResult{Host: h, Status: statusError, Err: "get -r: trees do not come back through a gateway yet"}
+			}
+			return
+		}
 		if sh.gw != nil {
 			for k, r := range s.getGatewayLocal(ctx, sh.gw, sh.hosts, req) {
 				out[sh.pos[k]] = r
@@ -479,7 +487,7 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 		}
 		forHosts(sh.hosts, func(k int, host string) {
 			r := proto.FileResult{Host: host}
-			n, p, err := s.getOne(ctx, root, host, req.Src, base)
+			n, p, err := s.getOne(ctx, root, host, req.Src, base, req.Tree)
 			r.Status = statusOf(ctx, err)
 			if err != nil {
 				r.Err = err.Error()
@@ -506,7 +514,8 @@ func (s *server) getGatewayLocal(ctx context.Context, gw *gateway, hosts []strin
 	return s.getGateway(ctx, gw, hosts, req.Src, saverSink{sv: sv})
 }
 
-func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base string) (int64, string, error) {
+// getOne copies src from host to host/base under root: a file, or the directory tree src when tree is set.
+func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base string, tree bool) (int64, string, error) {
 	if !localName(host) {
 		return 0, "", fmt.Errorf("host name %q cannot be a directory name", host)
 	}
@@ -526,10 +535,20 @@ func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base stri
 	}
 	final := host + "/" + base
 	tmp := host + "/." + base + ".shoal-tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		unmake()
 		return 0, "", fmt.Errorf("creating %s: %w", final, err)
+	}
+	if tree {
+		n, err := getTree(ctx, hs, root, f, src, final)
+		f.Close()
+		root.Remove(tmp)
+		if err != nil {
+			unmake()
+			return 0, "", err
+		}
+		return n, final, nil
 	}
 	n, mode, err := hs.ReadFile(ctx, src, f)
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -552,4 +571,27 @@ func (s *server) getOne(ctx context.Context, root *os.Root, host, src, base stri
 		return 0, "", fmt.Errorf("renaming into %s: %w", final, err)
 	}
 	return n, final, nil
+}
+
+// getTree reads the tree src from hs into the spool f and lays it out at final under root.
+func getTree(ctx context.Context, hs *hostSess, root *os.Root, f *os.File, src, final string) (int64, error) {
+	n, _, err := hs.ReadTree(ctx, src, f)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if err := root.MkdirAll(final, 0o755); err != nil {
+		return 0, fmt.Errorf("creating %s: %w", final, err)
+	}
+	sub, err := root.OpenRoot(final)
+	if err != nil {
+		return 0, err
+	}
+	defer sub.Close()
+	if _, err := fsutil.UnpackIn(f, sub); err != nil {
+		return 0, fmt.Errorf("laying out %s: %w", final, err)
+	}
+	return n, nil
 }

@@ -312,6 +312,18 @@ func TestPutTree(t *testing.T) {
 			t.Errorf("%s holds:\n%s\nwant:\n%s", hn, res[hn].Stdout, want)
 		}
 	}
+	// get -r brings each host's copy back, identical again.
+	back := filepath.Join(h.root, "back")
+	if r := h.shoal(2*time.Minute, "get", "-r", "h[001-002]", "tree", back); r.code != 0 {
+		t.Fatalf("get -r: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, hn := range f.Names() {
+		c := exec.Command("sh", "-c", strings.Replace(find, "find tree", "find "+filepath.Join(back, hn, "tree"), 1))
+		got, err := c.Output()
+		if err != nil || string(got) != string(want) {
+			t.Errorf("get -r into %s/%s: %v:\n%s\nwant:\n%s", back, hn, err, got, want)
+		}
+	}
 	// Again, over a changed tree: the files are replaced, and one more arrives.
 	os.WriteFile(filepath.Join(src, "etc", "new"), []byte("new\n"), 0o644)
 	if r := h.shoal(2*time.Minute, "put", "-r", "h[001-002]", src, "tree"); r.code != 0 {

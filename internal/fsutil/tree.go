@@ -125,6 +125,11 @@ func Unpack(r io.Reader, dest string) (int, error) {
 		return 0, err
 	}
 	defer root.Close()
+	return UnpackIn(r, root)
+}
+
+// UnpackIn is Unpack into the directory of root.
+func UnpackIn(r io.Reader, root *os.Root) (int, error) {
 	type dirMeta struct {
 		name  string
 		mode  fs.FileMode

@@ -97,9 +97,20 @@ func (s *Session) Info(ctx context.Context) (proto.Info, time.Duration, error) {
 
 // ReadFile copies src on the host to w and returns its size and mode.
 func (s *Session) ReadFile(ctx context.Context, src string, w io.Writer) (int64, fs.FileMode, error) {
+	return s.read(ctx, &proto.Read{Path: src}, w)
+}
+
+// ReadTree writes the directory tree src on the host to w as a tar archive (fsutil.Pack) and
+// returns the archive's size and the directory's mode.
+func (s *Session) ReadTree(ctx context.Context, src string, w io.Writer) (int64, fs.FileMode, error) {
+	return s.read(ctx, &proto.Read{Path: src, Tree: true}, w)
+}
+
+func (s *Session) read(ctx context.Context, req *proto.Read, w io.Writer) (int64, fs.FileMode, error) {
+	src := req.Path
 	var n int64
 	var mode fs.FileMode
-	err := s.request(ctx, kindRead, proto.TypeRead, &proto.Read{Path: src}, func(it item) (bool, error) {
+	err := s.request(ctx, kindRead, proto.TypeRead, req, func(it item) (bool, error) {
 		ch, ok := it.body.(*proto.ReadChunk)
 		if !ok {
 			return false, nil

@@ -296,7 +296,8 @@ const CapTree = "tree"
 type GetRequest struct {
 	Hosts   []string `cbor:"1,keyasint"`
 	Src     string   `cbor:"2,keyasint"`
-	DestDir string   `cbor:"3,keyasint"` // absolute
+	DestDir string   `cbor:"3,keyasint"`           // absolute
+	Tree    bool     `cbor:"4,keyasint,omitempty"` // Src is a directory: copy its tree into DestDir/<host>/<base> (CapTree)
 }
 
 // FileResult is one host's outcome for put or get.

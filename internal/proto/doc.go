@@ -179,7 +179,9 @@
 // it as one tar archive (PAX: directories, regular files and symbolic links with their
 // modes and modification times, names relative to the top, "." the top itself; see
 // fsutil.Pack), which travels like a file, once to each host, and the agent lays it out at
-// Dest (fsutil.Unpack, after write-done): every file and link made under a temporary name
+// Dest (fsutil.Unpack, after write-done); get with Tree asks each agent for the tree as a
+// read with Tree (packed, then sent as a file's chunks) and lays it out at
+// DestDir/<host>/<base> the same way: every file and link made under a temporary name
 // and renamed into place, directories' modes and times set last, all through an os.Root on
 // Dest so that no name or link in the archive reaches outside it.
 //
@@ -233,7 +235,9 @@
 //	2026-12-08  PutRequest.Tree (key 5), PutStream.Tree (key 6) and capability "tree": a
 //	            client sends them only to a daemon whose Caps say "tree" (an older one would
 //	            write the archive itself at Dest). Write.Tree (key 6) goes only to an agent
-//	            of the daemon's own build, which the daemon installs
+//	            of the daemon's own build, which the daemon installs. GetRequest.Tree
+//	            (key 4) and Read.Tree (key 6) bring a tree back the same way; not yet over
+//	            get-stream (TLS clients, gateways)
 //	2026-12-08  RunRequest.Subst, Masked, Index, Count, RunID (keys 11–15): per-host %h and %i,
 //	            secret variables, and a forwarded run's SHOAL_INDEX/COUNT/RUN_ID; an older
 //	            daemon ignores them (no substitution, values logged as given)
@@ -353,6 +357,7 @@
 //	   3  Length        int               bytes to read from Offset; 0 means to the end
 //	   4  MaxSize       int               refuse to send more; 0 means the agent's default
 //	   5  ChunkSize     int               0 means the agent's default
+//	   6  Tree          bool              send the directory tree at Path as a tar archive
 //
 //	ReadChunk: read-chunk (12)
 //	   1  Offset        int
@@ -547,6 +552,7 @@
 //	   1  Hosts         []text    always
 //	   2  Src           text      always
 //	   3  DestDir       text      always  absolute
+//	   4  Tree          bool              Src is a directory: lay its tree out at DestDir/<host>/<base>
 //
 //	FileResults: file-results (79)
 //	   1  Results       []FileResult  always  one per host, in request order

@@ -142,6 +142,9 @@ type Read struct {
 	Length    int64  `cbor:"3,keyasint,omitempty"` // bytes to read from Offset; 0 means to the end
 	MaxSize   int64  `cbor:"4,keyasint,omitempty"` // refuse to send more than this; 0 means the agent's default
 	ChunkSize int    `cbor:"5,keyasint,omitempty"` // 0 means the agent's default
+	// Tree asks for the directory tree at Path as a tar archive (see fsutil.Pack); Size and
+	// Mode of the chunks are then the archive's size and the directory's mode.
+	Tree bool `cbor:"6,keyasint,omitempty"`
 }
 
 // ReadChunk is a part of a file. The last chunk of a read has EOF set (and may be empty).
