@@ -129,10 +129,14 @@ type server struct {
 	sessions map[string]*hostSess
 	// peakSessions is the most sessions held since the map was last copied (see sweep).
 	peakSessions int
-	clients      map[uint64]*clientConn
-	idle         *time.Timer
-	st           *state.File
-	dirty        bool
+	// reported holds the results reported to clients in the last reportedFor, by
+	// reportedKey, and recovering the runs a previous daemon left in flight (recover.go).
+	reported   map[string]time.Time
+	recovering map[uint64]bool
+	clients    map[uint64]*clientConn
+	idle       *time.Timer
+	st         *state.File
+	dirty      bool
 
 	stateKick chan struct{}
 	wg        sync.WaitGroup // client connections and helpers
@@ -176,15 +180,16 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 		opts.Version = "dev"
 	}
 	s := &server{
-		opts:      opts,
-		log:       opts.Logger,
-		audit:     opts.Audit,
-		started:   opts.Now(),
-		uid:       os.Getuid(),
-		sem:       make(chan struct{}, opts.Fanout),
-		sessions:  map[string]*hostSess{},
-		clients:   map[uint64]*clientConn{},
-		stateKick: make(chan struct{}, 1),
+		opts:       opts,
+		log:        opts.Logger,
+		audit:      opts.Audit,
+		started:    opts.Now(),
+		uid:        os.Getuid(),
+		sem:        make(chan struct{}, opts.Fanout),
+		sessions:   map[string]*hostSess{},
+		recovering: map[uint64]bool{},
+		clients:    map[uint64]*clientConn{},
+		stateKick:  make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -230,9 +235,10 @@ func Serve(ctx context.Context, ln net.Listener, opts Options) error {
 	s.audit.Event("daemon started", "pid", os.Getpid(), "version", opts.Version, "socket", opts.Socket)
 	s.log.Info("daemon serving", "socket", opts.Socket, "pid", os.Getpid())
 
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.stateLoop()
 	go s.sweepLoop()
+	go s.recoverRuns()
 	s.mu.Lock()
 	s.armIdleLocked()
 	s.mu.Unlock()
@@ -554,15 +560,6 @@ func (s *server) sweep() {
 	}
 }
 
-// orphan records a result the agent re-offered that no client waits for.
-func (s *server) orphan(host string, r hostsess.Result) {
-	hr := hostResult(host, r, nil, false)
-	hr.Stdout, hr.Stderr = r.Stdout, r.Stderr
-	s.noteOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
-	s.hist.add(proto.RunRecord{ID: r.RequestID, Command: "(result re-delivered after a reconnect)",
-		Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid, Unseen: true})
-}
-
 // connInfoer is implemented by host sessions that expose their transport's ConnInfo.
 type connInfoer interface {
 	ConnInfo() transport.ConnInfo
@@ -659,6 +656,10 @@ func (s *server) flushState() {
 	data.Hosts = make(map[string]state.Host, len(s.st.Hosts))
 	for k, v := range s.st.Hosts {
 		data.Hosts[k] = v
+	}
+	data.Runs = make(map[uint64]state.Run, len(s.st.Runs))
+	for k, v := range s.st.Runs {
+		data.Runs[k] = v.Clone()
 	}
 	s.dirty = false
 	s.mu.Unlock()

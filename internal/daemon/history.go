@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
@@ -182,9 +183,36 @@ func (h *history) addLocked(r proto.RunRecord) {
 		res[i] = hr
 	}
 	r.Results = res
-	h.runs = append(h.runs, r)
-	h.bytes += size
+	if i := h.indexLocked(r.ID); i >= 0 {
+		// More of a run filed earlier (hosts recovered after a restart): one record.
+		old := &h.runs[i]
+		h.bytes -= recordSize(old)
+		for _, hr := range r.Results {
+			if k := slices.IndexFunc(old.Results, func(x proto.HostResult) bool { return x.Host == hr.Host }); k >= 0 {
+				old.Results[k] = hr
+			} else {
+				old.Results = append(old.Results, hr)
+			}
+		}
+		old.Ended = max(old.Ended, r.Ended)
+		old.Unseen = old.Unseen || r.Unseen
+		h.bytes += recordSize(old)
+	} else {
+		h.runs = append(h.runs, r)
+		h.bytes += size
+	}
 	h.evictLocked()
+}
+
+// indexLocked returns the index of run id in runs, or -1. Runs are few (the run bound),
+// and a merge is most often into one of the newest.
+func (h *history) indexLocked(id uint64) int {
+	for i := len(h.runs) - 1; i >= 0; i-- {
+		if h.runs[i].ID == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // evictLocked drops the oldest runs past the bounds, passing over (and not counting
@@ -212,7 +240,9 @@ func (h *history) evictLocked() {
 }
 
 // add records a completed run and appends it to the file, compacting the file when it
-// has grown to twice the byte bound.
+// has grown to twice the byte bound. A run whose id is already recorded adds its hosts
+// to that record (replacing a host's earlier result): the file then holds two lines of
+// the run, which a reload merges the same way. It returns once the line is synced.
 func (h *history) add(r proto.RunRecord) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -238,3 +238,29 @@ func TestHistoryKeepsUnseen(t *testing.T) {
 		t.Errorf("a seen run outlived the bounds")
 	}
 }
+
+// TestHistoryMergesRun checks that lines of one run (hosts filed after a restart) make one
+// record, in memory and after a reload.
+func TestHistoryMergesRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	h, _ := newHistory(path, 10, 100_000)
+	h.add(proto.RunRecord{ID: 7, Command: "c", Results: []proto.HostResult{{Host: "a", Status: "error"}}})
+	h.add(proto.RunRecord{ID: 8, Command: "other"})
+	h.add(proto.RunRecord{ID: 7, Command: "c", Results: []proto.HostResult{{Host: "b", Status: "ok"}}})
+	h.add(proto.RunRecord{ID: 7, Command: "c", Results: []proto.HostResult{{Host: "a", Status: "ok"}}})
+	for _, hh := range []*history{h, func() *history { x, _ := newHistory(path, 10, 100_000); return x }()} {
+		got, _ := hh.last(10, func(*proto.RunRecord) bool { return true })
+		if len(got) != 2 {
+			t.Fatalf("%d runs; want 2", len(got))
+		}
+		var r proto.RunRecord
+		for _, x := range got {
+			if x.ID == 7 {
+				r = x
+			}
+		}
+		if len(r.Results) != 2 || r.Results[0].Host != "a" || r.Results[0].Status != "ok" || r.Results[1].Host != "b" {
+			t.Errorf("run 7: %+v; want a ok and b ok in one record", r.Results)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/hostsess"
 	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/state"
 )
 
 // minKeep is the least output the daemon keeps of each host of a run, however many hosts it has.
@@ -176,6 +177,14 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			cancel(nil)
 		}()
 		started := s.opts.Now()
+		if !req.SudoCheck {
+			run := state.Run{Command: req.Command, Started: started, Identity: identity, UID: c.who.UID, Cert: c.who.Cert,
+				Hosts: make(map[string]state.RunHost, len(hosts))}
+			for _, h := range hosts {
+				run.Hosts[h] = state.RunHost{}
+			}
+			s.beginRun(runID, run, c.config)
+		}
 		// Each host's output streams through up to the agent's cap; the hosts of
 		// a run together keep no more of it in memory than the history holds.
 		ereq := hostsess.ExecRequest{Command: req.Command, Dir: req.Dir, Env: req.Env, Stdin: req.Stdin, Timeout: time.Duration(req.Timeout),
@@ -223,6 +232,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		} else if err := s.hist.add(rec); err != nil {
 			s.log.Warn("recording a run in the history", "err", err)
 		}
+		s.endRun(runID)
 		c.send(id, proto.TypeRunEnd, &proto.RunEnd{})
 	})
 }
@@ -230,6 +240,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 // runHost runs one host's share of a run and returns its full result (with output).
 func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, place *placement, slots chan struct{}) proto.HostResult {
 	s := c.s
+	defer s.runReported(runID, host)
 	req.Env = place.env(req.Env, host)
 	if place.subst {
 		req.Command = place.substitute(req.Command, host)
@@ -259,6 +270,7 @@ func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Cl
 				e.Kind, e.State = proto.EventState, string(ev.State)
 			case "started":
 				e.Kind, e.PID = proto.EventStart, ev.PID
+				s.runStarted(runID, host, ev.RequestID)
 			case "stdout", "stderr":
 				if ctx.Err() != nil {
 					// Cancelled: the client wants the results now, not the

@@ -187,4 +187,13 @@ func TestAgentFaults(t *testing.T) {
 		}
 	}
 	t.Logf("results of the faulted command found in history: %v", kept)
+	// A host reported to the client (as an error) is not filed again as a run of its own
+	// when its agent later offers the result it kept.
+	for _, rec := range recs {
+		for _, r := range rec.Results {
+			if b := busyRes[r.Host]; b != nil && b.Status != client.StatusOK && strings.Contains(rec.Command, "re-delivered") {
+				t.Errorf("%s was reported as %s, and filed again as run %d (%q, %s)", r.Host, b.Status, rec.ID, rec.Command, r.Status)
+			}
+		}
+	}
 }

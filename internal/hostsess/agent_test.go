@@ -312,7 +312,7 @@ func TestAgentOrphanAfterDaemonRestart(t *testing.T) {
 	// The next one, on the same host, gets the result through Orphan and acknowledges it.
 	orphans := make(chan Result, 1)
 	s2 := New(Options{Target: transport.Target{Name: "local"}, Transport: rt, Logger: testLogger(t),
-		Orphan: func(host string, r Result) { orphans <- r }})
+		Orphan: func(host string, r Result) bool { orphans <- r; return true }})
 	t.Cleanup(func() { s2.Close() })
 	if _, err := s2.Ping(context.Background()); err != nil {
 		t.Fatalf("Ping: %v", err)
@@ -328,7 +328,7 @@ func TestAgentOrphanAfterDaemonRestart(t *testing.T) {
 	// Acknowledged: a third connection is offered nothing.
 	s2.Close()
 	s3 := New(Options{Target: transport.Target{Name: "local"}, Transport: rt, Logger: testLogger(t),
-		Orphan: func(host string, r Result) { t.Errorf("result %d offered again", r.RequestID) }})
+		Orphan: func(host string, r Result) bool { t.Errorf("result %d offered again", r.RequestID); return true }})
 	t.Cleanup(func() { s3.Close() })
 	<-rt.conn(1).Done()
 	if _, err := s3.Ping(context.Background()); err != nil {

@@ -51,8 +51,10 @@ type Options struct {
 	Now        func() time.Time // injected clock
 	// Orphan receives results the agent re-offers after a reconnect for which no caller waits
 	// (e.g. after a daemon restart); the daemon logs them to the audit log/history. It must not block long.
-	// Orphan is called from the connection's reader goroutine.
-	Orphan func(host string, r Result)
+	// Orphan is called from the connection's reader goroutine. The result is acknowledged
+	// to the agent (which then deletes it) only when Orphan reports true: that it is kept
+	// durably; on false the agent offers it again on the next connection.
+	Orphan func(host string, r Result) bool
 	// OnState is told state changes, for status and progress events, in order and
 	// with no lock held; it must not block long or call Close.
 	OnState func(host string, st State)
@@ -114,10 +116,11 @@ type ExecRequest struct {
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
 type Event struct {
-	Kind  string
-	State State
-	PID   int
-	Data  []byte
+	Kind      string
+	State     State
+	PID       int
+	RequestID uint64 // "started": the agent's id of the command, under which it keeps the result
+	Data      []byte
 }
 
 // Result is a finished command (mirrors proto's exit message plus collected output).

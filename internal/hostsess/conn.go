@@ -195,8 +195,8 @@ func (c *conn) orphan(id uint64, t proto.Type, body any) {
 		seen := c.s.unacked[id]
 		delete(c.s.unacked, id)
 		c.s.mu.Unlock()
-		if f := c.s.opts.Orphan; f != nil && !seen {
-			f(c.s.host, *r)
+		if f := c.s.opts.Orphan; f != nil && !seen && !f(c.s.host, *r) {
+			return // not kept: the next agent offers it again
 		}
 		if err := c.send(id, proto.TypeAck, nil); err != nil {
 			c.s.log.Debug("acknowledging a re-delivered result", "id", id, "err", err)

@@ -75,7 +75,7 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			return false, nil
 		}
 		x.res.PID = b.PID
-		x.emit(Event{Kind: "started", PID: b.PID})
+		x.emit(Event{Kind: "started", PID: b.PID, RequestID: x.cl.id})
 	case *proto.Output:
 		st := b.Stream
 		if st != proto.Stdout && st != proto.Stderr {

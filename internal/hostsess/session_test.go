@@ -417,7 +417,7 @@ func TestResultRedeliveredAfterCut(t *testing.T) {
 	}
 	orphans := make(chan Result, 1)
 	s, _ := newFakeSession(t, ft, func(o *Options) {
-		o.Orphan = func(host string, r Result) { orphans <- r }
+		o.Orphan = func(host string, r Result) bool { orphans <- r; return true }
 	})
 	var out bytes.Buffer
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, func(ev Event) {

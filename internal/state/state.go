@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,6 +42,32 @@ type File struct {
 	Version int             `json:"version"`
 	Updated time.Time       `json:"updated,omitzero"`
 	Hosts   map[string]Host `json:"hosts"`
+	// Runs are the runs in flight, by run id: a daemon that starts after a crash
+	// reconnects to their hosts and files the results the agents kept under them.
+	Runs map[uint64]Run `json:"runs,omitempty"`
+}
+
+// Run is a run in flight: what its record in the result history needs, and its hosts.
+type Run struct {
+	Command  string             `json:"command"`
+	Started  time.Time          `json:"started"`
+	Identity string             `json:"identity,omitempty"`
+	UID      int                `json:"uid"`
+	Cert     string             `json:"cert,omitempty"`
+	Config   json.RawMessage    `json:"config,omitempty"` // the client's configuration, for resolving its hosts
+	Hosts    map[string]RunHost `json:"hosts"`
+}
+
+// RunHost is one host of a run in flight.
+type RunHost struct {
+	RequestID uint64 `json:"request_id,omitempty"` // the agent's id of the command, once it started
+	Reported  bool   `json:"reported,omitempty"`   // its result went to the client
+}
+
+// Clone returns a copy of r that shares nothing with it.
+func (r Run) Clone() Run {
+	r.Hosts = maps.Clone(r.Hosts)
+	return r
 }
 
 // fileVersion is the state file format version written by this build.
