@@ -43,8 +43,8 @@
 // executable that is dynamically linked (a cgo build, IsDynamic) and carries no agent is never
 // offered, since a host with an older C library could not run it: the platform directory's
 // binary is used, or the error says to install a static build. An executable built by
-// scripts/build carries the agent-only build of itself (cmd/shoal-agent, 3.2 MB against shoal's
-// 11.5 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
+// scripts/build carries the agent-only build of itself (cmd/shoal-agent, 4.0 MB against shoal's
+// 15.8 MB) after its own bytes, found by a trailer (AppendAgent, ReadEmbedded); Source.For then
 // unpacks that into HashCacheDir/agents, checked against the trailer's hash, and offers it
 // instead of the whole executable. The caller then calls Install on the bootstrap's session:
 // it sends Upload's script as one line, which the waiting bootstrap runs. The script makes the
