@@ -60,3 +60,10 @@ func TestColorEnabled(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressPaced(t *testing.T) {
+	got := ProgressLine(Counts{Total: 6, Done: 3, Running: 1, Waiting: 1, Failed: 1, Skipped: 1}, 1500*time.Millisecond, Options{})
+	if want := "[3/6] running 1 · waiting 1 · failed 1 · unreachable 0 · skipped 1 · 1.5s"; got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}
