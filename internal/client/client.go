@@ -542,10 +542,8 @@ func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]Fil
 	switch {
 	case req.Tree && !slices.Contains(c.hello.Caps, proto.CapTree):
 		return nil, errTreeUnsupported
-	case req.Tree && c.remote:
-		return nil, errors.New("get -r: a daemon reached over TLS cannot copy trees back yet; use one on this machine")
 	case c.remote:
-		return c.getStream(ctx, hosts, req.Src, d)
+		return c.getStream(ctx, hosts, req.Src, d, req.Tree)
 	}
 	var r proto.FileResults
 	if err := c.roundTrip(ctx, proto.TypeGet, &proto.GetRequest{Hosts: hosts, Src: req.Src, DestDir: d, Tree: req.Tree}, proto.TypeFileResults, &r); err != nil {

@@ -3,12 +3,15 @@ package client
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/shoal-sh/shoal/internal/fsutil"
 )
 
 // localName reports whether name is safe as one path element under a directory.
@@ -25,6 +28,7 @@ type Saver struct {
 	dir  string
 	base string
 	root *os.Root
+	tree bool // each host's bytes are a tar archive of a tree, laid out at End
 
 	mu    sync.Mutex // protects the following
 	files map[string]*os.File
@@ -33,8 +37,9 @@ type Saver struct {
 	made  map[string]bool // host directories this Saver created
 }
 
-// NewSaver creates destDir if needed and returns a Saver for src's base name.
-func NewSaver(destDir, src string) (*Saver, error) {
+// NewSaver creates destDir if needed and returns a Saver for src's base name; with tree, each
+// host's bytes are a tar archive (fsutil.Pack) that End lays out at destDir/<host>/<base>.
+func NewSaver(destDir, src string, tree bool) (*Saver, error) {
 	base := path.Base(src)
 	if src == "" || !localName(base) {
 		return nil, fmt.Errorf("get: %q does not name a file", src)
@@ -46,7 +51,7 @@ func NewSaver(destDir, src string) (*Saver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
-	return &Saver{dir: destDir, base: base, root: root, files: map[string]*os.File{},
+	return &Saver{dir: destDir, base: base, root: root, tree: tree, files: map[string]*os.File{},
 		errs: map[string]error{}, n: map[string]int64{}, made: map[string]bool{}}, nil
 }
 
@@ -88,7 +93,7 @@ func (s *Saver) open(host string) (*os.File, error) {
 	if err := s.root.MkdirAll(host, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", host, err)
 	}
-	f, err := s.root.OpenFile(s.tmp(host), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := s.root.OpenFile(s.tmp(host), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", filepath.Join(s.dir, host, s.base), err)
 	}
@@ -107,10 +112,18 @@ func (s *Saver) End(host string, mode fs.FileMode, ok bool) (string, int64, erro
 		// An empty file: nothing was written yet.
 		f, err = s.open(host)
 	}
+	final := host + "/" + s.base
+	if s.tree && ok && err == nil {
+		err = s.unpackLocked(f, final)
+	}
 	if f != nil {
 		if cerr := f.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
+	}
+	if s.tree && ok && err == nil {
+		s.root.Remove(s.tmp(host))
+		return filepath.Join(s.dir, final), n, nil
 	}
 	if !ok || err != nil {
 		if f != nil {
@@ -122,7 +135,6 @@ func (s *Saver) End(host string, mode fs.FileMode, ok bool) (string, int64, erro
 	if mode == 0 {
 		mode = 0o644
 	}
-	final := host + "/" + s.base
 	if err := s.root.Chmod(s.tmp(host), mode.Perm()); err != nil {
 		s.root.Remove(s.tmp(host))
 		return "", n, fmt.Errorf("setting mode of %s: %w", final, err)
@@ -132,6 +144,25 @@ func (s *Saver) End(host string, mode fs.FileMode, ok bool) (string, int64, erro
 		return "", n, fmt.Errorf("renaming into %s: %w", final, err)
 	}
 	return filepath.Join(s.dir, final), n, nil
+}
+
+// unpackLocked lays out the tree archive spooled in f at final.
+func (s *Saver) unpackLocked(f *os.File, final string) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := s.root.MkdirAll(final, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", final, err)
+	}
+	sub, err := s.root.OpenRoot(final)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if _, err := fsutil.UnpackIn(f, sub); err != nil {
+		return fmt.Errorf("laying out %s: %w", filepath.Join(s.dir, final), err)
+	}
+	return nil
 }
 
 // unmakeLocked removes host's directory when this Saver made it and it is empty, so a

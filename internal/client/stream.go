@@ -113,10 +113,14 @@ func (c *Client) putStream(ctx context.Context, hosts []string, p string, req Pu
 // GetTo streams src from every host: fn gets each host's chunks in order (end
 // nil), then its outcome (end set, with the file's mode). fn runs on the
 // connection's reader, one call at a time, so it holds up every other reply while
-// it runs. GetTo returns the daemon's results in hosts order.
-func (c *Client) GetTo(ctx context.Context, hosts []string, src string, fn func(host string, data []byte, end *FileResult)) ([]FileResult, error) {
+// it runs. GetTo returns the daemon's results in hosts order. With tree, src is a
+// directory and each host's bytes are a tar archive of its tree (fsutil.Pack).
+func (c *Client) GetTo(ctx context.Context, hosts []string, src string, tree bool, fn func(host string, data []byte, end *FileResult)) ([]FileResult, error) {
 	if !c.StreamsFiles() {
 		return nil, ErrNoFileStream
+	}
+	if tree && !slices.Contains(c.hello.Caps, proto.CapTree) {
+		return nil, errTreeUnsupported
 	}
 	cl := &call{reply: make(chan *proto.Envelope, 1), data: func(d *proto.GetData) {
 		if d.End == nil {
@@ -134,7 +138,7 @@ func (c *Client) GetTo(ctx context.Context, hosts []string, src string, fn func(
 	if err != nil {
 		return nil, err
 	}
-	if err := c.pc.Send(id, proto.TypeGetStream, &proto.GetStream{Hosts: hosts, Src: src}); err != nil {
+	if err := c.pc.Send(id, proto.TypeGetStream, &proto.GetStream{Hosts: hosts, Src: src, Tree: tree}); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("get: sending: %w", err)
 	}
@@ -145,9 +149,9 @@ func (c *Client) GetTo(ctx context.Context, hosts []string, src string, fn func(
 	return fileResults(res), nil
 }
 
-// getStream streams src from every host into destDir/<host>/<base name of src>.
-func (c *Client) getStream(ctx context.Context, hosts []string, src, destDir string) ([]FileResult, error) {
-	sv, err := NewSaver(destDir, src)
+// getStream streams src from every host into destDir/<host>/<base name of src> (a tree, with tree).
+func (c *Client) getStream(ctx context.Context, hosts []string, src, destDir string, tree bool) ([]FileResult, error) {
+	sv, err := NewSaver(destDir, src, tree)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +162,7 @@ func (c *Client) getStream(ctx context.Context, hosts []string, src, destDir str
 	}
 	var mu sync.Mutex
 	local := map[string]FileResult{}
-	res, err := c.GetTo(ctx, hosts, src, func(host string, data []byte, end *FileResult) {
+	res, err := c.GetTo(ctx, hosts, src, tree, func(host string, data []byte, end *FileResult) {
 		if !asked[host] {
 			return // not a host this request named: never write for it
 		}

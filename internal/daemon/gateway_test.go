@@ -383,6 +383,24 @@ func TestGateways(t *testing.T) {
 			if string(b) != "in a tree" || fi == nil || fi.Mode().Perm() != 0o640 {
 				t.Errorf("tree copy %d: link reads %q, file %v; want the file's content, mode 0640", k, b, fi)
 			}
+			// And back, from hosts here and behind gateways: the daemon lays it out for a local
+			// client, the client itself over TLS (get-stream).
+			back := t.TempDir()
+			res, err = c.Get(context.Background(), hosts, client.GetRequest{Src: destTree, DestDir: back, Tree: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				got := filepath.Join(back, hosts[i], filepath.Base(destTree))
+				b, _ := os.ReadFile(filepath.Join(got, "link"))
+				lt, _ := os.Readlink(filepath.Join(got, "link"))
+				if r.Status != client.StatusOK || string(b) != "in a tree" || lt != "d/f" {
+					t.Errorf("get tree %d over client %d: %+v; link %q reads %q", i, k, r, lt, b)
+				}
+				if _, err := os.Stat(filepath.Join(got, "d", "empty")); err != nil {
+					t.Errorf("get tree %d over client %d: no empty directory: %v", i, k, err)
+				}
+			}
 		}
 		out := t.TempDir()
 		res, err := alice.Get(context.Background(), hosts, client.GetRequest{Src: dest, DestDir: out})

@@ -485,12 +485,6 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 	defer root.Close()
 	out := make([]proto.FileResult, len(hosts))
 	s.forShares(hosts, func(sh share) {
-		if sh.gw != nil && req.Tree {
-			for k, h := range sh.hosts {
-				out[sh.pos[k]] = proto.FileResult{Host: h, Status: statusError, Err: "get -r: trees do not come back through a gateway yet"}
-			}
-			return
-		}
 		if sh.gw != nil {
 			for k, r := range s.getGatewayLocal(ctx, sh.gw, sh.hosts, req) {
 				out[sh.pos[k]] = r
@@ -514,7 +508,7 @@ func (s *server) get(ctx context.Context, hosts []string, req *proto.GetRequest)
 
 // getGatewayLocal gets req.Src from gw's hosts into req.DestDir for a local client.
 func (s *server) getGatewayLocal(ctx context.Context, gw *gateway, hosts []string, req *proto.GetRequest) []proto.FileResult {
-	sv, err := client.NewSaver(req.DestDir, req.Src)
+	sv, err := client.NewSaver(req.DestDir, req.Src, req.Tree)
 	if err != nil {
 		out := make([]proto.FileResult, len(hosts))
 		for i, h := range hosts {
@@ -523,7 +517,7 @@ func (s *server) getGatewayLocal(ctx context.Context, gw *gateway, hosts []strin
 		return out
 	}
 	defer sv.Close()
-	return s.getGateway(ctx, gw, hosts, req.Src, saverSink{sv: sv})
+	return s.getGateway(ctx, gw, hosts, req.Src, req.Tree, saverSink{sv: sv})
 }
 
 // getOne copies src from host to host/base under root: a file, or the directory tree src when tree is set.

@@ -282,7 +282,7 @@ func (c *clientConn) startGetStream(id uint64, req *proto.GetStream) {
 		out := make([]proto.FileResult, len(hosts))
 		s.forShares(hosts, func(sh share) {
 			if sh.gw != nil {
-				for k, r := range s.getGateway(ctx, sh.gw, sh.hosts, req.Src, sink) {
+				for k, r := range s.getGateway(ctx, sh.gw, sh.hosts, req.Src, req.Tree, sink) {
 					out[sh.pos[k]] = r
 				}
 				return
@@ -293,7 +293,11 @@ func (c *clientConn) startGetStream(id uint64, req *proto.GetStream) {
 				var n int64
 				var mode fs.FileMode
 				if err == nil {
-					n, mode, err = hs.ReadFile(ctx, req.Src, writerFunc(func(p []byte) (int, error) {
+					read := hs.ReadFile
+					if req.Tree {
+						read = hs.ReadTree
+					}
+					n, mode, err = read(ctx, req.Src, writerFunc(func(p []byte) (int, error) {
 						sink.write(host, p)
 						return len(p), nil
 					}))
@@ -314,7 +318,7 @@ func (c *clientConn) startGetStream(id uint64, req *proto.GetStream) {
 // getGateway streams src from gw's hosts into sink and returns their results. A
 // host the gateway did not finish (it went away, or ctx ended) ends with an error
 // naming the gateway, and its partial file is thrown away.
-func (s *server) getGateway(ctx context.Context, gw *gateway, hosts []string, src string, sink getSink) []proto.FileResult {
+func (s *server) getGateway(ctx context.Context, gw *gateway, hosts []string, src string, tree bool, sink getSink) []proto.FileResult {
 	out := make([]proto.FileResult, len(hosts))
 	idx := make(map[string]int, len(hosts))
 	for i, h := range hosts {
@@ -328,7 +332,7 @@ func (s *server) getGateway(ctx context.Context, gw *gateway, hosts []string, sr
 	var res []client.FileResult
 	if err == nil {
 		defer gw.release(gc)
-		res, err = gc.GetTo(ctx, hosts, src, func(host string, data []byte, end *client.FileResult) {
+		res, err = gc.GetTo(ctx, hosts, src, tree, func(host string, data []byte, end *client.FileResult) {
 			mu.Lock()
 			defer mu.Unlock()
 			i, ok := idx[host]

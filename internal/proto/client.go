@@ -332,6 +332,7 @@ type PutData struct {
 type GetStream struct {
 	Hosts []string `cbor:"1,keyasint"`
 	Src   string   `cbor:"2,keyasint"`
+	Tree  bool     `cbor:"3,keyasint,omitempty"` // Src is a directory: send each host's tree as a tar archive (CapTree)
 }
 
 // GetData is a chunk of one host's file (at most FileChunk bytes); End, set on the

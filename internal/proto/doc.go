@@ -179,11 +179,12 @@
 // it as one tar archive (PAX: directories, regular files and symbolic links with their
 // modes and modification times, names relative to the top, "." the top itself; see
 // fsutil.Pack), which travels like a file, once to each host, and the agent lays it out at
-// Dest (fsutil.Unpack, after write-done); get with Tree asks each agent for the tree as a
-// read with Tree (packed, then sent as a file's chunks) and lays it out at
-// DestDir/<host>/<base> the same way: every file and link made under a temporary name
+// Dest (fsutil.Unpack, after write-done): every file and link made under a temporary name
 // and renamed into place, directories' modes and times set last, all through an os.Root on
-// Dest so that no name or link in the archive reaches outside it.
+// Dest so that no name or link in the archive reaches outside it. Get with Tree (or
+// get-stream with Tree) asks each agent for the tree as a read with Tree (packed, then sent
+// as a file's chunks), and the daemon (or, for get-stream, the client) lays each host's
+// archive out at DestDir/<host>/<base> the same way.
 //
 // Put: the daemon itself reads LocalPath. This is safe because every client on the Unix
 // socket is checked to be the daemon's own uid on the same machine (SO_PEERCRED), and
@@ -236,8 +237,8 @@
 //	            client sends them only to a daemon whose Caps say "tree" (an older one would
 //	            write the archive itself at Dest). Write.Tree (key 6) goes only to an agent
 //	            of the daemon's own build, which the daemon installs. GetRequest.Tree
-//	            (key 4) and Read.Tree (key 6) bring a tree back the same way; not yet over
-//	            get-stream (TLS clients, gateways)
+//	            (key 4), GetStream.Tree (key 3) and Read.Tree (key 6) bring a tree back
+//	            the same way
 //	2026-12-08  RunRequest.Subst, Masked, Index, Count, RunID (keys 11–15): per-host %h and %i,
 //	            secret variables, and a forwarded run's SHOAL_INDEX/COUNT/RUN_ID; an older
 //	            daemon ignores them (no substitution, values logged as given)
@@ -636,6 +637,7 @@
 //	GetStream: get-stream (89)
 //	   1  Hosts         []text    always
 //	   2  Src           text      always
+//	   3  Tree          bool              Src is a directory: each host's bytes are a tar archive of it
 //
 //	GetData: get-data (90)
 //	   1  Host          text      always

@@ -115,7 +115,7 @@ func goldenMessages() map[Type]any {
 		TypeFailed:    &Failed{Code: CodeBadRequest, Message: "no hosts"},
 		TypePutStream: &PutStream{Hosts: []string{"web1"}, Dest: "f", Mode: 0o600, Size: 3, Name: "f.txt", Tree: true},
 		TypePutData:   &PutData{Data: []byte("abc"), EOF: true},
-		TypeGetStream: &GetStream{Hosts: []string{"web2"}, Src: "/etc/hosts"},
+		TypeGetStream: &GetStream{Hosts: []string{"web2"}, Src: "/etc/hosts", Tree: true},
 		TypeGetData:   &GetData{Host: "web2", Data: []byte("127.0.0.1"), End: &fileResult},
 	}
 }
