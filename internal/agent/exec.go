@@ -286,12 +286,36 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		return fail(fmt.Errorf("working directory %s: %w", cmd.Dir, err))
 	}
 	extra := append([]string{"SHOAL_RUN_DIR=" + j.dir, "SHOAL_REQUEST_ID=" + strconv.FormatUint(j.id, 10)}, j.req.Env...)
+	if p := j.req.PTY; p != nil {
+		term := p.Term
+		if term == "" {
+			term = "xterm"
+		}
+		extra = append(extra, "TERM="+term)
+	}
 	cmd.Env = append(os.Environ(), extra...)
 	if wrapSudo != nil {
 		wrapSudo(cmd, extra)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if j.req.PTY != nil {
+		// A terminal for stdin, stdout and stderr, controlling a session of its own (whose
+		// group is the process's, as with Setpgid). Output comes from the master, as stdout.
+		master, slave, err := openPTY(j.req.PTY)
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return fail(err)
+		}
+		outR.Close()
+		outW.Close()
+		outR, outW = master, slave // outW (the slave) is closed once the process has it
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	}
 
 	s.mu.Lock()
 	sig := j.canceled
@@ -351,6 +375,18 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	}
 	p := &pump{s: s, j: j, limit: limit, exited: make(chan struct{})}
 	var pw sync.WaitGroup
+	if j.req.PTY != nil {
+		// The terminal's input: the command's stdin, if any, then end-of-file (Ctrl-D), so a
+		// command reading it never waits. The write ends when the pump closes the master.
+		pw.Add(1)
+		go func() {
+			defer pw.Done()
+			if j.hasStdin {
+				io.Copy(outR, stdin)
+			}
+			outR.Write([]byte{4})
+		}()
+	}
 	pw.Add(2)
 	go func() { defer pw.Done(); p.run(outR, filepath.Join(j.dir, fileOut), proto.Stdout, &p.outBytes) }()
 	go func() { defer pw.Done(); p.run(errR, filepath.Join(j.dir, fileErr), proto.Stderr, &p.errBytes) }()
@@ -446,7 +482,8 @@ func (p *pump) run(r *os.File, path string, stream uint8, total *int64) {
 			k.take(n)
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// A terminal's master reads EIO once the last process holding it is gone.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, syscall.EIO) {
 				p.s.log.Warn("reading command output", "id", p.j.id, "err", err)
 			}
 			return

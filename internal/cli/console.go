@@ -40,6 +40,7 @@ type runFlags struct {
 	sudo        bool     // --sudo
 	sudoUser    string   // --sudo-user
 	login       bool     // --login
+	pty         bool     // --pty
 }
 
 // addConsoleCommands makes the root command open the console (`shoal`, `shoal TARGETS`), adds the
@@ -57,6 +58,7 @@ func addConsoleCommands(root *cobra.Command, g *globals) {
 	pf.StringVar(&rf.envFile, "env-file", "", "set the NAME=VALUE lines of FILE in the command's environment; their values show as *** in the audit log")
 	pf.BoolVar(&rf.sudo, "sudo", false, "run the command through sudo on every host (the password is asked once, only if a host needs it; $SHOAL_ASKPASS names a program that prints it)")
 	pf.StringVar(&rf.sudoUser, "sudo-user", "", "with sudo, run as `USER` (default root; implies --sudo)")
+	pf.BoolVar(&rf.pty, "pty", false, "give the command a pseudo-terminal on every host, of this terminal's size and $TERM (its stdout and stderr then arrive merged, as stdout)")
 	pf.BoolVar(&rf.login, "login", false, "run commands with a login shell (bash -l -c), so the profiles set PATH as when logging in")
 	pf.BoolVar(&rf.subst, "subst", false, "expand %h (the host's name), %i (its SHOAL_INDEX) and %% in the command on each host")
 	root.Flags().StringVar(&rf.banner, "demo-banner", "", "text shown before the first prompt")
@@ -258,6 +260,7 @@ func (g *globals) runConsole(cmd *cobra.Command, rf *runFlags, expr, banner stri
 		Subst:           rf.subst,
 		Sudo:            sudoOn,
 		Login:           rf.login || cfg.Run.LoginShell,
+		PTY:             rf.terminal(g.stdout),
 		SudoUser:        sudoUser,
 		KillGrace:       cfg.Run.KillGrace.Std(),
 		Mode:            mode,

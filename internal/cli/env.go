@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
 	"strings"
 
+	"golang.org/x/term"
+
 	"github.com/shoal-sh/shoal/internal/config"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // maxEnvFile bounds what --env-file reads.
@@ -112,4 +116,19 @@ func (rf *runFlags) sudoSettings(cfg *config.Config) (bool, string) {
 		user = "root"
 	}
 	return on, user
+}
+
+// terminal is the pseudo-terminal --pty asks for: the size of w when it is a terminal (else
+// 24×80) and $TERM.
+func (rf *runFlags) terminal(w io.Writer) *proto.PTY {
+	if !rf.pty {
+		return nil
+	}
+	p := &proto.PTY{Term: os.Getenv("TERM"), Rows: 24, Cols: 80}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && rows > 0 && cols > 0 {
+			p.Rows, p.Cols = rows, cols
+		}
+	}
+	return p
 }

@@ -162,7 +162,8 @@ when any host could not run it at all (unreachable, refused, timed out, skipped 
 Ctrl-C cancels the command on every host.
 
 With --script FILE, the local FILE is sent to every host and run there instead, with
-ARGS, by its #! line (or bash), in the command's directory; it is removed when it ends.`,
+ARGS, by its #! line (or bash), in the command's directory; it is removed when it ends.
+With --pty the command gets a terminal, and its stdout and stderr arrive merged as stdout.`,
 		Example: `  shoal run 'web[01-20]' -- date
   shoal run @db -o stream -- tail -n 20 /var/log/syslog
   shoal run @all --json -- uptime | jq .
@@ -226,6 +227,7 @@ ARGS, by its #! line (or bash), in the command's directory; it is removed when i
 				Masked:   env.masked,
 				Subst:    rf.subst,
 				Login:    rf.login || t.cfg.Run.LoginShell,
+				PTY:      rf.terminal(g.stdout),
 
 				KillGrace: t.cfg.Run.KillGrace.Std(),
 			}

@@ -79,6 +79,8 @@ type RunRequest struct {
 	Args       []string
 	// Login runs the command with a login shell (bash -l -c) on every host.
 	Login bool
+	// PTY gives the command a pseudo-terminal on every host; stdout and stderr then merge.
+	PTY *proto.PTY
 }
 
 // EventKind says what an Event carries.

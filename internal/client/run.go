@@ -48,6 +48,9 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	if (req.Script != nil || req.Login) && !slices.Contains(c.hello.Caps, proto.CapScript) {
 		return nil, errors.New("this daemon cannot run a script or a login shell; stop it with `shoal daemon stop` so that one of this version starts")
 	}
+	if req.PTY != nil && !slices.Contains(c.hello.Caps, proto.CapPTY) {
+		return nil, errors.New("this daemon cannot give commands a terminal (--pty); stop it with `shoal daemon stop` so that one of this version starts")
+	}
 	rs := &runState{c: c, hosts: req.Hosts, accepted: make(chan error, 1), out: make(chan Event),
 		done: map[string]bool{}, stdout: map[string][]byte{}, stderr: map[string][]byte{}, notify: make(chan struct{}, 1)}
 	id, err := c.register(&call{run: rs})
@@ -58,7 +61,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		Stdin: req.Stdin, Identity: req.Identity, Fanout: req.Fanout, Dir: req.Dir, KillGrace: int64(req.KillGrace),
 		Rollout: req.Rollout, Subst: req.Subst, Masked: req.Masked, Index: req.Index, Count: req.Count, RunID: req.RunID,
 		SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
-		Script: req.Script, ScriptName: req.ScriptName, Args: req.Args, Login: req.Login}
+		Script: req.Script, ScriptName: req.ScriptName, Args: req.Args, Login: req.Login, PTY: req.PTY}
 	if err := c.pc.Send(id, proto.TypeRun, body); err != nil {
 		c.unregister(id)
 		return nil, fmt.Errorf("sending run: %w", err)

@@ -65,6 +65,8 @@ type Options struct {
 	SudoUser string
 	// Login runs commands with a login shell.
 	Login bool
+	// PTY gives every command a pseudo-terminal; nil gives none.
+	PTY *proto.PTY
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
 	Mode      Mode
@@ -333,6 +335,7 @@ func (c *console) request(hosts []string, command string, ro *proto.Rollout) cli
 		KillGrace: c.opt.KillGrace,
 		Rollout:   ro,
 		Login:     c.opt.Login,
+		PTY:       c.opt.PTY,
 	}
 	if c.sudoOn {
 		r.SudoUser, r.SudoPassword = c.sudo.User, c.sudo.password

@@ -74,7 +74,7 @@ func (c *clientConn) serve() {
 	}
 	hello := proto.DaemonHello{Protocol: proto.Version, Client: proto.ClientVersion, Program: s.opts.Version,
 		PID: os.Getpid(), Started: s.started.UnixNano(), Socket: s.opts.Socket,
-		Caps: []string{proto.CapFileStream, proto.CapRollout, proto.CapSudo, proto.CapTree, proto.CapLoginUser, proto.CapScript}}
+		Caps: []string{proto.CapFileStream, proto.CapRollout, proto.CapSudo, proto.CapTree, proto.CapLoginUser, proto.CapScript, proto.CapPTY}}
 	if err != nil {
 		hello.Err = err.Error()
 		c.pc.Send(0, proto.TypeDaemonHello, &hello)

@@ -344,7 +344,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 			Env: req.Env, Stdin: req.Stdin, Identity: forwardIdentity(who), Fanout: req.Fanout, Dir: req.Dir, KillGrace: time.Duration(req.KillGrace),
 			Subst: req.Subst, Masked: req.Masked, Index: fwd.Index, Count: fwd.Count, RunID: fwd.RunID,
 			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
-			Script: req.Script, ScriptName: req.ScriptName, Args: req.Args, Login: req.Login})
+			Script: req.Script, ScriptName: req.ScriptName, Args: req.Args, Login: req.Login, PTY: req.PTY})
 	}
 	if err != nil {
 		failAll(err)

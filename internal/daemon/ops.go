@@ -191,7 +191,7 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 			OutputCap: s.opts.OutputCap, KeepCap: max(s.hist.maxBytes/int64(len(hosts)), minKeep),
 			KillGrace: time.Duration(req.KillGrace), KillNow: killNow,
 			SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
-			Script: req.Script, Args: req.Args, Login: req.Login}
+			Script: req.Script, Args: req.Args, Login: req.Login, PTY: req.PTY}
 		results := make([]proto.HostResult, len(hosts))
 		// A request's own fan-out bounds how many of its hosts connect at once, under
 		// the daemon-wide bound; hosts already connected do not count.

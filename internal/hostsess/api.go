@@ -35,6 +35,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
 
@@ -112,6 +113,7 @@ type ExecRequest struct {
 	Script []byte
 	Args   []string
 	Login  bool
+	PTY    *proto.PTY
 }
 
 // Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".

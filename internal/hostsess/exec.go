@@ -172,7 +172,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 	}
 	m := &proto.Exec{Cmd: req.Command, Dir: req.Dir, Stdin: req.Stdin, Timeout: int64(req.Timeout), OutputCap: req.OutputCap,
 		KillGrace: int64(req.KillGrace), SudoUser: req.SudoUser, SudoPassword: req.SudoPassword, SudoCheck: req.SudoCheck,
-		Script: req.Script, Args: req.Args, Login: req.Login}
+		Script: req.Script, Args: req.Args, Login: req.Login, PTY: req.PTY}
 	if len(req.Env) > 0 {
 		for k, v := range req.Env {
 			m.Env = append(m.Env, k+"="+v)

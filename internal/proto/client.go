@@ -135,6 +135,8 @@ type RunRequest struct {
 	Args       []string `cbor:"21,keyasint,omitempty"`
 	// Login runs the command with a login shell on every host.
 	Login bool `cbor:"22,keyasint,omitempty"`
+	// PTY gives the command a pseudo-terminal on every host (stdout and stderr merge).
+	PTY *PTY `cbor:"23,keyasint,omitempty"`
 }
 
 // CapRollout is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Rollout.
@@ -149,6 +151,9 @@ const CapLoginUser = "login-user"
 // CapScript is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.Script
 // and Login.
 const CapScript = "script"
+
+// CapPTY is the capability (DaemonHello.Caps) of a daemon that honours RunRequest.PTY.
+const CapPTY = "pty"
 
 // Rollout says how a run paces its hosts. The command runs on at most a batch of hosts at
 // a time, a sliding window by default (a host starts as soon as another finishes) or

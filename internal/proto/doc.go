@@ -253,6 +253,7 @@
 //	            to a daemon whose Caps say so
 //	2026-12-08  RunRequest.Script, ScriptName, Args, Login (keys 19–22), with capability
 //	            "script": a client sends them only to a daemon whose Caps say so
+//	2026-12-08  RunRequest.PTY (key 23), with capability "pty"
 //
 // # Bodies
 //
@@ -319,6 +320,12 @@
 //	  11  Script        bytes             a program run instead of Cmd (then a description), removed after
 //	  12  Args          []text            the Script's arguments
 //	  13  Login         bool              run Cmd with a login shell (bash -l -c)
+//	  14  PTY           PTY               a pseudo-terminal for stdin, stdout and stderr (all output is stdout)
+//
+//	PTY (in exec and run)
+//	   1  Term          text              TERM; empty means "xterm"
+//	   2  Rows          int               0 means 24
+//	   3  Cols          int               0 means 80
 //
 //	Started: started (7)
 //	   1  PID           int
@@ -454,6 +461,7 @@
 //	  20  ScriptName    text              its file's name, for the audit log (with its SHA-256)
 //	  21  Args          []text            the Script's arguments
 //	  22  Login         bool              run the command with a login shell
+//	  23  PTY           PTY               a pseudo-terminal on every host (stdout and stderr merge)
 //
 //	Rollout (in run)
 //	   1  Batch         int               hosts running the command at once; 0: all
@@ -673,4 +681,5 @@
 //	            replicated always does); the password reaches sudo through the agent's
 //	            askpass helper over a private socket, never argv, environment or a file
 //	2026-12-08  script: Exec.Script, Args (keys 11–12) and Exec.Login (key 13)
+//	2026-12-08  pty: Exec.PTY (key 14)
 package proto

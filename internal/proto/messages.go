@@ -75,6 +75,16 @@ type Exec struct {
 	Args   []string `cbor:"12,keyasint,omitempty"`
 	// Login runs Cmd with a login shell (bash -l -c), so the profiles set PATH and the rest.
 	Login bool `cbor:"13,keyasint,omitempty"`
+	// PTY, when set, gives the command a pseudo-terminal of this size and TERM as its
+	// stdin, stdout and stderr: its output then all arrives as stdout.
+	PTY *PTY `cbor:"14,keyasint,omitempty"`
+}
+
+// PTY describes the terminal a command gets.
+type PTY struct {
+	Term string `cbor:"1,keyasint,omitempty"` // TERM; empty means "xterm"
+	Rows int    `cbor:"2,keyasint,omitempty"` // 0 means 24
+	Cols int    `cbor:"3,keyasint,omitempty"` // 0 means 80
 }
 
 // Why sudo did not run a command (Exit.Sudo, HostResult.Sudo).

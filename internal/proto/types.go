@@ -44,7 +44,7 @@ const (
 )
 
 // Capabilities announced by this build's agent in hello.
-var AgentCapabilities = []string{"exec", "output-files", "redeliver", "ping", "info", "read", "write", "kill", "busy", "sudo", "script"}
+var AgentCapabilities = []string{"exec", "output-files", "redeliver", "ping", "info", "read", "write", "kill", "busy", "sudo", "script", "pty"}
 
 type typeInfo struct {
 	name    string

@@ -192,3 +192,38 @@ func TestFleetScriptAndLogin(t *testing.T) {
 		t.Errorf("without --login: stdout %q; the profile ran", s)
 	}
 }
+
+// TestFleetPTY gives the command a terminal over real SSH: tty names /dev/pts/N, the size and
+// TERM are passed, stderr arrives with stdout, and a command reading the terminal gets
+// end-of-file instead of waiting.
+func TestFleetPTY(t *testing.T) {
+	t.Parallel()
+	requireConsole(t)
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 2})
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	base := []string{"--config", cfg, "--no-daemon", "run", "--json", "--timeout", "60s"}
+	got, errOut, code := shoalWith(t, dir, []string{"TERM=vt220"}, append(base, "--pty", "@fleet", "--",
+		`tty; echo "$TERM"; stty size; echo oops >&2; cat; echo eof`)...)
+	if code != 0 {
+		t.Fatalf("--pty: status %d\nstderr:\n%s", code, errOut)
+	}
+	for _, h := range f.Names() {
+		lines := strings.Split(strings.ReplaceAll(got[h].Stdout, "\r\n", "\n"), "\n")
+		if len(lines) < 5 || !strings.HasPrefix(lines[0], "/dev/pts/") || lines[1] != "vt220" || lines[2] != "24 80" ||
+			lines[3] != "oops" || !strings.Contains(got[h].Stdout, "eof") || got[h].Stderr != "" {
+			t.Errorf("--pty %s: %+v; want /dev/pts/N, vt220, 24 80, oops, eof on stdout alone", h, got[h])
+		}
+	}
+	// In a terminal, the size is the terminal's (tmux's pane: 120×40).
+	tm := newTerm(t, dir, "TERM=vt100 "+shoaltest.Binary(t)+" --config "+cfg+" --no-daemon run --pty -o stream h001 -- 'stty size; echo $TERM'")
+	tm.waitCount("EXITED 0", 1)
+	if s := tm.screen(); !strings.Contains(s, "40 120") || !strings.Contains(s, "| vt100") {
+		t.Errorf("--pty in a 120×40 terminal:\n%s", s)
+	}
+	// Without --pty there is no terminal.
+	got, _, _ = runJSON(t, dir, "", append(base, "h001", "--", "tty")...)
+	if !strings.Contains(got["h001"].Stdout, "not a tty") {
+		t.Errorf("without --pty: tty says %q", got["h001"].Stdout)
+	}
+}
