@@ -264,3 +264,35 @@ func TestHistoryMergesRun(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHistoryLoad reads arbitrary bytes as a history file: loading never panics, every
+// line that decodes is kept (up to the bounds), and a compaction after it never drops a
+// run it did not read.
+func FuzzHistoryLoad(f *testing.F) {
+	f.Add([]byte(`{"ID":1,"Command":"a"}` + "\n" + `{"ID":2,"Comm`))
+	f.Add([]byte(`{"ID":1,"Results":[{"Host":"a","Stdout":"eA=="}]}` + "\n" + `{"ID":1,"Results":[{"Host":"b"}]}` + "\n"))
+	f.Add([]byte("\n\n{}\nnot json\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "history.jsonl")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h, err := newHistory(path, 1000, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, _ := h.last(1000, func(*proto.RunRecord) bool { return true })
+		// Compacting rewrites the file from memory: whatever was read comes back.
+		h.mu.Lock()
+		cerr := h.compactLocked()
+		h.mu.Unlock()
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		h2, _ := newHistory(path, 1000, 1<<20)
+		again, _ := h2.last(1000, func(*proto.RunRecord) bool { return true })
+		if len(again) != len(runs) {
+			t.Errorf("%d runs read, %d after a compaction", len(runs), len(again))
+		}
+	})
+}
