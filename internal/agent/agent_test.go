@@ -707,3 +707,42 @@ func TestRequestErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveWriterKeepsItsTempFile starts a second agent in the state directory of one that is
+// in the middle of a write: the second must leave the live writer's temporary file alone (its
+// run directory is locked), and the write then completes.
+func TestLiveWriterKeepsItsTempFile(t *testing.T) {
+	forEachKind(t, func(t *testing.T, start func(testing.TB, agent.Options) *peer) {
+		state := t.TempDir()
+		a := start(t, agent.Options{StateDir: state})
+		path := filepath.Join(t.TempDir(), "f")
+		id := a.id()
+		a.send(id, proto.TypeWrite, &proto.Write{Path: path, Mode: 0o644, Size: 8})
+		a.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: []byte("half")})
+		a.ping()
+		tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".f.shoal-*"))
+		if len(tmps) != 1 {
+			t.Fatalf("%d temporary files during the write; want 1", len(tmps))
+		}
+		b := start(t, agent.Options{StateDir: state})
+		b.ping() // b has started, and looked for dead agents' leftovers
+		if _, err := os.Stat(tmps[0]); err != nil {
+			t.Fatalf("a second agent removed a live writer's temporary file: %v", err)
+		}
+		a.send(id, proto.TypeWriteChunk, &proto.WriteChunk{Data: []byte("done")})
+		a.send(id, proto.TypeWriteDone, nil)
+		for {
+			env := a.recv()
+			if env.ID != id {
+				continue
+			}
+			if env.Type != proto.TypeWritten {
+				t.Fatalf("write: %v; want written", env.Type)
+			}
+			break
+		}
+		if got, _ := os.ReadFile(path); string(got) != "halfdone" {
+			t.Errorf("file holds %q; want halfdone", got)
+		}
+	})
+}
