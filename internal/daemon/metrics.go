@@ -54,7 +54,7 @@ func newMetrics(s *server) *promMetrics {
 		histRuns:  prometheus.NewDesc("shoal_history_runs", "Runs held in the result history.", nil, nil),
 		histBytes: prometheus.NewDesc("shoal_history_bytes", "Bytes of results held in the result history.", nil, nil),
 	}
-	for _, st := range []string{statusOK, statusFailed, statusTimeout, statusCancelled, statusUnreachable, statusRefused, statusError} {
+	for _, st := range []string{statusOK, statusFailed, statusTimeout, statusCancelled, statusUnreachable, statusRefused, statusError, statusSkipped} {
 		m.results.WithLabelValues(st)
 	}
 	m.bytes.WithLabelValues("in")
