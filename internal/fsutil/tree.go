@@ -182,7 +182,7 @@ func UnpackIn(r io.Reader, root *os.Root) (int, error) {
 	}
 	// One flush of the whole file system instead of an fsync per file.
 	if f, err := root.Open("."); err == nil && syncTrees {
-		unix.Syncfs(int(f.Fd()))
+		syncFS(f)
 		f.Close()
 	}
 	return n, nil
