@@ -222,6 +222,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 	}
 	start := s.now()
 	var wrapSudo func(*exec.Cmd, []string) // set when the command goes through sudo
+	sudoTTY := false                       // that sudo wants a terminal (requiretty)
 	fail := func(err error) *proto.Exit {
 		end := s.now()
 		return &proto.Exit{Code: -1, Start: start.UnixNano(), End: end.UnixNano(), Err: err.Error()}
@@ -234,7 +235,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 			return ex
 		}
 		defer sr.close()
-		wrapSudo = sr.wrap
+		wrapSudo, sudoTTY = sr.wrap, sr.tty
 	}
 	stdin, err := os.Open(os.DevNull)
 	if j.hasStdin {
@@ -316,6 +317,19 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}
+	ttyStarted := func() {}
+	if sudoTTY && j.req.PTY == nil {
+		started, ended, err := withTTY(cmd)
+		if err != nil {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return fail(err)
+		}
+		defer ended()
+		ttyStarted = started
+	}
 
 	s.mu.Lock()
 	sig := j.canceled
@@ -329,6 +343,7 @@ func (s *server) run(ctx context.Context, j *job) *proto.Exit {
 		return &proto.Exit{Code: -1, Signal: sig, Canceled: true, Start: now, End: now}
 	}
 	err = cmd.Start()
+	ttyStarted()
 	outW.Close()
 	errW.Close()
 	if err != nil {

@@ -136,6 +136,31 @@ type sudoRun struct {
 	user   string
 	ask    *askpass // nil with -n
 	helper string
+	// tty gives sudo a controlling terminal (its sudoers say requiretty), while stdin,
+	// stdout and stderr stay as they are; the terminal's master is drained and closed.
+	tty bool
+}
+
+// withTTY gives c a controlling terminal of its own, in a new session, as fd 3 (sudo closes
+// it before running the command, which keeps c's stdin, stdout and stderr). It returns
+// what to call once c has started (closing the child's end) and once it has ended.
+func withTTY(c *exec.Cmd) (started, done func(), err error) {
+	master, slave, err := openPTY(&proto.PTY{})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.ExtraFiles = append(c.ExtraFiles, slave)
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 2 + len(c.ExtraFiles)}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		io.Copy(io.Discard, master) // ends with EIO once the session is gone
+	}()
+	return func() { slave.Close() }, func() {
+		master.SetReadDeadline(time.Now().Add(2 * time.Second))
+		<-drained
+		master.Close()
+	}, nil
 }
 
 // sudoPrepare finds out whether sudo on this host runs a command as j's SudoUser: without a
@@ -158,6 +183,11 @@ func (s *server) sudoPrepare(ctx context.Context, j *job) (*sudoRun, *proto.Exit
 	defer cancel()
 	// sudo -n never asks: it runs, or says why not.
 	code, msg := s.sudoTry(ctx, sr, []string{"-n"}, nil)
+	if code != 0 && sudoReason(msg) == proto.SudoNoTTY {
+		// requiretty: sudo gets a terminal of its own from now on.
+		sr.tty = true
+		code, msg = s.sudoTry(ctx, sr, []string{"-n"}, nil)
+	}
 	if code == 0 {
 		sr.flags = []string{"-n"}
 		if j.req.SudoCheck {
@@ -223,9 +253,20 @@ func (s *server) sudoTry(ctx context.Context, sr *sudoRun, flags []string, edit 
 	if edit != nil {
 		edit(c)
 	}
+	started, ended := func() {}, func() {}
+	if sr.tty {
+		var err error
+		if started, ended, err = withTTY(c); err != nil {
+			return -1, err.Error()
+		}
+	}
 	if err := c.Start(); err != nil {
+		started()
+		ended()
 		return -1, err.Error()
 	}
+	started()
+	defer ended()
 	done := make(chan struct{})
 	go func() {
 		select {
