@@ -239,8 +239,13 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 
 // runHost runs one host's share of a run and returns its full result (with output).
 func (c *clientConn) runHost(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, place *placement, slots chan struct{}) proto.HostResult {
+	hr := c.runHostOnce(ctx, id, runID, who, host, req, place, slots)
+	c.s.runReported(runID, host, hr.Status)
+	return hr
+}
+
+func (c *clientConn) runHostOnce(ctx context.Context, id, runID uint64, who audit.Client, host string, req hostsess.ExecRequest, place *placement, slots chan struct{}) proto.HostResult {
 	s := c.s
-	defer s.runReported(runID, host)
 	req.Env = place.env(req.Env, host)
 	if place.subst {
 		req.Command = place.substitute(req.Command, host)

@@ -67,8 +67,10 @@ func (s *server) runStarted(runID uint64, host string, reqID uint64) {
 	}
 }
 
-// runReported notes that host's result in run runID went to its client.
-func (s *server) runReported(runID uint64, host string) {
+// runReported notes that host's result in run runID, of status status, went to its client.
+// A result the agent may still offer (any but ok and failed, which it delivered and was
+// acknowledged for) is remembered for reportedFor, so it is not filed again.
+func (s *server) runReported(runID uint64, host, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.st.Runs[runID]
@@ -78,7 +80,7 @@ func (s *server) runReported(runID uint64, host string) {
 	h := r.Hosts[host]
 	h.Reported = true
 	r.Hosts[host] = h
-	if h.RequestID != 0 {
+	if h.RequestID != 0 && status != statusOK && status != statusFailed {
 		if s.reported == nil {
 			s.reported = map[string]time.Time{}
 		}
