@@ -261,3 +261,40 @@ func procsWith(s string) []string {
 	}
 	return out
 }
+
+// TestConsoleSudo switches sudo on in the console, in a terminal: the password is asked on
+// the terminal once, only for the host that needs it, asked again once after a typo, and
+// reused by the next command.
+func TestConsoleSudo(t *testing.T) {
+	requireConsole(t)
+	f, pw := sudoFleet(t)
+	dir := t.TempDir()
+	cfg := fleetConfig(t, dir, f)
+	tm := newTerm(t, dir, shoaltest.Binary(t)+" --config "+cfg+" --no-daemon -o stream 'h[001-002]'")
+	tm.waitPrompt()
+	tm.typeLine(":sudo on")
+	tm.waitCount("sudo: on, as root", 1)
+	tm.typeLine("id -u")
+	tm.waitCount("[sudo] password for root on h002:", 1)
+	tm.typeLine("not-the-password")
+	tm.waitCount("sudo: the password was refused on h002; try again", 1)
+	tm.waitCount("[sudo] password for root on h002:", 2)
+	tm.typeLine(pw)
+	tm.waitFor("both hosts", func(s string) bool {
+		return strings.Contains(s, "h001 | 0") && strings.Contains(s, "h002 | 0")
+	})
+	tm.waitPrompt()
+	tm.typeLine("id -un")
+	s := tm.waitFor("root twice", func(s string) bool { return strings.Count(s, "| root") >= 2 })
+	if n := strings.Count(s, "[sudo] password"); n != 2 {
+		t.Errorf("the password was asked %d times; want twice (one typo)\n%s", n, s)
+	}
+	if strings.Contains(s, pw) {
+		t.Errorf("the password shows on the terminal:\n%s", s)
+	}
+	tm.typeLine(":sudo off")
+	tm.typeLine("id -u")
+	tm.waitFor("not root", func(s string) bool { return strings.Contains(s, "h002 | 100") })
+	tm.typeLine(":quit")
+	tm.waitCount("EXITED", 1)
+}
