@@ -54,9 +54,13 @@ func TestManyHostEntries(t *testing.T) {
 		t.Fatalf("HostFor(n09999) = %+v", s)
 	}
 	took := time.Since(start)
-	t.Logf("10,000 [[host]] entries: parsed, validated and looked up in %v", took)
-	if took > 10*time.Second {
-		t.Errorf("10,000 [[host]] entries took %v; want linear time (well under a second)", took)
+	// Linear time, judged by a ratio measured in this run, not by the clock of a machine
+	// that may be loaded: ten times the entries may cost at most about ten times as much
+	// (the quadratic loader cost a hundred times as much).
+	small := parseTime(t, hostEntries(1_000))
+	t.Logf("10,000 [[host]] entries: parsed, validated and looked up in %v; 1,000 parsed in %v", took, small)
+	if ratio := float64(took) / float64(small); ratio > 35 {
+		t.Errorf("10,000 [[host]] entries took %v, %.0f× the %v of 1,000; want linear time (about 10×)", took, ratio, small)
 	}
 	// A mistake in the last entry is still reported at its line.
 	bad := append(data, "[[host]]\nname = \"x\"\nport = -1\n"...)
@@ -64,4 +68,17 @@ func TestManyHostEntries(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("config.toml:%d:", 40_003)) {
 		t.Errorf("bad last entry: %v; want it at line 40003", err)
 	}
+}
+
+// parseTime returns the least time of three parses of data, the least disturbed by other work.
+func parseTime(t *testing.T, data []byte) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		start := time.Now()
+		if _, err := Parse("config.toml", data); err != nil {
+			t.Fatal(err)
+		}
+		best = min(best, time.Since(start))
+	}
+	return best
 }
