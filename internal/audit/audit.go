@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Defaults for Options.
@@ -158,7 +160,7 @@ func (l *Log) Request(c Client, request uint64, op string, hosts []string, comma
 type Outcome struct {
 	Request  uint64
 	Host     string
-	Status   string
+	Status   proto.Status
 	Exit     int
 	Signal   string
 	Duration time.Duration
@@ -171,7 +173,7 @@ type Outcome struct {
 func (l *Log) HostOutcome(c Client, o Outcome) {
 	attrs := []slog.Attr{
 		c.attrs(),
-		slog.Uint64("request", o.Request), slog.String("host", o.Host), slog.String("status", o.Status),
+		slog.Uint64("request", o.Request), slog.String("host", o.Host), slog.String("status", string(o.Status)),
 		slog.Int("exit", o.Exit), slog.Float64("duration_s", o.Duration.Seconds()),
 		slog.Int("stdout_bytes", o.Stdout), slog.Int("stderr_bytes", o.Stderr),
 	}

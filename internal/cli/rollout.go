@@ -142,14 +142,14 @@ func historySets(ctx context.Context, sess client.Session) (map[string][]string,
 	for _, r := range recs[0].Results {
 		sets["last"] = append(sets["last"], r.Host)
 		switch r.Status {
-		case client.StatusOK:
+		case proto.StatusOK:
 			sets["ok"] = append(sets["ok"], r.Host)
-		case client.StatusSkipped:
+		case proto.StatusSkipped:
 			sets["skipped"] = append(sets["skipped"], r.Host)
-		case client.StatusUnreachable:
+		case proto.StatusUnreachable:
 			sets["unreachable"] = append(sets["unreachable"], r.Host)
 		}
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			sets["failed"] = append(sets["failed"], r.Host)
 		}
 	}

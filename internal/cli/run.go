@@ -19,6 +19,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/fsutil"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -403,7 +404,7 @@ func lostDaemon(hosts []string, res []client.FileResult, err error) ([]client.Fi
 	}
 	res = make([]client.FileResult, len(hosts))
 	for i, h := range hosts {
-		res[i] = client.FileResult{Host: h, Status: client.StatusError, Err: err.Error()}
+		res[i] = client.FileResult{Host: h, Status: proto.StatusError, Err: err.Error()}
 	}
 	return res, nil
 }

@@ -105,25 +105,10 @@ type Event struct {
 	Result *HostResult // EventDone
 }
 
-// Status is a host's outcome for one command.
-type Status string
-
-// The outcomes, as they appear in JSON output and the audit log.
-const (
-	StatusOK          Status = "ok"          // exit code 0
-	StatusFailed      Status = "failed"      // ran, non-zero exit code or killed by a signal
-	StatusTimeout     Status = "timeout"     // killed after RunRequest.Timeout
-	StatusCancelled   Status = "cancelled"   // killed because the client cancelled
-	StatusUnreachable Status = "unreachable" // could not connect (network, refused, timeout, auth, host key)
-	StatusRefused     Status = "refused"     // the agent refused the work (busy)
-	StatusError       Status = "error"       // anything else (install failed, protocol error, lost agent)
-	StatusSkipped     Status = "skipped"     // not started: a rollout stopped first (--max-fail, a failed canary)
-)
-
 // HostResult is one host's complete result for one command.
 type HostResult struct {
 	Host      string
-	Status    Status
+	Status    proto.Status
 	ExitCode  int    // valid when the command ran
 	Signal    string // e.g. "KILL" when killed by a signal
 	PID       int
@@ -155,14 +140,14 @@ type Run struct {
 type PingResult struct {
 	Host   string
 	RTT    time.Duration
-	Status Status // ok, unreachable, error
+	Status proto.Status // ok, unreachable, error
 	Err    string
 }
 
 // InfoResult describes one host.
 type InfoResult struct {
 	Host         string
-	Status       Status
+	Status       proto.Status
 	Err          string
 	Hostname     string
 	OS, Arch     string
@@ -180,7 +165,7 @@ type InfoResult struct {
 // TimeResult is one host's clock compared with the daemon's.
 type TimeResult struct {
 	Host   string
-	Status Status
+	Status proto.Status
 	Err    string
 	Offset time.Duration // host clock minus daemon clock, at the midpoint of the round trip
 	RTT    time.Duration
@@ -214,7 +199,7 @@ type GetRequest struct {
 // FileResult is one host's outcome for put or get.
 type FileResult struct {
 	Host   string
-	Status Status
+	Status proto.Status
 	Err    string
 	Bytes  int64
 	Path   string      // where it was written (remote for put, local for get)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"golang.org/x/sys/unix"
 )
@@ -204,7 +205,7 @@ func TestDaemonKilledIsRestarted(t *testing.T) {
 	for ev := range r.Events {
 		if ev.Kind == client.EventDone {
 			n++
-			if ev.Result.Status != client.StatusOK || string(ev.Result.Stdout) != "hi\n" {
+			if ev.Result.Status != proto.StatusOK || string(ev.Result.Stdout) != "hi\n" {
 				t.Errorf("%s: %+v", ev.Host, ev.Result)
 			}
 		}
@@ -261,7 +262,7 @@ func BenchmarkWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}

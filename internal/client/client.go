@@ -475,7 +475,7 @@ func (c *Client) Ping(ctx context.Context, hosts []string) ([]PingResult, error)
 	}
 	out := make([]PingResult, len(r.Results))
 	for i, p := range r.Results {
-		out[i] = PingResult{Host: p.Host, RTT: time.Duration(p.RTT), Status: Status(p.Status), Err: p.Err}
+		out[i] = PingResult{Host: p.Host, RTT: time.Duration(p.RTT), Status: p.Status, Err: p.Err}
 	}
 	return out, nil
 }
@@ -488,7 +488,7 @@ func (c *Client) Info(ctx context.Context, hosts []string) ([]InfoResult, error)
 	}
 	out := make([]InfoResult, len(r.Results))
 	for i, p := range r.Results {
-		out[i] = InfoResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS,
+		out[i] = InfoResult{Host: p.Host, Status: p.Status, Err: p.Err, Hostname: p.Hostname, OS: p.OS,
 			Arch: p.Arch, Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable,
 			Load: p.Load, Uptime: time.Duration(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash,
 			Clock: unixTime(p.Clock)}
@@ -504,7 +504,7 @@ func (c *Client) Time(ctx context.Context, hosts []string) ([]TimeResult, error)
 	}
 	out := make([]TimeResult, len(r.Results))
 	for i, p := range r.Results {
-		out[i] = TimeResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Offset: time.Duration(p.Offset), RTT: time.Duration(p.RTT)}
+		out[i] = TimeResult{Host: p.Host, Status: p.Status, Err: p.Err, Offset: time.Duration(p.Offset), RTT: time.Duration(p.RTT)}
 	}
 	return out, nil
 }
@@ -555,7 +555,7 @@ func (c *Client) Get(ctx context.Context, hosts []string, req GetRequest) ([]Fil
 func fileResults(r proto.FileResults) []FileResult {
 	out := make([]FileResult, len(r.Results))
 	for i, p := range r.Results {
-		out[i] = FileResult{Host: p.Host, Status: Status(p.Status), Err: p.Err, Bytes: p.Bytes, Path: p.Path, Mode: fs.FileMode(p.Mode).Perm()}
+		out[i] = FileResult{Host: p.Host, Status: p.Status, Err: p.Err, Bytes: p.Bytes, Path: p.Path, Mode: fs.FileMode(p.Mode).Perm()}
 	}
 	return out
 }
@@ -617,7 +617,7 @@ func unixTime(ns int64) time.Time {
 }
 
 func hostResult(p *proto.HostResult) HostResult {
-	return HostResult{Host: p.Host, Status: Status(p.Status), ExitCode: p.ExitCode, Signal: p.Signal, PID: p.PID,
+	return HostResult{Host: p.Host, Status: p.Status, ExitCode: p.ExitCode, Signal: p.Signal, PID: p.PID,
 		Stdout: p.Stdout, Stderr: p.Stderr, Truncated: p.Truncated, Started: unixTime(p.Started), Ended: unixTime(p.Ended),
 		UserCPU: time.Duration(p.UserCPU), SysCPU: time.Duration(p.SysCPU), MaxRSS: p.MaxRSS, Err: p.Err, Sudo: p.Sudo}
 }

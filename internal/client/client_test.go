@@ -68,11 +68,11 @@ func TestConnectionLostMidRun(t *testing.T) {
 	if len(done) != 3 {
 		t.Fatalf("done events for %d hosts; want 3", len(done))
 	}
-	if done["b"].Status != client.StatusOK {
+	if done["b"].Status != proto.StatusOK {
 		t.Errorf("b: %+v; want ok", done["b"])
 	}
 	for _, h := range []string{"a", "c"} {
-		if done[h].Status != client.StatusError || done[h].Err == "" {
+		if done[h].Status != proto.StatusError || done[h].Err == "" {
 			t.Errorf("%s: %+v; want an error", h, done[h])
 		}
 	}

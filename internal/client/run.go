@@ -156,7 +156,7 @@ func (rs *runState) eventLocked(e *proto.RunEvent) {
 		rs.stderr[e.Host] = append(rs.stderr[e.Host], e.Data...)
 	case proto.EventDone:
 		if e.Result == nil {
-			e.Result = &proto.HostResult{Host: e.Host, Status: string(StatusError), Err: "no result"}
+			e.Result = &proto.HostResult{Host: e.Host, Status: proto.StatusError, Err: "no result"}
 		}
 		hr := hostResult(e.Result)
 		hr.Host = e.Host
@@ -180,7 +180,7 @@ func (rs *runState) pushLocked(ev Event) {
 }
 
 // failLocked ends the run with err: before it was accepted, Run returns err;
-// after, every host not yet done gets an EventDone with StatusError.
+// after, every host not yet done gets an EventDone with proto.StatusError.
 func (rs *runState) failLocked(err error) {
 	if rs.answerLocked(err) {
 		rs.finished = true
@@ -206,7 +206,7 @@ func (rs *runState) finishLocked(err error) {
 			continue
 		}
 		rs.done[h] = true
-		hr := &HostResult{Host: h, Status: StatusError, Err: err.Error(), Ended: now,
+		hr := &HostResult{Host: h, Status: proto.StatusError, Err: err.Error(), Ended: now,
 			Stdout: rs.stdout[h], Stderr: rs.stderr[h]}
 		rs.pushLocked(Event{Host: h, Kind: EventDone, Result: hr})
 	}

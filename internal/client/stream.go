@@ -171,11 +171,11 @@ func (c *Client) getStream(ctx context.Context, hosts []string, src, destDir str
 			return
 		}
 		r := *end
-		p, n, err := sv.End(host, end.Mode, end.Status == StatusOK)
+		p, n, err := sv.End(host, end.Mode, end.Status == proto.StatusOK)
 		switch {
 		case err != nil:
-			r.Status, r.Err, r.Path = StatusError, err.Error(), ""
-		case end.Status == StatusOK:
+			r.Status, r.Err, r.Path = proto.StatusError, err.Error(), ""
+		case end.Status == proto.StatusOK:
 			r.Path, r.Bytes = p, n
 		}
 		mu.Lock()
@@ -192,8 +192,8 @@ func (c *Client) getStream(ctx context.Context, hosts []string, src, destDir str
 		switch {
 		case ok:
 			res[i] = l
-		case r.Status == StatusOK:
-			res[i].Status, res[i].Err, res[i].Path = StatusError, "the daemon sent no file for this host", ""
+		case r.Status == proto.StatusOK:
+			res[i].Status, res[i].Err, res[i].Path = proto.StatusError, "the daemon sent no file for this host", ""
 		default:
 			res[i].Path = ""
 		}

@@ -79,7 +79,7 @@ func TestGetHostileNames(t *testing.T) {
 	}
 	for i, r := range res {
 		ok := hosts[i] == "ok"
-		if ok != (r.Status == client.StatusOK) {
+		if ok != (r.Status == proto.StatusOK) {
 			t.Errorf("%s: %+v; want ok only for the host named ok", hosts[i], r)
 		}
 		if ok && (r.Path != filepath.Join(dest, "ok", "f") || r.Mode != 0o777) {

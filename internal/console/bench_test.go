@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // BenchmarkExec measures the console's side of a command on many hosts: consuming the events,
@@ -20,7 +21,7 @@ func BenchmarkExec(b *testing.B) {
 					hosts[i] = fmt.Sprintf("web%05d", i)
 				}
 				f := newFake(func(host, cmd string) (client.HostResult, bool) {
-					r := client.HostResult{Host: host, Status: client.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")}
+					r := client.HostResult{Host: host, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")}
 					if host == "web00042" {
 						r.Stdout = []byte("Wed Nov 25 22:17:53 UTC 2026\n")
 					}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // argKind says what a built-in's arguments are, for completion.
@@ -202,11 +203,11 @@ func (c *console) retarget(what string, pick func(client.HostResult) bool) int {
 }
 
 func (c *console) cmdFailed(context.Context, []string) int {
-	return c.retarget("failed", func(r client.HostResult) bool { return r.Status != client.StatusOK })
+	return c.retarget("failed", func(r client.HostResult) bool { return r.Status != proto.StatusOK })
 }
 
 func (c *console) cmdOK(context.Context, []string) int {
-	return c.retarget("succeeded", func(r client.HostResult) bool { return r.Status == client.StatusOK })
+	return c.retarget("succeeded", func(r client.HostResult) bool { return r.Status == proto.StatusOK })
 }
 
 // setTargets replaces the targets and says what they are now.

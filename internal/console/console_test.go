@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -250,20 +251,20 @@ func TestQuit(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	ok := client.HostResult{Status: client.StatusOK}
+	ok := client.HostResult{Status: proto.StatusOK}
 	tests := []struct {
 		rs   []client.HostResult
 		want int
 	}{
 		{nil, 0},
 		{[]client.HostResult{ok, ok}, 0},
-		{[]client.HostResult{ok, {Status: client.StatusFailed, ExitCode: 2}, {Status: client.StatusFailed, ExitCode: 1}}, 2},
-		{[]client.HostResult{{Status: client.StatusFailed, Signal: "KILL"}}, 137},
-		{[]client.HostResult{{Status: client.StatusFailed, Signal: "SIGTERM"}}, 143},
-		{[]client.HostResult{{Status: client.StatusCancelled}}, 130},
-		{[]client.HostResult{{Status: client.StatusFailed, ExitCode: 200}, {Status: client.StatusTimeout}}, 255},
-		{[]client.HostResult{ok, {Status: client.StatusRefused}}, 255},
-		{[]client.HostResult{{Status: client.StatusError}}, 255},
+		{[]client.HostResult{ok, {Status: proto.StatusFailed, ExitCode: 2}, {Status: proto.StatusFailed, ExitCode: 1}}, 2},
+		{[]client.HostResult{{Status: proto.StatusFailed, Signal: "KILL"}}, 137},
+		{[]client.HostResult{{Status: proto.StatusFailed, Signal: "SIGTERM"}}, 143},
+		{[]client.HostResult{{Status: proto.StatusCancelled}}, 130},
+		{[]client.HostResult{{Status: proto.StatusFailed, ExitCode: 200}, {Status: proto.StatusTimeout}}, 255},
+		{[]client.HostResult{ok, {Status: proto.StatusRefused}}, 255},
+		{[]client.HostResult{{Status: proto.StatusError}}, 255},
 	}
 	for _, tt := range tests {
 		if got := ExitStatus(tt.rs); got != tt.want {
@@ -295,11 +296,11 @@ func TestSplitArgs(t *testing.T) {
 
 func TestTimeOutliers(t *testing.T) {
 	rs := []client.TimeResult{
-		{Host: "a", Status: client.StatusOK, Offset: 1 * time.Millisecond},
-		{Host: "b", Status: client.StatusOK, Offset: 2 * time.Millisecond},
-		{Host: "c", Status: client.StatusOK, Offset: -2 * time.Second},
-		{Host: "d", Status: client.StatusOK, Offset: 300 * time.Millisecond, RTT: time.Second}, // uncertain enough
-		{Host: "e", Status: client.StatusUnreachable},
+		{Host: "a", Status: proto.StatusOK, Offset: 1 * time.Millisecond},
+		{Host: "b", Status: proto.StatusOK, Offset: 2 * time.Millisecond},
+		{Host: "c", Status: proto.StatusOK, Offset: -2 * time.Second},
+		{Host: "d", Status: proto.StatusOK, Offset: 300 * time.Millisecond, RTT: time.Second}, // uncertain enough
+		{Host: "e", Status: proto.StatusUnreachable},
 	}
 	median, out := TimeOutliers(rs)
 	if median != 1500*time.Microsecond {
@@ -346,9 +347,9 @@ func TestSecondInterruptStopsWaiting(t *testing.T) {
 // starts a part of the error chain is dropped, and h1's name is not taken out of h10's.
 func TestPingFailureText(t *testing.T) {
 	res := []client.PingResult{
-		{Host: "h1", Status: client.StatusUnreachable, Err: "h1: refused: h1: connecting to 127.0.0.2:22: connection refused"},
-		{Host: "h10", Status: client.StatusUnreachable, Err: "h10: refused: h10: connecting to 127.0.0.2:22: connection refused"},
-		{Host: "h2", Status: client.StatusUnreachable, Err: "h2: dial tcp: lookup h2: no such host"},
+		{Host: "h1", Status: proto.StatusUnreachable, Err: "h1: refused: h1: connecting to 127.0.0.2:22: connection refused"},
+		{Host: "h10", Status: proto.StatusUnreachable, Err: "h10: refused: h10: connecting to 127.0.0.2:22: connection refused"},
+		{Host: "h2", Status: proto.StatusUnreachable, Err: "h2: dial tcp: lookup h2: no such host"},
 	}
 	var b bytes.Buffer
 	if st, err := WritePing(&b, res, ReportOptions{}); err != nil || st != ExitNotRun {
@@ -378,7 +379,7 @@ func TestStatusHostError(t *testing.T) {
 // TestTimeOneHost says "1 host", not "1 hosts".
 func TestTimeOneHost(t *testing.T) {
 	var b bytes.Buffer
-	res := []client.TimeResult{{Host: "h1", Status: client.StatusOK, Offset: time.Millisecond, RTT: time.Millisecond}}
+	res := []client.TimeResult{{Host: "h1", Status: proto.StatusOK, Offset: time.Millisecond, RTT: time.Millisecond}}
 	if _, err := WriteTime(&b, res, ReportOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +411,7 @@ func (s floodSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 		for range 3 {
 			ch <- client.Event{Host: "n1", Kind: client.EventStdout, Data: []byte("after\n")}
 		}
-		ch <- client.Event{Host: "n1", Kind: client.EventDone, Result: &client.HostResult{Host: "n1", Status: client.StatusCancelled, Signal: "KILL", PID: 7}}
+		ch <- client.Event{Host: "n1", Kind: client.EventDone, Result: &client.HostResult{Host: "n1", Status: proto.StatusCancelled, Signal: "KILL", PID: 7}}
 	}()
 	return run, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -271,10 +272,10 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				}
 				st.result = r
 				switch r.Status {
-				case client.StatusOK:
-				case client.StatusUnreachable, client.StatusRefused:
+				case proto.StatusOK:
+				case proto.StatusUnreachable, proto.StatusRefused:
 					counts.Unreachable++
-				case client.StatusSkipped:
+				case proto.StatusSkipped:
 					counts.Skipped++
 				default:
 					counts.Failed++
@@ -321,10 +322,10 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	for _, h := range req.Hosts {
 		st := states[h]
 		if !st.done {
-			st.result = client.HostResult{Host: h, Status: client.StatusError, Err: "no result from the daemon",
+			st.result = client.HostResult{Host: h, Status: proto.StatusError, Err: "no result from the daemon",
 				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h], Truncated: st.cut}
 			if cancelled {
-				st.result.Status = client.StatusCancelled
+				st.result.Status = proto.StatusCancelled
 				st.result.Err = ""
 				if out.Abandoned {
 					st.result.Err = "the cancel was not confirmed before a second interrupt"
@@ -335,7 +336,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			note(v.writeHostFiles(toRender(st.result)))
 		}
 		out.Results = append(out.Results, st.result)
-		if out.Interrupted && st.result.Status == client.StatusCancelled {
+		if out.Interrupted && st.result.Status == proto.StatusCancelled {
 			out.Unfinished = append(out.Unfinished, h)
 		}
 	}
@@ -391,7 +392,7 @@ func ToRender(rs []client.HostResult) []render.Result {
 func toRender(r client.HostResult) render.Result {
 	return render.Result{
 		Host:      r.Host,
-		Status:    render.Status(r.Status),
+		Status:    r.Status,
 		ExitCode:  r.ExitCode,
 		Signal:    r.Signal,
 		PID:       r.PID,
@@ -417,8 +418,8 @@ func ExitStatus(rs []client.HostResult) int {
 	code := 0
 	for _, r := range rs {
 		switch r.Status {
-		case client.StatusOK:
-		case client.StatusFailed:
+		case proto.StatusOK:
+		case proto.StatusFailed:
 			c := r.ExitCode
 			if r.Signal != "" {
 				c = 128 + signalNumber(r.Signal)
@@ -427,7 +428,7 @@ func ExitStatus(rs []client.HostResult) int {
 				c = 1
 			}
 			code = max(code, min(c, 255))
-		case client.StatusCancelled:
+		case proto.StatusCancelled:
 			code = max(code, ExitInterrupted)
 		default:
 			return ExitNotRun

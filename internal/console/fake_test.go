@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // fakeSession is an in-memory daemon: commands are answered by behave, per host.
@@ -32,13 +33,13 @@ func newFake(behave func(host, cmd string) (client.HostResult, bool)) *fakeSessi
 // standard understands: "true", "fail N" (exit N on hosts whose name ends in 2, else 0),
 // "echo X", "sleep" (blocks until cancelled) and "down" (hosts ending in 3 unreachable).
 func standard(host, cmd string) (client.HostResult, bool) {
-	r := client.HostResult{Host: host, Status: client.StatusOK, PID: 100}
+	r := client.HostResult{Host: host, Status: proto.StatusOK, PID: 100}
 	switch {
 	case cmd == "true":
 	case strings.HasPrefix(cmd, "fail "):
 		if strings.HasSuffix(host, "2") {
 			fmt.Sscanf(cmd, "fail %d", &r.ExitCode)
-			r.Status = client.StatusFailed
+			r.Status = proto.StatusFailed
 		}
 	case strings.HasPrefix(cmd, "echo "):
 		r.Stdout = []byte(strings.TrimPrefix(cmd, "echo ") + "\n")
@@ -51,10 +52,10 @@ func standard(host, cmd string) (client.HostResult, bool) {
 		return r, true
 	case cmd == "down":
 		if strings.HasSuffix(host, "3") {
-			return client.HostResult{Host: host, Status: client.StatusUnreachable, Err: host + ": connection refused"}, false
+			return client.HostResult{Host: host, Status: proto.StatusUnreachable, Err: host + ": connection refused"}, false
 		}
 	default:
-		r.Status, r.ExitCode = client.StatusFailed, 127
+		r.Status, r.ExitCode = proto.StatusFailed, 127
 		r.Stderr = []byte("bash: " + cmd + ": command not found\n")
 	}
 	return r, false
@@ -84,7 +85,7 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 		for i, h := range req.Hosts {
 			res, block := f.behave(h, req.Command)
 			res.Host = h
-			if res.Status != client.StatusUnreachable {
+			if res.Status != proto.StatusUnreachable {
 				ch <- client.Event{Host: h, Kind: client.EventStart, PID: 1000 + i}
 			}
 			if block {
@@ -108,7 +109,7 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 			case <-ctx.Done():
 			}
 			for _, res := range blocked {
-				r := client.HostResult{Host: res.Host, Status: client.StatusCancelled, Signal: "KILL", PID: res.PID}
+				r := client.HostResult{Host: res.Host, Status: proto.StatusCancelled, Signal: "KILL", PID: res.PID}
 				ch <- client.Event{Host: res.Host, Kind: client.EventDone, Result: &r}
 				results = append(results, r)
 			}
@@ -123,9 +124,9 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 func (f *fakeSession) Ping(ctx context.Context, hosts []string) ([]client.PingResult, error) {
 	var out []client.PingResult
 	for _, h := range hosts {
-		r := client.PingResult{Host: h, Status: client.StatusOK, RTT: time.Millisecond}
+		r := client.PingResult{Host: h, Status: proto.StatusOK, RTT: time.Millisecond}
 		if strings.HasSuffix(h, "3") {
-			r = client.PingResult{Host: h, Status: client.StatusUnreachable, Err: h + ": no route to host"}
+			r = client.PingResult{Host: h, Status: proto.StatusUnreachable, Err: h + ": no route to host"}
 		}
 		out = append(out, r)
 	}
@@ -135,7 +136,7 @@ func (f *fakeSession) Ping(ctx context.Context, hosts []string) ([]client.PingRe
 func (f *fakeSession) Info(ctx context.Context, hosts []string) ([]client.InfoResult, error) {
 	var out []client.InfoResult
 	for _, h := range hosts {
-		out = append(out, client.InfoResult{Host: h, Status: client.StatusOK, OS: "linux", Arch: "amd64", Kernel: "6.1.0",
+		out = append(out, client.InfoResult{Host: h, Status: proto.StatusOK, OS: "linux", Arch: "amd64", Kernel: "6.1.0",
 			CPUs: 4, MemTotal: 8 << 30, MemAvailable: 6 << 30, Load: [3]float64{0.1, 0.2, 0.3}, Uptime: 50 * time.Hour, AgentVersion: "dev"})
 	}
 	return out, nil
@@ -148,7 +149,7 @@ func (f *fakeSession) Time(ctx context.Context, hosts []string) ([]client.TimeRe
 		if strings.HasSuffix(h, "2") {
 			off = 3 * time.Second
 		}
-		out = append(out, client.TimeResult{Host: h, Status: client.StatusOK, Offset: off, RTT: time.Millisecond})
+		out = append(out, client.TimeResult{Host: h, Status: proto.StatusOK, Offset: off, RTT: time.Millisecond})
 	}
 	return out, nil
 }
@@ -156,7 +157,7 @@ func (f *fakeSession) Time(ctx context.Context, hosts []string) ([]client.TimeRe
 func (f *fakeSession) Put(ctx context.Context, hosts []string, req client.PutRequest) ([]client.FileResult, error) {
 	var out []client.FileResult
 	for _, h := range hosts {
-		out = append(out, client.FileResult{Host: h, Status: client.StatusOK, Bytes: 5, Path: req.Dest})
+		out = append(out, client.FileResult{Host: h, Status: proto.StatusOK, Bytes: 5, Path: req.Dest})
 	}
 	return out, nil
 }
@@ -164,7 +165,7 @@ func (f *fakeSession) Put(ctx context.Context, hosts []string, req client.PutReq
 func (f *fakeSession) Get(ctx context.Context, hosts []string, req client.GetRequest) ([]client.FileResult, error) {
 	var out []client.FileResult
 	for _, h := range hosts {
-		out = append(out, client.FileResult{Host: h, Status: client.StatusOK, Bytes: 7, Path: req.DestDir + "/" + h + "/x"})
+		out = append(out, client.FileResult{Host: h, Status: proto.StatusOK, Bytes: 7, Path: req.DestDir + "/" + h + "/x"})
 	}
 	return out, nil
 }

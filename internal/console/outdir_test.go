@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -19,7 +20,7 @@ func TestHostFiles(t *testing.T) {
 			t.Errorf("host %q: no error", bad)
 		}
 	}
-	if err := v.writeHostFiles(render.Result{Host: "web1", Status: render.StatusOK, Stdout: []byte("out"), Stderr: []byte("err")}); err != nil {
+	if err := v.writeHostFiles(render.Result{Host: "web1", Status: proto.StatusOK, Stdout: []byte("out"), Stderr: []byte("err")}); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{"o/web1": "out", "e/web1.err": "err"} {

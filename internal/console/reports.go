@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -32,17 +33,17 @@ const OutlierThreshold = 100 * time.Millisecond
 
 // failure is a set of hosts that failed the same way.
 type failure struct {
-	status client.Status
+	status proto.Status
 	err    string
 	hosts  []string
 }
 
 // failureGroups groups hosts by status and error message (with the host's name taken out), in the
 // order of their first host.
-func failureGroups(add func(yield func(host string, st client.Status, err string))) []failure {
+func failureGroups(add func(yield func(host string, st proto.Status, err string))) []failure {
 	var out []failure
 	idx := map[string]int{}
-	add(func(host string, st client.Status, err string) {
+	add(func(host string, st proto.Status, err string) {
 		msg := render.GroupError(host, err)
 		k := string(st) + "\x00" + msg
 		i, ok := idx[k]
@@ -108,21 +109,21 @@ func statusOf(ok, total int) int {
 func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, error) {
 	okN := 0
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			okN++
 		}
 	}
 	if opt.JSON {
 		type row struct {
-			Host   string        `json:"host"`
-			Status client.Status `json:"status"`
-			RTTMS  *float64      `json:"rtt_ms"`
-			Error  *string       `json:"error"`
+			Host   string       `json:"host"`
+			Status proto.Status `json:"status"`
+			RTTMS  *float64     `json:"rtt_ms"`
+			Error  *string      `json:"error"`
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
 			rows[i] = row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)}
-			if r.Status == client.StatusOK {
+			if r.Status == proto.StatusOK {
 				v := ms(r.RTT)
 				rows[i].RTTMS = &v
 			}
@@ -133,7 +134,7 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 	var okHosts []string
 	var rtts []time.Duration
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			okHosts = append(okHosts, r.Host)
 			rtts = append(rtts, r.RTT)
 		}
@@ -145,9 +146,9 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 			paint(opt.Color, sgrBold, hostlist.Fold(okHosts)), len(okHosts),
 			render.FormatDuration(rtts[0]), render.FormatDuration(rtts[len(rtts)/2]), render.FormatDuration(rtts[len(rtts)-1]))
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				yield(r.Host, r.Status, r.Err)
 			}
 		}
@@ -163,33 +164,33 @@ func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, er
 	slices.SortFunc(res, func(a, b client.InfoResult) int { return hostlist.Compare(a.Host, b.Host) })
 	okN := 0
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			okN++
 		}
 	}
 	if opt.JSON {
 		type row struct {
-			Host         string        `json:"host"`
-			Status       client.Status `json:"status"`
-			Error        *string       `json:"error"`
-			Hostname     *string       `json:"hostname"`
-			OS           *string       `json:"os"`
-			Arch         *string       `json:"arch"`
-			Kernel       *string       `json:"kernel"`
-			CPUs         *int          `json:"cpus"`
-			MemTotal     *int64        `json:"mem_total"`
-			MemAvailable *int64        `json:"mem_available"`
-			Load         []float64     `json:"load"`
-			UptimeS      *float64      `json:"uptime_s"`
-			AgentVersion *string       `json:"agent_version"`
-			AgentHash    *string       `json:"agent_hash"`
-			Clock        *string       `json:"clock"`
+			Host         string       `json:"host"`
+			Status       proto.Status `json:"status"`
+			Error        *string      `json:"error"`
+			Hostname     *string      `json:"hostname"`
+			OS           *string      `json:"os"`
+			Arch         *string      `json:"arch"`
+			Kernel       *string      `json:"kernel"`
+			CPUs         *int         `json:"cpus"`
+			MemTotal     *int64       `json:"mem_total"`
+			MemAvailable *int64       `json:"mem_available"`
+			Load         []float64    `json:"load"`
+			UptimeS      *float64     `json:"uptime_s"`
+			AgentVersion *string      `json:"agent_version"`
+			AgentHash    *string      `json:"agent_hash"`
+			Clock        *string      `json:"clock"`
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
 			// Every key is present; what an unreachable host could not say is null.
 			rows[i] = row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)}
-			if r.Status == client.StatusOK {
+			if r.Status == proto.StatusOK {
 				rows[i].Hostname, rows[i].OS, rows[i].Arch, rows[i].Kernel = ptr(r.Hostname), ptr(r.OS), ptr(r.Arch), ptr(r.Kernel)
 				rows[i].CPUs, rows[i].MemTotal, rows[i].MemAvailable = ptr(r.CPUs), ptr(r.MemTotal), ptr(r.MemAvailable)
 				rows[i].Load = r.Load[:]
@@ -207,7 +208,7 @@ func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, er
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "HOST\tOS/ARCH\tKERNEL\tCPUS\tMEMORY (AVAIL)\tLOAD\tUPTIME\tAGENT")
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%d\t%s (%s)\t%.2f %.2f %.2f\t%s\t%s\n", r.Host, r.OS, r.Arch, r.Kernel, r.CPUs,
@@ -216,9 +217,9 @@ func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, er
 		}
 		tw.Flush()
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				yield(r.Host, r.Status, r.Err)
 			}
 		}
@@ -257,7 +258,7 @@ func uptimeString(d time.Duration) string {
 func TimeOutliers(res []client.TimeResult) (median time.Duration, outliers map[string]bool) {
 	var offs []time.Duration
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			offs = append(offs, r.Offset)
 		}
 	}
@@ -271,7 +272,7 @@ func TimeOutliers(res []client.TimeResult) (median time.Duration, outliers map[s
 		median = (offs[len(offs)/2-1] + offs[len(offs)/2]) / 2
 	}
 	for _, r := range res {
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			continue
 		}
 		dev := r.Offset - median
@@ -292,7 +293,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 	median, outliers := TimeOutliers(res)
 	var ok []client.TimeResult
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			ok = append(ok, r)
 		}
 	}
@@ -307,12 +308,12 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 	})
 	if opt.JSON {
 		type row struct {
-			Host     string        `json:"host"`
-			Status   client.Status `json:"status"`
-			OffsetMS *float64      `json:"offset_ms"`
-			RTTMS    *float64      `json:"rtt_ms"`
-			Outlier  bool          `json:"outlier"`
-			Error    *string       `json:"error"`
+			Host     string       `json:"host"`
+			Status   proto.Status `json:"status"`
+			OffsetMS *float64     `json:"offset_ms"`
+			RTTMS    *float64     `json:"rtt_ms"`
+			Outlier  bool         `json:"outlier"`
+			Error    *string      `json:"error"`
 		}
 		var rows []row
 		for _, r := range ok {
@@ -320,7 +321,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 			rows = append(rows, row{Host: r.Host, Status: r.Status, OffsetMS: &off, RTTMS: &rtt, Outlier: outliers[r.Host]})
 		}
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				rows = append(rows, row{Host: r.Host, Status: r.Status, Error: hostErr(r.Host, r.Err)})
 			}
 		}
@@ -357,9 +358,9 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 		}
 		b.WriteByte('\n')
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				yield(r.Host, r.Status, r.Err)
 			}
 		}
@@ -391,17 +392,17 @@ func plural(n int, word string) string {
 func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptions) (int, error) {
 	okN := 0
 	for _, r := range res {
-		if r.Status == client.StatusOK {
+		if r.Status == proto.StatusOK {
 			okN++
 		}
 	}
 	if opt.JSON {
 		type row struct {
-			Host   string        `json:"host"`
-			Status client.Status `json:"status"`
-			Bytes  int64         `json:"bytes"`
-			Path   *string       `json:"path"`
-			Error  *string       `json:"error"`
+			Host   string       `json:"host"`
+			Status proto.Status `json:"status"`
+			Bytes  int64        `json:"bytes"`
+			Path   *string      `json:"path"`
+			Error  *string      `json:"error"`
 		}
 		rows := make([]row, len(res))
 		for i, r := range res {
@@ -421,7 +422,7 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 	groups := map[key][]string{}
 	var order []key
 	for _, r := range res {
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			continue
 		}
 		k := key{r.Bytes, strings.ReplaceAll(r.Path, r.Host, "<host>")}
@@ -436,9 +437,9 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 		fmt.Fprintf(&b, "%s %s (%d): %s %s → %s\n", paint(opt.Color, sgrBold, "ok"), paint(opt.Color, sgrBold, hostlist.Fold(hs)),
 			len(hs), op, bytesString(k.bytes), k.path)
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, client.Status, string)) {
+	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
 		for _, r := range res {
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				yield(r.Host, r.Status, r.Err)
 			}
 		}

@@ -106,7 +106,7 @@ func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollo
 	rest := c.hosts[n:]
 	failed := 0
 	for _, r := range out.Results {
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			failed++
 		}
 	}
@@ -114,7 +114,7 @@ func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollo
 	answer, aerr := c.lr.Ask(q)
 	if aerr != nil || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(answer)), "y") {
 		for _, h := range rest {
-			out.Results = append(out.Results, client.HostResult{Host: h, Status: client.StatusSkipped,
+			out.Results = append(out.Results, client.HostResult{Host: h, Status: proto.StatusSkipped,
 				Err: "not started: the console did not go on after the canary"})
 		}
 		fmt.Fprintf(c.notes(), "not going on: %d hosts skipped\n", len(rest))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -45,7 +46,7 @@ func BenchmarkWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}
@@ -97,7 +98,7 @@ func BenchmarkRouting(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}
@@ -138,7 +139,7 @@ func BenchmarkFleetWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // TestCancelFloodStopsOutput: after a cancel, the daemon stops relaying the
@@ -56,7 +57,7 @@ func TestCancelFloodStopsOutput(t *testing.T) {
 			t.Errorf("no result for %s", h)
 			continue
 		}
-		if res.Status != client.StatusCancelled {
+		if res.Status != proto.StatusCancelled {
 			t.Errorf("%s: status %s (%s); want cancelled", h, res.Status, res.Err)
 		}
 		if int64(len(res.Stdout)) > before+after {

@@ -168,7 +168,7 @@ func TestRunBasic(t *testing.T) {
 		if res == nil {
 			t.Fatalf("no result for %s", h)
 		}
-		if res.Status != client.StatusFailed || res.ExitCode != 3 || string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" {
+		if res.Status != proto.StatusFailed || res.ExitCode != 3 || string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" {
 			t.Errorf("%s: got %+v; want failed, exit 3, out/err", h, res)
 		}
 	}
@@ -204,7 +204,7 @@ func TestTwoClientsOverlappingHosts(t *testing.T) {
 				}
 			}
 			for h, res := range done {
-				if res.Status != client.StatusOK || string(res.Stdout) != fmt.Sprintf("%s-%d\n", word, i) {
+				if res.Status != proto.StatusOK || string(res.Stdout) != fmt.Sprintf("%s-%d\n", word, i) {
 					t.Errorf("%s run %d: %s result %+v", word, i, h, res)
 				}
 			}
@@ -262,7 +262,7 @@ func TestDisconnectKillsRemoteWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(last) != 1 || len(last[0].Results) != 2 || last[0].Results[0].Status != client.StatusCancelled {
+	if len(last) != 1 || len(last[0].Results) != 2 || last[0].Results[0].Status != proto.StatusCancelled {
 		t.Errorf("Last after a disconnect: %+v; want one run with two cancelled hosts", last)
 	}
 }
@@ -287,7 +287,7 @@ func TestCancel(t *testing.T) {
 			res = ev.Result
 		}
 	}
-	if res == nil || res.Status != client.StatusCancelled {
+	if res == nil || res.Status != proto.StatusCancelled {
 		t.Fatalf("result %+v; want cancelled", res)
 	}
 	waitGone(t, pid)
@@ -564,7 +564,7 @@ func TestPutGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].Status != client.StatusOK || res[0].Bytes != 7 {
+	if len(res) != 1 || res[0].Status != proto.StatusOK || res[0].Bytes != 7 {
 		t.Fatalf("put: %+v", res)
 	}
 	if b, _ := os.ReadFile(remote); string(b) != "payload" {
@@ -578,12 +578,12 @@ func TestPutGet(t *testing.T) {
 	for _, r := range res {
 		switch r.Host {
 		case "../evil":
-			if r.Status == client.StatusOK {
+			if r.Status == proto.StatusOK {
 				t.Errorf("get for host ../evil succeeded: %+v", r)
 			}
 		default:
 			want := filepath.Join(dest, r.Host, "remote.txt")
-			if r.Status != client.StatusOK || r.Path != want {
+			if r.Status != proto.StatusOK || r.Path != want {
 				t.Errorf("get %s: %+v; want ok at %s", r.Host, r, want)
 			}
 			if b, _ := os.ReadFile(want); string(b) != "payload" {
@@ -605,7 +605,7 @@ func TestPingInfoTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range pr {
-		if p.Status != client.StatusOK || p.RTT <= 0 {
+		if p.Status != proto.StatusOK || p.RTT <= 0 {
 			t.Errorf("ping %+v", p)
 		}
 	}
@@ -614,7 +614,7 @@ func TestPingInfoTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, i := range ir {
-		if i.Status != client.StatusOK || i.Hostname == "" || i.CPUs == 0 {
+		if i.Status != proto.StatusOK || i.Hostname == "" || i.CPUs == 0 {
 			t.Errorf("info %+v", i)
 		}
 	}
@@ -624,7 +624,7 @@ func TestPingInfoTime(t *testing.T) {
 	}
 	for _, x := range tr {
 		// Same machine: the offset is within the round trip.
-		if x.Status != client.StatusOK || x.Offset > x.RTT+time.Millisecond || -x.Offset > x.RTT+time.Millisecond {
+		if x.Status != proto.StatusOK || x.Offset > x.RTT+time.Millisecond || -x.Offset > x.RTT+time.Millisecond {
 			t.Errorf("time %+v; want an offset within the round trip", x)
 		}
 	}
@@ -640,7 +640,7 @@ func TestRequestFanout(t *testing.T) {
 	}
 	_, done := collect(t, r)
 	for _, h := range hosts {
-		if done[h] == nil || done[h].Status != client.StatusOK {
+		if done[h] == nil || done[h].Status != proto.StatusOK {
 			t.Errorf("%s: %+v", h, done[h])
 		}
 	}
@@ -668,7 +668,7 @@ func TestStopKeepsRunningCommands(t *testing.T) {
 			res = ev.Result
 		}
 	}
-	if res == nil || res.Status == client.StatusOK || res.Status == client.StatusCancelled {
+	if res == nil || res.Status == proto.StatusOK || res.Status == proto.StatusCancelled {
 		t.Errorf("result when the daemon stopped: %+v; want an error, not ok or cancelled", res)
 	}
 	if err := <-d.done; err != nil {
@@ -713,7 +713,7 @@ func TestClientThatStopsReading(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(last) == 1 {
-			if st := last[0].Results[0].Status; st != client.StatusCancelled {
+			if st := last[0].Results[0].Status; st != proto.StatusCancelled {
 				t.Errorf("flooding run ended %s; want cancelled", st)
 			}
 			return
@@ -795,7 +795,7 @@ func TestTLSListener(t *testing.T) {
 	// Put over TLS streams the client's file; a put naming a path on the daemon's
 	// machine (the Unix clients' request) is refused.
 	dest := filepath.Join(t.TempDir(), "g")
-	if res, err := c.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: dest}); err != nil || res[0].Status != client.StatusOK {
+	if res, err := c.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: dest}); err != nil || res[0].Status != proto.StatusOK {
 		t.Errorf("streamed put over TLS: %+v, %v", res, err)
 	}
 	if b, err := os.ReadFile(dest); err != nil || string(b) != "x" {

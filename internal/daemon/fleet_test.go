@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -47,7 +48,7 @@ func TestFleet(t *testing.T) {
 			}
 			for _, h := range hosts {
 				res := done[h]
-				if res == nil || res.Status != client.StatusOK || !strings.HasPrefix(string(res.Stdout), word+"\n") {
+				if res == nil || res.Status != proto.StatusOK || !strings.HasPrefix(string(res.Stdout), word+"\n") {
 					t.Errorf("%s on %s: %+v", word, h, res)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/transport/local"
 )
@@ -42,7 +43,7 @@ func BenchmarkFloodMemory(b *testing.B) {
 		}
 		for ev := range r.Events {
 			streamed += int64(len(ev.Data))
-			if ev.Kind == client.EventDone && ev.Result.Status != client.StatusOK {
+			if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
 				b.Fatalf("%s: %+v", ev.Host, ev.Result)
 			}
 		}

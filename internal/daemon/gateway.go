@@ -386,11 +386,11 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		case client.EventDone:
 			hr := wireResult(ev.Result)
 			hr.Host = ev.Host
-			if cerr := gc.Err(); cerr != nil && ev.Result.Status == client.StatusError && ev.Result.Err == cerr.Error() {
+			if cerr := gc.Err(); cerr != nil && ev.Result.Status == proto.StatusError && ev.Result.Err == cerr.Error() {
 				// The connection broke: the client library made this result up.
-				hr.Status, hr.Err = statusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", gw.connErr(gc)))
+				hr.Status, hr.Err = proto.StatusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", gw.connErr(gc)))
 				if ctx.Err() != nil {
-					hr.Status = statusCancelled
+					hr.Status = proto.StatusCancelled
 				}
 			}
 			finish(i, hr)
@@ -410,7 +410,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 
 // wireResult turns a client result back into its wire form.
 func wireResult(r *client.HostResult) proto.HostResult {
-	hr := proto.HostResult{Host: r.Host, Status: string(r.Status), ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
+	hr := proto.HostResult{Host: r.Host, Status: r.Status, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
 		Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU),
 		MaxRSS: r.MaxRSS, Err: r.Err, Sudo: r.Sudo}
 	if !r.Started.IsZero() {
@@ -423,21 +423,21 @@ func wireResult(r *client.HostResult) proto.HostResult {
 }
 
 // statusOfGateway is a host's status when its gateway failed a whole request.
-func statusOfGateway(ctx context.Context, err error) string {
+func statusOfGateway(ctx context.Context, err error) proto.Status {
 	switch {
 	case ctx.Err() != nil:
-		return statusCancelled
+		return proto.StatusCancelled
 	case errors.Is(err, errTooManyHops), errors.Is(err, client.ErrNoFileStream):
-		return statusError
+		return proto.StatusError
 	}
-	return statusUnreachable
+	return proto.StatusUnreachable
 }
 
 // askGateway sends one request for hosts to gw and returns one answer per host, in order:
 // convert(host, answer) when the gateway answered for every host, else failed(host, status,
 // message) for each of them.
 func askGateway[A, R any](ctx context.Context, gw *gateway, hosts []string,
-	ask func(*client.Client) ([]A, error), convert func(host string, a A) R, failed func(host, status, msg string) R) []R {
+	ask func(*client.Client) ([]A, error), convert func(host string, a A) R, failed func(host string, status proto.Status, msg string) R) []R {
 	out := make([]R, len(hosts))
 	gc, err := gw.client(ctx)
 	var res []A
@@ -461,9 +461,9 @@ func (s *server) pingGateway(ctx context.Context, gw *gateway, hosts []string) [
 	return askGateway(ctx, gw, hosts,
 		func(gc *client.Client) ([]client.PingResult, error) { return gc.Ping(ctx, hosts) },
 		func(h string, p client.PingResult) proto.PingResult {
-			return proto.PingResult{Host: h, RTT: int64(p.RTT), Status: string(p.Status), Err: p.Err}
+			return proto.PingResult{Host: h, RTT: int64(p.RTT), Status: p.Status, Err: p.Err}
 		},
-		func(h, status, msg string) proto.PingResult {
+		func(h string, status proto.Status, msg string) proto.PingResult {
 			return proto.PingResult{Host: h, Status: status, Err: msg}
 		})
 }
@@ -472,7 +472,7 @@ func (s *server) infoGateway(ctx context.Context, gw *gateway, hosts []string) [
 	return askGateway(ctx, gw, hosts,
 		func(gc *client.Client) ([]client.InfoResult, error) { return gc.Info(ctx, hosts) },
 		func(h string, p client.InfoResult) proto.InfoResult {
-			r := proto.InfoResult{Host: h, Status: string(p.Status), Err: p.Err, Hostname: p.Hostname, OS: p.OS, Arch: p.Arch,
+			r := proto.InfoResult{Host: h, Status: p.Status, Err: p.Err, Hostname: p.Hostname, OS: p.OS, Arch: p.Arch,
 				Kernel: p.Kernel, CPUs: p.CPUs, MemTotal: p.MemTotal, MemAvailable: p.MemAvailable, Load: p.Load,
 				Uptime: int64(p.Uptime), AgentVersion: p.AgentVersion, AgentHash: p.AgentHash}
 			if !p.Clock.IsZero() {
@@ -480,7 +480,7 @@ func (s *server) infoGateway(ctx context.Context, gw *gateway, hosts []string) [
 			}
 			return r
 		},
-		func(h, status, msg string) proto.InfoResult {
+		func(h string, status proto.Status, msg string) proto.InfoResult {
 			return proto.InfoResult{Host: h, Status: status, Err: msg}
 		})
 }
@@ -491,9 +491,9 @@ func (s *server) timeGateway(ctx context.Context, gw *gateway, hosts []string) [
 	return askGateway(ctx, gw, hosts,
 		func(gc *client.Client) ([]client.TimeResult, error) { return gc.Time(ctx, hosts) },
 		func(h string, p client.TimeResult) proto.TimeResult {
-			return proto.TimeResult{Host: h, Status: string(p.Status), Err: p.Err, Offset: int64(p.Offset), RTT: int64(p.RTT)}
+			return proto.TimeResult{Host: h, Status: p.Status, Err: p.Err, Offset: int64(p.Offset), RTT: int64(p.RTT)}
 		},
-		func(h, status, msg string) proto.TimeResult {
+		func(h string, status proto.Status, msg string) proto.TimeResult {
 			return proto.TimeResult{Host: h, Status: status, Err: msg}
 		})
 }

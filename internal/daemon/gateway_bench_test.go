@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	sshtr "github.com/shoal-sh/shoal/internal/transport/ssh"
@@ -56,7 +57,7 @@ func BenchmarkGatewayTree(b *testing.B) {
 		for ev := range r.Events {
 			if ev.Kind == client.EventDone {
 				got++
-				if ev.Result.Status != client.StatusOK {
+				if ev.Result.Status != proto.StatusOK {
 					b.Fatalf("%s: %+v", ev.Host, ev.Result)
 				}
 			}
@@ -77,7 +78,7 @@ func BenchmarkGatewayTree(b *testing.B) {
 			}
 			bad := 0
 			for _, p := range res {
-				if p.Status != client.StatusOK {
+				if p.Status != proto.StatusOK {
 					bad++
 				}
 			}

@@ -217,7 +217,7 @@ func TestGateways(t *testing.T) {
 		}
 		for _, h := range all {
 			res := done[h]
-			if res == nil || res.Status != client.StatusFailed || res.ExitCode != 3 ||
+			if res == nil || res.Status != proto.StatusFailed || res.ExitCode != 3 ||
 				string(res.Stdout) != "out\n" || string(res.Stderr) != "err\n" {
 				t.Errorf("%s: %+v; want failed, exit 3, out and err once", h, res)
 			}
@@ -227,7 +227,7 @@ func TestGateways(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, p := range ping {
-			if p.Host != all[i] || p.Status != client.StatusOK {
+			if p.Host != all[i] || p.Status != proto.StatusOK {
 				t.Errorf("ping %d: %+v; want %s ok", i, p, all[i])
 			}
 		}
@@ -236,7 +236,7 @@ func TestGateways(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, p := range info {
-			if p.Host != all[i] || p.Status != client.StatusOK || p.OS == "" {
+			if p.Host != all[i] || p.Status != proto.StatusOK || p.OS == "" {
 				t.Errorf("info %d: %+v; want %s ok", i, p, all[i])
 			}
 		}
@@ -277,7 +277,7 @@ func TestGateways(t *testing.T) {
 			t.Errorf("the results took %v after KillNow", time.Since(start))
 		}
 		for _, h := range hosts {
-			if done[h] == nil || done[h].Status != client.StatusCancelled {
+			if done[h] == nil || done[h].Status != proto.StatusCancelled {
 				t.Errorf("%s: %+v; want cancelled", h, done[h])
 			}
 		}
@@ -298,7 +298,7 @@ func TestGateways(t *testing.T) {
 		for _, h := range hosts {
 			res := done[h]
 			f := strings.Fields(string(res.Stdout))
-			if res.Status != client.StatusOK || len(f) != 2 {
+			if res.Status != proto.StatusOK || len(f) != 2 {
 				t.Fatalf("%s: %+v; want ok and two times", h, res)
 			}
 			var sp span
@@ -325,9 +325,9 @@ func TestGateways(t *testing.T) {
 		}
 		_, done = collect(t, r)
 		for i, h := range hosts {
-			want := client.StatusSkipped
+			want := proto.StatusSkipped
 			if i == 0 {
-				want = client.StatusFailed
+				want = proto.StatusFailed
 			}
 			if done[h] == nil || done[h].Status != want {
 				t.Errorf("%s: %+v; want %s", h, done[h], want)
@@ -351,7 +351,7 @@ func TestGateways(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, r := range res {
-				if r.Host != hosts[i] || r.Status != client.StatusOK || r.Bytes != 1 {
+				if r.Host != hosts[i] || r.Status != proto.StatusOK || r.Bytes != 1 {
 					t.Errorf("put %d: %+v; want %s ok", i, r, hosts[i])
 				}
 			}
@@ -374,7 +374,7 @@ func TestGateways(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, r := range res {
-				if r.Status != client.StatusOK {
+				if r.Status != proto.StatusOK {
 					t.Errorf("put tree %d: %+v; want %s ok", i, r, hosts[i])
 				}
 			}
@@ -394,7 +394,7 @@ func TestGateways(t *testing.T) {
 				got := filepath.Join(back, hosts[i], filepath.Base(destTree))
 				b, _ := os.ReadFile(filepath.Join(got, "link"))
 				lt, _ := os.Readlink(filepath.Join(got, "link"))
-				if r.Status != client.StatusOK || string(b) != "in a tree" || lt != "d/f" {
+				if r.Status != proto.StatusOK || string(b) != "in a tree" || lt != "d/f" {
 					t.Errorf("get tree %d over client %d: %+v; link %q reads %q", i, k, r, lt, b)
 				}
 				if _, err := os.Stat(filepath.Join(got, "d", "empty")); err != nil {
@@ -409,7 +409,7 @@ func TestGateways(t *testing.T) {
 		}
 		for i, r := range res {
 			b, _ := os.ReadFile(filepath.Join(out, hosts[i], "g"))
-			if r.Status != client.StatusOK || string(b) != "x" {
+			if r.Status != proto.StatusOK || string(b) != "x" {
 				t.Errorf("get %d: %+v, file %q; want %s ok, \"x\"", i, r, b, hosts[i])
 			}
 		}
@@ -477,7 +477,7 @@ func TestGateways(t *testing.T) {
 			if ev.Host != "g1a" && ev.Host != "c1" {
 				t.Fatalf("%s finished before the hosts of the dead gateway: %+v", ev.Host, ev.Result)
 			}
-			if ev.Result.Status != client.StatusUnreachable || !strings.Contains(ev.Result.Err, gw1.addr) {
+			if ev.Result.Status != proto.StatusUnreachable || !strings.Contains(ev.Result.Err, gw1.addr) {
 				t.Errorf("%s: %+v; want unreachable naming %s", ev.Host, ev.Result, gw1.addr)
 			}
 			if lost++; lost == 2 {
@@ -488,13 +488,13 @@ func TestGateways(t *testing.T) {
 		r.Cancel()
 		_, done := collect(t, r)
 		for _, h := range []string{"a", fleet[0]} {
-			if done[h] == nil || done[h].Status != client.StatusCancelled {
+			if done[h] == nil || done[h].Status != proto.StatusCancelled {
 				t.Errorf("%s after cancel: %+v; want cancelled", h, done[h])
 			}
 		}
 		// The next request dials the gateway again and finds it gone.
 		ping, err := alice.Ping(context.Background(), []string{"g1a"})
-		if err != nil || ping[0].Status != client.StatusUnreachable || !strings.Contains(ping[0].Err, gw1.addr) {
+		if err != nil || ping[0].Status != proto.StatusUnreachable || !strings.Contains(ping[0].Err, gw1.addr) {
 			t.Errorf("ping through the dead gateway: %+v, %v; want unreachable naming it", ping, err)
 		}
 	})
@@ -667,7 +667,7 @@ func TestGatewayHangs(t *testing.T) {
 		if ev.Kind != client.EventDone {
 			continue
 		}
-		if ev.Host != "z" || ev.Result.Status != client.StatusUnreachable || !strings.Contains(ev.Result.Err, "no answer") {
+		if ev.Host != "z" || ev.Result.Status != proto.StatusUnreachable || !strings.Contains(ev.Result.Err, "no answer") {
 			t.Errorf("%s: %+v; want z unreachable, its gateway not answering", ev.Host, ev.Result)
 		}
 		break
@@ -696,11 +696,11 @@ func TestGatewayLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, done := collect(t, r)
-	if res := done["x"]; res == nil || res.Status == client.StatusOK || !strings.Contains(res.Err, "loop") {
+	if res := done["x"]; res == nil || res.Status == proto.StatusOK || !strings.Contains(res.Err, "loop") {
 		t.Errorf("x: %+v; want an error naming a loop", res)
 	}
 	ping, err := c.Ping(context.Background(), []string{"x"})
-	if err != nil || ping[0].Status == client.StatusOK || !strings.Contains(ping[0].Err, "loop") {
+	if err != nil || ping[0].Status == proto.StatusOK || !strings.Contains(ping[0].Err, "loop") {
 		t.Errorf("ping x: %+v, %v; want an error naming a loop", ping, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/daemon"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -69,7 +70,7 @@ func BenchmarkFleetIdleMemory(b *testing.B) {
 		ok := 0
 		for ev := range r.Events {
 			if ev.Kind == client.EventDone {
-				if ev.Result.Status != client.StatusOK {
+				if ev.Result.Status != proto.StatusOK {
 					b.Fatalf("%s: %+v", ev.Host, ev.Result)
 				}
 				ok++

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/audit"
 	"github.com/shoal-sh/shoal/internal/hostsess"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // sessionStates are the states shoal_sessions reports, every one of them even at zero, so a
@@ -54,8 +55,8 @@ func newMetrics(s *server) *promMetrics {
 		histRuns:  prometheus.NewDesc("shoal_history_runs", "Runs held in the result history.", nil, nil),
 		histBytes: prometheus.NewDesc("shoal_history_bytes", "Bytes of results held in the result history.", nil, nil),
 	}
-	for _, st := range []string{statusOK, statusFailed, statusTimeout, statusCancelled, statusUnreachable, statusRefused, statusError, statusSkipped} {
-		m.results.WithLabelValues(st)
+	for _, st := range proto.Statuses {
+		m.results.WithLabelValues(string(st))
 	}
 	m.bytes.WithLabelValues("in")
 	m.bytes.WithLabelValues("out")
@@ -144,6 +145,6 @@ func (s *server) noteRequest(who audit.Client, id uint64, op string, hosts []str
 // noteOutcome records one host's result in the audit log and the metrics.
 func (s *server) noteOutcome(who audit.Client, o audit.Outcome) {
 	s.audit.HostOutcome(who, o)
-	s.metrics.results.WithLabelValues(o.Status).Inc()
+	s.metrics.results.WithLabelValues(string(o.Status)).Inc()
 	s.metrics.bytes.WithLabelValues("in").Add(float64(o.Stdout + o.Stderr))
 }

@@ -30,34 +30,23 @@ const minKeep = 64 << 10
 // errCancelled is the cause of a run the client cancelled.
 var errCancelled = errors.New("cancelled by the client")
 
-// The statuses of package client, as they go on the wire.
-const (
-	statusOK          = "ok"
-	statusFailed      = "failed"
-	statusTimeout     = "timeout"
-	statusCancelled   = "cancelled"
-	statusUnreachable = "unreachable"
-	statusRefused     = "refused"
-	statusError       = "error"
-)
-
 // statusOf maps a session error to a client status.
-func statusOf(ctx context.Context, err error) string {
+func statusOf(ctx context.Context, err error) proto.Status {
 	if err == nil {
-		return statusOK
+		return proto.StatusOK
 	}
 	if ctx.Err() != nil {
-		return statusCancelled
+		return proto.StatusCancelled
 	}
 	switch hostsess.KindOf(err) {
 	case hostsess.Unreachable:
-		return statusUnreachable
+		return proto.StatusUnreachable
 	case hostsess.Refused:
-		return statusRefused
+		return proto.StatusRefused
 	case hostsess.Timeout:
-		return statusTimeout
+		return proto.StatusTimeout
 	}
-	return statusError
+	return proto.StatusError
 }
 
 // hostResult turns a session's result and error into the wire result, without output.
@@ -72,21 +61,21 @@ func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto
 	}
 	switch {
 	case err == nil && r.ExitCode == 0 && r.Signal == "":
-		hr.Status = statusOK
+		hr.Status = proto.StatusOK
 	case err == nil:
-		hr.Status = statusFailed
+		hr.Status = proto.StatusFailed
 	case cancelled:
-		hr.Status, hr.Err = statusCancelled, err.Error()
+		hr.Status, hr.Err = proto.StatusCancelled, err.Error()
 	default:
 		switch hostsess.KindOf(err) {
 		case hostsess.Unreachable:
-			hr.Status = statusUnreachable
+			hr.Status = proto.StatusUnreachable
 		case hostsess.Refused:
-			hr.Status = statusRefused
+			hr.Status = proto.StatusRefused
 		case hostsess.Timeout:
-			hr.Status = statusTimeout
+			hr.Status = proto.StatusTimeout
 		default:
-			hr.Status = statusError
+			hr.Status = proto.StatusError
 		}
 		hr.Err = err.Error()
 	}
@@ -424,7 +413,7 @@ func (s *server) timeLocal(ctx context.Context, hosts []string) []proto.TimeResu
 		case err != nil:
 			r.Err = err.Error()
 		case info.Clock == 0:
-			r.Status, r.Err = statusError, "the agent did not report its clock"
+			r.Status, r.Err = proto.StatusError, "the agent did not report its clock"
 		default:
 			r.Offset = int64(time.Unix(0, info.Clock).Sub(mid))
 		}
@@ -517,7 +506,7 @@ func (s *server) getGatewayLocal(ctx context.Context, gw *gateway, hosts []strin
 	if err != nil {
 		out := make([]proto.FileResult, len(hosts))
 		for i, h := range hosts {
-			out[i] = proto.FileResult{Host: h, Status: statusError, Err: err.Error()}
+			out[i] = proto.FileResult{Host: h, Status: proto.StatusError, Err: err.Error()}
 		}
 		return out
 	}

@@ -278,7 +278,7 @@ func (s *server) recoverRun(runID uint64) {
 		if err != nil {
 			msg = fmt.Sprintf("the daemon stopped while the command ran, and reconnecting to collect the result failed: %v", err)
 		}
-		hr := proto.HostResult{Host: host, Status: statusError, Err: msg}
+		hr := proto.HostResult{Host: host, Status: proto.StatusError, Err: msg}
 		if err := s.fileRecovered(runID, run, hr); err != nil {
 			s.log.Warn("filing a run in flight", "run", runID, "err", err)
 		}

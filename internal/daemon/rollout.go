@@ -12,9 +12,6 @@ import (
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
-// statusSkipped is the status of a host a rollout did not start (see proto.Rollout).
-const statusSkipped = "skipped"
-
 // pace is a rollout resolved against a run's host count.
 type pace struct {
 	batch   int           // hosts running at once, ≥ 1
@@ -73,15 +70,15 @@ func resolvePace(ro *proto.Rollout, n int) (pace, error) {
 
 // failure reports whether a host's status counts against a rollout's failure limit: any but
 // ok, and cancelled (the person stopped it).
-func failure(status string) bool {
-	return status != statusOK && status != statusCancelled
+func failure(status proto.Status) bool {
+	return status != proto.StatusOK && status != proto.StatusCancelled
 }
 
 // rollout runs the hosts of a run as p paces them. run runs host i to its end and returns
 // its status; skip is called, after every started host has ended, for each host left
 // unstarted, with why (the caller tells a cancel from a stop by ctx). rollout returns
 // when every host has been run or skipped.
-func rollout(ctx context.Context, p pace, run func(i int) string, skip func(i int, why string)) {
+func rollout(ctx context.Context, p pace, run func(i int) proto.Status, skip func(i int, why string)) {
 	var (
 		mu      sync.Mutex // protects the following
 		failed  int
@@ -197,7 +194,7 @@ func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.C
 			gws[sh.pos[k]] = sh.gw
 		}
 	}
-	rollout(ctx, p, func(i int) string {
+	rollout(ctx, p, func(i int) proto.Status {
 		if gw := gws[i]; gw != nil {
 			results[i] = c.runGateway(ctx, id, runID, who, gw, hosts[i:i+1], req, place)[0]
 		} else {
@@ -205,9 +202,9 @@ func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.C
 		}
 		return results[i].Status
 	}, func(i int, why string) {
-		hr := proto.HostResult{Host: hosts[i], Status: statusSkipped, Err: why}
+		hr := proto.HostResult{Host: hosts[i], Status: proto.StatusSkipped, Err: why}
 		if ctx.Err() != nil {
-			hr.Status, hr.Err = statusCancelled, "not started: "+context.Cause(ctx).Error()
+			hr.Status, hr.Err = proto.StatusCancelled, "not started: "+context.Cause(ctx).Error()
 		}
 		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
 		s.noteOutcome(who, outcome(runID, &hr))

@@ -54,7 +54,7 @@ func TestResolvePace(t *testing.T) {
 
 // fakeRollout runs rollout over n hosts whose statuses are fail's (ok when missing) and
 // returns the statuses, with the skipped ones as "skipped".
-func fakeRollout(t *testing.T, ctx context.Context, ro *proto.Rollout, n int, fail map[int]string) []string {
+func fakeRollout(t *testing.T, ctx context.Context, ro *proto.Rollout, n int, fail map[int]proto.Status) []string {
 	t.Helper()
 	p, err := resolvePace(ro, n)
 	if err != nil {
@@ -62,20 +62,20 @@ func fakeRollout(t *testing.T, ctx context.Context, ro *proto.Rollout, n int, fa
 	}
 	var mu sync.Mutex
 	out := make([]string, n)
-	rollout(ctx, p, func(i int) string {
+	rollout(ctx, p, func(i int) proto.Status {
 		st := fail[i]
 		if st == "" {
-			st = statusOK
+			st = proto.StatusOK
 		}
 		mu.Lock()
-		out[i] = st
+		out[i] = string(st)
 		mu.Unlock()
 		return st
 	}, func(i int, why string) {
 		if why == "" {
 			t.Errorf("host %d skipped without a reason", i)
 		}
-		out[i] = statusSkipped
+		out[i] = string(proto.StatusSkipped)
 	})
 	return out
 }
@@ -85,17 +85,17 @@ func TestRolloutStops(t *testing.T) {
 	tests := []struct {
 		name string
 		ro   proto.Rollout
-		fail map[int]string
+		fail map[int]proto.Status
 		want string
 	}{
-		{"no limit", proto.Rollout{Batch: 2}, map[int]string{0: statusFailed}, "failed ok ok ok ok ok"},
-		{"max-fail in waves", proto.Rollout{Batch: 2, Waves: true, MaxFail: 1}, map[int]string{1: statusFailed},
+		{"no limit", proto.Rollout{Batch: 2}, map[int]proto.Status{0: proto.StatusFailed}, "failed ok ok ok ok ok"},
+		{"max-fail in waves", proto.Rollout{Batch: 2, Waves: true, MaxFail: 1}, map[int]proto.Status{1: proto.StatusFailed},
 			"ok failed skipped skipped skipped skipped"},
-		{"max-fail counts unreachable", proto.Rollout{Batch: 1, MaxFail: 2}, map[int]string{0: statusUnreachable, 2: statusTimeout},
+		{"max-fail counts unreachable", proto.Rollout{Batch: 1, MaxFail: 2}, map[int]proto.Status{0: proto.StatusUnreachable, 2: proto.StatusTimeout},
 			"unreachable ok timeout skipped skipped skipped"},
-		{"cancelled is no failure", proto.Rollout{Batch: 1, MaxFail: 1}, map[int]string{0: statusCancelled}, "cancelled ok ok ok ok ok"},
-		{"canary fails", proto.Rollout{Canary: 2}, map[int]string{1: statusFailed}, "ok failed skipped skipped skipped skipped"},
-		{"canary passes", proto.Rollout{Canary: 2, Batch: 1}, map[int]string{4: statusFailed}, "ok ok ok ok failed ok"},
+		{"cancelled is no failure", proto.Rollout{Batch: 1, MaxFail: 1}, map[int]proto.Status{0: proto.StatusCancelled}, "cancelled ok ok ok ok ok"},
+		{"canary fails", proto.Rollout{Canary: 2}, map[int]proto.Status{1: proto.StatusFailed}, "ok failed skipped skipped skipped skipped"},
+		{"canary passes", proto.Rollout{Canary: 2, Batch: 1}, map[int]proto.Status{4: proto.StatusFailed}, "ok ok ok ok failed ok"},
 	}
 	for _, tc := range tests {
 		got := fakeRollout(t, ctx, &tc.ro, 6, tc.fail)

@@ -196,7 +196,7 @@ func gatewayLost(gw *gateway, gc *client.Client, err error) error {
 
 // wireFile turns a client file result back into its wire form.
 func wireFile(r client.FileResult) proto.FileResult {
-	return proto.FileResult{Host: r.Host, Status: string(r.Status), Err: r.Err, Bytes: r.Bytes, Path: r.Path, Mode: uint32(r.Mode.Perm())}
+	return proto.FileResult{Host: r.Host, Status: r.Status, Err: r.Err, Bytes: r.Bytes, Path: r.Path, Mode: uint32(r.Mode.Perm())}
 }
 
 // getSink receives the files of a get: each host's chunks in order, then its end.
@@ -232,11 +232,11 @@ type saverSink struct{ sv *client.Saver }
 func (k saverSink) write(host string, data []byte) { k.sv.Write(host, data) }
 
 func (k saverSink) end(host string, r proto.FileResult) proto.FileResult {
-	p, n, err := k.sv.End(host, fs.FileMode(r.Mode), r.Status == statusOK)
+	p, n, err := k.sv.End(host, fs.FileMode(r.Mode), r.Status == proto.StatusOK)
 	switch {
 	case err != nil:
-		r.Status, r.Err, r.Path = statusError, err.Error(), ""
-	case r.Status == statusOK:
+		r.Status, r.Err, r.Path = proto.StatusError, err.Error(), ""
+	case r.Status == proto.StatusOK:
 		r.Path, r.Bytes = p, n
 	default:
 		r.Path = ""
@@ -358,11 +358,11 @@ func (s *server) getGateway(ctx context.Context, gw *gateway, hosts []string, sr
 		if ended[i] {
 			continue
 		}
-		r := proto.FileResult{Host: h, Status: statusError, Err: "the gateway sent no file for this host"}
+		r := proto.FileResult{Host: h, Status: proto.StatusError, Err: "the gateway sent no file for this host"}
 		switch {
 		case err != nil:
 			r.Status, r.Err = statusOfGateway(ctx, err), gw.gatewayErr(err)
-		case res[i].Status != client.StatusOK:
+		case res[i].Status != proto.StatusOK:
 			r = wireFile(res[i])
 			r.Host = h
 		}

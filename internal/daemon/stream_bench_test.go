@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // BenchmarkFileTransfer puts and gets a 16 MiB file on two in-process hosts: from
@@ -60,7 +61,7 @@ func checkFiles(b *testing.B, res []client.FileResult, err error) {
 		b.Fatal(err)
 	}
 	for _, r := range res {
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			b.Fatalf("%+v", r)
 		}
 	}

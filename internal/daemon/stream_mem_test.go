@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // TestFileStreamMemory: a 32 MiB put and get over TLS never hold the file in
@@ -59,12 +60,12 @@ func TestFileStreamMemory(t *testing.T) {
 	}()
 	dest := filepath.Join(t.TempDir(), "big")
 	res, err := alice.Put(context.Background(), []string{"a"}, client.PutRequest{LocalPath: src, Dest: dest})
-	if err != nil || res[0].Status != client.StatusOK {
+	if err != nil || res[0].Status != proto.StatusOK {
 		t.Fatalf("put: %+v, %v", res, err)
 	}
 	out := t.TempDir()
 	res, err = alice.Get(context.Background(), []string{"a"}, client.GetRequest{Src: dest, DestDir: out})
-	if err != nil || res[0].Status != client.StatusOK {
+	if err != nil || res[0].Status != proto.StatusOK {
 		t.Fatalf("get: %+v, %v", res, err)
 	}
 	close(stop)

@@ -84,7 +84,7 @@ func TestFileStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, r := range res {
-				if r.Host != hosts[i] || r.Status != client.StatusOK || r.Bytes != size {
+				if r.Host != hosts[i] || r.Status != proto.StatusOK || r.Bytes != size {
 					t.Errorf("put %d: %+v; want %s ok, %d bytes", i, r, hosts[i], size)
 				}
 			}
@@ -101,7 +101,7 @@ func TestFileStream(t *testing.T) {
 			}
 			for i, r := range res {
 				p := filepath.Join(out, hosts[i], "blob.bin")
-				if r.Host != hosts[i] || r.Status != client.StatusOK || r.Bytes != size || r.Path != p {
+				if r.Host != hosts[i] || r.Status != proto.StatusOK || r.Bytes != size || r.Path != p {
 					t.Errorf("get %d: %+v; want %s ok, %d bytes at %s", i, r, hosts[i], size, p)
 					continue
 				}
@@ -118,7 +118,7 @@ func TestFileStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, r := range res {
-				if r.Status == client.StatusOK || r.Err == "" {
+				if r.Status == proto.StatusOK || r.Err == "" {
 					t.Errorf("get of a missing file %d: %+v; want an error", i, r)
 				}
 				if _, err := os.Stat(filepath.Join(out, hosts[i], "blob.bin.missing")); err == nil {
@@ -215,11 +215,11 @@ func TestGatewayDiesMidTransfer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res[0].Status != client.StatusOK || res[0].Bytes != size {
+			if res[0].Status != proto.StatusOK || res[0].Bytes != size {
 				t.Errorf("a: %+v; want ok, %d bytes", res[0], size)
 			}
 			t.Logf("z: %+v", res[1])
-			if res[1].Status != client.StatusUnreachable || !strings.Contains(res[1].Err, gw.addr) {
+			if res[1].Status != proto.StatusUnreachable || !strings.Contains(res[1].Err, gw.addr) {
 				t.Errorf("z: %+v; want unreachable naming the gateway %s", res[1], gw.addr)
 			}
 			if op == "get" {

@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	// writes --outdir files with fsutil's atomic replace.
 	"internal/console": {"internal/client", "internal/render", "internal/hostlist", "internal/config",
 		"internal/proto", "internal/fsutil"},
-	"internal/render":    {"internal/hostlist"},
+	"internal/render":    {"internal/hostlist", "internal/proto"},
 	"internal/proto":     {},
 	"internal/hostlist":  {},
 	"internal/config":    {"internal/hostlist", "internal/tagsource"},
@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"internal/state":     {"internal/fsutil"},
 	"internal/fsutil":    {},
 	"internal/certs":     {},
-	"internal/audit":     {"internal/fsutil"},
+	"internal/audit":     {"internal/fsutil", "internal/proto"},
 }
 
 // stdlibOnly lists packages that may import nothing outside the standard library.

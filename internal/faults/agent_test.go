@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 )
 
@@ -62,7 +63,7 @@ func TestAgentFaults(t *testing.T) {
 	}
 	res := collect(t, warm, 60*time.Second)
 	for _, hn := range all {
-		if r := res[hn]; r == nil || r.Status != client.StatusOK {
+		if r := res[hn]; r == nil || r.Status != proto.StatusOK {
 			t.Fatalf("warm-up on %s: %+v", hn, r)
 		}
 	}
@@ -136,7 +137,7 @@ func TestAgentFaults(t *testing.T) {
 		r := nextRes[idle[i]]
 		t.Logf("idle agent %s: %s, then a new command: %s %q err=%q", idle[i], k, r.Status, r.Stdout, r.Err)
 		switch {
-		case k != "stop" && r.Status != client.StatusOK:
+		case k != "stop" && r.Status != proto.StatusOK:
 			knownBug(t, "internal/hostsess", "a command sent just after an idle agent's %s fails (%s: %q) "+
 				"instead of being sent again to a new agent, although it never started", k, r.Status, r.Err)
 		}
@@ -154,7 +155,7 @@ func TestAgentFaults(t *testing.T) {
 		}
 		after = collect(t, r, 60*time.Second)
 		for _, hn := range all {
-			if after[hn] == nil || after[hn].Status != client.StatusOK {
+			if after[hn] == nil || after[hn].Status != proto.StatusOK {
 				return false
 			}
 		}
@@ -191,7 +192,7 @@ func TestAgentFaults(t *testing.T) {
 	// when its agent later offers the result it kept.
 	for _, rec := range recs {
 		for _, r := range rec.Results {
-			if b := busyRes[r.Host]; b != nil && b.Status != client.StatusOK && strings.Contains(rec.Command, "re-delivered") {
+			if b := busyRes[r.Host]; b != nil && b.Status != proto.StatusOK && strings.Contains(rec.Command, "re-delivered") {
 				t.Errorf("%s was reported as %s, and filed again as run %d (%q, %s)", r.Host, b.Status, rec.ID, rec.Command, r.Status)
 			}
 		}

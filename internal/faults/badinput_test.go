@@ -145,7 +145,7 @@ func TestClientBadFrames(t *testing.T) {
 	c2 := h.dial()
 	res := runOne(t, c2, []string{"lab1", "lab2"}, "echo still", time.Minute)
 	for hn, r := range res {
-		if r.Status != client.StatusOK {
+		if r.Status != proto.StatusOK {
 			t.Errorf("after bad frames, %s: %s %q", hn, r.Status, r.Err)
 		}
 	}
@@ -286,7 +286,7 @@ func TestAgentBadFrames(t *testing.T) {
 				t.Fatalf("no result")
 			}
 			t.Logf("%s: %s %q", tc.name, got.Status, got.Err)
-			if got.Status == client.StatusOK || got.Err == "" {
+			if got.Status == proto.StatusOK || got.Err == "" {
 				t.Errorf("a broken agent gave %s with error %q; want a clear error", got.Status, got.Err)
 			}
 		})

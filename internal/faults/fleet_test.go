@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/console"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 )
 
@@ -95,14 +96,14 @@ loop:
 	}
 	checkClientResults(t, res, all)
 	t.Logf("done after: %v; silent: %s %q", doneAt, res["silent"].Status, res["silent"].Err)
-	if s := res["silent"]; s.Status == client.StatusOK || s.Err == "" {
+	if s := res["silent"]; s.Status == proto.StatusOK || s.Err == "" {
 		t.Errorf("silent host: %s %q; want unreachable or timeout with a reason", s.Status, s.Err)
 	}
 	if d := doneAt["silent"]; d > 15*time.Second {
 		t.Errorf("silent host took %v; want about the 3s connect timeout (sshd config says 5s)", d)
 	}
 	for _, hn := range f.Names() {
-		if res[hn].Status != client.StatusOK {
+		if res[hn].Status != proto.StatusOK {
 			t.Errorf("%s: %s %q", hn, res[hn].Status, res[hn].Err)
 		}
 		if doneAt[hn] > doneAt["silent"] && doneAt[hn] > 3*time.Second {
@@ -126,11 +127,11 @@ loop:
 	checkClientResults(t, res, hosts)
 	gone := res[hosts[1]]
 	t.Logf("host stopped mid-command: %s %q", gone.Status, gone.Err)
-	if gone.Status == client.StatusOK {
+	if gone.Status == proto.StatusOK {
 		t.Errorf("a host whose sshd and agent were killed reports ok")
 	}
 	for _, hn := range []string{hosts[0], hosts[2], hosts[3]} {
-		if res[hn].Status != client.StatusOK {
+		if res[hn].Status != proto.StatusOK {
 			t.Errorf("%s while another host went away: %s %q", hn, res[hn].Status, res[hn].Err)
 		}
 	}
@@ -140,7 +141,7 @@ loop:
 	var back *client.HostResult
 	ok := waitFor(60*time.Second, func() bool {
 		back = runOne(t, c, hosts[1:2], "echo back", time.Minute)[hosts[1]]
-		return back.Status == client.StatusOK
+		return back.Status == proto.StatusOK
 	})
 	if !ok {
 		t.Errorf("host did not come back within 60s: %s %q", back.Status, back.Err)
@@ -245,10 +246,10 @@ func TestSoak(t *testing.T) {
 				lost++ // failed by runOne
 				continue
 			}
-			if r.Status == client.StatusOK && string(r.Stdout) != want+"\n" {
+			if r.Status == proto.StatusOK && string(r.Stdout) != want+"\n" {
 				t.Errorf("command %d on %s: output %q; want %q", i, hn, r.Stdout, want)
 			}
-			if r.Status != client.StatusOK {
+			if r.Status != proto.StatusOK {
 				errs++
 				k := string(r.Status) + ": " + strings.ReplaceAll(r.Err, hn, "HOST")
 				if len(k) > 120 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 )
 
@@ -72,7 +73,7 @@ func TestHostSessionsReleased(t *testing.T) {
 	if !closed || !gone {
 		t.Errorf("an idle host session was kept: session closed %v, agent exited %v", closed, gone)
 	}
-	if r := runOne(t, c, []string{"h001"}, "echo again", 2*time.Minute)["h001"]; r.Status != client.StatusOK {
+	if r := runOne(t, c, []string{"h001"}, "echo again", 2*time.Minute)["h001"]; r.Status != proto.StatusOK {
 		t.Errorf("h001 after its idle session closed: %s %q", r.Status, r.Err)
 	}
 

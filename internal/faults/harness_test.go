@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"golang.org/x/sys/unix"
 )
@@ -391,7 +392,7 @@ func checkClientResults(t testing.TB, res map[string]*client.HostResult, hosts [
 		case r == nil:
 			nLost.Add(1)
 			t.Errorf("%s: no result", hn)
-		case r.Status != client.StatusOK && r.Status != client.StatusFailed && r.Err == "":
+		case r.Status != proto.StatusOK && r.Status != proto.StatusFailed && r.Err == "":
 			nLost.Add(1)
 			t.Errorf("%s: status %s without an error message", hn, r.Status)
 		}

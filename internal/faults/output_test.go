@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // runOne runs cmd on hosts through c and returns the results, failing t after limit.
@@ -44,7 +45,7 @@ func TestOutputExtremes(t *testing.T) {
 		res := runOne(t, c, hosts, "head -c "+size+" /dev/zero", 5*time.Minute)
 		for _, hn := range hosts {
 			r := res[hn]
-			if r.Status != client.StatusOK || !r.Truncated || len(r.Stdout) > 16<<20 || len(r.Stdout) < 1<<20 {
+			if r.Status != proto.StatusOK || !r.Truncated || len(r.Stdout) > 16<<20 || len(r.Stdout) < 1<<20 {
 				t.Errorf("%s: %s truncated=%v %d bytes kept, err %q; want ok, truncated, at most 16 MiB",
 					hn, r.Status, r.Truncated, len(r.Stdout), r.Err)
 			}
@@ -56,7 +57,7 @@ func TestOutputExtremes(t *testing.T) {
 		res := runOne(t, c, hosts, "head -c 10000000 /dev/zero | tr '\\0' x", 2*time.Minute)
 		for _, hn := range hosts {
 			r := res[hn]
-			if r.Status != client.StatusOK || len(r.Stdout) != 10000000 || r.Truncated ||
+			if r.Status != proto.StatusOK || len(r.Stdout) != 10000000 || r.Truncated ||
 				len(bytes.Trim(r.Stdout, "x")) != 0 {
 				t.Errorf("%s: %s, %d bytes, truncated=%v; want the whole 10,000,000-byte line", hn, r.Status, len(r.Stdout), r.Truncated)
 			}
@@ -96,7 +97,7 @@ func TestOutputExtremes(t *testing.T) {
 		res := runOne(t, c, hosts, "echo before; exec 1>&- 2>&-; sleep 1; exit 7", time.Minute)
 		for _, hn := range hosts {
 			r := res[hn]
-			if r.Status != client.StatusFailed || r.ExitCode != 7 || string(r.Stdout) != "before\n" {
+			if r.Status != proto.StatusFailed || r.ExitCode != 7 || string(r.Stdout) != "before\n" {
 				t.Errorf("%s: %s exit %d %q; want failed, exit 7, \"before\\n\"", hn, r.Status, r.ExitCode, r.Stdout)
 			}
 		}
@@ -113,7 +114,7 @@ func TestOutputExtremes(t *testing.T) {
 		took := time.Since(start)
 		for _, hn := range hosts {
 			r := res[hn]
-			if r.Status != client.StatusOK || !strings.HasPrefix(string(r.Stdout), "parent-done") {
+			if r.Status != proto.StatusOK || !strings.HasPrefix(string(r.Stdout), "parent-done") {
 				t.Errorf("%s: %s %q", hn, r.Status, r.Stdout)
 			}
 		}
@@ -147,7 +148,7 @@ func TestQueueLimits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	counts := map[client.Status]int{}
+	counts := map[proto.Status]int{}
 	for i, r := range res {
 		nCommands.Add(1)
 		nBadInputs.Add(1)
@@ -157,12 +158,12 @@ func TestQueueLimits(t *testing.T) {
 			continue
 		}
 		counts[r.Status]++
-		if r.Status == client.StatusRefused && !strings.Contains(strings.ToLower(r.Err), "busy") {
+		if r.Status == proto.StatusRefused && !strings.Contains(strings.ToLower(r.Err), "busy") {
 			t.Errorf("refused without saying busy: %q", r.Err)
 		}
 	}
 	t.Logf("%d commands at once on max_running=2 max_queued=2: %v", n, counts)
-	if counts[client.StatusOK] < 4 || counts[client.StatusRefused] == 0 || counts[client.StatusOK]+counts[client.StatusRefused] != n {
+	if counts[proto.StatusOK] < 4 || counts[proto.StatusRefused] == 0 || counts[proto.StatusOK]+counts[proto.StatusRefused] != n {
 		t.Errorf("outcomes %v; want at least 4 ok (2 running + 2 queued) and the rest refused as busy", counts)
 	}
 
@@ -196,7 +197,7 @@ func TestQueueLimits(t *testing.T) {
 	left := 0
 	waitFor(10*time.Second, func() bool { left = countProcs("sleep", nap); return left == 0 })
 	t.Logf("bounded fork bomb: %s %q, peak %d leaves, %d left after the timeout", b.Status, b.Err, peak, left)
-	if b.Status != client.StatusTimeout {
+	if b.Status != proto.StatusTimeout {
 		t.Errorf("fork bomb with a 3s timeout: %s %q; want timeout", b.Status, b.Err)
 	}
 	if left != 0 {
@@ -241,12 +242,12 @@ func TestDiskFull(t *testing.T) {
 	r := res["lab1"]
 	t.Logf("3 MB of output into a 1 MiB result disk: %s exit %d truncated=%v kept %d bytes err=%q",
 		r.Status, r.ExitCode, r.Truncated, len(r.Stdout), r.Err)
-	if r.Status == client.StatusOK && !r.Truncated && len(r.Stdout) != 3000000 {
+	if r.Status == proto.StatusOK && !r.Truncated && len(r.Stdout) != 3000000 {
 		t.Errorf("output silently cut to %d bytes: ok, not truncated, no error", len(r.Stdout))
 	}
 	// The agent still works once space is back.
 	res = runOne(t, c, []string{"lab1"}, "echo alive", time.Minute)
-	if r := res["lab1"]; r.Status != client.StatusOK || string(r.Stdout) != "alive\n" {
+	if r := res["lab1"]; r.Status != proto.StatusOK || string(r.Stdout) != "alive\n" {
 		t.Errorf("after the full disk: %s %q %q", r.Status, r.Stdout, r.Err)
 	}
 
@@ -265,7 +266,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("put: %v", err)
 	}
 	nCommands.Add(1)
-	if len(fr) != 1 || fr[0].Status == client.StatusOK || fr[0].Err == "" {
+	if len(fr) != 1 || fr[0].Status == proto.StatusOK || fr[0].Err == "" {
 		t.Errorf("put of 3 MiB into 1 MiB: %+v; want a clear error", fr)
 	} else {
 		t.Logf("put into a full disk: %s %q", fr[0].Status, fr[0].Err)

@@ -199,10 +199,31 @@ type RunEvent struct {
 	Result *HostResult `cbor:"6,keyasint,omitempty"`
 }
 
+// Status is how one host's part of a request ended: a run's command, a ping, info, time,
+// or a file copy. It travels as its string, and the same strings are the `status` of
+// `--json` output and the audit log (docs/json.md), so values are never renamed.
+type Status string
+
+// The statuses. ok and failed say the command ran; the others say it did not run, or
+// did not run to its end, and come with an Err.
+const (
+	StatusOK          Status = "ok"          // the command ran and exited 0 (or the ping, info, time or copy worked)
+	StatusFailed      Status = "failed"      // the command ran and exited non-zero, or a signal killed it
+	StatusTimeout     Status = "timeout"     // the command ran past its timeout and was stopped
+	StatusCancelled   Status = "cancelled"   // the client cancelled the request (Ctrl-C)
+	StatusUnreachable Status = "unreachable" // the host could not be reached: network, connection refused, connect timeout, authentication, host key
+	StatusRefused     Status = "refused"     // the agent refused the command: its queue was full
+	StatusError       Status = "error"       // anything else: the agent could not be installed, broke the protocol, was lost or reported an error
+	StatusSkipped     Status = "skipped"     // not started: a rollout stopped first (--max-fail, a failed canary)
+)
+
+// Statuses lists every Status, in the order above: the order summaries show them in.
+var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusUnreachable, StatusRefused, StatusError, StatusSkipped}
+
 // HostResult is one host's outcome for a run (see client.HostResult).
 type HostResult struct {
 	Host      string `cbor:"1,keyasint"`
-	Status    string `cbor:"2,keyasint"`
+	Status    Status `cbor:"2,keyasint"`
 	ExitCode  int    `cbor:"3,keyasint,omitempty"`
 	Signal    string `cbor:"4,keyasint,omitempty"`
 	PID       int    `cbor:"5,keyasint,omitempty"`
@@ -237,7 +258,7 @@ type HostsRequest struct {
 type PingResult struct {
 	Host   string `cbor:"1,keyasint"`
 	RTT    int64  `cbor:"2,keyasint,omitempty"` // ns
-	Status string `cbor:"3,keyasint"`
+	Status Status `cbor:"3,keyasint"`
 	Err    string `cbor:"4,keyasint,omitempty"`
 }
 
@@ -249,7 +270,7 @@ type PingResults struct {
 // InfoResult describes one host (see client.InfoResult).
 type InfoResult struct {
 	Host         string     `cbor:"1,keyasint"`
-	Status       string     `cbor:"2,keyasint"`
+	Status       Status     `cbor:"2,keyasint"`
 	Err          string     `cbor:"3,keyasint,omitempty"`
 	Hostname     string     `cbor:"4,keyasint,omitempty"`
 	OS           string     `cbor:"5,keyasint,omitempty"`
@@ -273,7 +294,7 @@ type InfoResults struct {
 // TimeResult is one host's clock offset from the daemon's.
 type TimeResult struct {
 	Host   string `cbor:"1,keyasint"`
-	Status string `cbor:"2,keyasint"`
+	Status Status `cbor:"2,keyasint"`
 	Err    string `cbor:"3,keyasint,omitempty"`
 	Offset int64  `cbor:"4,keyasint,omitempty"` // ns, host minus daemon
 	RTT    int64  `cbor:"5,keyasint,omitempty"` // ns
@@ -308,7 +329,7 @@ type GetRequest struct {
 // FileResult is one host's outcome for put or get.
 type FileResult struct {
 	Host   string `cbor:"1,keyasint"`
-	Status string `cbor:"2,keyasint"`
+	Status Status `cbor:"2,keyasint"`
 	Err    string `cbor:"3,keyasint,omitempty"`
 	Bytes  int64  `cbor:"4,keyasint,omitempty"`
 	Path   string `cbor:"5,keyasint,omitempty"`

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // benchResults returns 1,000 results of ~1 KiB each: 900 hosts share one of 5
@@ -20,9 +22,9 @@ func benchResults() []Result {
 		host := fmt.Sprintf("rack%d-node%03d", i/100, i%100)
 		switch {
 		case i%50 == 7:
-			rs = append(rs, Result{Host: host, Status: StatusUnreachable, Err: "dial tcp: lookup " + host + ": no such host"})
+			rs = append(rs, Result{Host: host, Status: proto.StatusUnreachable, Err: "dial tcp: lookup " + host + ": no such host"})
 		case i%12 == 5:
-			rs = append(rs, Result{Host: host, Status: StatusFailed, ExitCode: 1,
+			rs = append(rs, Result{Host: host, Status: proto.StatusFailed, ExitCode: 1,
 				Stdout: []byte(common[0] + host), Stderr: []byte("df: /mnt: stale file handle\n")})
 		default:
 			rs = append(rs, ok(host, common[i%5]))

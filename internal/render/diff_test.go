@@ -7,15 +7,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 func TestWriteDiffs(t *testing.T) {
-	ok := func(host, out string) Result { return Result{Host: host, Status: StatusOK, Stdout: []byte(out)} }
+	ok := func(host, out string) Result { return Result{Host: host, Status: proto.StatusOK, Stdout: []byte(out)} }
 	results := []Result{
 		ok("web1", "a\nb\nc\n"), ok("web2", "a\nb\nc\n"), ok("web3", "a\nb\nc\n"),
 		ok("web4", "a\nB\nc\n"),
 		ok("web5", "a\nb\nc\nd"),
-		{Host: "web6", Status: StatusUnreachable, Err: "connection refused"},
+		{Host: "web6", Status: proto.StatusUnreachable, Err: "connection refused"},
 	}
 	var b bytes.Buffer
 	if err := WriteDiffs(&b, Groups(results), "", Options{}); err != nil {
@@ -70,8 +72,8 @@ func TestDiffPatches(t *testing.T) {
 	}
 	base := long.String()
 	other := strings.Replace(strings.Replace(base, "xxx\n", "yyy\n", 3), "xxxxxx\n", "", 2) + "tail"
-	results := []Result{{Host: "h1", Status: StatusOK, Stdout: []byte(base)}, {Host: "h2", Status: StatusOK, Stdout: []byte(base)},
-		{Host: "h3", Status: StatusFailed, ExitCode: 1, Stdout: []byte(other)}}
+	results := []Result{{Host: "h1", Status: proto.StatusOK, Stdout: []byte(base)}, {Host: "h2", Status: proto.StatusOK, Stdout: []byte(base)},
+		{Host: "h3", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte(other)}}
 	var b bytes.Buffer
 	if err := WriteDiffs(&b, Groups(results), "", Options{}); err != nil {
 		t.Fatal(err)

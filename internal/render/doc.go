@@ -4,6 +4,6 @@
 //
 // Everything here is a pure function or a small printer over an io.Writer. Other
 // packages convert their results to the Result and Event types of this package;
-// render imports nothing of shoal but hostlist, so it can be tested with plain
-// values and golden files.
+// render imports nothing of shoal but hostlist and proto (for the host statuses,
+// which are the wire's), so it can be tested with plain values and golden files.
 package render

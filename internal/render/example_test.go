@@ -4,17 +4,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
 func ExampleGather() {
 	var results []render.Result
 	for _, h := range []string{"web01", "web02", "web04", "web03"} {
-		results = append(results, render.Result{Host: h, Status: render.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")})
+		results = append(results, render.Result{Host: h, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")})
 	}
 	results = append(results,
-		render.Result{Host: "web05", Status: render.StatusFailed, ExitCode: 1, Stdout: []byte("Wed Nov 25 22:19:03 UTC 2026\n"), Stderr: []byte("date: clock skew\n")},
-		render.Result{Host: "web06", Status: render.StatusUnreachable, Err: "web06: dial tcp: connect: connection refused"},
+		render.Result{Host: "web05", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("Wed Nov 25 22:19:03 UTC 2026\n"), Stderr: []byte("date: clock skew\n")},
+		render.Result{Host: "web06", Status: proto.StatusUnreachable, Err: "web06: dial tcp: connect: connection refused"},
 	)
 	render.Gather(os.Stdout, results, render.Options{})
 	render.WriteSummary(os.Stdout, render.Summarize(results, 1234*time.Millisecond), render.Options{})
@@ -43,7 +44,7 @@ func ExampleStream() {
 	s.Event(render.Event{Type: render.EventStdout, Host: "web01", Data: []byte("load: 3.2\n")})
 	s.Event(render.Event{Type: render.EventStdout, Host: "db1", Data: []byte("5\n")})
 	s.Event(render.Event{Type: render.EventStderr, Host: "web01", Data: []byte("high load\n")})
-	s.Event(render.Event{Type: render.EventEnd, Host: "web01", Result: render.Result{Host: "web01", Status: render.StatusFailed, ExitCode: 2}})
+	s.Event(render.Event{Type: render.EventEnd, Host: "web01", Result: render.Result{Host: "web01", Status: proto.StatusFailed, ExitCode: 2}})
 	// Output:
 	// web01 | load: 3.2
 	// db1   | load: 0.15

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // FuzzStreamChunks checks that cutting output into chunks anywhere prints the
@@ -27,7 +29,7 @@ func FuzzStreamChunks(f *testing.F) {
 				for _, c := range chunks {
 					p.Event(Event{Type: EventStdout, Host: "h", Data: c})
 				}
-				p.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: StatusOK}})
+				p.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 				return b.String()
 			}
 			whole := run(data)
@@ -47,12 +49,12 @@ func FuzzGroups(f *testing.F) {
 		se := strings.Split(errs, "\n")
 		var rs []Result
 		for i, o := range so {
-			r := Result{Host: "h" + itoa(i), Status: StatusOK, Stdout: []byte(o)}
+			r := Result{Host: "h" + itoa(i), Status: proto.StatusOK, Stdout: []byte(o)}
 			if len(se) > 0 {
 				r.Stderr = []byte(se[i%len(se)])
 			}
 			if len(o) > 0 && o[0]%3 == 0 {
-				r.Status, r.ExitCode = StatusFailed, int(o[0])
+				r.Status, r.ExitCode = proto.StatusFailed, int(o[0])
 			}
 			rs = append(rs, r)
 		}
@@ -80,7 +82,7 @@ func FuzzGroups(f *testing.F) {
 			t.Fatal(err)
 		}
 		// The caps cut lines and whole outputs anywhere, in text and binary output alike.
-		whole := []Result{{Host: "w", Status: StatusOK, Stdout: []byte(outs), Stderr: []byte(errs)}}
+		whole := []Result{{Host: "w", Status: proto.StatusOK, Stdout: []byte(outs), Stderr: []byte(errs)}}
 		for _, c := range [][2]int{{2, 7}, {1, 1}, {0, 3}, {3, 0}} {
 			if err := Gather(&bytes.Buffer{}, whole, Options{MaxLines: c[0], MaxBytes: c[1], MoreHint: "h"}); err != nil {
 				t.Fatal(err)

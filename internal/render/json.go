@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // TimeFormat is how JSON output writes times: RFC 3339 in UTC with all nine
@@ -17,20 +19,20 @@ const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 // JSONResult is the JSON object written for one host's result. Its schema is
 // documented in docs/json.md; fields are never renamed or removed.
 type JSONResult struct {
-	Host       string   `json:"host"`
-	Status     Status   `json:"status"`
-	ExitCode   *int     `json:"exit_code"`
-	Signal     *string  `json:"signal"`
-	PID        *int     `json:"pid"`
-	Stdout     *string  `json:"stdout,omitempty"`
-	StdoutB64  []byte   `json:"stdout_b64,omitempty"`
-	Stderr     *string  `json:"stderr,omitempty"`
-	StderrB64  []byte   `json:"stderr_b64,omitempty"`
-	StartedAt  *string  `json:"started_at"`
-	EndedAt    *string  `json:"ended_at"`
-	DurationMS *float64 `json:"duration_ms"`
-	Error      *string  `json:"error"`
-	Truncated  bool     `json:"truncated"`
+	Host       string       `json:"host"`
+	Status     proto.Status `json:"status"`
+	ExitCode   *int         `json:"exit_code"`
+	Signal     *string      `json:"signal"`
+	PID        *int         `json:"pid"`
+	Stdout     *string      `json:"stdout,omitempty"`
+	StdoutB64  []byte       `json:"stdout_b64,omitempty"`
+	Stderr     *string      `json:"stderr,omitempty"`
+	StderrB64  []byte       `json:"stderr_b64,omitempty"`
+	StartedAt  *string      `json:"started_at"`
+	EndedAt    *string      `json:"ended_at"`
+	DurationMS *float64     `json:"duration_ms"`
+	Error      *string      `json:"error"`
+	Truncated  bool         `json:"truncated"`
 }
 
 // JSONEvent is the JSON object written for one event in the event form
@@ -45,29 +47,29 @@ type JSONEvent struct {
 	Data    *string   `json:"data,omitempty"`
 	DataB64 []byte    `json:"data_b64,omitempty"`
 
-	Status     Status   `json:"status,omitempty"`
-	ExitCode   *int     `json:"exit_code,omitempty"`
-	Signal     *string  `json:"signal,omitempty"`
-	StartedAt  *string  `json:"started_at,omitempty"`
-	EndedAt    *string  `json:"ended_at,omitempty"`
-	DurationMS *float64 `json:"duration_ms,omitempty"`
-	Error      *string  `json:"error,omitempty"`
-	Truncated  bool     `json:"truncated,omitempty"`
+	Status     proto.Status `json:"status,omitempty"`
+	ExitCode   *int         `json:"exit_code,omitempty"`
+	Signal     *string      `json:"signal,omitempty"`
+	StartedAt  *string      `json:"started_at,omitempty"`
+	EndedAt    *string      `json:"ended_at,omitempty"`
+	DurationMS *float64     `json:"duration_ms,omitempty"`
+	Error      *string      `json:"error,omitempty"`
+	Truncated  bool         `json:"truncated,omitempty"`
 }
 
 // jsonResultMeta is JSONResult without the output, for "end" events; every
 // key is always present, null when unknown.
 type jsonResultMeta struct {
-	Host       string   `json:"host"`
-	Status     Status   `json:"status"`
-	ExitCode   *int     `json:"exit_code"`
-	Signal     *string  `json:"signal"`
-	PID        *int     `json:"pid"`
-	StartedAt  *string  `json:"started_at"`
-	EndedAt    *string  `json:"ended_at"`
-	DurationMS *float64 `json:"duration_ms"`
-	Error      *string  `json:"error"`
-	Truncated  bool     `json:"truncated"`
+	Host       string       `json:"host"`
+	Status     proto.Status `json:"status"`
+	ExitCode   *int         `json:"exit_code"`
+	Signal     *string      `json:"signal"`
+	PID        *int         `json:"pid"`
+	StartedAt  *string      `json:"started_at"`
+	EndedAt    *string      `json:"ended_at"`
+	DurationMS *float64     `json:"duration_ms"`
+	Error      *string      `json:"error"`
+	Truncated  bool         `json:"truncated"`
 }
 
 // jsonEnd is the "end" event object.
@@ -97,7 +99,7 @@ func NewJSONResult(r Result) JSONResult {
 		Truncated:  r.Truncated,
 	}
 	if j.Status == "" {
-		j.Status = StatusError
+		j.Status = proto.StatusError
 	}
 	if r.hasExitCode() {
 		code := r.ExitCode

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // decodeLines decodes JSON lines strictly: each line one object.
@@ -34,12 +36,12 @@ func decodeLines[T any](t *testing.T, data []byte) []T {
 
 func jsonResults() []Result {
 	return []Result{
-		{Host: "web01", Status: StatusOK, PID: 4242, Stdout: []byte("<b>&\n"), Stderr: nil,
+		{Host: "web01", Status: proto.StatusOK, PID: 4242, Stdout: []byte("<b>&\n"), Stderr: nil,
 			Started: t0, Ended: t0.Add(1234567 * time.Nanosecond)},
-		{Host: "web02", Status: StatusFailed, ExitCode: 2, PID: 4243, Stdout: []byte("\xff\xfebinary"), Stderr: []byte("oops\n"),
+		{Host: "web02", Status: proto.StatusFailed, ExitCode: 2, PID: 4243, Stdout: []byte("\xff\xfebinary"), Stderr: []byte("oops\n"),
 			Started: t0, Ended: t0.Add(2 * time.Second), Truncated: true},
-		{Host: "web03", Status: StatusTimeout, Signal: "KILL", PID: 4244, Started: t0, Ended: t0.Add(10 * time.Second), Err: "timed out after 10s"},
-		{Host: "web04", Status: StatusUnreachable, Err: "web04: dial tcp: connection refused"},
+		{Host: "web03", Status: proto.StatusTimeout, Signal: "KILL", PID: 4244, Started: t0, Ended: t0.Add(10 * time.Second), Err: "timed out after 10s"},
+		{Host: "web04", Status: proto.StatusUnreachable, Err: "web04: dial tcp: connection refused"},
 	}
 }
 
@@ -174,7 +176,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // holding every host's output in one buffer first.
 func TestWriteJSONPerObject(t *testing.T) {
 	big := strings.Repeat("y\n", 1<<16)
-	rs := []Result{{Host: "a", Status: StatusOK, Stdout: []byte(big)}, {Host: "b", Status: StatusOK, Stdout: []byte(big)}, {Host: "c", Status: StatusOK}}
+	rs := []Result{{Host: "a", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "b", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "c", Status: proto.StatusOK}}
 	var w countWriter
 	if err := WriteJSON(&w, rs); err != nil {
 		t.Fatal(err)
@@ -188,7 +190,7 @@ func TestWriteJSONPerObject(t *testing.T) {
 func TestGatherWritesAsItGoes(t *testing.T) {
 	var rs []Result
 	for i := range 4 {
-		rs = append(rs, Result{Host: "h" + strconv.Itoa(i), Status: StatusOK, Stdout: []byte(strings.Repeat(strconv.Itoa(i)+"\n", 1<<16))})
+		rs = append(rs, Result{Host: "h" + strconv.Itoa(i), Status: proto.StatusOK, Stdout: []byte(strings.Repeat(strconv.Itoa(i)+"\n", 1<<16))})
 	}
 	var w countWriter
 	if err := Gather(&w, rs, Options{}); err != nil {

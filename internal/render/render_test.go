@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -38,7 +40,7 @@ var t0 = time.Date(2026, 11, 25, 22, 17, 50, 123456789, time.UTC)
 
 // ok returns a result that exited 0 with stdout out.
 func ok(host, out string) Result {
-	return Result{Host: host, Status: StatusOK, PID: 1000, Stdout: []byte(out),
+	return Result{Host: host, Status: proto.StatusOK, PID: 1000, Stdout: []byte(out),
 		Started: t0, Ended: t0.Add(250 * time.Millisecond)}
 }
 
@@ -75,62 +77,62 @@ func TestGatherGolden(t *testing.T) {
 		}(), Options{}},
 		{"gather_no_majority", append(results(hosts("a", 1, 2), "x\n"), results(hosts("b", 1, 2), "y\n")...), Options{}},
 		{"gather_stderr", []Result{
-			{Host: "db1", Status: StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
-			{Host: "db2", Status: StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
+			{Host: "db1", Status: proto.StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
+			{Host: "db2", Status: proto.StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
 			ok("db3", "partial\n"),
 		}, Options{}},
 		{"gather_exit_codes", []Result{
-			{Host: "n1", Status: StatusFailed, ExitCode: 1},
-			{Host: "n2", Status: StatusFailed, ExitCode: 3},
-			{Host: "n3", Status: StatusFailed, Signal: "KILL"},
-			{Host: "n4", Status: StatusTimeout, Signal: "SIGTERM", Stdout: []byte("started\n")},
-			{Host: "n5", Status: StatusCancelled, Stdout: []byte("started\n")},
-			{Host: "n6", Status: StatusFailed, ExitCode: 1},
+			{Host: "n1", Status: proto.StatusFailed, ExitCode: 1},
+			{Host: "n2", Status: proto.StatusFailed, ExitCode: 3},
+			{Host: "n3", Status: proto.StatusFailed, Signal: "KILL"},
+			{Host: "n4", Status: proto.StatusTimeout, Signal: "SIGTERM", Stdout: []byte("started\n")},
+			{Host: "n5", Status: proto.StatusCancelled, Stdout: []byte("started\n")},
+			{Host: "n6", Status: proto.StatusFailed, ExitCode: 1},
 			ok("n7", ""),
 		}, Options{}},
 		{"gather_unreachable", append(results(hosts("web", 1, 4), "up\n"),
-			Result{Host: "web05", Status: StatusUnreachable, Err: "web05: dial tcp 10.0.0.5:22: connect: no route to host"},
-			Result{Host: "web06", Status: StatusUnreachable, Err: "dial tcp: lookup web06: no such host"},
-			Result{Host: "web07", Status: StatusUnreachable, Err: "dial tcp: lookup web07: no such host"},
-			Result{Host: "web08", Status: StatusRefused, Err: "agent busy: queue full"},
-			Result{Host: "web09", Status: StatusError},
+			Result{Host: "web05", Status: proto.StatusUnreachable, Err: "web05: dial tcp 10.0.0.5:22: connect: no route to host"},
+			Result{Host: "web06", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web06: no such host"},
+			Result{Host: "web07", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web07: no such host"},
+			Result{Host: "web08", Status: proto.StatusRefused, Err: "agent busy: queue full"},
+			Result{Host: "web09", Status: proto.StatusError},
 		), Options{}},
 		{"gather_empty", append(results(hosts("h", 1, 3), ""), ok("h04", "\n"), ok("h05", "no newline")), Options{}},
 		{"gather_binary", []Result{
 			ok("bin1", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
 			ok("bin2", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
-			{Host: "bin3", Status: StatusOK, Stderr: []byte("\x1b[31mraw\xc3\x28\n")},
+			{Host: "bin3", Status: proto.StatusOK, Stderr: []byte("\x1b[31mraw\xc3\x28\n")},
 		}, Options{}},
 		{"gather_truncated", []Result{
-			{Host: "log1", Status: StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
-			{Host: "log2", Status: StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
-			{Host: "log3", Status: StatusOK, Stdout: []byte("line 1\nline 2\n")},
+			{Host: "log1", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
+			{Host: "log2", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
+			{Host: "log3", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n")},
 		}, Options{}},
 		{"gather_color", append(results(hosts("web", 1, 3), "same\n"),
-			Result{Host: "web04", Status: StatusFailed, ExitCode: 1, Stderr: []byte("boom\n")},
-			Result{Host: "web05", Status: StatusUnreachable, Err: "connection refused"},
+			Result{Host: "web04", Status: proto.StatusFailed, ExitCode: 1, Stderr: []byte("boom\n")},
+			Result{Host: "web05", Status: proto.StatusUnreachable, Err: "connection refused"},
 		), Options{Color: true}},
 		{"gather_nothing", nil, Options{}},
 		// The host's name inside an error chain is dropped where it starts a part (the header
 		// names the hosts), and put back for a group of one.
 		{"gather_errors", []Result{
-			{Host: "h008", Status: StatusUnreachable, Err: "h008: refused: h008: connecting to 127.77.0.9:2222: connection refused"},
-			{Host: "h010", Status: StatusUnreachable, Err: "h010: refused: h010: connecting to 127.77.0.11:2222: connection refused"},
-			{Host: "h1", Status: StatusUnreachable, Err: "h1: connect: h1: dial tcp: lookup h1: no such host"},
-			{Host: "h2", Status: StatusUnreachable, Err: "h2: connect: h2: dial tcp: lookup h2: no such host"},
-			{Host: "h3", Status: StatusUnreachable, Err: "connect: dial tcp: lookup h3: no such host"},
+			{Host: "h008", Status: proto.StatusUnreachable, Err: "h008: refused: h008: connecting to 127.77.0.9:2222: connection refused"},
+			{Host: "h010", Status: proto.StatusUnreachable, Err: "h010: refused: h010: connecting to 127.77.0.11:2222: connection refused"},
+			{Host: "h1", Status: proto.StatusUnreachable, Err: "h1: connect: h1: dial tcp: lookup h1: no such host"},
+			{Host: "h2", Status: proto.StatusUnreachable, Err: "h2: connect: h2: dial tcp: lookup h2: no such host"},
+			{Host: "h3", Status: proto.StatusUnreachable, Err: "connect: dial tcp: lookup h3: no such host"},
 		}, Options{}},
 		{"gather_max_lines", []Result{
-			{Host: "y1", Status: StatusCancelled, Stdout: []byte(strings.Repeat("y\n", 5000)), Stderr: []byte("e1\ne2\ne3\ne4\ne5 no newline")},
-			{Host: "y2", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\n")},
-			{Host: "y3", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\n")},
-			{Host: "y4", Status: StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\nfive")},
+			{Host: "y1", Status: proto.StatusCancelled, Stdout: []byte(strings.Repeat("y\n", 5000)), Stderr: []byte("e1\ne2\ne3\ne4\ne5 no newline")},
+			{Host: "y2", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\n")},
+			{Host: "y3", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\n")},
+			{Host: "y4", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\nfive")},
 		}, Options{MaxLines: 3, MoreHint: "shoal last > FILE writes them all"}},
 		{"gather_max_bytes", []Result{
-			{Host: "b1", Status: StatusOK, Stdout: []byte(strings.Repeat("y", 100) + "\nnext\n")},
-			{Host: "b2", Status: StatusOK, Stdout: []byte("0123456789\n0123456789\n0123456789\n0123456789\n")},
-			{Host: "b3", Status: StatusOK, Stdout: []byte(strings.Repeat("é", 40))},
-			{Host: "b4", Status: StatusOK, Stdout: []byte("0123456789\n" + strings.Repeat("z", 100) + "\n")},
+			{Host: "b1", Status: proto.StatusOK, Stdout: []byte(strings.Repeat("y", 100) + "\nnext\n")},
+			{Host: "b2", Status: proto.StatusOK, Stdout: []byte("0123456789\n0123456789\n0123456789\n0123456789\n")},
+			{Host: "b3", Status: proto.StatusOK, Stdout: []byte(strings.Repeat("é", 40))},
+			{Host: "b4", Status: proto.StatusOK, Stdout: []byte("0123456789\n" + strings.Repeat("z", 100) + "\n")},
 		}, Options{MaxBytes: 15, MoreHint: "more elsewhere"}},
 	}
 	for _, tt := range tests {
@@ -146,7 +148,7 @@ func TestGatherGolden(t *testing.T) {
 
 func TestGroups(t *testing.T) {
 	rs := results(append(hosts("web", 1, 17), hosts("web", 19, 20)...), "a\n")
-	rs = append(rs, ok("web18", "b\n"), Result{Host: "web21", Status: StatusUnreachable, Err: "x"})
+	rs = append(rs, ok("web18", "b\n"), Result{Host: "web21", Status: proto.StatusUnreachable, Err: "x"})
 	// Shuffle deterministically: grouping must not depend on input order.
 	for i := range rs {
 		j := (i * 7) % len(rs)
@@ -178,11 +180,11 @@ func TestGroupsTieOrder(t *testing.T) {
 
 func TestGroupsKeyFields(t *testing.T) {
 	// Each pair differs in one field that must split the group.
-	base := Result{Host: "a", Status: StatusFailed, ExitCode: 1, Stdout: []byte("o"), Stderr: []byte("e")}
+	base := Result{Host: "a", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("o"), Stderr: []byte("e")}
 	mods := map[string]func(*Result){
 		"exit":      func(r *Result) { r.ExitCode = 2 },
 		"signal":    func(r *Result) { r.Signal = "KILL" },
-		"status":    func(r *Result) { r.Status = StatusTimeout },
+		"status":    func(r *Result) { r.Status = proto.StatusTimeout },
 		"stdout":    func(r *Result) { r.Stdout = []byte("o2") },
 		"stderr":    func(r *Result) { r.Stderr = []byte("e2") },
 		"boundary":  func(r *Result) { r.Stdout, r.Stderr = []byte("oe"), nil },
@@ -198,8 +200,8 @@ func TestGroupsKeyFields(t *testing.T) {
 		}
 	}
 	// The host name in an error message does not split hosts failing alike.
-	u1 := Result{Host: "web1", Status: StatusUnreachable, Err: "web1: lookup web1: no such host"}
-	u2 := Result{Host: "web2", Status: StatusUnreachable, Err: "lookup web2: no such host"}
+	u1 := Result{Host: "web1", Status: proto.StatusUnreachable, Err: "web1: lookup web1: no such host"}
+	u2 := Result{Host: "web2", Status: proto.StatusUnreachable, Err: "lookup web2: no such host"}
 	if gs := Groups([]Result{u1, u2}); len(gs) != 1 || gs[0].Err != "lookup <host>: no such host" {
 		t.Errorf("Groups(unreachable) = %+v; want one group with the host masked", gs)
 	}

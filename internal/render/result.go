@@ -3,21 +3,8 @@ package render
 import (
 	"strings"
 	"time"
-)
 
-// Status is how one host's run of one command ended.
-type Status string
-
-// The statuses, as they appear in text and JSON output.
-const (
-	StatusOK          Status = "ok"          // the command exited 0
-	StatusFailed      Status = "failed"      // the command exited non-zero or was killed by a signal
-	StatusTimeout     Status = "timeout"     // the command ran past its timeout and was stopped
-	StatusCancelled   Status = "cancelled"   // the user cancelled the command (Ctrl-C)
-	StatusUnreachable Status = "unreachable" // the host could not be reached
-	StatusRefused     Status = "refused"     // the agent refused the command (queue full) or the connection was refused
-	StatusError       Status = "error"       // anything else that kept the command from running or reporting
-	StatusSkipped     Status = "skipped"     // not started: a rollout stopped first (--max-fail, a failed canary)
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Result is one host's outcome of one command, as the renderer needs it.
@@ -26,7 +13,7 @@ const (
 // in every other case the JSON form reports exit_code as null.
 type Result struct {
 	Host      string
-	Status    Status
+	Status    proto.Status
 	ExitCode  int
 	Signal    string // signal that ended the command, e.g. "SIGKILL" or "KILL"; empty if none
 	PID       int    // remote process id; 0 when the command never started
@@ -57,14 +44,14 @@ type Options struct {
 
 // hasExitCode reports whether r.ExitCode is a real exit status.
 func (r *Result) hasExitCode() bool {
-	return (r.Status == StatusOK || r.Status == StatusFailed) && r.Signal == ""
+	return (r.Status == proto.StatusOK || r.Status == proto.StatusFailed) && r.Signal == ""
 }
 
 // ran reports whether the command is known to have run on the host, so its
 // output (even empty) is worth showing.
 func (r *Result) ran() bool {
 	switch r.Status {
-	case StatusUnreachable, StatusRefused, StatusError:
+	case proto.StatusUnreachable, proto.StatusRefused, proto.StatusError:
 		return len(r.Stdout) > 0 || len(r.Stderr) > 0 || r.PID != 0
 	}
 	return true
@@ -154,19 +141,19 @@ func isNameByte(c byte) bool {
 func outcome(r *Result) string {
 	sig := signalName(r.Signal)
 	switch r.Status {
-	case StatusOK:
+	case proto.StatusOK:
 		return ""
-	case StatusFailed:
+	case proto.StatusFailed:
 		if sig != "" {
 			return "killed by " + sig
 		}
 		return "exit " + itoa(r.ExitCode)
-	case StatusTimeout:
+	case proto.StatusTimeout:
 		if sig != "" {
 			return "timed out (" + sig + ")"
 		}
 		return "timed out"
-	case StatusCancelled:
+	case proto.StatusCancelled:
 		if sig != "" {
 			return "cancelled (" + sig + ")"
 		}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 func streamEvents() []Event {
@@ -17,11 +19,11 @@ func streamEvents() []Event {
 		{Type: EventStdout, Host: "web01", Data: []byte("world\n")},
 		{Type: EventStderr, Host: "db1", Data: []byte("warning: disk\n")},
 		{Type: EventStdout, Host: "web01", Data: []byte("bin\xff\x00\n")},
-		{Type: EventEnd, Host: "web01", Result: Result{Host: "web01", Status: StatusOK}},
+		{Type: EventEnd, Host: "web01", Result: Result{Host: "web01", Status: proto.StatusOK}},
 		{Type: EventStderr, Host: "db1", Data: []byte("no newline")},
-		{Type: EventEnd, Host: "db1", Result: Result{Host: "db1", Status: StatusFailed, ExitCode: 3}},
-		{Type: EventEnd, Host: "loadbalancer", Result: Result{Host: "loadbalancer", Status: StatusUnreachable, Err: "loadbalancer: connection refused"}},
-		{Type: EventEnd, Host: "web02", Result: Result{Host: "web02", Status: StatusTimeout, Signal: "TERM", Truncated: true}},
+		{Type: EventEnd, Host: "db1", Result: Result{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
+		{Type: EventEnd, Host: "loadbalancer", Result: Result{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
+		{Type: EventEnd, Host: "web02", Result: Result{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
 	}
 }
 
@@ -53,7 +55,7 @@ func TestStreamChunking(t *testing.T) {
 		for _, c := range chunks {
 			s.Event(Event{Type: EventStdout, Host: "h", Data: []byte(c)})
 		}
-		s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: StatusOK}})
+		s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 		return b.String()
 	}
 	want := render([]string{out})
@@ -73,7 +75,7 @@ func TestStreamLongLine(t *testing.T) {
 	if got, want := strings.Count(b.String(), "\n"), 2; got != want {
 		t.Errorf("lines printed before the end = %d; want %d", got, want)
 	}
-	s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: StatusOK}})
+	s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 	if got, want := strings.Count(b.String(), "x"), 2*maxPartial+10; got != want {
 		t.Errorf("bytes printed = %d; want %d", got, want)
 	}

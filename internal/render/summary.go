@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Summary counts a command's results by status.
@@ -16,26 +17,26 @@ type Summary struct {
 	Total int
 	Wall  time.Duration
 	// Hosts maps each status to its hosts, in natural order.
-	Hosts map[Status][]string
+	Hosts map[proto.Status][]string
 	// Failures splits the failed hosts by how they failed ("exit 1",
 	// "killed by SIGSEGV"), each list in natural order.
 	Failures map[string][]string
 }
 
 // summaryOrder is the order in which classes appear in the summary line.
-var summaryOrder = []Status{StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusUnreachable, StatusRefused, StatusError, StatusSkipped}
+var summaryOrder = proto.Statuses
 
 // Summarize counts results; wall is the command's wall-clock time.
 func Summarize(results []Result, wall time.Duration) Summary {
-	s := Summary{Total: len(results), Wall: wall, Hosts: map[Status][]string{}, Failures: map[string][]string{}}
+	s := Summary{Total: len(results), Wall: wall, Hosts: map[proto.Status][]string{}, Failures: map[string][]string{}}
 	for i := range results {
 		r := &results[i]
 		st := r.Status
 		if st == "" {
-			st = StatusError
+			st = proto.StatusError
 		}
 		s.Hosts[st] = append(s.Hosts[st], r.Host)
-		if st == StatusFailed {
+		if st == proto.StatusFailed {
 			o := outcome(r)
 			s.Failures[o] = append(s.Failures[o], r.Host)
 		}
@@ -51,7 +52,7 @@ func Summarize(results []Result, wall time.Duration) Summary {
 
 // OK reports whether every host ran the command and exited 0.
 func (s Summary) OK() bool {
-	return len(s.Hosts[StatusOK]) == s.Total
+	return len(s.Hosts[proto.StatusOK]) == s.Total
 }
 
 // WriteSummary writes the summary: one line of counts, then for each class
@@ -68,14 +69,14 @@ func WriteSummary(w io.Writer, s Summary, opt Options) error {
 	}
 	b.WriteString(itoa(s.Total) + " " + hosts + " in " + FormatDuration(s.Wall) + ": ")
 	var parts []string
-	var classes []Status
+	var classes []proto.Status
 	for _, st := range s.classes() {
 		n := len(s.Hosts[st])
 		part := itoa(n) + " " + string(st)
 		switch {
-		case st == StatusOK && n == s.Total:
+		case st == proto.StatusOK && n == s.Total:
 			part = opt.paint(sgrBold, part)
-		case st != StatusOK:
+		case st != proto.StatusOK:
 			part = opt.paint(sgrRed, part)
 			classes = append(classes, st)
 		}
@@ -93,7 +94,7 @@ func WriteSummary(w io.Writer, s Summary, opt Options) error {
 	for _, st := range classes {
 		b.WriteString("  " + string(st) + ":" + strings.Repeat(" ", width-len(st)+1))
 		b.WriteString(opt.paint(sgrBold, hostlist.Fold(s.Hosts[st])))
-		if st == StatusFailed && len(s.Failures) > 0 {
+		if st == proto.StatusFailed && len(s.Failures) > 0 {
 			b.WriteString(" (" + s.failureList() + ")")
 		}
 		b.WriteByte('\n')
@@ -104,14 +105,14 @@ func WriteSummary(w io.Writer, s Summary, opt Options) error {
 
 // classes returns the statuses present, in summary order; ok is always there
 // when any host ran, and statuses outside the known set come last.
-func (s Summary) classes() []Status {
-	var out []Status
+func (s Summary) classes() []proto.Status {
+	var out []proto.Status
 	for _, st := range summaryOrder {
-		if len(s.Hosts[st]) > 0 || st == StatusOK && s.Total > 0 {
+		if len(s.Hosts[st]) > 0 || st == proto.StatusOK && s.Total > 0 {
 			out = append(out, st)
 		}
 	}
-	var other []Status
+	var other []proto.Status
 	for st := range s.Hosts {
 		if !slices.Contains(summaryOrder, st) {
 			other = append(other, st)

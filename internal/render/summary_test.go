@@ -4,21 +4,23 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 func TestSummaryGolden(t *testing.T) {
 	allOK := results(hosts("web", 1, 20), "x\n")
 	mixed := append(results(hosts("web", 1, 16), "x\n"),
-		Result{Host: "web17", Status: StatusFailed, ExitCode: 2},
-		Result{Host: "web18", Status: StatusFailed, ExitCode: 1},
-		Result{Host: "web19", Status: StatusFailed, ExitCode: 1},
-		Result{Host: "web20", Status: StatusFailed, Signal: "SEGV"},
-		Result{Host: "db1", Status: StatusTimeout},
-		Result{Host: "db2", Status: StatusCancelled},
-		Result{Host: "db3", Status: StatusUnreachable},
-		Result{Host: "db4", Status: StatusUnreachable},
-		Result{Host: "db5", Status: StatusRefused},
-		Result{Host: "db6", Status: StatusError},
+		Result{Host: "web17", Status: proto.StatusFailed, ExitCode: 2},
+		Result{Host: "web18", Status: proto.StatusFailed, ExitCode: 1},
+		Result{Host: "web19", Status: proto.StatusFailed, ExitCode: 1},
+		Result{Host: "web20", Status: proto.StatusFailed, Signal: "SEGV"},
+		Result{Host: "db1", Status: proto.StatusTimeout},
+		Result{Host: "db2", Status: proto.StatusCancelled},
+		Result{Host: "db3", Status: proto.StatusUnreachable},
+		Result{Host: "db4", Status: proto.StatusUnreachable},
+		Result{Host: "db5", Status: proto.StatusRefused},
+		Result{Host: "db6", Status: proto.StatusError},
 		Result{Host: "db7", Status: "weird"},
 	)
 	tests := []struct {
