@@ -20,8 +20,8 @@ import (
 type Session interface {
 	// Run starts req.Command on every host of req.Hosts and returns at once.
 	// Events arrive on the Run's channel as hosts answer; it is closed after the
-	// last host's EventDone. Cancelling ctx (or calling Run.Cancel) kills the
-	// remote process groups; every host still gets an EventDone (status cancelled).
+	// last host's proto.EventDone. Cancelling ctx (or calling Run.Cancel) kills the
+	// remote process groups; every host still gets an proto.EventDone (status cancelled).
 	Run(ctx context.Context, req RunRequest) (*Run, error)
 	// Ping checks each host's agent and reports its round trip.
 	Ping(ctx context.Context, hosts []string) ([]PingResult, error)
@@ -83,26 +83,14 @@ type RunRequest struct {
 	PTY *proto.PTY
 }
 
-// EventKind says what an Event carries.
-type EventKind int
-
-// The kinds of Event, in the order a host produces them.
-const (
-	EventState  EventKind = iota + 1 // host session state changed (State: connecting, installing, ready, …)
-	EventStart                       // the command started (PID)
-	EventStdout                      // a chunk of stdout (Data)
-	EventStderr                      // a chunk of stderr (Data)
-	EventDone                        // the host finished (Result); its last event
-)
-
 // Event is one thing that happened on one host during a Run.
 type Event struct {
 	Host   string
-	Kind   EventKind
-	State  string      // EventState
-	PID    int         // EventStart
-	Data   []byte      // EventStdout, EventStderr
-	Result *HostResult // EventDone
+	Kind   proto.EventKind
+	State  string      // proto.EventState
+	PID    int         // proto.EventStart
+	Data   []byte      // proto.EventStdout, proto.EventStderr
+	Result *HostResult // proto.EventDone
 }
 
 // HostResult is one host's complete result for one command.

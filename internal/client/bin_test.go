@@ -203,7 +203,7 @@ func TestDaemonKilledIsRestarted(t *testing.T) {
 	}
 	n := 0
 	for ev := range r.Events {
-		if ev.Kind == client.EventDone {
+		if ev.Kind == proto.EventDone {
 			n++
 			if ev.Result.Status != proto.StatusOK || string(ev.Result.Stdout) != "hi\n" {
 				t.Errorf("%s: %+v", ev.Host, ev.Result)
@@ -262,7 +262,7 @@ func BenchmarkWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
+					if ev.Kind == proto.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}

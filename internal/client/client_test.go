@@ -61,7 +61,7 @@ func TestConnectionLostMidRun(t *testing.T) {
 	}
 	done := map[string]*client.HostResult{}
 	for ev := range r.Events {
-		if ev.Kind == client.EventDone {
+		if ev.Kind == proto.EventDone {
 			done[ev.Host] = ev.Result
 		}
 	}
@@ -118,7 +118,7 @@ func TestOutputReplacedOnRedelivery(t *testing.T) {
 	}
 	var res *client.HostResult
 	for ev := range r.Events {
-		if ev.Kind == client.EventDone {
+		if ev.Kind == proto.EventDone {
 			res = ev.Result
 		}
 	}

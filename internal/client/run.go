@@ -142,7 +142,7 @@ func (rs *runState) eventLocked(e *proto.RunEvent) {
 	if rs.finished || rs.done[e.Host] {
 		return
 	}
-	ev := Event{Host: e.Host, Kind: EventKind(e.Kind), State: e.State, PID: e.PID, Data: e.Data}
+	ev := Event{Host: e.Host, Kind: e.Kind, State: e.State, PID: e.PID, Data: e.Data}
 	switch e.Kind {
 	case proto.EventStdout, proto.EventStderr:
 		if rs.cancelled.Load() {
@@ -180,7 +180,7 @@ func (rs *runState) pushLocked(ev Event) {
 }
 
 // failLocked ends the run with err: before it was accepted, Run returns err;
-// after, every host not yet done gets an EventDone with proto.StatusError.
+// after, every host not yet done gets an proto.EventDone with proto.StatusError.
 func (rs *runState) failLocked(err error) {
 	if rs.answerLocked(err) {
 		rs.finished = true
@@ -208,7 +208,7 @@ func (rs *runState) finishLocked(err error) {
 		rs.done[h] = true
 		hr := &HostResult{Host: h, Status: proto.StatusError, Err: err.Error(), Ended: now,
 			Stdout: rs.stdout[h], Stderr: rs.stderr[h]}
-		rs.pushLocked(Event{Host: h, Kind: EventDone, Result: hr})
+		rs.pushLocked(Event{Host: h, Kind: proto.EventDone, Result: hr})
 	}
 	rs.finished = true
 	select {
@@ -228,7 +228,7 @@ func (rs *runState) pump() {
 		fin := rs.finished
 		rs.mu.Unlock()
 		for _, ev := range q {
-			if (ev.Kind == EventStdout || ev.Kind == EventStderr) && rs.cancelled.Load() {
+			if (ev.Kind == proto.EventStdout || ev.Kind == proto.EventStderr) && rs.cancelled.Load() {
 				continue
 			}
 			select {

@@ -404,14 +404,14 @@ func (s floodSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 	go func() {
 		defer s.wg.Done()
 		defer close(ch)
-		ch <- client.Event{Host: "n1", Kind: client.EventStart, PID: 7}
-		ch <- client.Event{Host: "n1", Kind: client.EventStdout, Data: []byte("before\n")}
+		ch <- client.Event{Host: "n1", Kind: proto.EventStart, PID: 7}
+		ch <- client.Event{Host: "n1", Kind: proto.EventStdout, Data: []byte("before\n")}
 		close(s.ready)
 		<-cancel
 		for range 3 {
-			ch <- client.Event{Host: "n1", Kind: client.EventStdout, Data: []byte("after\n")}
+			ch <- client.Event{Host: "n1", Kind: proto.EventStdout, Data: []byte("after\n")}
 		}
-		ch <- client.Event{Host: "n1", Kind: client.EventDone, Result: &client.HostResult{Host: "n1", Status: proto.StatusCancelled, Signal: "KILL", PID: 7}}
+		ch <- client.Event{Host: "n1", Kind: proto.EventDone, Result: &client.HostResult{Host: "n1", Status: proto.StatusCancelled, Signal: "KILL", PID: 7}}
 	}()
 	return run, nil
 }

@@ -228,28 +228,28 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				}
 			}
 			switch e.Kind {
-			case client.EventStart:
+			case proto.EventStart:
 				if !st.started && !st.done {
 					st.started = true
 					counts.Running++
 				}
 				out.PIDs[e.Host] = e.PID
-				note(emit(render.Event{Type: render.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
-			case client.EventStdout:
+				note(emit(render.Event{Kind: proto.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
+			case proto.EventStdout:
 				st.keep(&st.stdout, e.Data)
 				if out.Interrupted && stream != nil {
 					held += len(e.Data)
 					break
 				}
-				note(emit(render.Event{Type: render.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
-			case client.EventStderr:
+				note(emit(render.Event{Kind: proto.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
+			case proto.EventStderr:
 				st.keep(&st.stderr, e.Data)
 				if out.Interrupted && stream != nil {
 					held += len(e.Data)
 					break
 				}
-				note(emit(render.Event{Type: render.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
-			case client.EventDone:
+				note(emit(render.Event{Kind: proto.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
+			case proto.EventDone:
 				if st.done || e.Result == nil {
 					break
 				}
@@ -281,7 +281,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 					counts.Failed++
 				}
 				note(v.writeHostFiles(toRender(r)))
-				note(emit(render.Event{Type: render.EventEnd, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
+				note(emit(render.Event{Kind: proto.EventDone, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
 			}
 		case <-interrupt:
 			if out.Interrupted {

@@ -86,18 +86,18 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 			res, block := f.behave(h, req.Command)
 			res.Host = h
 			if res.Status != proto.StatusUnreachable {
-				ch <- client.Event{Host: h, Kind: client.EventStart, PID: 1000 + i}
+				ch <- client.Event{Host: h, Kind: proto.EventStart, PID: 1000 + i}
 			}
 			if block {
 				blocked = append(blocked, res)
 				continue
 			}
 			if len(res.Stdout) > 0 {
-				ch <- client.Event{Host: h, Kind: client.EventStdout, Data: res.Stdout}
+				ch <- client.Event{Host: h, Kind: proto.EventStdout, Data: res.Stdout}
 			}
 			r := res
 			r.Started, r.Ended = started, time.Now()
-			ch <- client.Event{Host: h, Kind: client.EventDone, Result: &r}
+			ch <- client.Event{Host: h, Kind: proto.EventDone, Result: &r}
 			results = append(results, r)
 		}
 		f.started <- struct{}{}
@@ -110,7 +110,7 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 			}
 			for _, res := range blocked {
 				r := client.HostResult{Host: res.Host, Status: proto.StatusCancelled, Signal: "KILL", PID: res.PID}
-				ch <- client.Event{Host: res.Host, Kind: client.EventDone, Result: &r}
+				ch <- client.Event{Host: res.Host, Kind: proto.EventDone, Result: &r}
 				results = append(results, r)
 			}
 		}

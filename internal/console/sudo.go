@@ -110,7 +110,7 @@ func (su *Sudo) check(ctx context.Context, sess client.Session, req *client.RunR
 	}
 	var out []string
 	for ev := range run.Events {
-		if ev.Kind == client.EventDone && ev.Result != nil && ev.Result.Sudo == reason {
+		if ev.Kind == proto.EventDone && ev.Result != nil && ev.Result.Sudo == reason {
 			out = append(out, ev.Host)
 		}
 	}

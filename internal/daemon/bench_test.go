@@ -46,7 +46,7 @@ func BenchmarkWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
+					if ev.Kind == proto.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}
@@ -98,7 +98,7 @@ func BenchmarkRouting(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
+					if ev.Kind == proto.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}
@@ -139,7 +139,7 @@ func BenchmarkFleetWarmDate(b *testing.B) {
 					b.Fatal(err)
 				}
 				for ev := range r.Events {
-					if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
+					if ev.Kind == proto.EventDone && ev.Result.Status != proto.StatusOK {
 						b.Fatalf("%s: %+v", ev.Host, ev.Result)
 					}
 				}

@@ -28,7 +28,7 @@ func TestCancelFloodStopsOutput(t *testing.T) {
 	done := map[string]*client.HostResult{}
 	for ev := range r.Events {
 		switch ev.Kind {
-		case client.EventStdout, client.EventStderr:
+		case proto.EventStdout, proto.EventStderr:
 			if cancelled {
 				after += int64(len(ev.Data))
 			} else {
@@ -38,7 +38,7 @@ func TestCancelFloodStopsOutput(t *testing.T) {
 				cancelled = true
 				r.Cancel()
 			}
-		case client.EventDone:
+		case proto.EventDone:
 			done[ev.Host] = ev.Result
 		}
 	}

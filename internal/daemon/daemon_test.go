@@ -139,7 +139,7 @@ func collect(t *testing.T, r *client.Run) (events []client.Event, done map[strin
 				return events, done
 			}
 			events = append(events, ev)
-			if ev.Kind == client.EventDone {
+			if ev.Kind == proto.EventDone {
 				if done[ev.Host] != nil {
 					t.Errorf("host %s got two done events", ev.Host)
 				}
@@ -199,7 +199,7 @@ func TestTwoClientsOverlappingHosts(t *testing.T) {
 				t.Errorf("%s run %d: results for %v; want %v", word, i, got, hosts)
 			}
 			for _, ev := range events {
-				if ev.Kind == client.EventStdout && string(ev.Data) != fmt.Sprintf("%s-%d\n", word, i) {
+				if ev.Kind == proto.EventStdout && string(ev.Data) != fmt.Sprintf("%s-%d\n", word, i) {
 					t.Errorf("%s run %d: got output %q from %s, not ours", word, i, ev.Data, ev.Host)
 				}
 			}
@@ -242,7 +242,7 @@ func TestDisconnectKillsRemoteWork(t *testing.T) {
 	}
 	pids := map[string]int{}
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			pids[ev.Host] = ev.PID
 		}
 		if len(pids) == 2 {
@@ -279,11 +279,11 @@ func TestCancel(t *testing.T) {
 	var pid int
 	var res *client.HostResult
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			pid = ev.PID
 			cancel()
 		}
-		if ev.Kind == client.EventDone {
+		if ev.Kind == proto.EventDone {
 			res = ev.Result
 		}
 	}
@@ -657,14 +657,14 @@ func TestStopKeepsRunningCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			break
 		}
 	}
 	d.stop()
 	var res *client.HostResult
 	for ev := range r.Events {
-		if ev.Kind == client.EventDone {
+		if ev.Kind == proto.EventDone {
 			res = ev.Result
 		}
 	}
@@ -855,7 +855,7 @@ func TestResultKeptAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			break
 		}
 	}

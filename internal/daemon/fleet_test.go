@@ -80,7 +80,7 @@ func TestFleet(t *testing.T) {
 	}
 	pids := map[string]int{}
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			pids[ev.Host] = ev.PID
 		}
 		if len(pids) == len(names) {

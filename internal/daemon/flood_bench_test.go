@@ -43,7 +43,7 @@ func BenchmarkFloodMemory(b *testing.B) {
 		}
 		for ev := range r.Events {
 			streamed += int64(len(ev.Data))
-			if ev.Kind == client.EventDone && ev.Result.Status != proto.StatusOK {
+			if ev.Kind == proto.EventDone && ev.Result.Status != proto.StatusOK {
 				b.Fatalf("%s: %+v", ev.Host, ev.Result)
 			}
 		}

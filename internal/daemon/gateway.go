@@ -371,19 +371,19 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		if !ok || done[i] {
 			continue
 		}
-		e := proto.RunEvent{Host: ev.Host}
+		e := proto.RunEvent{Host: ev.Host, Kind: ev.Kind}
 		switch ev.Kind {
-		case client.EventState:
-			e.Kind, e.State = proto.EventState, ev.State
-		case client.EventStart:
-			e.Kind, e.PID = proto.EventStart, ev.PID
-		case client.EventStdout:
-			e.Kind, e.Data = proto.EventStdout, ev.Data
+		case proto.EventState:
+			e.State = ev.State
+		case proto.EventStart:
+			e.PID = ev.PID
+		case proto.EventStdout:
+			e.Data = ev.Data
 			outLen[i] += len(ev.Data)
-		case client.EventStderr:
-			e.Kind, e.Data = proto.EventStderr, ev.Data
+		case proto.EventStderr:
+			e.Data = ev.Data
 			errLen[i] += len(ev.Data)
-		case client.EventDone:
+		case proto.EventDone:
 			hr := wireResult(ev.Result)
 			hr.Host = ev.Host
 			if cerr := gc.Err(); cerr != nil && ev.Result.Status == proto.StatusError && ev.Result.Err == cerr.Error() {

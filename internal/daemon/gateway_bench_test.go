@@ -55,7 +55,7 @@ func BenchmarkGatewayTree(b *testing.B) {
 		}
 		got := 0
 		for ev := range r.Events {
-			if ev.Kind == client.EventDone {
+			if ev.Kind == proto.EventDone {
 				got++
 				if ev.Result.Status != proto.StatusOK {
 					b.Fatalf("%s: %+v", ev.Host, ev.Result)

@@ -255,7 +255,7 @@ func TestGateways(t *testing.T) {
 		pids := map[string]int{}
 		for ev := range r.Events {
 			var pid int
-			if ev.Kind == client.EventStdout && strings.HasPrefix(string(ev.Data), "pid=") {
+			if ev.Kind == proto.EventStdout && strings.HasPrefix(string(ev.Data), "pid=") {
 				fmt.Sscanf(string(ev.Data), "pid=%d", &pid)
 				pids[ev.Host] = pid
 			}
@@ -460,7 +460,7 @@ func TestGateways(t *testing.T) {
 		}
 		started := map[string]bool{}
 		for ev := range r.Events {
-			if ev.Kind == client.EventStart {
+			if ev.Kind == proto.EventStart {
 				started[ev.Host] = true
 			}
 			if len(started) == 4 {
@@ -471,7 +471,7 @@ func TestGateways(t *testing.T) {
 		gw1.ln.kill()
 		lost := 0
 		for ev := range r.Events {
-			if ev.Kind != client.EventDone {
+			if ev.Kind != proto.EventDone {
 				continue
 			}
 			if ev.Host != "g1a" && ev.Host != "c1" {
@@ -656,7 +656,7 @@ func TestGatewayHangs(t *testing.T) {
 	}
 	started := 0
 	for ev := range r.Events {
-		if ev.Kind == client.EventStart {
+		if ev.Kind == proto.EventStart {
 			if started++; started == 2 {
 				break
 			}
@@ -664,7 +664,7 @@ func TestGatewayHangs(t *testing.T) {
 	}
 	proxy.freeze()
 	for ev := range r.Events {
-		if ev.Kind != client.EventDone {
+		if ev.Kind != proto.EventDone {
 			continue
 		}
 		if ev.Host != "z" || ev.Result.Status != proto.StatusUnreachable || !strings.Contains(ev.Result.Err, "no answer") {

@@ -69,7 +69,7 @@ func BenchmarkFleetIdleMemory(b *testing.B) {
 		}
 		ok := 0
 		for ev := range r.Events {
-			if ev.Kind == client.EventDone {
+			if ev.Kind == proto.EventDone {
 				if ev.Result.Status != proto.StatusOK {
 					b.Fatalf("%s: %+v", ev.Host, ev.Result)
 				}

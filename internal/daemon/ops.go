@@ -255,31 +255,19 @@ func (c *clientConn) runHostOnce(ctx context.Context, id, runID uint64, who audi
 	}
 	if err == nil {
 		r, err = hs.Exec(ctx, req, func(ev hostsess.Event) {
-			if ev.Kind == "started" || (ev.Kind == "state" && ev.State == hostsess.StateReady) {
+			if ev.Kind == proto.EventStart || (ev.Kind == proto.EventState && ev.State == hostsess.StateReady) {
 				release()
 			}
-			e := proto.RunEvent{Host: host}
-			switch ev.Kind {
-			case "state":
-				e.Kind, e.State = proto.EventState, string(ev.State)
-			case "started":
-				e.Kind, e.PID = proto.EventStart, ev.PID
+			if ev.Kind == proto.EventStart {
 				s.runStarted(runID, host, ev.RequestID)
-			case "stdout", "stderr":
-				if ctx.Err() != nil {
-					// Cancelled: the client wants the results now, not the
-					// output still queued for it.
-					cut = true
-					return
-				}
-				e.Kind, e.Data = proto.EventStdout, ev.Data
-				if ev.Kind == "stderr" {
-					e.Kind = proto.EventStderr
-				}
-			default:
+			}
+			if (ev.Kind == proto.EventStdout || ev.Kind == proto.EventStderr) && ctx.Err() != nil {
+				// Cancelled: the client wants the results now, not the
+				// output still queued for it.
+				cut = true
 				return
 			}
-			c.send(id, proto.TypeRunEvent, &e)
+			c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: host, Kind: ev.Kind, State: string(ev.State), PID: ev.PID, Data: ev.Data})
 		})
 	}
 	release()

@@ -81,7 +81,7 @@ func TestAgentFaults(t *testing.T) {
 		select {
 		case ev := <-run.Events:
 			early = append(early, ev)
-			if ev.Kind == client.EventStart {
+			if ev.Kind == proto.EventStart {
 				started[ev.Host] = ev.PID
 			}
 		case <-deadline:

@@ -86,7 +86,7 @@ loop:
 			if !ok {
 				break loop
 			}
-			if ev.Kind == client.EventDone {
+			if ev.Kind == proto.EventDone {
 				doneAt[ev.Host] = time.Since(start)
 				res[ev.Host] = ev.Result
 			}

@@ -371,7 +371,7 @@ func collect(t testing.TB, r *client.Run, limit time.Duration) map[string]*clien
 			if !ok {
 				return out
 			}
-			if ev.Kind == client.EventDone {
+			if ev.Kind == proto.EventDone {
 				out[ev.Host] = ev.Result
 			}
 		case <-timer.C:

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/transport"
 	"github.com/shoal-sh/shoal/internal/transport/local"
@@ -160,7 +161,7 @@ func TestAgentExecAndFiles(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		_, err := s.Exec(ctx, ExecRequest{Command: "sleep 1000"}, func(ev Event) {
-			if ev.Kind == "started" {
+			if ev.Kind == proto.EventStart {
 				close(started)
 			}
 		})
@@ -181,7 +182,7 @@ func TestAgentCancelKillsProcessGroup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var pids []int
 	res, err := s.Exec(ctx, ExecRequest{Command: `sleep 1000 & echo $!; sleep 1000 & echo $!; wait`}, func(ev Event) {
-		if ev.Kind != "stdout" {
+		if ev.Kind != proto.EventStdout {
 			return
 		}
 		for _, f := range strings.Fields(string(ev.Data)) {
@@ -257,7 +258,7 @@ func TestAgentKilledMidCommand(t *testing.T) {
 	})
 	var cmdPID int
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "sleep 1000"}, func(ev Event) {
-		if ev.Kind == "started" {
+		if ev.Kind == proto.EventStart {
 			cmdPID = ev.PID
 			rt.conn(0).Kill()
 		}
@@ -280,7 +281,7 @@ func TestAgentResultAfterCut(t *testing.T) {
 	})
 	cut := false
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "echo before; sleep 0.5; echo after"}, func(ev Event) {
-		if ev.Kind == "stdout" && !cut {
+		if ev.Kind == proto.EventStdout && !cut {
 			cut = true
 			rt.conn(0).Close() // the connection is cut; the agent finishes the command
 		}
@@ -300,7 +301,7 @@ func TestAgentOrphanAfterDaemonRestart(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		s1.Exec(context.Background(), ExecRequest{Command: "sleep 0.2; echo kept"}, func(ev Event) {
-			if ev.Kind == "started" {
+			if ev.Kind == proto.EventStart {
 				close(started)
 			}
 		})

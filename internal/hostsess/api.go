@@ -116,12 +116,14 @@ type ExecRequest struct {
 	PTY    *proto.PTY
 }
 
-// Event is streamed during Exec: Kind is "state", "started", "stdout", "stderr".
+// Event is one thing that happened during Exec, for the caller to pass on: a proto.RunEvent
+// without the host (a session has one) and with the session's own State. Kind is
+// proto.EventState, EventStart, EventStdout or EventStderr; Exec's return is the end.
 type Event struct {
-	Kind      string
+	Kind      proto.EventKind
 	State     State
 	PID       int
-	RequestID uint64 // "started": the agent's id of the command, under which it keeps the result
+	RequestID uint64 // proto.EventStart: the agent's id of the command, under which it keeps the result
 	Data      []byte
 }
 

@@ -63,7 +63,7 @@ func (x *execRun) handle(it item) (done bool, err error) {
 		return false, nil
 	case it.t == 0:
 		if it.state != "" {
-			x.emit(Event{Kind: "state", State: it.state})
+			x.emit(Event{Kind: proto.EventState, State: it.state})
 		}
 		return false, nil
 	}
@@ -75,7 +75,7 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			return false, nil
 		}
 		x.res.PID = b.PID
-		x.emit(Event{Kind: "started", PID: b.PID, RequestID: x.cl.id})
+		x.emit(Event{Kind: proto.EventStart, PID: b.PID, RequestID: x.cl.id})
 	case *proto.Output:
 		st := b.Stream
 		if st != proto.Stdout && st != proto.Stderr {
@@ -105,11 +105,11 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			x.keep -= int64(len(kept))
 		}
 		x.res.Dropped += int64(len(data) - len(kept))
-		kind := "stdout"
+		kind := proto.EventStdout
 		if st == proto.Stdout {
 			x.res.Stdout = append(x.res.Stdout, kept...)
 		} else {
-			kind = "stderr"
+			kind = proto.EventStderr
 			x.res.Stderr = append(x.res.Stderr, kept...)
 		}
 		x.emit(Event{Kind: kind, Data: data})
@@ -230,7 +230,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 func (x *execRun) drainStates() {
 	for _, it := range x.cl.take() {
 		if it.t == 0 && it.state != "" {
-			x.emit(Event{Kind: "state", State: it.state})
+			x.emit(Event{Kind: proto.EventState, State: it.state})
 		}
 	}
 }

@@ -107,12 +107,12 @@ func TestExecRoundTrip(t *testing.T) {
 	var events []string
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "hello"}, func(ev Event) {
 		switch ev.Kind {
-		case "state":
+		case proto.EventState:
 			events = append(events, "state:"+string(ev.State))
-		case "started":
+		case proto.EventStart:
 			events = append(events, "started")
 		default:
-			events = append(events, ev.Kind+":"+string(ev.Data))
+			events = append(events, ev.Kind.String()+":"+string(ev.Data))
 		}
 	})
 	if err != nil {
@@ -421,7 +421,7 @@ func TestResultRedeliveredAfterCut(t *testing.T) {
 	})
 	var out bytes.Buffer
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, func(ev Event) {
-		if ev.Kind == "stdout" {
+		if ev.Kind == proto.EventStdout {
 			out.Write(ev.Data)
 		}
 	})
@@ -463,7 +463,7 @@ func TestCancelKillsThroughAgent(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := errors.New("user pressed ctrl-c")
 	res, err := s.Exec(ctx, ExecRequest{Command: "sleep 1000"}, func(ev Event) {
-		if ev.Kind == "started" {
+		if ev.Kind == proto.EventStart {
 			cancel(stop)
 		}
 	})
@@ -502,7 +502,7 @@ func TestCancelKillsThroughSideWhenAgentIsMute(t *testing.T) {
 	s, _ := newFakeSession(t, ft, func(o *Options) { o.KillWait = 10 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := s.Exec(ctx, ExecRequest{Command: "sleep 1000"}, func(ev Event) {
-		if ev.Kind == "started" {
+		if ev.Kind == proto.EventStart {
 			cancel()
 		}
 	})
@@ -603,7 +603,7 @@ func TestCloseFailsCallsAndLeaksNothing(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, func(ev Event) {
-			if ev.Kind == "started" {
+			if ev.Kind == proto.EventStart {
 				close(started)
 			}
 		})

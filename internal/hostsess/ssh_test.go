@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
@@ -118,7 +119,7 @@ func testSSHExecCancelAndCut(t *testing.T, f *shoaltest.Fleet, tr transport.Tran
 	cctx, cancel := context.WithCancel(ctx)
 	var pids []int
 	res, err = s.Exec(cctx, ExecRequest{Command: `sleep 1000 & echo $!; wait`}, func(ev Event) {
-		if ev.Kind == "stdout" {
+		if ev.Kind == proto.EventStdout {
 			if p, err := strconv.Atoi(strings.TrimSpace(string(ev.Data))); err == nil {
 				pids = append(pids, p)
 				cancel()
@@ -137,7 +138,7 @@ func testSSHExecCancelAndCut(t *testing.T, f *shoaltest.Fleet, tr transport.Tran
 	reapOrphan(t, agent)
 	cut := false
 	res, err = s.Exec(ctx, ExecRequest{Command: "echo before; sleep 1; echo after"}, func(ev Event) {
-		if ev.Kind == "stdout" && !cut {
+		if ev.Kind == proto.EventStdout && !cut {
 			cut = true
 			cutSSH(t, agent)
 		}

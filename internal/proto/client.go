@@ -1,5 +1,7 @@
 package proto
 
+import "fmt"
+
 // Client↔daemon messages (wire values 64–127). The spec is in doc.go.
 
 // ClientVersion is the version of the client↔daemon message set. It is checked in
@@ -177,14 +179,27 @@ type RunAccepted struct {
 	RunID uint64 `cbor:"1,keyasint"`
 }
 
-// Run event kinds (RunEvent.Kind); the values match client.EventKind.
+// EventKind says what a RunEvent carries. It travels as its number: values are never
+// reordered or reused.
+type EventKind uint8
+
+// The kinds of run event, in the order a host produces them.
 const (
-	EventState  uint8 = 1
-	EventStart  uint8 = 2
-	EventStdout uint8 = 3
-	EventStderr uint8 = 4
-	EventDone   uint8 = 5
+	EventState  EventKind = 1 // the host session's state changed (State: connecting, installing, ready, …)
+	EventStart  EventKind = 2 // the command started (PID)
+	EventStdout EventKind = 3 // a chunk of stdout (Data)
+	EventStderr EventKind = 4 // a chunk of stderr (Data)
+	EventDone   EventKind = 5 // the host finished (Result); its last event
 )
+
+var eventKindNames = [...]string{EventState: "state", EventStart: "start", EventStdout: "stdout", EventStderr: "stderr", EventDone: "done"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
 
 // RunEvent is one thing that happened on one host of a run. The done event's Result
 // carries Stdout and Stderr only when they differ from what the host's stdout and stderr
@@ -192,7 +207,7 @@ const (
 // the streamed bytes.
 type RunEvent struct {
 	Host   string      `cbor:"1,keyasint"`
-	Kind   uint8       `cbor:"2,keyasint"`
+	Kind   EventKind   `cbor:"2,keyasint"`
 	State  string      `cbor:"3,keyasint,omitempty"`
 	PID    int         `cbor:"4,keyasint,omitempty"`
 	Data   []byte      `cbor:"5,keyasint,omitempty"`

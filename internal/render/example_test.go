@@ -40,11 +40,11 @@ func ExampleGather() {
 
 func ExampleStream() {
 	s := render.NewStream(os.Stdout, []string{"web01", "db1"}, nil, render.Options{})
-	s.Event(render.Event{Type: render.EventStdout, Host: "db1", Data: []byte("load: 0.1")})
-	s.Event(render.Event{Type: render.EventStdout, Host: "web01", Data: []byte("load: 3.2\n")})
-	s.Event(render.Event{Type: render.EventStdout, Host: "db1", Data: []byte("5\n")})
-	s.Event(render.Event{Type: render.EventStderr, Host: "web01", Data: []byte("high load\n")})
-	s.Event(render.Event{Type: render.EventEnd, Host: "web01", Result: render.Result{Host: "web01", Status: proto.StatusFailed, ExitCode: 2}})
+	s.Event(render.Event{Kind: proto.EventStdout, Host: "db1", Data: []byte("load: 0.1")})
+	s.Event(render.Event{Kind: proto.EventStdout, Host: "web01", Data: []byte("load: 3.2\n")})
+	s.Event(render.Event{Kind: proto.EventStdout, Host: "db1", Data: []byte("5\n")})
+	s.Event(render.Event{Kind: proto.EventStderr, Host: "web01", Data: []byte("high load\n")})
+	s.Event(render.Event{Kind: proto.EventDone, Host: "web01", Result: render.Result{Host: "web01", Status: proto.StatusFailed, ExitCode: 2}})
 	// Output:
 	// web01 | load: 3.2
 	// db1   | load: 0.15

@@ -27,9 +27,9 @@ func FuzzStreamChunks(f *testing.F) {
 				var b bytes.Buffer
 				p := newPrinter(&b)
 				for _, c := range chunks {
-					p.Event(Event{Type: EventStdout, Host: "h", Data: c})
+					p.Event(Event{Kind: proto.EventStdout, Host: "h", Data: c})
 				}
-				p.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+				p.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 				return b.String()
 			}
 			whole := run(data)
@@ -125,7 +125,7 @@ func TestRemoteControlSequences(t *testing.T) {
 		}
 		var sb bytes.Buffer
 		s := NewStream(&sb, []string{"h"}, nil, opt)
-		s.Event(Event{Type: EventStdout, Host: "h", Data: []byte(out)})
+		s.Event(Event{Kind: proto.EventStdout, Host: "h", Data: []byte(out)})
 		prefix := "h | "
 		if tt.color {
 			prefix = hostColor("h") + "h" + sgrReset + " | "

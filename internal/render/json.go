@@ -40,12 +40,12 @@ type JSONResult struct {
 // JSONResult except stdout and stderr, null when unknown; other events omit
 // the fields they do not use.
 type JSONEvent struct {
-	Type    EventType `json:"type"`
-	Host    string    `json:"host"`
-	Time    *string   `json:"time"`
-	PID     *int      `json:"pid,omitempty"`
-	Data    *string   `json:"data,omitempty"`
-	DataB64 []byte    `json:"data_b64,omitempty"`
+	Type    string  `json:"type"` // start, stdout, stderr or end (see jsonType)
+	Host    string  `json:"host"`
+	Time    *string `json:"time"`
+	PID     *int    `json:"pid,omitempty"`
+	Data    *string `json:"data,omitempty"`
+	DataB64 []byte  `json:"data_b64,omitempty"`
 
 	Status     proto.Status `json:"status,omitempty"`
 	ExitCode   *int         `json:"exit_code,omitempty"`
@@ -74,8 +74,8 @@ type jsonResultMeta struct {
 
 // jsonEnd is the "end" event object.
 type jsonEnd struct {
-	Type EventType `json:"type"`
-	Time *string   `json:"time"`
+	Type string  `json:"type"`
+	Time *string `json:"time"`
 	jsonResultMeta
 }
 
@@ -166,34 +166,34 @@ func (s *JSONStream) Event(e Event) error {
 			encErr = err
 		}
 	}
-	base := JSONEvent{Type: e.Type, Host: e.Host, Time: optTime(e.Time)}
+	base := JSONEvent{Type: jsonType(e.Kind), Host: e.Host, Time: optTime(e.Time)}
 	output := func(stderr bool, line []byte) {
 		j := base
-		j.Type = EventStdout
+		j.Type = jsonType(proto.EventStdout)
 		if stderr {
-			j.Type = EventStderr
+			j.Type = jsonType(proto.EventStderr)
 		}
 		j.Data, j.DataB64 = textOrBytes(line)
 		put(j)
 	}
-	switch e.Type {
-	case EventStart:
+	switch e.Kind {
+	case proto.EventStart:
 		j := base
 		j.PID = optInt(e.PID)
 		put(j)
-	case EventStdout, EventStderr:
-		stderr := e.Type == EventStderr
+	case proto.EventStdout, proto.EventStderr:
+		stderr := e.Kind == proto.EventStderr
 		s.lines.feed(e.Host, stderr, e.Data, func(line []byte, nl bool) {
 			if nl {
 				line = append(line[:len(line):len(line)], '\n') // copy: line is not ours
 			}
 			output(stderr, line)
 		})
-	case EventEnd:
+	case proto.EventDone:
 		s.lines.flush(e.Host, output)
 		r := NewJSONResult(e.Result)
 		r.Host = e.Host
-		if err := enc.Encode(jsonEnd{Type: EventEnd, Time: base.Time, jsonResultMeta: r.meta()}); err != nil && encErr == nil {
+		if err := enc.Encode(jsonEnd{Type: base.Type, Time: base.Time, jsonResultMeta: r.meta()}); err != nil && encErr == nil {
 			encErr = err
 		}
 	default:
@@ -207,6 +207,15 @@ func (s *JSONStream) Event(e Event) error {
 	}
 	_, err := s.w.Write(s.buf.Bytes())
 	return err
+}
+
+// jsonType is the `type` key of an event of kind k in the JSON event form (docs/json.md): the
+// kind's name, except that a host's last event is "end".
+func jsonType(k proto.EventKind) string {
+	if k == proto.EventDone {
+		return "end"
+	}
+	return k.String()
 }
 
 // textOrBytes returns b as a string when it is valid UTF-8, else as raw bytes

@@ -7,29 +7,20 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-)
 
-// EventType says what an Event reports.
-type EventType string
-
-// The event types, as they appear in the JSON event form.
-const (
-	EventStart  EventType = "start"  // the command started on the host (PID known)
-	EventStdout EventType = "stdout" // a chunk of the command's stdout
-	EventStderr EventType = "stderr" // a chunk of the command's stderr
-	EventEnd    EventType = "end"    // the host is done; Result holds the outcome
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Event is one thing that happened on one host while a command runs.
 type Event struct {
-	Type EventType
+	Kind proto.EventKind // EventState is not shown
 	Host string
 	Time time.Time // when it happened; zero means unknown
-	PID  int       // for EventStart
-	// Data is a chunk of output for EventStdout and EventStderr. It need not
+	PID  int       // for proto.EventStart
+	// Data is a chunk of output for proto.EventStdout and EventStderr. It need not
 	// end at a line boundary: printers buffer partial lines per host.
 	Data []byte
-	// Result is the host's outcome for EventEnd; its Stdout and Stderr are
+	// Result is the host's outcome for proto.EventDone; its Stdout and Stderr are
 	// ignored, since the output arrived as events.
 	Result Result
 }
@@ -104,7 +95,7 @@ func (lb *lineBuffer) flush(host string, emit func(stderr bool, line []byte)) {
 //
 // Partial lines are held per host until their newline or the host's end, and
 // each Event call writes whole lines with one Write, so lines of different
-// hosts never mix. Send an EventEnd for every host, even one cancelled or
+// hosts never mix. Send a proto.EventDone for every host, even one cancelled or
 // unreachable: it prints the host's unfinished lines and frees them. A Stream
 // is safe for concurrent use.
 type Stream struct {
@@ -138,11 +129,11 @@ func (s *Stream) Event(e Event) error {
 	defer s.mu.Unlock()
 	s.width = max(s.width, utf8.RuneCountInString(e.Host))
 	s.buf.Reset()
-	switch e.Type {
-	case EventStdout, EventStderr:
-		stderr := e.Type == EventStderr
+	switch e.Kind {
+	case proto.EventStdout, proto.EventStderr:
+		stderr := e.Kind == proto.EventStderr
 		s.lines.feed(e.Host, stderr, e.Data, func(line []byte, _ bool) { s.writeLineLocked(e.Host, stderr, line) })
-	case EventEnd:
+	case proto.EventDone:
 		s.lines.flush(e.Host, func(stderr bool, line []byte) { s.writeLineLocked(e.Host, stderr, line) })
 		r := &e.Result
 		var msg string

@@ -12,18 +12,18 @@ import (
 
 func streamEvents() []Event {
 	return []Event{
-		{Type: EventStart, Host: "web01", PID: 41},
-		{Type: EventStart, Host: "db1", PID: 42},
-		{Type: EventStdout, Host: "web01", Data: []byte("hello ")},
-		{Type: EventStdout, Host: "db1", Data: []byte("one\ntwo\nthr")},
-		{Type: EventStdout, Host: "web01", Data: []byte("world\n")},
-		{Type: EventStderr, Host: "db1", Data: []byte("warning: disk\n")},
-		{Type: EventStdout, Host: "web01", Data: []byte("bin\xff\x00\n")},
-		{Type: EventEnd, Host: "web01", Result: Result{Host: "web01", Status: proto.StatusOK}},
-		{Type: EventStderr, Host: "db1", Data: []byte("no newline")},
-		{Type: EventEnd, Host: "db1", Result: Result{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
-		{Type: EventEnd, Host: "loadbalancer", Result: Result{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
-		{Type: EventEnd, Host: "web02", Result: Result{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
+		{Kind: proto.EventStart, Host: "web01", PID: 41},
+		{Kind: proto.EventStart, Host: "db1", PID: 42},
+		{Kind: proto.EventStdout, Host: "web01", Data: []byte("hello ")},
+		{Kind: proto.EventStdout, Host: "db1", Data: []byte("one\ntwo\nthr")},
+		{Kind: proto.EventStdout, Host: "web01", Data: []byte("world\n")},
+		{Kind: proto.EventStderr, Host: "db1", Data: []byte("warning: disk\n")},
+		{Kind: proto.EventStdout, Host: "web01", Data: []byte("bin\xff\x00\n")},
+		{Kind: proto.EventDone, Host: "web01", Result: Result{Host: "web01", Status: proto.StatusOK}},
+		{Kind: proto.EventStderr, Host: "db1", Data: []byte("no newline")},
+		{Kind: proto.EventDone, Host: "db1", Result: Result{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
+		{Kind: proto.EventDone, Host: "loadbalancer", Result: Result{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
+		{Kind: proto.EventDone, Host: "web02", Result: Result{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
 	}
 }
 
@@ -53,9 +53,9 @@ func TestStreamChunking(t *testing.T) {
 		var b bytes.Buffer
 		s := NewStream(&b, []string{"h"}, nil, Options{})
 		for _, c := range chunks {
-			s.Event(Event{Type: EventStdout, Host: "h", Data: []byte(c)})
+			s.Event(Event{Kind: proto.EventStdout, Host: "h", Data: []byte(c)})
 		}
-		s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+		s.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 		return b.String()
 	}
 	want := render([]string{out})
@@ -71,11 +71,11 @@ func TestStreamChunking(t *testing.T) {
 func TestStreamLongLine(t *testing.T) {
 	var b bytes.Buffer
 	s := NewStream(&b, []string{"h"}, nil, Options{})
-	s.Event(Event{Type: EventStdout, Host: "h", Data: bytes.Repeat([]byte("x"), 2*maxPartial+10)})
+	s.Event(Event{Kind: proto.EventStdout, Host: "h", Data: bytes.Repeat([]byte("x"), 2*maxPartial+10)})
 	if got, want := strings.Count(b.String(), "\n"), 2; got != want {
 		t.Errorf("lines printed before the end = %d; want %d", got, want)
 	}
-	s.Event(Event{Type: EventEnd, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+	s.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
 	if got, want := strings.Count(b.String(), "x"), 2*maxPartial+10; got != want {
 		t.Errorf("bytes printed = %d; want %d", got, want)
 	}
@@ -103,8 +103,8 @@ func TestStreamConcurrentWholeLines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
-				s.Event(Event{Type: EventStdout, Host: h, Data: []byte(h + h)})
-				s.Event(Event{Type: EventStdout, Host: h, Data: []byte(h + "\n")})
+				s.Event(Event{Kind: proto.EventStdout, Host: h, Data: []byte(h + h)})
+				s.Event(Event{Kind: proto.EventStdout, Host: h, Data: []byte(h + "\n")})
 			}
 		}()
 	}
@@ -126,9 +126,9 @@ func TestStreamWithProgress(t *testing.T) {
 	var b bytes.Buffer
 	p := NewProgress(&b, 0, Options{})
 	s := NewStream(&b, []string{"h1"}, p, Options{})
-	s.Event(Event{Type: EventStdout, Host: "h1", Data: []byte("before\n")})
+	s.Event(Event{Kind: proto.EventStdout, Host: "h1", Data: []byte("before\n")})
 	p.Draw(Counts{Total: 2, Running: 2}, 1500*time.Millisecond)
-	s.Event(Event{Type: EventStdout, Host: "h1", Data: []byte("during\n")})
+	s.Event(Event{Kind: proto.EventStdout, Host: "h1", Data: []byte("during\n")})
 	p.Clear()
 	golden(t, "stream_progress", []byte(strings.ReplaceAll(b.String(), "\x1b", "<ESC>")))
 }
@@ -138,7 +138,7 @@ func TestJSONStream(t *testing.T) {
 	s := NewJSONStream(&b)
 	for i, e := range streamEvents() {
 		e.Time = t0.Add(time.Duration(i) * time.Millisecond)
-		if e.Type == EventEnd {
+		if e.Kind == proto.EventDone {
 			e.Result.Started, e.Result.Ended = t0, e.Time
 		}
 		if err := s.Event(e); err != nil {
