@@ -156,32 +156,24 @@ func (l *Log) Request(c Client, request uint64, op string, hosts []string, comma
 	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
-// Outcome is one host's result for one request.
-type Outcome struct {
-	Request  uint64
-	Host     string
-	Status   proto.Status
-	Exit     int
-	Signal   string
-	Duration time.Duration
-	Stdout   int // bytes
-	Stderr   int // bytes
-	Err      string
-}
-
-// HostOutcome records one host's result for a request.
-func (l *Log) HostOutcome(c Client, o Outcome) {
+// HostOutcome records one host's result r for request: its status, exit, duration, output
+// sizes and error, not the output.
+func (l *Log) HostOutcome(c Client, request uint64, r *proto.HostResult) {
+	var d time.Duration
+	if r.Started != 0 && r.Ended != 0 {
+		d = time.Duration(r.Ended - r.Started)
+	}
 	attrs := []slog.Attr{
 		c.attrs(),
-		slog.Uint64("request", o.Request), slog.String("host", o.Host), slog.String("status", string(o.Status)),
-		slog.Int("exit", o.Exit), slog.Float64("duration_s", o.Duration.Seconds()),
-		slog.Int("stdout_bytes", o.Stdout), slog.Int("stderr_bytes", o.Stderr),
+		slog.Uint64("request", request), slog.String("host", r.Host), slog.String("status", string(r.Status)),
+		slog.Int("exit", r.ExitCode), slog.Float64("duration_s", d.Seconds()),
+		slog.Int("stdout_bytes", len(r.Stdout)), slog.Int("stderr_bytes", len(r.Stderr)),
 	}
-	if o.Signal != "" {
-		attrs = append(attrs, slog.String("signal", o.Signal))
+	if r.Signal != "" {
+		attrs = append(attrs, slog.String("signal", r.Signal))
 	}
-	if o.Err != "" {
-		attrs = append(attrs, slog.String("error", o.Err))
+	if r.Err != "" {
+		attrs = append(attrs, slog.String("error", r.Err))
 	}
 	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "host outcome", attrs...)
 }

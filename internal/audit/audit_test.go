@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 func readLines(t *testing.T, path string) []map[string]any {
@@ -40,7 +42,9 @@ func TestEvents(t *testing.T) {
 	c := Client{ID: 1, UID: 1000, PID: 42, Identity: "alice", Version: "dev"}
 	l.ClientConnected(c)
 	l.Request(c, 7, "run", []string{"a", "b"}, "uptime")
-	l.HostOutcome(c, Outcome{Request: 7, Host: "a", Status: "failed", Exit: 3, Duration: 1500 * time.Millisecond, Stdout: 10, Stderr: 2, Err: ""})
+	start := time.Unix(1700000000, 0)
+	l.HostOutcome(c, 7, &proto.HostResult{Host: "a", Status: "failed", ExitCode: 3, Started: proto.UnixNanoOf(start),
+		Ended: proto.UnixNanoOf(start.Add(1500 * time.Millisecond)), Stdout: make([]byte, 10), Stderr: make([]byte, 2), Err: ""})
 	l.ClientLeft(c, errors.New("connection reset"))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,8 @@
 //
 // This file is the contract between the daemon side (which implements Session in
 // *Client) and the console and one-shot commands (which use Session). It holds
-// plain data types only; the wire messages live in package proto.
+// plain data types only; the wire messages live in package proto, and a run's
+// events and results are proto's own (proto.RunEvent, proto.HostResult).
 package client
 
 import (
@@ -21,7 +22,7 @@ type Session interface {
 	// Run starts req.Command on every host of req.Hosts and returns at once.
 	// Events arrive on the Run's channel as hosts answer; it is closed after the
 	// last host's proto.EventDone. Cancelling ctx (or calling Run.Cancel) kills the
-	// remote process groups; every host still gets an proto.EventDone (status cancelled).
+	// remote process groups; every host still gets a proto.EventDone (status cancelled).
 	Run(ctx context.Context, req RunRequest) (*Run, error)
 	// Ping checks each host's agent and reports its round trip.
 	Ping(ctx context.Context, hosts []string) ([]PingResult, error)
@@ -36,7 +37,7 @@ type Session interface {
 	// Status describes the daemon and every host session it holds.
 	Status(ctx context.Context) (*DaemonStatus, error)
 	// Last returns the results of this user's most recent completed runs, newest first (n ≤ 0: one).
-	Last(ctx context.Context, n int) ([]RunRecord, error)
+	Last(ctx context.Context, n int) ([]proto.RunRecord, error)
 	// Close ends the session; runs still going are cancelled.
 	Close() error
 }
@@ -83,39 +84,12 @@ type RunRequest struct {
 	PTY *proto.PTY
 }
 
-// Event is one thing that happened on one host during a Run.
-type Event struct {
-	Host   string
-	Kind   proto.EventKind
-	State  string      // proto.EventState
-	PID    int         // proto.EventStart
-	Data   []byte      // proto.EventStdout, proto.EventStderr
-	Result *HostResult // proto.EventDone
-}
-
-// HostResult is one host's complete result for one command.
-type HostResult struct {
-	Host      string
-	Status    proto.Status
-	ExitCode  int    // valid when the command ran
-	Signal    string // e.g. "KILL" when killed by a signal
-	PID       int
-	Stdout    []byte
-	Stderr    []byte
-	Truncated bool // output past the agent's cap was dropped
-	Started   time.Time
-	Ended     time.Time
-	UserCPU   time.Duration
-	SysCPU    time.Duration
-	MaxRSS    int64  // bytes
-	Err       string // why, for every status but ok and failed
-	Sudo      string // why sudo did not run the command (proto.SudoPasswordRequired...)
-}
-
 // Run is a command in flight.
 type Run struct {
-	ID     uint64
-	Events <-chan Event
+	ID uint64
+	// Events carries what happens on the hosts, in order for each host; a done event's
+	// Result holds all the output the host's stdout and stderr events carried.
+	Events <-chan proto.RunEvent
 	// Cancel stops the command on every host that has not finished (SIGTERM, then SIGKILL
 	// after RunRequest.KillGrace). It returns at once.
 	Cancel func()
@@ -229,13 +203,3 @@ type HostStatus struct {
 type HistoryError struct{ Problem string }
 
 func (e *HistoryError) Error() string { return "the result history is not whole: " + e.Problem }
-
-// RunRecord is a completed run kept in the result history.
-type RunRecord struct {
-	ID       uint64
-	Command  string
-	Started  time.Time
-	Ended    time.Time
-	Identity string
-	Results  []HostResult
-}

@@ -578,23 +578,15 @@ func (c *Client) Status(ctx context.Context) (*DaemonStatus, error) {
 
 // Last returns the results of this user's most recent completed runs, newest first. When
 // the history could not be read whole it returns the runs it could read and a *HistoryError.
-func (c *Client) Last(ctx context.Context, n int) ([]RunRecord, error) {
+func (c *Client) Last(ctx context.Context, n int) ([]proto.RunRecord, error) {
 	var r proto.LastResult
 	if err := c.roundTrip(ctx, proto.TypeLast, &proto.LastRequest{N: n}, proto.TypeLastResult, &r); err != nil {
 		return nil, err
 	}
-	out := make([]RunRecord, len(r.Runs))
-	for i, rr := range r.Runs {
-		rec := RunRecord{ID: rr.ID, Command: rr.Command, Started: unixTime(rr.Started), Ended: unixTime(rr.Ended), Identity: rr.Identity}
-		for j := range rr.Results {
-			rec.Results = append(rec.Results, hostResult(&rr.Results[j]))
-		}
-		out[i] = rec
-	}
 	if r.Problem != "" {
-		return out, &HistoryError{Problem: r.Problem}
+		return r.Runs, &HistoryError{Problem: r.Problem}
 	}
-	return out, nil
+	return r.Runs, nil
 }
 
 // Stop asks the daemon to shut down and waits for its acknowledgement.
@@ -614,10 +606,4 @@ func unixTime(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
-}
-
-func hostResult(p *proto.HostResult) HostResult {
-	return HostResult{Host: p.Host, Status: p.Status, ExitCode: p.ExitCode, Signal: p.Signal, PID: p.PID,
-		Stdout: p.Stdout, Stderr: p.Stderr, Truncated: p.Truncated, Started: unixTime(p.Started), Ended: unixTime(p.Ended),
-		UserCPU: time.Duration(p.UserCPU), SysCPU: time.Duration(p.SysCPU), MaxRSS: p.MaxRSS, Err: p.Err, Sudo: p.Sudo}
 }

@@ -59,7 +59,7 @@ func TestConnectionLostMidRun(t *testing.T) {
 	if r.ID != 7 {
 		t.Errorf("run id %d; want 7", r.ID)
 	}
-	done := map[string]*client.HostResult{}
+	done := map[string]*proto.HostResult{}
 	for ev := range r.Events {
 		if ev.Kind == proto.EventDone {
 			done[ev.Host] = ev.Result
@@ -116,7 +116,7 @@ func TestOutputReplacedOnRedelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res *client.HostResult
+	var res *proto.HostResult
 	for ev := range r.Events {
 		if ev.Kind == proto.EventDone {
 			res = ev.Result

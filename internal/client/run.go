@@ -20,13 +20,13 @@ type runState struct {
 	hosts    []string
 	accepted chan error // the daemon's first answer: nil (run-accepted) or why not
 	runID    uint64
-	out      chan Event
+	out      chan proto.RunEvent
 	// cancelled is set by Cancel: output events still queued or arriving are
 	// dropped, so the results come at once rather than after the output.
 	cancelled atomic.Bool
 
 	mu       sync.Mutex // protects the following
-	queue    []Event
+	queue    []proto.RunEvent
 	finished bool // no more events will be queued
 	answered bool // accepted has been sent to
 	done     map[string]bool
@@ -51,7 +51,7 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	if req.PTY != nil && !slices.Contains(c.hello.Caps, proto.CapPTY) {
 		return nil, errors.New("this daemon cannot give commands a terminal (--pty); stop it with `shoal daemon stop` so that one of this version starts")
 	}
-	rs := &runState{c: c, hosts: req.Hosts, accepted: make(chan error, 1), out: make(chan Event),
+	rs := &runState{c: c, hosts: req.Hosts, accepted: make(chan error, 1), out: make(chan proto.RunEvent),
 		done: map[string]bool{}, stdout: map[string][]byte{}, stderr: map[string][]byte{}, notify: make(chan struct{}, 1)}
 	id, err := c.register(&call{run: rs})
 	if err != nil {
@@ -142,7 +142,6 @@ func (rs *runState) eventLocked(e *proto.RunEvent) {
 	if rs.finished || rs.done[e.Host] {
 		return
 	}
-	ev := Event{Host: e.Host, Kind: e.Kind, State: e.State, PID: e.PID, Data: e.Data}
 	switch e.Kind {
 	case proto.EventStdout, proto.EventStderr:
 		if rs.cancelled.Load() {
@@ -158,20 +157,18 @@ func (rs *runState) eventLocked(e *proto.RunEvent) {
 		if e.Result == nil {
 			e.Result = &proto.HostResult{Host: e.Host, Status: proto.StatusError, Err: "no result"}
 		}
-		hr := hostResult(e.Result)
-		hr.Host = e.Host
+		e.Result.Host = e.Host
 		if !e.Result.Output {
-			hr.Stdout, hr.Stderr = rs.stdout[e.Host], rs.stderr[e.Host]
+			e.Result.Stdout, e.Result.Stderr = rs.stdout[e.Host], rs.stderr[e.Host]
 		}
 		delete(rs.stdout, e.Host)
 		delete(rs.stderr, e.Host)
 		rs.done[e.Host] = true
-		ev.Result = &hr
 	}
-	rs.pushLocked(ev)
+	rs.pushLocked(*e)
 }
 
-func (rs *runState) pushLocked(ev Event) {
+func (rs *runState) pushLocked(ev proto.RunEvent) {
 	rs.queue = append(rs.queue, ev)
 	select {
 	case rs.notify <- struct{}{}:
@@ -200,15 +197,15 @@ func (rs *runState) finishLocked(err error) {
 	if rs.finished {
 		return
 	}
-	now := time.Now()
+	now := proto.UnixNanoOf(time.Now())
 	for _, h := range rs.hosts {
 		if rs.done[h] {
 			continue
 		}
 		rs.done[h] = true
-		hr := &HostResult{Host: h, Status: proto.StatusError, Err: err.Error(), Ended: now,
+		hr := &proto.HostResult{Host: h, Status: proto.StatusError, Err: err.Error(), Ended: now,
 			Stdout: rs.stdout[h], Stderr: rs.stderr[h]}
-		rs.pushLocked(Event{Host: h, Kind: proto.EventDone, Result: hr})
+		rs.pushLocked(proto.RunEvent{Host: h, Kind: proto.EventDone, Result: hr})
 	}
 	rs.finished = true
 	select {

@@ -20,8 +20,8 @@ func BenchmarkExec(b *testing.B) {
 				for i := range hosts {
 					hosts[i] = fmt.Sprintf("web%05d", i)
 				}
-				f := newFake(func(host, cmd string) (client.HostResult, bool) {
-					r := client.HostResult{Host: host, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")}
+				f := newFake(func(host, cmd string) (proto.HostResult, bool) {
+					r := proto.HostResult{Host: host, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")}
 					if host == "web00042" {
 						r.Stdout = []byte("Wed Nov 25 22:17:53 UTC 2026\n")
 					}

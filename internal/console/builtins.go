@@ -183,7 +183,7 @@ func (c *console) cmdRemove(_ context.Context, args []string) int {
 }
 
 // retarget sets the targets to the hosts of the last command whose result pick accepts.
-func (c *console) retarget(what string, pick func(client.HostResult) bool) int {
+func (c *console) retarget(what string, pick func(proto.HostResult) bool) int {
 	if c.last == nil {
 		c.errorf("no command has run yet")
 		return 1
@@ -203,11 +203,11 @@ func (c *console) retarget(what string, pick func(client.HostResult) bool) int {
 }
 
 func (c *console) cmdFailed(context.Context, []string) int {
-	return c.retarget("failed", func(r client.HostResult) bool { return r.Status != proto.StatusOK })
+	return c.retarget("failed", func(r proto.HostResult) bool { return r.Status != proto.StatusOK })
 }
 
 func (c *console) cmdOK(context.Context, []string) int {
-	return c.retarget("succeeded", func(r client.HostResult) bool { return r.Status == proto.StatusOK })
+	return c.retarget("succeeded", func(r proto.HostResult) bool { return r.Status == proto.StatusOK })
 }
 
 // setTargets replaces the targets and says what they are now.

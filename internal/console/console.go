@@ -104,7 +104,7 @@ type console struct {
 	sudo     *Sudo         // whom as, and the password once given
 
 	// last holds the previous command's results, for retargeting.
-	last  []client.HostResult
+	last  []proto.HostResult
 	worst int
 	quit  bool
 	// interrupted reports whether the last line was cut short by an interrupt.

@@ -251,20 +251,20 @@ func TestQuit(t *testing.T) {
 }
 
 func TestExitStatus(t *testing.T) {
-	ok := client.HostResult{Status: proto.StatusOK}
+	ok := proto.HostResult{Status: proto.StatusOK}
 	tests := []struct {
-		rs   []client.HostResult
+		rs   []proto.HostResult
 		want int
 	}{
 		{nil, 0},
-		{[]client.HostResult{ok, ok}, 0},
-		{[]client.HostResult{ok, {Status: proto.StatusFailed, ExitCode: 2}, {Status: proto.StatusFailed, ExitCode: 1}}, 2},
-		{[]client.HostResult{{Status: proto.StatusFailed, Signal: "KILL"}}, 137},
-		{[]client.HostResult{{Status: proto.StatusFailed, Signal: "SIGTERM"}}, 143},
-		{[]client.HostResult{{Status: proto.StatusCancelled}}, 130},
-		{[]client.HostResult{{Status: proto.StatusFailed, ExitCode: 200}, {Status: proto.StatusTimeout}}, 255},
-		{[]client.HostResult{ok, {Status: proto.StatusRefused}}, 255},
-		{[]client.HostResult{{Status: proto.StatusError}}, 255},
+		{[]proto.HostResult{ok, ok}, 0},
+		{[]proto.HostResult{ok, {Status: proto.StatusFailed, ExitCode: 2}, {Status: proto.StatusFailed, ExitCode: 1}}, 2},
+		{[]proto.HostResult{{Status: proto.StatusFailed, Signal: "KILL"}}, 137},
+		{[]proto.HostResult{{Status: proto.StatusFailed, Signal: "SIGTERM"}}, 143},
+		{[]proto.HostResult{{Status: proto.StatusCancelled}}, 130},
+		{[]proto.HostResult{{Status: proto.StatusFailed, ExitCode: 200}, {Status: proto.StatusTimeout}}, 255},
+		{[]proto.HostResult{ok, {Status: proto.StatusRefused}}, 255},
+		{[]proto.HostResult{{Status: proto.StatusError}}, 255},
 	}
 	for _, tt := range tests {
 		if got := ExitStatus(tt.rs); got != tt.want {
@@ -396,7 +396,7 @@ type floodSession struct {
 }
 
 func (s floodSession) Run(ctx context.Context, req client.RunRequest) (*client.Run, error) {
-	ch := make(chan client.Event)
+	ch := make(chan proto.RunEvent)
 	cancel := make(chan struct{})
 	var once sync.Once
 	run := &client.Run{ID: 1, Events: ch, Cancel: func() { once.Do(func() { close(cancel) }) }}
@@ -404,14 +404,14 @@ func (s floodSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 	go func() {
 		defer s.wg.Done()
 		defer close(ch)
-		ch <- client.Event{Host: "n1", Kind: proto.EventStart, PID: 7}
-		ch <- client.Event{Host: "n1", Kind: proto.EventStdout, Data: []byte("before\n")}
+		ch <- proto.RunEvent{Host: "n1", Kind: proto.EventStart, PID: 7}
+		ch <- proto.RunEvent{Host: "n1", Kind: proto.EventStdout, Data: []byte("before\n")}
 		close(s.ready)
 		<-cancel
 		for range 3 {
-			ch <- client.Event{Host: "n1", Kind: proto.EventStdout, Data: []byte("after\n")}
+			ch <- proto.RunEvent{Host: "n1", Kind: proto.EventStdout, Data: []byte("after\n")}
 		}
-		ch <- client.Event{Host: "n1", Kind: proto.EventDone, Result: &client.HostResult{Host: "n1", Status: proto.StatusCancelled, Signal: "KILL", PID: 7}}
+		ch <- proto.RunEvent{Host: "n1", Kind: proto.EventDone, Result: &proto.HostResult{Host: "n1", Status: proto.StatusCancelled, Signal: "KILL", PID: 7}}
 	}()
 	return run, nil
 }

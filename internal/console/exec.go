@@ -97,7 +97,7 @@ const moreHint = "run it again with :output stream to see every line"
 // Outcome is what a command did across its hosts.
 type Outcome struct {
 	// Results holds one result per host, in the order of the request's hosts.
-	Results []client.HostResult
+	Results []proto.HostResult
 	// Interrupted reports whether the command was cancelled by an interrupt.
 	Interrupted bool
 	// Abandoned reports whether a second interrupt stopped the wait for the hosts to confirm.
@@ -120,7 +120,7 @@ type hostState struct {
 	stdout, stderr [][]byte
 	kept           int
 	cut            bool
-	result         client.HostResult
+	result         proto.HostResult
 }
 
 // keptOutput bounds the output Exec keeps of one host for the case where the client cannot give
@@ -280,8 +280,8 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 				default:
 					counts.Failed++
 				}
-				note(v.writeHostFiles(toRender(r)))
-				note(emit(render.Event{Kind: proto.EventDone, Host: e.Host, Time: time.Now(), Result: toRender(r)}))
+				note(v.writeHostFiles(r))
+				note(emit(render.Event{Kind: proto.EventDone, Host: e.Host, Time: time.Now(), Result: r}))
 			}
 		case <-interrupt:
 			if out.Interrupted {
@@ -318,11 +318,11 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	if progress != nil {
 		progress.Clear()
 	}
-	out.Results = make([]client.HostResult, 0, len(req.Hosts))
+	out.Results = make([]proto.HostResult, 0, len(req.Hosts))
 	for _, h := range req.Hosts {
 		st := states[h]
 		if !st.done {
-			st.result = client.HostResult{Host: h, Status: proto.StatusError, Err: "no result from the daemon",
+			st.result = proto.HostResult{Host: h, Status: proto.StatusError, Err: "no result from the daemon",
 				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h], Truncated: st.cut}
 			if cancelled {
 				st.result.Status = proto.StatusCancelled
@@ -333,27 +333,26 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			}
 		}
 		if !st.done {
-			note(v.writeHostFiles(toRender(st.result)))
+			note(v.writeHostFiles(st.result))
 		}
 		out.Results = append(out.Results, st.result)
 		if out.Interrupted && st.result.Status == proto.StatusCancelled {
 			out.Unfinished = append(out.Unfinished, h)
 		}
 	}
-	rs := ToRender(out.Results)
 	switch v.Mode {
 	case ModeGather:
-		groups := render.Groups(rs)
+		groups := render.Groups(out.Results)
 		note(render.WriteGroups(v.Out, groups, gopt))
 		if v.Diff {
 			note(render.WriteDiffs(v.Out, groups, v.DiffRef, opt))
 		}
 	case ModeStream:
 		if v.Diff {
-			note(render.WriteDiffs(v.Out, render.Groups(rs), v.DiffRef, opt))
+			note(render.WriteDiffs(v.Out, render.Groups(out.Results), v.DiffRef, opt))
 		}
 	case ModeJSON:
-		note(render.WriteJSON(v.Out, rs))
+		note(render.WriteJSON(v.Out, out.Results))
 	}
 	if v.Summary && (v.Mode == ModeGather || v.Mode == ModeStream) {
 		sw, sopt := v.SummaryTo, render.Options{Color: v.SummaryColor}
@@ -364,7 +363,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			_, err := fmt.Fprintln(sw, paint(sopt.Color, sgrDim, "("+render.Size(held)+" of output that arrived after the interrupt not shown)"))
 			note(err)
 		}
-		note(render.WriteSummary(sw, render.Summarize(rs, out.Elapsed), sopt))
+		note(render.WriteSummary(sw, render.Summarize(out.Results, out.Elapsed), sopt))
 		if out.Interrupted {
 			msg := "interrupted: every host finished before the cancel arrived"
 			if len(out.Unfinished) > 0 {
@@ -380,31 +379,6 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 	return out, nil
 }
 
-// ToRender converts results from the daemon to the renderer's form.
-func ToRender(rs []client.HostResult) []render.Result {
-	out := make([]render.Result, len(rs))
-	for i, r := range rs {
-		out[i] = toRender(r)
-	}
-	return out
-}
-
-func toRender(r client.HostResult) render.Result {
-	return render.Result{
-		Host:      r.Host,
-		Status:    r.Status,
-		ExitCode:  r.ExitCode,
-		Signal:    r.Signal,
-		PID:       r.PID,
-		Stdout:    r.Stdout,
-		Stderr:    r.Stderr,
-		Truncated: r.Truncated,
-		Started:   r.Started,
-		Ended:     r.Ended,
-		Err:       r.Err,
-	}
-}
-
 // Exit statuses with a meaning of their own.
 const (
 	ExitInterrupted = 130 // a command was cancelled from the keyboard
@@ -414,7 +388,7 @@ const (
 // ExitStatus is the process exit status for results: 0 when every host exited 0, else the highest
 // remote exit code (128+n for a signal n, 130 for a cancelled command), and 255 when any host could
 // not run the command at all (unreachable, refused, timed out or error).
-func ExitStatus(rs []client.HostResult) int {
+func ExitStatus(rs []proto.HostResult) int {
 	code := 0
 	for _, r := range rs {
 		switch r.Status {

@@ -14,11 +14,11 @@ import (
 // fakeSession is an in-memory daemon: commands are answered by behave, per host.
 type fakeSession struct {
 	// behave decides one host's result for a command; a nil result with block set waits for cancel.
-	behave func(host, cmd string) (res client.HostResult, block bool)
+	behave func(host, cmd string) (res proto.HostResult, block bool)
 
 	mu   sync.Mutex
 	reqs []client.RunRequest
-	last []client.RunRecord
+	last []proto.RunRecord
 	// started receives one value per Run once every host has started.
 	started chan struct{}
 	// release, when set, is what "stubborn" commands wait for instead of the cancel.
@@ -26,14 +26,14 @@ type fakeSession struct {
 	wg      sync.WaitGroup
 }
 
-func newFake(behave func(host, cmd string) (client.HostResult, bool)) *fakeSession {
+func newFake(behave func(host, cmd string) (proto.HostResult, bool)) *fakeSession {
 	return &fakeSession{behave: behave, started: make(chan struct{}, 16)}
 }
 
 // standard understands: "true", "fail N" (exit N on hosts whose name ends in 2, else 0),
 // "echo X", "sleep" (blocks until cancelled) and "down" (hosts ending in 3 unreachable).
-func standard(host, cmd string) (client.HostResult, bool) {
-	r := client.HostResult{Host: host, Status: proto.StatusOK, PID: 100}
+func standard(host, cmd string) (proto.HostResult, bool) {
+	r := proto.HostResult{Host: host, Status: proto.StatusOK, PID: 100}
 	switch {
 	case cmd == "true":
 	case strings.HasPrefix(cmd, "fail "):
@@ -52,7 +52,7 @@ func standard(host, cmd string) (client.HostResult, bool) {
 		return r, true
 	case cmd == "down":
 		if strings.HasSuffix(host, "3") {
-			return client.HostResult{Host: host, Status: proto.StatusUnreachable, Err: host + ": connection refused"}, false
+			return proto.HostResult{Host: host, Status: proto.StatusUnreachable, Err: host + ": connection refused"}, false
 		}
 	default:
 		r.Status, r.ExitCode = proto.StatusFailed, 127
@@ -71,7 +71,7 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
-	ch := make(chan client.Event, 4*len(req.Hosts)+4)
+	ch := make(chan proto.RunEvent, 4*len(req.Hosts)+4)
 	cancel := make(chan struct{})
 	var once sync.Once
 	run := &client.Run{ID: uint64(len(f.reqs)), Events: ch, Cancel: func() { once.Do(func() { close(cancel) }) }}
@@ -80,24 +80,24 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 		defer f.wg.Done()
 		defer close(ch)
 		started := time.Now()
-		var results []client.HostResult
-		var blocked []client.HostResult
+		var results []proto.HostResult
+		var blocked []proto.HostResult
 		for i, h := range req.Hosts {
 			res, block := f.behave(h, req.Command)
 			res.Host = h
 			if res.Status != proto.StatusUnreachable {
-				ch <- client.Event{Host: h, Kind: proto.EventStart, PID: 1000 + i}
+				ch <- proto.RunEvent{Host: h, Kind: proto.EventStart, PID: 1000 + i}
 			}
 			if block {
 				blocked = append(blocked, res)
 				continue
 			}
 			if len(res.Stdout) > 0 {
-				ch <- client.Event{Host: h, Kind: proto.EventStdout, Data: res.Stdout}
+				ch <- proto.RunEvent{Host: h, Kind: proto.EventStdout, Data: res.Stdout}
 			}
 			r := res
-			r.Started, r.Ended = started, time.Now()
-			ch <- client.Event{Host: h, Kind: proto.EventDone, Result: &r}
+			r.Started, r.Ended = proto.UnixNanoOf(started), proto.UnixNanoOf(time.Now())
+			ch <- proto.RunEvent{Host: h, Kind: proto.EventDone, Result: &r}
 			results = append(results, r)
 		}
 		f.started <- struct{}{}
@@ -109,13 +109,13 @@ func (f *fakeSession) Run(ctx context.Context, req client.RunRequest) (*client.R
 			case <-ctx.Done():
 			}
 			for _, res := range blocked {
-				r := client.HostResult{Host: res.Host, Status: proto.StatusCancelled, Signal: "KILL", PID: res.PID}
-				ch <- client.Event{Host: res.Host, Kind: proto.EventDone, Result: &r}
+				r := proto.HostResult{Host: res.Host, Status: proto.StatusCancelled, Signal: "KILL", PID: res.PID}
+				ch <- proto.RunEvent{Host: res.Host, Kind: proto.EventDone, Result: &r}
 				results = append(results, r)
 			}
 		}
 		f.mu.Lock()
-		f.last = append([]client.RunRecord{{ID: run.ID, Command: req.Command, Started: started, Ended: time.Now(), Results: results}}, f.last...)
+		f.last = append([]proto.RunRecord{{ID: run.ID, Command: req.Command, Started: proto.UnixNanoOf(started), Ended: proto.UnixNanoOf(time.Now()), Results: results}}, f.last...)
 		f.mu.Unlock()
 	}()
 	return run, nil
@@ -175,7 +175,7 @@ func (f *fakeSession) Status(ctx context.Context) (*client.DaemonStatus, error) 
 		Hosts: []client.HostStatus{{Host: "n1", State: "ready"}, {Host: "n2", State: "ready"}}}, nil
 }
 
-func (f *fakeSession) Last(ctx context.Context, n int) ([]client.RunRecord, error) {
+func (f *fakeSession) Last(ctx context.Context, n int) ([]proto.RunRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n <= 0 {
@@ -184,7 +184,7 @@ func (f *fakeSession) Last(ctx context.Context, n int) ([]client.RunRecord, erro
 	if len(f.last) == 0 {
 		return nil, nil
 	}
-	return append([]client.RunRecord(nil), f.last[:min(n, len(f.last))]...), nil
+	return append([]proto.RunRecord(nil), f.last[:min(n, len(f.last))]...), nil
 }
 
 func (f *fakeSession) Close() error {

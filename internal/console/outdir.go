@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/shoal-sh/shoal/internal/fsutil"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
 
@@ -17,7 +18,7 @@ const outFileMode = 0o600
 // writeHostFiles writes r into View's OutDir and ErrDir, each file replaced atomically:
 // OutDir/HOST (stdout), OutDir/HOST.status (the result as JSON, without the output) and
 // HOST.err (stderr) in ErrDir, or in OutDir when ErrDir is empty.
-func (v *View) writeHostFiles(r render.Result) error {
+func (v *View) writeHostFiles(r proto.HostResult) error {
 	if v.OutDir == "" && v.ErrDir == "" {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/shoal-sh/shoal/internal/proto"
-	"github.com/shoal-sh/shoal/internal/render"
 )
 
 func TestHostFiles(t *testing.T) {
@@ -16,11 +15,11 @@ func TestHostFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{"../x", "a/b", "..", "", "/etc"} {
-		if err := v.writeHostFiles(render.Result{Host: bad, Stdout: []byte("x")}); err == nil {
+		if err := v.writeHostFiles(proto.HostResult{Host: bad, Stdout: []byte("x")}); err == nil {
 			t.Errorf("host %q: no error", bad)
 		}
 	}
-	if err := v.writeHostFiles(render.Result{Host: "web1", Status: proto.StatusOK, Stdout: []byte("out"), Stderr: []byte("err")}); err != nil {
+	if err := v.writeHostFiles(proto.HostResult{Host: "web1", Status: proto.StatusOK, Stdout: []byte("out"), Stderr: []byte("err")}); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{"o/web1": "out", "e/web1.err": "err"} {

@@ -584,21 +584,20 @@ func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, 
 }
 
 // WriteRecord shows a past run again: a header line, then its results as mode says.
-func WriteRecord(w io.Writer, rec client.RunRecord, mode Mode, opt ReportOptions) error {
-	rs := ToRender(rec.Results)
+func WriteRecord(w io.Writer, rec proto.RunRecord, mode Mode, opt ReportOptions) error {
 	if mode == ModeJSON || mode == ModeJSONStream || opt.JSON {
-		return render.WriteJSON(w, rs)
+		return render.WriteJSON(w, rec.Results)
 	}
 	who := ""
 	if rec.Identity != "" {
 		who = " · by " + rec.Identity
 	}
 	fmt.Fprintf(w, "%s %s · %s%s\n", paint(opt.Color, sgrDim, "#"), paint(opt.Color, sgrBold, rec.Command),
-		rec.Started.Local().Format("2006-01-02 15:04:05"), who)
+		rec.Started.Time().Local().Format("2006-01-02 15:04:05"), who)
 	ropt := render.Options{Color: opt.Color}
 	gopt := render.Options{Color: opt.Color, MaxLines: opt.MaxLines, MaxBytes: opt.MaxBytes, MoreHint: "shoal last > FILE writes every line kept"}
-	if err := render.Gather(w, rs, gopt); err != nil {
+	if err := render.Gather(w, rec.Results, gopt); err != nil {
 		return err
 	}
-	return render.WriteSummary(w, render.Summarize(rs, rec.Ended.Sub(rec.Started)), ropt)
+	return render.WriteSummary(w, render.Summarize(rec.Results, rec.Ended.Time().Sub(rec.Started.Time())), ropt)
 }

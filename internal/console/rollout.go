@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
 )
@@ -114,7 +113,7 @@ func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollo
 	answer, aerr := c.lr.Ask(q)
 	if aerr != nil || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(answer)), "y") {
 		for _, h := range rest {
-			out.Results = append(out.Results, client.HostResult{Host: h, Status: proto.StatusSkipped,
+			out.Results = append(out.Results, proto.HostResult{Host: h, Status: proto.StatusSkipped,
 				Err: "not started: the console did not go on after the canary"})
 		}
 		fmt.Fprintf(c.notes(), "not going on: %d hosts skipped\n", len(rest))
@@ -143,7 +142,7 @@ func (c *console) cmdDiff(_ context.Context, args []string) int {
 	if len(args) > 0 {
 		ref = args[0]
 	}
-	groups := render.Groups(ToRender(c.last))
+	groups := render.Groups(c.last)
 	if len(groups) < 2 {
 		fmt.Fprintln(c.notes(), "every host gave the same result: nothing to diff")
 		return 0

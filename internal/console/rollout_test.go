@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
 )
 
@@ -72,7 +71,7 @@ func TestCanaryAsks(t *testing.T) {
 }
 
 func TestDiffBuiltin(t *testing.T) {
-	f := newFake(func(host, cmd string) (client.HostResult, bool) {
+	f := newFake(func(host, cmd string) (proto.HostResult, bool) {
 		r, block := standard(host, cmd)
 		if cmd == "which" && strings.HasSuffix(host, "2") {
 			r.Stdout = []byte("two\n")

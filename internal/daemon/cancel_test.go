@@ -25,7 +25,7 @@ func TestCancelFloodStopsOutput(t *testing.T) {
 	}
 	var before, after int64
 	cancelled := false
-	done := map[string]*client.HostResult{}
+	done := map[string]*proto.HostResult{}
 	for ev := range r.Events {
 		switch ev.Kind {
 		case proto.EventStdout, proto.EventStderr:

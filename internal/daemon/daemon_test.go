@@ -128,9 +128,9 @@ func (d *testDaemon) dial(t *testing.T, identity string) *client.Client {
 }
 
 // collect reads a run's events until the channel closes.
-func collect(t *testing.T, r *client.Run) (events []client.Event, done map[string]*client.HostResult) {
+func collect(t *testing.T, r *client.Run) (events []proto.RunEvent, done map[string]*proto.HostResult) {
 	t.Helper()
-	done = map[string]*client.HostResult{}
+	done = map[string]*proto.HostResult{}
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
@@ -277,7 +277,7 @@ func TestCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pid int
-	var res *client.HostResult
+	var res *proto.HostResult
 	for ev := range r.Events {
 		if ev.Kind == proto.EventStart {
 			pid = ev.PID
@@ -662,7 +662,7 @@ func TestStopKeepsRunningCommands(t *testing.T) {
 		}
 	}
 	d.stop()
-	var res *client.HostResult
+	var res *proto.HostResult
 	for ev := range r.Events {
 		if ev.Kind == proto.EventDone {
 			res = ev.Result

@@ -320,7 +320,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		}
 		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
 		full.Output = false
-		s.noteOutcome(who, outcome(runID, &full))
+		s.noteOutcome(who, runID, &full)
 		out[i], done[i] = full, true
 	}
 	failAll := func(err error) {
@@ -328,7 +328,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 			if done[i] {
 				continue
 			}
-			hr := proto.HostResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err), Ended: s.opts.Now().UnixNano()}
+			hr := proto.HostResult{Host: h, Status: statusOfGateway(ctx, err), Err: gw.gatewayErr(err), Ended: proto.UnixNanoOf(s.opts.Now())}
 			if ctx.Err() != nil {
 				hr.Err = context.Cause(ctx).Error()
 			}
@@ -371,21 +371,14 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		if !ok || done[i] {
 			continue
 		}
-		e := proto.RunEvent{Host: ev.Host, Kind: ev.Kind}
 		switch ev.Kind {
-		case proto.EventState:
-			e.State = ev.State
-		case proto.EventStart:
-			e.PID = ev.PID
+		case proto.EventState, proto.EventStart:
 		case proto.EventStdout:
-			e.Data = ev.Data
 			outLen[i] += len(ev.Data)
 		case proto.EventStderr:
-			e.Data = ev.Data
 			errLen[i] += len(ev.Data)
 		case proto.EventDone:
-			hr := wireResult(ev.Result)
-			hr.Host = ev.Host
+			hr := *ev.Result
 			if cerr := gc.Err(); cerr != nil && ev.Result.Status == proto.StatusError && ev.Result.Err == cerr.Error() {
 				// The connection broke: the client library made this result up.
 				hr.Status, hr.Err = proto.StatusUnreachable, gw.gatewayErr(fmt.Errorf("gateway went away: %w", gw.connErr(gc)))
@@ -398,7 +391,7 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		default:
 			continue
 		}
-		c.send(id, proto.TypeRunEvent, &e)
+		c.send(id, proto.TypeRunEvent, &ev)
 	}
 	if cerr := gw.connErr(gc); cerr != nil {
 		failAll(fmt.Errorf("gateway went away: %w", cerr))
@@ -406,20 +399,6 @@ func (c *clientConn) runGateway(ctx context.Context, id, runID uint64, who audit
 		failAll(errors.New("the gateway ended the run without a result for this host"))
 	}
 	return out
-}
-
-// wireResult turns a client result back into its wire form.
-func wireResult(r *client.HostResult) proto.HostResult {
-	hr := proto.HostResult{Host: r.Host, Status: r.Status, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID,
-		Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU),
-		MaxRSS: r.MaxRSS, Err: r.Err, Sudo: r.Sudo}
-	if !r.Started.IsZero() {
-		hr.Started = r.Started.UnixNano()
-	}
-	if !r.Ended.IsZero() {
-		hr.Ended = r.Ended.UnixNano()
-	}
-	return hr
 }
 
 // statusOfGateway is a host's status when its gateway failed a whole request.

@@ -143,8 +143,8 @@ func (s *server) noteRequest(who audit.Client, id uint64, op string, hosts []str
 }
 
 // noteOutcome records one host's result in the audit log and the metrics.
-func (s *server) noteOutcome(who audit.Client, o audit.Outcome) {
-	s.audit.HostOutcome(who, o)
-	s.metrics.results.WithLabelValues(string(o.Status)).Inc()
-	s.metrics.bytes.WithLabelValues("in").Add(float64(o.Stdout + o.Stderr))
+func (s *server) noteOutcome(who audit.Client, request uint64, r *proto.HostResult) {
+	s.audit.HostOutcome(who, request, r)
+	s.metrics.results.WithLabelValues(string(r.Status)).Inc()
+	s.metrics.bytes.WithLabelValues("in").Add(float64(len(r.Stdout) + len(r.Stderr)))
 }

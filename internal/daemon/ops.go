@@ -51,14 +51,8 @@ func statusOf(ctx context.Context, err error) proto.Status {
 
 // hostResult turns a session's result and error into the wire result, without output.
 func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto.HostResult {
-	hr := proto.HostResult{Host: host, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID, Sudo: r.Sudo,
-		Truncated: r.Truncated, UserCPU: int64(r.UserCPU), SysCPU: int64(r.SysCPU), MaxRSS: r.MaxRSS}
-	if !r.Started.IsZero() {
-		hr.Started = r.Started.UnixNano()
-	}
-	if !r.Ended.IsZero() {
-		hr.Ended = r.Ended.UnixNano()
-	}
+	hr := proto.HostResult{Host: host, ExitCode: r.ExitCode, Signal: r.Signal, PID: r.PID, Sudo: r.Sudo, Truncated: r.Truncated,
+		Started: proto.UnixNanoOf(r.Started), Ended: proto.UnixNanoOf(r.Ended), UserCPU: r.UserCPU, SysCPU: r.SysCPU, MaxRSS: r.MaxRSS}
 	switch {
 	case err == nil && r.ExitCode == 0 && r.Signal == "":
 		hr.Status = proto.StatusOK
@@ -80,15 +74,6 @@ func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto
 		hr.Err = err.Error()
 	}
 	return hr
-}
-
-func outcome(request uint64, hr *proto.HostResult) audit.Outcome {
-	o := audit.Outcome{Request: request, Host: hr.Host, Status: hr.Status, Exit: hr.ExitCode, Signal: hr.Signal,
-		Stdout: len(hr.Stdout), Stderr: len(hr.Stderr), Err: hr.Err}
-	if hr.Started != 0 && hr.Ended != 0 {
-		o.Duration = time.Duration(hr.Ended - hr.Started)
-	}
-	return o
 }
 
 // startRun accepts a run and fans it out; events and the results go to the client.
@@ -211,8 +196,8 @@ func (c *clientConn) startRun(id uint64, req *proto.RunRequest) {
 		}
 		// Record the run before telling the client it ended, so a `last` sent
 		// right after the end sees this run and not the one before.
-		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: started.UnixNano(),
-			Ended: s.opts.Now().UnixNano(), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert,
+		rec := proto.RunRecord{ID: runID, Command: req.Command, Started: proto.UnixNanoOf(started),
+			Ended: proto.UnixNanoOf(s.opts.Now()), Identity: identity, Results: results, UID: c.who.UID, Cert: c.who.Cert,
 			Unseen: c.ctx.Err() != nil} // the client left before the end: it saw only part
 		s.metrics.fanout.Observe(time.Duration(rec.Ended - rec.Started).Seconds())
 		s.metrics.bytes.WithLabelValues("out").Add(float64(len(req.Stdin) * len(hosts)))
@@ -279,7 +264,7 @@ func (c *clientConn) runHostOnce(ctx context.Context, id, runID uint64, who audi
 	c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: host, Kind: proto.EventDone, Result: &hr})
 	hr.Stdout, hr.Stderr, hr.Output = r.Stdout, r.Stderr, false
 	hr.Truncated = hr.Truncated || r.Dropped > 0
-	s.noteOutcome(who, outcome(runID, &hr))
+	s.noteOutcome(who, runID, &hr)
 	return hr
 }
 

@@ -134,12 +134,12 @@ func (s *server) orphan(host string, r hostsess.Result) bool {
 	}
 	s.mu.Unlock()
 	if !found {
-		s.noteOutcome(audit.Client{UID: -1}, outcome(r.RequestID, &hr))
+		s.noteOutcome(audit.Client{UID: -1}, r.RequestID, &hr)
 		err := s.hist.add(proto.RunRecord{ID: r.RequestID, Command: "(result re-delivered after a reconnect)",
 			Started: hr.Started, Ended: hr.Ended, Results: []proto.HostResult{hr}, UID: s.uid, Unseen: true})
 		return err == nil
 	}
-	s.noteOutcome(audit.Client{UID: run.UID, Identity: run.Identity}, outcome(runID, &hr))
+	s.noteOutcome(audit.Client{UID: run.UID, Identity: run.Identity}, runID, &hr)
 	if err := s.fileRecovered(runID, run, hr); err != nil {
 		s.log.Warn("filing a kept result", "host", host, "err", err)
 		return false
@@ -150,8 +150,8 @@ func (s *server) orphan(host string, r hostsess.Result) bool {
 // fileRecovered adds hr to run runID's record in the history and marks the host done;
 // the run leaves the state file once every host is.
 func (s *server) fileRecovered(runID uint64, run state.Run, hr proto.HostResult) error {
-	err := s.hist.add(proto.RunRecord{ID: runID, Command: run.Command, Started: run.Started.UnixNano(),
-		Ended: max(hr.Ended, run.Started.UnixNano()), Identity: run.Identity, Results: []proto.HostResult{hr},
+	err := s.hist.add(proto.RunRecord{ID: runID, Command: run.Command, Started: proto.UnixNanoOf(run.Started),
+		Ended: max(hr.Ended, proto.UnixNanoOf(run.Started)), Identity: run.Identity, Results: []proto.HostResult{hr},
 		UID: run.UID, Cert: run.Cert, Unseen: true})
 	if err != nil {
 		return err

@@ -207,7 +207,7 @@ func (c *clientConn) runPaced(ctx context.Context, id, runID uint64, who audit.C
 			hr.Status, hr.Err = proto.StatusCancelled, "not started: "+context.Cause(ctx).Error()
 		}
 		c.send(id, proto.TypeRunEvent, &proto.RunEvent{Host: hosts[i], Kind: proto.EventDone, Result: &hr})
-		s.noteOutcome(who, outcome(runID, &hr))
+		s.noteOutcome(who, runID, &hr)
 		results[i] = hr
 	})
 }

@@ -75,7 +75,7 @@ func TestAgentFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := map[string]int{}
-	var early []client.Event
+	var early []proto.RunEvent
 	deadline := time.After(30 * time.Second)
 	for len(started) < len(busy) {
 		select {
@@ -147,7 +147,7 @@ func TestAgentFaults(t *testing.T) {
 	t.Logf("new command on the idle faulted hosts took %v", took)
 
 	// Every host runs the next command; a result the dead agents kept comes back to history.
-	var after map[string]*client.HostResult
+	var after map[string]*proto.HostResult
 	ok := waitFor(60*time.Second, func() bool {
 		r, err := c.Run(ctx, client.RunRequest{Hosts: all, Command: "echo after"})
 		if err != nil {

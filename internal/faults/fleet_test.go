@@ -77,7 +77,7 @@ func TestHostAwayAndSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	doneAt := map[string]time.Duration{}
-	res := map[string]*client.HostResult{}
+	res := map[string]*proto.HostResult{}
 	timer := time.After(60 * time.Second)
 loop:
 	for {
@@ -138,7 +138,7 @@ loop:
 	if err := f.Hosts[1].Start(); err != nil {
 		t.Fatal(err)
 	}
-	var back *client.HostResult
+	var back *proto.HostResult
 	ok := waitFor(60*time.Second, func() bool {
 		back = runOne(t, c, hosts[1:2], "echo back", time.Minute)[hosts[1]]
 		return back.Status == proto.StatusOK

@@ -360,9 +360,9 @@ func (h *home) dial() *client.Client {
 }
 
 // collect drains a run's events and returns the results by host, failing t after limit.
-func collect(t testing.TB, r *client.Run, limit time.Duration) map[string]*client.HostResult {
+func collect(t testing.TB, r *client.Run, limit time.Duration) map[string]*proto.HostResult {
 	t.Helper()
-	out := map[string]*client.HostResult{}
+	out := map[string]*proto.HostResult{}
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
@@ -383,7 +383,7 @@ func collect(t testing.TB, r *client.Run, limit time.Duration) map[string]*clien
 }
 
 // checkClientResults is checkEveryHost for client results.
-func checkClientResults(t testing.TB, res map[string]*client.HostResult, hosts []string) {
+func checkClientResults(t testing.TB, res map[string]*proto.HostResult, hosts []string) {
 	t.Helper()
 	for _, hn := range hosts {
 		nCommands.Add(1)

@@ -17,7 +17,7 @@ import (
 )
 
 // runOne runs cmd on hosts through c and returns the results, failing t after limit.
-func runOne(t testing.TB, c *client.Client, hosts []string, cmd string, limit time.Duration) map[string]*client.HostResult {
+func runOne(t testing.TB, c *client.Client, hosts []string, cmd string, limit time.Duration) map[string]*proto.HostResult {
 	t.Helper()
 	r, err := c.Run(context.Background(), client.RunRequest{Hosts: hosts, Command: cmd})
 	if err != nil {
@@ -134,7 +134,7 @@ func TestQueueLimits(t *testing.T) {
 	runOne(t, c, []string{"lab1"}, "true", time.Minute) // start the agent
 	const n = 12
 	var wg sync.WaitGroup
-	res := make([]*client.HostResult, n)
+	res := make([]*proto.HostResult, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -177,7 +177,7 @@ func TestQueueLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	peak := 0
-	res2 := map[string]*client.HostResult{}
+	res2 := map[string]*proto.HostResult{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

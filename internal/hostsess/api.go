@@ -127,7 +127,10 @@ type Event struct {
 	Data      []byte
 }
 
-// Result is a finished command (mirrors proto's exit message plus collected output).
+// Result is what the agent reported for one request: its exit message with the output
+// collected, before the daemon turns it and Exec's error into a status. It is the
+// session's own view, not a second proto.HostResult: it names the request (RequestID),
+// counts what it did not keep (Dropped), and has no host, status or error.
 type Result struct {
 	RequestID      uint64
 	ExitCode       int

@@ -1,6 +1,9 @@
 package proto
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Client↔daemon messages (wire values 64–127). The spec is in doc.go.
 
@@ -235,24 +238,47 @@ const (
 // Statuses lists every Status, in the order above: the order summaries show them in.
 var Statuses = []Status{StatusOK, StatusFailed, StatusTimeout, StatusCancelled, StatusUnreachable, StatusRefused, StatusError, StatusSkipped}
 
-// HostResult is one host's outcome for a run (see client.HostResult).
+// HostResult is one host's outcome for one run. It is the one result type of every layer:
+// the daemon sends it in a done event and keeps it in its history, the client hands it to
+// the console, and render shows it.
+//
+// ExitCode is meaningful only when Status is ok or failed and Signal is empty.
 type HostResult struct {
-	Host      string `cbor:"1,keyasint"`
-	Status    Status `cbor:"2,keyasint"`
-	ExitCode  int    `cbor:"3,keyasint,omitempty"`
-	Signal    string `cbor:"4,keyasint,omitempty"`
-	PID       int    `cbor:"5,keyasint,omitempty"`
-	Stdout    []byte `cbor:"6,keyasint,omitempty"`
-	Stderr    []byte `cbor:"7,keyasint,omitempty"`
-	Truncated bool   `cbor:"8,keyasint,omitempty"`
-	Started   int64  `cbor:"9,keyasint,omitempty"`  // Unix ns
-	Ended     int64  `cbor:"10,keyasint,omitempty"` // Unix ns
-	UserCPU   int64  `cbor:"11,keyasint,omitempty"` // ns
-	SysCPU    int64  `cbor:"12,keyasint,omitempty"` // ns
-	MaxRSS    int64  `cbor:"13,keyasint,omitempty"` // bytes
-	Err       string `cbor:"14,keyasint,omitempty"`
-	Output    bool   `cbor:"15,keyasint,omitempty"` // Stdout and Stderr are the whole output (replace, not append)
-	Sudo      string `cbor:"16,keyasint,omitempty"` // why sudo did not run the command (proto.SudoPasswordRequired...)
+	Host      string        `cbor:"1,keyasint"`
+	Status    Status        `cbor:"2,keyasint"`
+	ExitCode  int           `cbor:"3,keyasint,omitempty"`
+	Signal    string        `cbor:"4,keyasint,omitempty"` // the signal that ended the command, as "KILL"; empty if none
+	PID       int           `cbor:"5,keyasint,omitempty"` // the remote process id; 0 when the command never started
+	Stdout    []byte        `cbor:"6,keyasint,omitempty"`
+	Stderr    []byte        `cbor:"7,keyasint,omitempty"`
+	Truncated bool          `cbor:"8,keyasint,omitempty"` // output past the agent's cap was dropped
+	Started   UnixNano      `cbor:"9,keyasint,omitempty"`
+	Ended     UnixNano      `cbor:"10,keyasint,omitempty"`
+	UserCPU   time.Duration `cbor:"11,keyasint,omitempty"`
+	SysCPU    time.Duration `cbor:"12,keyasint,omitempty"`
+	MaxRSS    int64         `cbor:"13,keyasint,omitempty"` // bytes
+	Err       string        `cbor:"14,keyasint,omitempty"` // why, for every status but ok and failed; may start with "host: "
+	Output    bool          `cbor:"15,keyasint,omitempty"` // Stdout and Stderr are the whole output (replace, not append)
+	Sudo      string        `cbor:"16,keyasint,omitempty"` // why sudo did not run the command (proto.SudoPasswordRequired...)
+}
+
+// UnixNano is an instant as messages carry it: nanoseconds since the Unix epoch, 0 when unknown.
+type UnixNano int64
+
+// UnixNanoOf returns t as a UnixNano; the zero time.Time gives 0.
+func UnixNanoOf(t time.Time) UnixNano {
+	if t.IsZero() {
+		return 0
+	}
+	return UnixNano(t.UnixNano())
+}
+
+// Time returns n as a time.Time; 0 gives the zero time.Time.
+func (n UnixNano) Time() time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n))
 }
 
 // RunEnd follows the last host's done event of a run.
@@ -433,8 +459,8 @@ type LastRequest struct {
 type RunRecord struct {
 	ID       uint64       `cbor:"1,keyasint"`
 	Command  string       `cbor:"2,keyasint"`
-	Started  int64        `cbor:"3,keyasint,omitempty"` // Unix ns
-	Ended    int64        `cbor:"4,keyasint,omitempty"` // Unix ns
+	Started  UnixNano     `cbor:"3,keyasint,omitempty"`
+	Ended    UnixNano     `cbor:"4,keyasint,omitempty"`
 	Identity string       `cbor:"5,keyasint,omitempty"`
 	Results  []HostResult `cbor:"6,keyasint,omitempty"`
 	UID      int          `cbor:"7,keyasint,omitempty"`

@@ -12,19 +12,19 @@ import (
 // benchResults returns 1,000 results of ~1 KiB each: 900 hosts share one of 5
 // outputs, 80 failed with outputs of their own, 20 are unreachable (one
 // group once the host name is masked).
-func benchResults() []Result {
+func benchResults() []proto.HostResult {
 	common := make([]string, 5)
 	for i := range common {
 		common[i] = strings.Repeat(fmt.Sprintf("Filesystem %d  Size Used Avail Use%% Mounted on\n", i), 20)
 	}
-	rs := make([]Result, 0, 1000)
+	rs := make([]proto.HostResult, 0, 1000)
 	for i := range 1000 {
 		host := fmt.Sprintf("rack%d-node%03d", i/100, i%100)
 		switch {
 		case i%50 == 7:
-			rs = append(rs, Result{Host: host, Status: proto.StatusUnreachable, Err: "dial tcp: lookup " + host + ": no such host"})
+			rs = append(rs, proto.HostResult{Host: host, Status: proto.StatusUnreachable, Err: "dial tcp: lookup " + host + ": no such host"})
 		case i%12 == 5:
-			rs = append(rs, Result{Host: host, Status: proto.StatusFailed, ExitCode: 1,
+			rs = append(rs, proto.HostResult{Host: host, Status: proto.StatusFailed, ExitCode: 1,
 				Stdout: []byte(common[0] + host), Stderr: []byte("df: /mnt: stale file handle\n")})
 		default:
 			rs = append(rs, ok(host, common[i%5]))

@@ -12,8 +12,10 @@ import (
 )
 
 func TestWriteDiffs(t *testing.T) {
-	ok := func(host, out string) Result { return Result{Host: host, Status: proto.StatusOK, Stdout: []byte(out)} }
-	results := []Result{
+	ok := func(host, out string) proto.HostResult {
+		return proto.HostResult{Host: host, Status: proto.StatusOK, Stdout: []byte(out)}
+	}
+	results := []proto.HostResult{
 		ok("web1", "a\nb\nc\n"), ok("web2", "a\nb\nc\n"), ok("web3", "a\nb\nc\n"),
 		ok("web4", "a\nB\nc\n"),
 		ok("web5", "a\nb\nc\nd"),
@@ -72,7 +74,7 @@ func TestDiffPatches(t *testing.T) {
 	}
 	base := long.String()
 	other := strings.Replace(strings.Replace(base, "xxx\n", "yyy\n", 3), "xxxxxx\n", "", 2) + "tail"
-	results := []Result{{Host: "h1", Status: proto.StatusOK, Stdout: []byte(base)}, {Host: "h2", Status: proto.StatusOK, Stdout: []byte(base)},
+	results := []proto.HostResult{{Host: "h1", Status: proto.StatusOK, Stdout: []byte(base)}, {Host: "h2", Status: proto.StatusOK, Stdout: []byte(base)},
 		{Host: "h3", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte(other)}}
 	var b bytes.Buffer
 	if err := WriteDiffs(&b, Groups(results), "", Options{}); err != nil {

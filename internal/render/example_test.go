@@ -9,13 +9,13 @@ import (
 )
 
 func ExampleGather() {
-	var results []render.Result
+	var results []proto.HostResult
 	for _, h := range []string{"web01", "web02", "web04", "web03"} {
-		results = append(results, render.Result{Host: h, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")})
+		results = append(results, proto.HostResult{Host: h, Status: proto.StatusOK, Stdout: []byte("Wed Nov 25 22:17:50 UTC 2026\n")})
 	}
 	results = append(results,
-		render.Result{Host: "web05", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("Wed Nov 25 22:19:03 UTC 2026\n"), Stderr: []byte("date: clock skew\n")},
-		render.Result{Host: "web06", Status: proto.StatusUnreachable, Err: "web06: dial tcp: connect: connection refused"},
+		proto.HostResult{Host: "web05", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("Wed Nov 25 22:19:03 UTC 2026\n"), Stderr: []byte("date: clock skew\n")},
+		proto.HostResult{Host: "web06", Status: proto.StatusUnreachable, Err: "web06: dial tcp: connect: connection refused"},
 	)
 	render.Gather(os.Stdout, results, render.Options{})
 	render.WriteSummary(os.Stdout, render.Summarize(results, 1234*time.Millisecond), render.Options{})
@@ -44,7 +44,7 @@ func ExampleStream() {
 	s.Event(render.Event{Kind: proto.EventStdout, Host: "web01", Data: []byte("load: 3.2\n")})
 	s.Event(render.Event{Kind: proto.EventStdout, Host: "db1", Data: []byte("5\n")})
 	s.Event(render.Event{Kind: proto.EventStderr, Host: "web01", Data: []byte("high load\n")})
-	s.Event(render.Event{Kind: proto.EventDone, Host: "web01", Result: render.Result{Host: "web01", Status: proto.StatusFailed, ExitCode: 2}})
+	s.Event(render.Event{Kind: proto.EventDone, Host: "web01", Result: proto.HostResult{Host: "web01", Status: proto.StatusFailed, ExitCode: 2}})
 	// Output:
 	// web01 | load: 3.2
 	// db1   | load: 0.15

@@ -29,7 +29,7 @@ func FuzzStreamChunks(f *testing.F) {
 				for _, c := range chunks {
 					p.Event(Event{Kind: proto.EventStdout, Host: "h", Data: c})
 				}
-				p.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+				p.Event(Event{Kind: proto.EventDone, Host: "h", Result: proto.HostResult{Host: "h", Status: proto.StatusOK}})
 				return b.String()
 			}
 			whole := run(data)
@@ -47,9 +47,9 @@ func FuzzGroups(f *testing.F) {
 	f.Fuzz(func(t *testing.T, outs, errs string) {
 		so := strings.Split(outs, "\n")
 		se := strings.Split(errs, "\n")
-		var rs []Result
+		var rs []proto.HostResult
 		for i, o := range so {
-			r := Result{Host: "h" + itoa(i), Status: proto.StatusOK, Stdout: []byte(o)}
+			r := proto.HostResult{Host: "h" + itoa(i), Status: proto.StatusOK, Stdout: []byte(o)}
 			if len(se) > 0 {
 				r.Stderr = []byte(se[i%len(se)])
 			}
@@ -58,7 +58,7 @@ func FuzzGroups(f *testing.F) {
 			}
 			rs = append(rs, r)
 		}
-		byHost := map[string]Result{}
+		byHost := map[string]proto.HostResult{}
 		for _, r := range rs {
 			byHost[r.Host] = r
 		}
@@ -82,7 +82,7 @@ func FuzzGroups(f *testing.F) {
 			t.Fatal(err)
 		}
 		// The caps cut lines and whole outputs anywhere, in text and binary output alike.
-		whole := []Result{{Host: "w", Status: proto.StatusOK, Stdout: []byte(outs), Stderr: []byte(errs)}}
+		whole := []proto.HostResult{{Host: "w", Status: proto.StatusOK, Stdout: []byte(outs), Stderr: []byte(errs)}}
 		for _, c := range [][2]int{{2, 7}, {1, 1}, {0, 3}, {3, 0}} {
 			if err := Gather(&bytes.Buffer{}, whole, Options{MaxLines: c[0], MaxBytes: c[1], MoreHint: "h"}); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shoal-sh/shoal/internal/hostlist"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Group is a set of hosts whose results are identical: same output on stdout and
@@ -18,7 +19,7 @@ type Group struct {
 	// Hosts are the members in natural order.
 	Hosts []string
 	// Result is the first member's result; its Host is Hosts[0].
-	Result Result
+	Result proto.HostResult
 	// Ran reports whether the command ran on these hosts (false for unreachable,
 	// refused and error results without output).
 	Ran bool
@@ -34,7 +35,7 @@ type Group struct {
 // part the largest group comes first, ties broken by the natural order of the
 // groups' first hosts. Results are grouped by a hash of their content (checked
 // for equality on a hit), so the cost is linear in the size of the output.
-func Groups(results []Result) []Group {
+func Groups(results []proto.HostResult) []Group {
 	if len(results) == 0 {
 		return nil
 	}
@@ -82,7 +83,7 @@ func Groups(results []Result) []Group {
 			}
 		}
 		if found == nil {
-			found = &entry{g: &Group{Result: *r, Ran: r.ran(), Err: msg}, first: rank[r.Host]}
+			found = &entry{g: &Group{Result: *r, Ran: ran(r), Err: msg}, first: rank[r.Host]}
 			buckets[sum] = append(buckets[sum], found)
 			entries = append(entries, found)
 		}
@@ -121,7 +122,7 @@ func Groups(results []Result) []Group {
 
 // hashResult feeds every field that decides grouping into h, length-prefixed so
 // that field boundaries cannot shift.
-func hashResult(h *maphash.Hash, r *Result, msg string) {
+func hashResult(h *maphash.Hash, r *proto.HostResult, msg string) {
 	var buf [8]byte
 	put := func(n int) {
 		for i := range buf {
@@ -131,7 +132,7 @@ func hashResult(h *maphash.Hash, r *Result, msg string) {
 	}
 	put(len(r.Status))
 	h.WriteString(string(r.Status))
-	if r.hasExitCode() {
+	if hasExitCode(r) {
 		put(r.ExitCode)
 	} else {
 		put(-1)
@@ -153,10 +154,10 @@ func hashResult(h *maphash.Hash, r *Result, msg string) {
 }
 
 // sameResult reports whether a and b belong to one group.
-func sameResult(a, b *Result, amsg, bmsg string) bool {
+func sameResult(a, b *proto.HostResult, amsg, bmsg string) bool {
 	return a.Status == b.Status &&
-		a.hasExitCode() == b.hasExitCode() &&
-		(!a.hasExitCode() || a.ExitCode == b.ExitCode) &&
+		hasExitCode(a) == hasExitCode(b) &&
+		(!hasExitCode(a) || a.ExitCode == b.ExitCode) &&
 		signalName(a.Signal) == signalName(b.Signal) &&
 		a.Truncated == b.Truncated &&
 		amsg == bmsg &&
@@ -179,7 +180,7 @@ func sameResult(a, b *Result, amsg, bmsg string) bool {
 // exit, a signal, a timeout, truncated output and the odd one out. Stderr lines
 // follow stdout lines, each marked "stderr: ". Hosts the command could not run
 // on show their error as the block's body.
-func Gather(w io.Writer, results []Result, opt Options) error {
+func Gather(w io.Writer, results []proto.HostResult, opt Options) error {
 	return WriteGroups(w, Groups(results), opt)
 }
 

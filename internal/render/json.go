@@ -16,8 +16,10 @@ import (
 // digits of nanoseconds, so the strings sort as the times do.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// JSONResult is the JSON object written for one host's result. Its schema is
-// documented in docs/json.md; fields are never renamed or removed.
+// JSONResult is the JSON object written for one host's result: a proto.HostResult in
+// the form scripts read (docs/json.md), with null for what is unknown, output as text
+// or base64, and times as RFC 3339 strings. It is that output schema, not a second
+// result type: its fields are never renamed or removed, whatever happens to the wire's.
 type JSONResult struct {
 	Host       string       `json:"host"`
 	Status     proto.Status `json:"status"`
@@ -86,22 +88,22 @@ func (j JSONResult) meta() jsonResultMeta {
 }
 
 // NewJSONResult converts r to its JSON form.
-func NewJSONResult(r Result) JSONResult {
+func NewJSONResult(r proto.HostResult) JSONResult {
 	j := JSONResult{
 		Host:       r.Host,
 		Status:     r.Status,
 		Signal:     optString(signalName(r.Signal)),
 		PID:        optInt(r.PID),
-		StartedAt:  optTime(r.Started),
-		EndedAt:    optTime(r.Ended),
-		DurationMS: durationMS(r.Started, r.Ended),
+		StartedAt:  optTime(r.Started.Time()),
+		EndedAt:    optTime(r.Ended.Time()),
+		DurationMS: durationMS(r.Started.Time(), r.Ended.Time()),
 		Error:      optString(shownError(&r)),
 		Truncated:  r.Truncated,
 	}
 	if j.Status == "" {
 		j.Status = proto.StatusError
 	}
-	if r.hasExitCode() {
+	if hasExitCode(&r) {
 		code := r.ExitCode
 		j.ExitCode = &code
 	}
@@ -111,7 +113,7 @@ func NewJSONResult(r Result) JSONResult {
 }
 
 // WriteJSON writes one JSON object per result, one per line.
-func WriteJSON(w io.Writer, results []Result) error {
+func WriteJSON(w io.Writer, results []proto.HostResult) error {
 	// One object at a time: a buffer for all of them held every host's output twice more
 	// (16 MiB from each of nine hosts took the console past 1 GiB).
 	var b bytes.Buffer
@@ -262,7 +264,7 @@ func durationMS(start, end time.Time) *float64 {
 
 // WriteJSONStatus writes r's JSON object without its output (every other key of WriteJSON's,
 // byte for byte), on one line: what `--outdir` keeps in HOST.status.
-func WriteJSONStatus(w io.Writer, r Result) error {
+func WriteJSONStatus(w io.Writer, r proto.HostResult) error {
 	var b bytes.Buffer
 	if err := newEncoder(&b).Encode(NewJSONResult(r).meta()); err != nil {
 		return err

@@ -34,13 +34,13 @@ func decodeLines[T any](t *testing.T, data []byte) []T {
 	return out
 }
 
-func jsonResults() []Result {
-	return []Result{
+func jsonResults() []proto.HostResult {
+	return []proto.HostResult{
 		{Host: "web01", Status: proto.StatusOK, PID: 4242, Stdout: []byte("<b>&\n"), Stderr: nil,
-			Started: t0, Ended: t0.Add(1234567 * time.Nanosecond)},
+			Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(1234567 * time.Nanosecond))},
 		{Host: "web02", Status: proto.StatusFailed, ExitCode: 2, PID: 4243, Stdout: []byte("\xff\xfebinary"), Stderr: []byte("oops\n"),
-			Started: t0, Ended: t0.Add(2 * time.Second), Truncated: true},
-		{Host: "web03", Status: proto.StatusTimeout, Signal: "KILL", PID: 4244, Started: t0, Ended: t0.Add(10 * time.Second), Err: "timed out after 10s"},
+			Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(2 * time.Second)), Truncated: true},
+		{Host: "web03", Status: proto.StatusTimeout, Signal: "KILL", PID: 4244, Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(10 * time.Second)), Err: "timed out after 10s"},
 		{Host: "web04", Status: proto.StatusUnreachable, Err: "web04: dial tcp: connection refused"},
 	}
 }
@@ -100,10 +100,10 @@ func TestJSONSchema(t *testing.T) {
 		}
 		if j.StartedAt != nil {
 			st, err := time.Parse(time.RFC3339Nano, *j.StartedAt)
-			if err != nil || !st.Equal(r.Started) {
+			if err != nil || !st.Equal(r.Started.Time()) {
 				t.Errorf("%s started_at = %s (%v); want %v", r.Host, *j.StartedAt, err, r.Started)
 			}
-		} else if !r.Started.IsZero() {
+		} else if r.Started != 0 {
 			t.Errorf("%s started_at missing", r.Host)
 		}
 	}
@@ -176,7 +176,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // holding every host's output in one buffer first.
 func TestWriteJSONPerObject(t *testing.T) {
 	big := strings.Repeat("y\n", 1<<16)
-	rs := []Result{{Host: "a", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "b", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "c", Status: proto.StatusOK}}
+	rs := []proto.HostResult{{Host: "a", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "b", Status: proto.StatusOK, Stdout: []byte(big)}, {Host: "c", Status: proto.StatusOK}}
 	var w countWriter
 	if err := WriteJSON(&w, rs); err != nil {
 		t.Fatal(err)
@@ -188,9 +188,9 @@ func TestWriteJSONPerObject(t *testing.T) {
 
 // TestGatherWritesAsItGoes checks that Gather does not build all groups' output in one buffer.
 func TestGatherWritesAsItGoes(t *testing.T) {
-	var rs []Result
+	var rs []proto.HostResult
 	for i := range 4 {
-		rs = append(rs, Result{Host: "h" + strconv.Itoa(i), Status: proto.StatusOK, Stdout: []byte(strings.Repeat(strconv.Itoa(i)+"\n", 1<<16))})
+		rs = append(rs, proto.HostResult{Host: "h" + strconv.Itoa(i), Status: proto.StatusOK, Stdout: []byte(strings.Repeat(strconv.Itoa(i)+"\n", 1<<16))})
 	}
 	var w countWriter
 	if err := Gather(&w, rs, Options{}); err != nil {

@@ -39,9 +39,9 @@ func golden(t *testing.T, name string, got []byte) {
 var t0 = time.Date(2026, 11, 25, 22, 17, 50, 123456789, time.UTC)
 
 // ok returns a result that exited 0 with stdout out.
-func ok(host, out string) Result {
-	return Result{Host: host, Status: proto.StatusOK, PID: 1000, Stdout: []byte(out),
-		Started: t0, Ended: t0.Add(250 * time.Millisecond)}
+func ok(host, out string) proto.HostResult {
+	return proto.HostResult{Host: host, Status: proto.StatusOK, PID: 1000, Stdout: []byte(out),
+		Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(250 * time.Millisecond))}
 }
 
 // hosts returns prefix01..prefixNN.
@@ -54,8 +54,8 @@ func hosts(prefix string, from, to int) []string {
 }
 
 // results returns one ok result with out for each host.
-func results(hs []string, out string) []Result {
-	var rs []Result
+func results(hs []string, out string) []proto.HostResult {
+	var rs []proto.HostResult
 	for _, h := range hs {
 		rs = append(rs, ok(h, out))
 	}
@@ -66,22 +66,22 @@ func TestGatherGolden(t *testing.T) {
 	const date = "Wed Nov 25 22:17:50 UTC 2026\n"
 	tests := []struct {
 		name    string
-		results []Result
+		results []proto.HostResult
 		opt     Options
 	}{
 		{"gather_identical", results(hosts("web", 1, 18), date), Options{}},
-		{"gather_odd_host", func() []Result {
+		{"gather_odd_host", func() []proto.HostResult {
 			rs := results(append(hosts("web", 1, 17), hosts("web", 19, 20)...), date)
 			rs = append(rs, ok("web18", "Wed Nov 25 22:19:03 UTC 2026\n"))
 			return rs
 		}(), Options{}},
 		{"gather_no_majority", append(results(hosts("a", 1, 2), "x\n"), results(hosts("b", 1, 2), "y\n")...), Options{}},
-		{"gather_stderr", []Result{
+		{"gather_stderr", []proto.HostResult{
 			{Host: "db1", Status: proto.StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
 			{Host: "db2", Status: proto.StatusFailed, ExitCode: 2, Stdout: []byte("partial\n"), Stderr: []byte("ls: cannot access '/nope': No such file or directory\n")},
 			ok("db3", "partial\n"),
 		}, Options{}},
-		{"gather_exit_codes", []Result{
+		{"gather_exit_codes", []proto.HostResult{
 			{Host: "n1", Status: proto.StatusFailed, ExitCode: 1},
 			{Host: "n2", Status: proto.StatusFailed, ExitCode: 3},
 			{Host: "n3", Status: proto.StatusFailed, Signal: "KILL"},
@@ -91,44 +91,44 @@ func TestGatherGolden(t *testing.T) {
 			ok("n7", ""),
 		}, Options{}},
 		{"gather_unreachable", append(results(hosts("web", 1, 4), "up\n"),
-			Result{Host: "web05", Status: proto.StatusUnreachable, Err: "web05: dial tcp 10.0.0.5:22: connect: no route to host"},
-			Result{Host: "web06", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web06: no such host"},
-			Result{Host: "web07", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web07: no such host"},
-			Result{Host: "web08", Status: proto.StatusRefused, Err: "agent busy: queue full"},
-			Result{Host: "web09", Status: proto.StatusError},
+			proto.HostResult{Host: "web05", Status: proto.StatusUnreachable, Err: "web05: dial tcp 10.0.0.5:22: connect: no route to host"},
+			proto.HostResult{Host: "web06", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web06: no such host"},
+			proto.HostResult{Host: "web07", Status: proto.StatusUnreachable, Err: "dial tcp: lookup web07: no such host"},
+			proto.HostResult{Host: "web08", Status: proto.StatusRefused, Err: "agent busy: queue full"},
+			proto.HostResult{Host: "web09", Status: proto.StatusError},
 		), Options{}},
 		{"gather_empty", append(results(hosts("h", 1, 3), ""), ok("h04", "\n"), ok("h05", "no newline")), Options{}},
-		{"gather_binary", []Result{
+		{"gather_binary", []proto.HostResult{
 			ok("bin1", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
 			ok("bin2", "\x00\x01ELF\xff\xfe\ttab\\slash\nline two é\n"),
 			{Host: "bin3", Status: proto.StatusOK, Stderr: []byte("\x1b[31mraw\xc3\x28\n")},
 		}, Options{}},
-		{"gather_truncated", []Result{
+		{"gather_truncated", []proto.HostResult{
 			{Host: "log1", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
 			{Host: "log2", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n"), Truncated: true},
 			{Host: "log3", Status: proto.StatusOK, Stdout: []byte("line 1\nline 2\n")},
 		}, Options{}},
 		{"gather_color", append(results(hosts("web", 1, 3), "same\n"),
-			Result{Host: "web04", Status: proto.StatusFailed, ExitCode: 1, Stderr: []byte("boom\n")},
-			Result{Host: "web05", Status: proto.StatusUnreachable, Err: "connection refused"},
+			proto.HostResult{Host: "web04", Status: proto.StatusFailed, ExitCode: 1, Stderr: []byte("boom\n")},
+			proto.HostResult{Host: "web05", Status: proto.StatusUnreachable, Err: "connection refused"},
 		), Options{Color: true}},
 		{"gather_nothing", nil, Options{}},
 		// The host's name inside an error chain is dropped where it starts a part (the header
 		// names the hosts), and put back for a group of one.
-		{"gather_errors", []Result{
+		{"gather_errors", []proto.HostResult{
 			{Host: "h008", Status: proto.StatusUnreachable, Err: "h008: refused: h008: connecting to 127.77.0.9:2222: connection refused"},
 			{Host: "h010", Status: proto.StatusUnreachable, Err: "h010: refused: h010: connecting to 127.77.0.11:2222: connection refused"},
 			{Host: "h1", Status: proto.StatusUnreachable, Err: "h1: connect: h1: dial tcp: lookup h1: no such host"},
 			{Host: "h2", Status: proto.StatusUnreachable, Err: "h2: connect: h2: dial tcp: lookup h2: no such host"},
 			{Host: "h3", Status: proto.StatusUnreachable, Err: "connect: dial tcp: lookup h3: no such host"},
 		}, Options{}},
-		{"gather_max_lines", []Result{
+		{"gather_max_lines", []proto.HostResult{
 			{Host: "y1", Status: proto.StatusCancelled, Stdout: []byte(strings.Repeat("y\n", 5000)), Stderr: []byte("e1\ne2\ne3\ne4\ne5 no newline")},
 			{Host: "y2", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\n")},
 			{Host: "y3", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\n")},
 			{Host: "y4", Status: proto.StatusOK, Stdout: []byte("one\ntwo\nthree\nfour\nfive")},
 		}, Options{MaxLines: 3, MoreHint: "shoal last > FILE writes them all"}},
-		{"gather_max_bytes", []Result{
+		{"gather_max_bytes", []proto.HostResult{
 			{Host: "b1", Status: proto.StatusOK, Stdout: []byte(strings.Repeat("y", 100) + "\nnext\n")},
 			{Host: "b2", Status: proto.StatusOK, Stdout: []byte("0123456789\n0123456789\n0123456789\n0123456789\n")},
 			{Host: "b3", Status: proto.StatusOK, Stdout: []byte(strings.Repeat("é", 40))},
@@ -148,7 +148,7 @@ func TestGatherGolden(t *testing.T) {
 
 func TestGroups(t *testing.T) {
 	rs := results(append(hosts("web", 1, 17), hosts("web", 19, 20)...), "a\n")
-	rs = append(rs, ok("web18", "b\n"), Result{Host: "web21", Status: proto.StatusUnreachable, Err: "x"})
+	rs = append(rs, ok("web18", "b\n"), proto.HostResult{Host: "web21", Status: proto.StatusUnreachable, Err: "x"})
 	// Shuffle deterministically: grouping must not depend on input order.
 	for i := range rs {
 		j := (i * 7) % len(rs)
@@ -171,7 +171,7 @@ func TestGroups(t *testing.T) {
 
 func TestGroupsTieOrder(t *testing.T) {
 	// Equal sizes: natural order of the first host decides (n2 before n10).
-	rs := []Result{ok("n10", "x\n"), ok("n11", "x\n"), ok("n2", "y\n"), ok("n3", "y\n")}
+	rs := []proto.HostResult{ok("n10", "x\n"), ok("n11", "x\n"), ok("n2", "y\n"), ok("n3", "y\n")}
 	gs := Groups(rs)
 	if got, want := gs[0].Hosts[0], "n2"; got != want {
 		t.Errorf("first group starts with %s; want %s", got, want)
@@ -180,29 +180,29 @@ func TestGroupsTieOrder(t *testing.T) {
 
 func TestGroupsKeyFields(t *testing.T) {
 	// Each pair differs in one field that must split the group.
-	base := Result{Host: "a", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("o"), Stderr: []byte("e")}
-	mods := map[string]func(*Result){
-		"exit":      func(r *Result) { r.ExitCode = 2 },
-		"signal":    func(r *Result) { r.Signal = "KILL" },
-		"status":    func(r *Result) { r.Status = proto.StatusTimeout },
-		"stdout":    func(r *Result) { r.Stdout = []byte("o2") },
-		"stderr":    func(r *Result) { r.Stderr = []byte("e2") },
-		"boundary":  func(r *Result) { r.Stdout, r.Stderr = []byte("oe"), nil },
-		"truncated": func(r *Result) { r.Truncated = true },
-		"err":       func(r *Result) { r.Err = "boom" },
+	base := proto.HostResult{Host: "a", Status: proto.StatusFailed, ExitCode: 1, Stdout: []byte("o"), Stderr: []byte("e")}
+	mods := map[string]func(*proto.HostResult){
+		"exit":      func(r *proto.HostResult) { r.ExitCode = 2 },
+		"signal":    func(r *proto.HostResult) { r.Signal = "KILL" },
+		"status":    func(r *proto.HostResult) { r.Status = proto.StatusTimeout },
+		"stdout":    func(r *proto.HostResult) { r.Stdout = []byte("o2") },
+		"stderr":    func(r *proto.HostResult) { r.Stderr = []byte("e2") },
+		"boundary":  func(r *proto.HostResult) { r.Stdout, r.Stderr = []byte("oe"), nil },
+		"truncated": func(r *proto.HostResult) { r.Truncated = true },
+		"err":       func(r *proto.HostResult) { r.Err = "boom" },
 	}
 	for name, mod := range mods {
 		b := base
 		b.Host = "b"
 		mod(&b)
-		if got := len(Groups([]Result{base, b})); got != 2 {
+		if got := len(Groups([]proto.HostResult{base, b})); got != 2 {
 			t.Errorf("%s: %d groups; want 2", name, got)
 		}
 	}
 	// The host name in an error message does not split hosts failing alike.
-	u1 := Result{Host: "web1", Status: proto.StatusUnreachable, Err: "web1: lookup web1: no such host"}
-	u2 := Result{Host: "web2", Status: proto.StatusUnreachable, Err: "lookup web2: no such host"}
-	if gs := Groups([]Result{u1, u2}); len(gs) != 1 || gs[0].Err != "lookup <host>: no such host" {
+	u1 := proto.HostResult{Host: "web1", Status: proto.StatusUnreachable, Err: "web1: lookup web1: no such host"}
+	u2 := proto.HostResult{Host: "web2", Status: proto.StatusUnreachable, Err: "lookup web2: no such host"}
+	if gs := Groups([]proto.HostResult{u1, u2}); len(gs) != 1 || gs[0].Err != "lookup <host>: no such host" {
 		t.Errorf("Groups(unreachable) = %+v; want one group with the host masked", gs)
 	}
 }

@@ -2,28 +2,9 @@ package render
 
 import (
 	"strings"
-	"time"
 
 	"github.com/shoal-sh/shoal/internal/proto"
 )
-
-// Result is one host's outcome of one command, as the renderer needs it.
-//
-// ExitCode is meaningful only when Status is ok or failed and Signal is empty;
-// in every other case the JSON form reports exit_code as null.
-type Result struct {
-	Host      string
-	Status    proto.Status
-	ExitCode  int
-	Signal    string // signal that ended the command, e.g. "SIGKILL" or "KILL"; empty if none
-	PID       int    // remote process id; 0 when the command never started
-	Stdout    []byte
-	Stderr    []byte
-	Truncated bool // the agent dropped output past its limit
-	Started   time.Time
-	Ended     time.Time
-	Err       string // why the command did not run or report; may start with "host: "
-}
 
 // Options are the caller's decisions about how to render.
 type Options struct {
@@ -43,13 +24,13 @@ type Options struct {
 }
 
 // hasExitCode reports whether r.ExitCode is a real exit status.
-func (r *Result) hasExitCode() bool {
+func hasExitCode(r *proto.HostResult) bool {
 	return (r.Status == proto.StatusOK || r.Status == proto.StatusFailed) && r.Signal == ""
 }
 
 // ran reports whether the command is known to have run on the host, so its
 // output (even empty) is worth showing.
-func (r *Result) ran() bool {
+func ran(r *proto.HostResult) bool {
 	switch r.Status {
 	case proto.StatusUnreachable, proto.StatusRefused, proto.StatusError:
 		return len(r.Stdout) > 0 || len(r.Stderr) > 0 || r.PID != 0
@@ -126,7 +107,7 @@ func ShowError(msg string, hosts []string) string {
 }
 
 // shownError is the error of r as shown next to r's host alone.
-func shownError(r *Result) string {
+func shownError(r *proto.HostResult) string {
 	return ShowError(errText(r.Host, r.Err), []string{r.Host})
 }
 
@@ -138,7 +119,7 @@ func isNameByte(c byte) bool {
 
 // outcome is the short label for how a result ended: "exit 3", "killed by
 // SIGKILL", "timed out"; empty for a clean exit 0.
-func outcome(r *Result) string {
+func outcome(r *proto.HostResult) string {
 	sig := signalName(r.Signal)
 	switch r.Status {
 	case proto.StatusOK:

@@ -22,7 +22,7 @@ type Event struct {
 	Data []byte
 	// Result is the host's outcome for proto.EventDone; its Stdout and Stderr are
 	// ignored, since the output arrived as events.
-	Result Result
+	Result proto.HostResult
 }
 
 // maxPartial bounds the bytes a printer holds for one host's unfinished line;
@@ -137,7 +137,7 @@ func (s *Stream) Event(e Event) error {
 		s.lines.flush(e.Host, func(stderr bool, line []byte) { s.writeLineLocked(e.Host, stderr, line) })
 		r := &e.Result
 		var msg string
-		if r.ran() {
+		if ran(r) {
 			msg = outcome(r)
 			if m := shownError(r); m != "" {
 				msg = strings.TrimPrefix(msg+": "+m, ": ")

@@ -19,11 +19,11 @@ func streamEvents() []Event {
 		{Kind: proto.EventStdout, Host: "web01", Data: []byte("world\n")},
 		{Kind: proto.EventStderr, Host: "db1", Data: []byte("warning: disk\n")},
 		{Kind: proto.EventStdout, Host: "web01", Data: []byte("bin\xff\x00\n")},
-		{Kind: proto.EventDone, Host: "web01", Result: Result{Host: "web01", Status: proto.StatusOK}},
+		{Kind: proto.EventDone, Host: "web01", Result: proto.HostResult{Host: "web01", Status: proto.StatusOK}},
 		{Kind: proto.EventStderr, Host: "db1", Data: []byte("no newline")},
-		{Kind: proto.EventDone, Host: "db1", Result: Result{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
-		{Kind: proto.EventDone, Host: "loadbalancer", Result: Result{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
-		{Kind: proto.EventDone, Host: "web02", Result: Result{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
+		{Kind: proto.EventDone, Host: "db1", Result: proto.HostResult{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
+		{Kind: proto.EventDone, Host: "loadbalancer", Result: proto.HostResult{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
+		{Kind: proto.EventDone, Host: "web02", Result: proto.HostResult{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
 	}
 }
 
@@ -55,7 +55,7 @@ func TestStreamChunking(t *testing.T) {
 		for _, c := range chunks {
 			s.Event(Event{Kind: proto.EventStdout, Host: "h", Data: []byte(c)})
 		}
-		s.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+		s.Event(Event{Kind: proto.EventDone, Host: "h", Result: proto.HostResult{Host: "h", Status: proto.StatusOK}})
 		return b.String()
 	}
 	want := render([]string{out})
@@ -75,7 +75,7 @@ func TestStreamLongLine(t *testing.T) {
 	if got, want := strings.Count(b.String(), "\n"), 2; got != want {
 		t.Errorf("lines printed before the end = %d; want %d", got, want)
 	}
-	s.Event(Event{Kind: proto.EventDone, Host: "h", Result: Result{Host: "h", Status: proto.StatusOK}})
+	s.Event(Event{Kind: proto.EventDone, Host: "h", Result: proto.HostResult{Host: "h", Status: proto.StatusOK}})
 	if got, want := strings.Count(b.String(), "x"), 2*maxPartial+10; got != want {
 		t.Errorf("bytes printed = %d; want %d", got, want)
 	}
@@ -139,7 +139,7 @@ func TestJSONStream(t *testing.T) {
 	for i, e := range streamEvents() {
 		e.Time = t0.Add(time.Duration(i) * time.Millisecond)
 		if e.Kind == proto.EventDone {
-			e.Result.Started, e.Result.Ended = t0, e.Time
+			e.Result.Started, e.Result.Ended = proto.UnixNanoOf(t0), proto.UnixNanoOf(e.Time)
 		}
 		if err := s.Event(e); err != nil {
 			t.Fatal(err)

@@ -27,7 +27,7 @@ type Summary struct {
 var summaryOrder = proto.Statuses
 
 // Summarize counts results; wall is the command's wall-clock time.
-func Summarize(results []Result, wall time.Duration) Summary {
+func Summarize(results []proto.HostResult, wall time.Duration) Summary {
 	s := Summary{Total: len(results), Wall: wall, Hosts: map[proto.Status][]string{}, Failures: map[string][]string{}}
 	for i := range results {
 		r := &results[i]

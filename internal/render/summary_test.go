@@ -11,21 +11,21 @@ import (
 func TestSummaryGolden(t *testing.T) {
 	allOK := results(hosts("web", 1, 20), "x\n")
 	mixed := append(results(hosts("web", 1, 16), "x\n"),
-		Result{Host: "web17", Status: proto.StatusFailed, ExitCode: 2},
-		Result{Host: "web18", Status: proto.StatusFailed, ExitCode: 1},
-		Result{Host: "web19", Status: proto.StatusFailed, ExitCode: 1},
-		Result{Host: "web20", Status: proto.StatusFailed, Signal: "SEGV"},
-		Result{Host: "db1", Status: proto.StatusTimeout},
-		Result{Host: "db2", Status: proto.StatusCancelled},
-		Result{Host: "db3", Status: proto.StatusUnreachable},
-		Result{Host: "db4", Status: proto.StatusUnreachable},
-		Result{Host: "db5", Status: proto.StatusRefused},
-		Result{Host: "db6", Status: proto.StatusError},
-		Result{Host: "db7", Status: "weird"},
+		proto.HostResult{Host: "web17", Status: proto.StatusFailed, ExitCode: 2},
+		proto.HostResult{Host: "web18", Status: proto.StatusFailed, ExitCode: 1},
+		proto.HostResult{Host: "web19", Status: proto.StatusFailed, ExitCode: 1},
+		proto.HostResult{Host: "web20", Status: proto.StatusFailed, Signal: "SEGV"},
+		proto.HostResult{Host: "db1", Status: proto.StatusTimeout},
+		proto.HostResult{Host: "db2", Status: proto.StatusCancelled},
+		proto.HostResult{Host: "db3", Status: proto.StatusUnreachable},
+		proto.HostResult{Host: "db4", Status: proto.StatusUnreachable},
+		proto.HostResult{Host: "db5", Status: proto.StatusRefused},
+		proto.HostResult{Host: "db6", Status: proto.StatusError},
+		proto.HostResult{Host: "db7", Status: "weird"},
 	)
 	tests := []struct {
 		name    string
-		results []Result
+		results []proto.HostResult
 		wall    time.Duration
 		opt     Options
 	}{
