@@ -70,7 +70,7 @@ func (s *server) runStarted(runID uint64, host string, reqID uint64) {
 // runReported notes that host's result in run runID, of status status, went to its client.
 // A result the agent may still offer (any but ok and failed, which it delivered and was
 // acknowledged for) is remembered for reportedFor, so it is not filed again.
-func (s *server) runReported(runID uint64, host, status string) {
+func (s *server) runReported(runID uint64, host string, status proto.Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.st.Runs[runID]
@@ -80,7 +80,7 @@ func (s *server) runReported(runID uint64, host, status string) {
 	h := r.Hosts[host]
 	h.Reported = true
 	r.Hosts[host] = h
-	if h.RequestID != 0 && status != statusOK && status != statusFailed {
+	if h.RequestID != 0 && status != proto.StatusOK && status != proto.StatusFailed {
 		if s.reported == nil {
 			s.reported = map[string]time.Time{}
 		}
