@@ -543,6 +543,9 @@ func (c *Client) Wait() error { return c.c.Wait() }
 // Stream is a remote command's stdin (Write) and stdout (Read).
 type Stream struct {
 	ch ssh.Channel
+	// wmu is held by each packet's write and by CloseWrite: x/crypto's channel lets neither
+	// run beside the other (its EOF flag is unguarded).
+	wmu sync.Mutex
 }
 
 // Exec starts cmd on the host. The command's stderr is copied to stderr (nil discards it).
@@ -635,7 +638,9 @@ func (s *Stream) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), max)
+		s.wmu.Lock()
 		m, err := s.ch.Write(p[:k])
+		s.wmu.Unlock()
 		n += m
 		if err != nil {
 			return n, err
@@ -645,8 +650,19 @@ func (s *Stream) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// CloseWrite sends EOF on the command's stdin.
-func (s *Stream) CloseWrite() error { return s.ch.CloseWrite() }
+// CloseWrite sends EOF on the command's stdin. It does not wait for a write in flight, which
+// may be stuck on a host that stopped reading: it then sends no EOF and returns
+// ErrWriteInFlight, and the caller closes the stream or the connection instead.
+func (s *Stream) CloseWrite() error {
+	if !s.wmu.TryLock() {
+		return ErrWriteInFlight
+	}
+	defer s.wmu.Unlock()
+	return s.ch.CloseWrite()
+}
+
+// ErrWriteInFlight means CloseWrite found a write under way and sent no EOF.
+var ErrWriteInFlight = errors.New("a write is in flight: no EOF sent")
 
 // Close closes the channel. Its drain goroutine ends when the host acknowledges the close, or
 // when the Client closes, which waits for it.
