@@ -20,6 +20,8 @@ var allowed = map[string][]string{
 	"internal/install/appendagent": {"internal/install"},
 	"internal/sbom":                {},
 	"internal/cli":                 {"*"},
+	"cmd/simfleet":                 {"internal/simfleet", "internal/install"},
+	"internal/simfleet":            {"internal/agent", "internal/proto"},
 	"internal/agent":               {"internal/proto", "internal/fsutil"},
 	"internal/daemon": {"internal/proto", "internal/hostsess", "internal/hostlist", "internal/config",
 		"internal/state", "internal/audit", "internal/fsutil", "internal/client", "internal/transport",
