@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,7 +123,7 @@ type self struct {
 }
 
 func measureSelf() self {
-	runtime.GC()
+	debug.FreeOSMemory()
 	u := simfleet.ReadUsage()
 	ents, _ := os.ReadDir("/proc/self/fd")
 	return self{cpu: u.User + u.Sys, rss: u.RSS, goroutines: runtime.NumGoroutine(), fds: len(ents)}
@@ -166,15 +167,22 @@ func benchDaemon(b *testing.B, n int, src *install.Source, hashes []string) {
 	f := startRemoteFleet(b, n, hashes)
 	ctx := context.Background()
 	var c *client.Client
+	var stop func()
+	b.Cleanup(func() {
+		if stop != nil {
+			stop()
+		}
+	})
 	before := measureSelf()
 
 	b.Run("connect-cold", func(b *testing.B) {
-		for i := range b.N {
+		for range b.N {
 			b.StopTimer()
-			if c != nil && i > 0 {
-				c = nil // each iteration a fresh daemon; the last one stays for what follows
+			if stop != nil {
+				stop() // each iteration a fresh daemon; the last one stays for what follows
+				c, stop = nil, nil
 			}
-			cl := startDaemon(b, f.sshConfig, src)
+			cl, st := startDaemonStop(b, f.sshConfig, src)
 			fu := f.usage(b)
 			cpu := cpuNow()
 			b.StartTimer()
@@ -183,7 +191,7 @@ func benchDaemon(b *testing.B, n int, src *install.Source, hashes []string) {
 			b.ReportMetric(float64((cpuNow()-cpu).Microseconds())/1000/float64(n), "daemon-cpu-ms/host")
 			fu2 := f.usage(b)
 			b.ReportMetric(float64((fu2.User+fu2.Sys-fu.User-fu.Sys).Microseconds())/1000/float64(n), "fleet-cpu-ms/host")
-			c = cl
+			c, stop = cl, st
 		}
 	})
 	if c == nil {
@@ -217,6 +225,7 @@ func benchDaemon(b *testing.B, n int, src *install.Source, hashes []string) {
 			if err != nil || len(st.Hosts) != n {
 				b.Fatalf("status: %v, %d hosts; want %d", err, len(st.Hosts), n)
 			}
+			b.ReportMetric(float64(st.HeapLive)/1024/float64(n), "heap-live-KiB/host")
 		}
 	})
 	b.Run("idle", func(b *testing.B) {

@@ -3,6 +3,7 @@ package simfleet_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,14 @@ func agentSource(tb testing.TB) (*install.Source, []string) {
 // returns a client of it; both stop when tb ends.
 func startDaemon(tb testing.TB, sshConfig string, src *install.Source) *client.Client {
 	tb.Helper()
+	c, stop := startDaemonStop(tb, sshConfig, src)
+	tb.Cleanup(stop)
+	return c
+}
+
+// startDaemonStop is startDaemon returning the function that stops the daemon and its client.
+func startDaemonStop(tb testing.TB, sshConfig string, src *install.Source) (*client.Client, func()) {
+	tb.Helper()
 	dir := tb.TempDir()
 	socket := config.Paths{RuntimeDir: filepath.Join(dir, "run", "shoal")}.Socket()
 	ln, err := daemon.Listen(socket)
@@ -61,14 +70,16 @@ func startDaemon(tb testing.TB, sshConfig string, src *install.Source) *client.C
 		<-done
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		c.Close()
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("daemon: %v", err)
-		}
-	})
-	return c
+	var once sync.Once
+	return c, func() {
+		once.Do(func() {
+			c.Close()
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("daemon: %v", err)
+			}
+		})
+	}
 }
 
 // run runs cmd on hosts and returns each host's result, failing tb after patience.
