@@ -49,7 +49,7 @@ func main() {
 			inst = append(inst, h)
 		}
 	}
-	if want := uint64(*n)*3 + 1024; simfleet.RaiseFDLimit(want) < want {
+	if want := uint64(*n)*2 + 256; simfleet.RaiseFDLimit(want) < want {
 		fmt.Fprintf(os.Stderr, "simfleet: RLIMIT_NOFILE is below the %d descriptors %d connected hosts need\n", want, *n)
 	}
 	start := time.Now()

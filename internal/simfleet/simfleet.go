@@ -117,7 +117,7 @@ func Start(o Options) (*Fleet, error) {
 	if o.Dir == "" {
 		return nil, errors.New("simfleet: no directory")
 	}
-	RaiseFDLimit(uint64(o.N)*3 + 1024)
+	RaiseFDLimit(uint64(o.N)*2 + 256) // a connection and an agent lock per host
 	if err := os.MkdirAll(filepath.Join(o.Dir, "client"), 0o700); err != nil {
 		return nil, fmt.Errorf("simfleet: creating fleet directory: %w", err)
 	}
