@@ -175,6 +175,9 @@ func (l *Log) HostOutcome(c Client, request uint64, r *proto.HostResult) {
 	if r.Err != "" {
 		attrs = append(attrs, slog.String("error", r.Err))
 	}
+	if r.Reason != "" {
+		attrs = append(attrs, slog.String("reason", string(r.Reason)))
+	}
 	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "host outcome", attrs...)
 }
 

@@ -30,7 +30,8 @@ const minKeep = 64 << 10
 // errCancelled is the cause of a run the client cancelled.
 var errCancelled = errors.New("cancelled by the client")
 
-// statusOf maps a session error to a client status.
+// statusOf maps a session error to a client status: through its proto.Reason, or
+// cancelled when ctx ended.
 func statusOf(ctx context.Context, err error) proto.Status {
 	if err == nil {
 		return proto.StatusOK
@@ -38,15 +39,7 @@ func statusOf(ctx context.Context, err error) proto.Status {
 	if ctx.Err() != nil {
 		return proto.StatusCancelled
 	}
-	switch hostsess.KindOf(err) {
-	case hostsess.Unreachable:
-		return proto.StatusUnreachable
-	case hostsess.Refused:
-		return proto.StatusRefused
-	case hostsess.Timeout:
-		return proto.StatusTimeout
-	}
-	return proto.StatusError
+	return hostsess.ReasonOf(err).Status()
 }
 
 // hostResult turns a session's result and error into the wire result, without output.
@@ -61,17 +54,8 @@ func hostResult(host string, r hostsess.Result, err error, cancelled bool) proto
 	case cancelled:
 		hr.Status, hr.Err = proto.StatusCancelled, err.Error()
 	default:
-		switch hostsess.KindOf(err) {
-		case hostsess.Unreachable:
-			hr.Status = proto.StatusUnreachable
-		case hostsess.Refused:
-			hr.Status = proto.StatusRefused
-		case hostsess.Timeout:
-			hr.Status = proto.StatusTimeout
-		default:
-			hr.Status = proto.StatusError
-		}
-		hr.Err = err.Error()
+		hr.Reason = hostsess.ReasonOf(err)
+		hr.Status, hr.Err = hr.Reason.Status(), err.Error()
 	}
 	return hr
 }

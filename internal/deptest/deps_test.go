@@ -30,10 +30,10 @@ var allowed = map[string][]string{
 	"internal/hostsess":          {"internal/proto", "internal/transport"},
 	"internal/sshx":              {},
 	"internal/install":           {"internal/fsutil"},
-	"internal/transport":         {"internal/install"},
-	"internal/transport/local":   {"internal/transport", "internal/fsutil"},
-	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install"},
-	"internal/transport/openssh": {"internal/transport", "internal/install"},
+	"internal/transport":         {"internal/install", "internal/proto"}, // proto.Reason says why a connect failed
+	"internal/transport/local":   {"internal/transport", "internal/fsutil", "internal/proto"},
+	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install", "internal/proto"},
+	"internal/transport/openssh": {"internal/transport", "internal/install", "internal/proto"},
 	"internal/client":            {"internal/proto", "internal/config", "internal/fsutil"},
 	// console names a run's pace as the wire does (proto.Rollout, in client.RunRequest) and
 	// writes --outdir files with fsutil's atomic replace.

@@ -294,6 +294,7 @@ type jsonResult struct {
 	Stdout    string  `json:"stdout"`
 	Stderr    string  `json:"stderr"`
 	Error     *string `json:"error"`
+	Reason    *string `json:"reason"`
 	Truncated bool    `json:"truncated"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net"
@@ -216,6 +217,72 @@ func TestHostKeys(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(swapped); !bytes.Equal(b, before) {
 		t.Errorf("known_hosts changed after a refused changed key")
+	}
+}
+
+// TestFailureReasons checks that an authentication failure and a changed host key, both
+// status unreachable, reach the person apart: as the reason of `--json` (and of the stream's
+// end events), and in the words of the console's gathered output.
+func TestFailureReasons(t *testing.T) {
+	t.Parallel()
+	f := shoaltest.StartFleet(t, shoaltest.FleetOptions{N: 3})
+	// h002's known_hosts entry carries h001's key; h003 logs in as a user sshd does not know.
+	good, _ := os.ReadFile(f.KnownHosts)
+	lines := strings.Split(strings.TrimSpace(string(good)), "\n")
+	k1, k2 := strings.Fields(lines[0]), strings.Fields(lines[1])
+	swapped := filepath.Join(f.Dir, "reasons_known_hosts")
+	os.WriteFile(swapped, []byte(lines[0]+"\n"+k2[0]+" "+k1[1]+" "+k1[2]+"\n"+lines[2]+"\n"), 0o644)
+	cfg, _ := os.ReadFile(f.SSHConfig)
+	sshConfig := filepath.Join(f.Dir, "reasons_ssh_config")
+	os.WriteFile(sshConfig, []byte("Host h003\n  User shoal-no-such-user\n"+strings.ReplaceAll(string(cfg), f.KnownHosts, swapped)), 0o644)
+	h := newHome(t, fleetConfig(sshConfig, 3, ""))
+	want := map[string][2]string{"h002": {"host_key_changed", "host key changed"}, "h003": {"auth_failed", "auth failed"}}
+
+	nFaults.Add(1)
+	r := h.shoal(time.Minute, "--json", "run", "h[001-003]", "--", "echo reached")
+	res := parseResults(t, r.stdout)
+	checkEveryHost(t, res, []string{"h001", "h002", "h003"})
+	if got := res["h001"]; got.Status != "ok" || got.Reason != nil {
+		t.Errorf("h001: %s, reason %v; want ok and no reason", got.Status, got.Reason)
+	}
+	for host, w := range want {
+		got := res[host]
+		if got.Status != "unreachable" || got.Reason == nil || *got.Reason != w[0] || got.Error == nil || !strings.Contains(*got.Error, w[1]) {
+			t.Errorf("%s: %s, reason %v, error %v; want unreachable, reason %s, an error saying %q", host, got.Status, got.Reason, got.Error, w[0], w[1])
+		}
+	}
+
+	r = h.shoal(time.Minute, "-o", "stream", "--json", "run", "h[001-003]", "--", "echo reached")
+	ends := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(r.stdout), "\n") {
+		var e struct {
+			Type, Host string
+			Reason     *string
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Type == "end" && e.Reason != nil {
+			ends[e.Host] = *e.Reason
+		}
+	}
+	for host, w := range want {
+		if ends[host] != w[0] {
+			t.Errorf("%s: stream end reason %q; want %q\n%s", host, ends[host], w[0], r.stdout)
+		}
+	}
+
+	// Gathered, the two are two groups, each saying its reason under its header.
+	r = h.shoal(time.Minute, "run", "h[001-003]", "--", "echo reached")
+	out := r.stdout + r.stderr
+	lines = strings.Split(out, "\n")
+	for host, w := range want {
+		found := false
+		for i, l := range lines {
+			if strings.HasPrefix(l, host+" (1)") && i+2 < len(lines) && strings.HasPrefix(lines[i+2], w[1]+": ") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no group of it says %q:\n%s", host, w[1], out)
+		}
 	}
 }
 

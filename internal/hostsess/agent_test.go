@@ -152,7 +152,7 @@ func TestAgentExecAndFiles(t *testing.T) {
 	if err != nil || n != int64(len(data)) || mode != 0o640 || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("ReadFile = %d, %v, %v (equal %v)", n, mode, err, bytes.Equal(got.Bytes(), data))
 	}
-	if _, _, err := s.ReadFile(ctx, dest+".missing", &got); KindOf(err) != Remote {
+	if _, _, err := s.ReadFile(ctx, dest+".missing", &got); ReasonOf(err) != proto.ReasonRemote {
 		t.Errorf("ReadFile of a missing file: %v; want a remote error", err)
 	}
 
@@ -211,7 +211,7 @@ func TestAgentTimeout(t *testing.T) {
 	leakCheck(t)
 	s, _, _ := newLocalSession(t, nil)
 	res, err := s.Exec(context.Background(), ExecRequest{Command: "sleep 1000", Timeout: 100 * time.Millisecond}, nil)
-	if KindOf(err) != Timeout || res.PID == 0 {
+	if ReasonOf(err) != proto.ReasonCommandTimeout || res.PID == 0 {
 		t.Fatalf("Exec = pid %d, error %v; want a timeout after the start", res.PID, err)
 	}
 	waitFor(t, func() bool { return processGone(res.PID) })
@@ -263,7 +263,7 @@ func TestAgentKilledMidCommand(t *testing.T) {
 			rt.conn(0).Kill()
 		}
 	})
-	if KindOf(err) != Lost || !strings.Contains(err.Error(), "died") {
+	if ReasonOf(err) != proto.ReasonLost || !strings.Contains(err.Error(), "died") {
 		t.Fatalf("Exec error = %v; want lost saying the agent died", err)
 	}
 	waitFor(t, func() bool { return processGone(cmdPID) })

@@ -30,7 +30,6 @@ package hostsess
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -159,47 +158,23 @@ type Status struct {
 	Err          error // the last connect or connection error, if any
 }
 
-// Kind says why a session call failed, so callers can map it to a status.
-type Kind int
-
-// The failure kinds of a session call.
-const (
-	Other       Kind = iota
-	Unreachable      // connecting to the host failed (the cause is a *transport.Error)
-	Refused          // the agent refused the request (busy)
-	Timeout          // the command ran past ExecRequest.Timeout and was killed
-	Lost             // the connection to the agent was lost during the call
-	Protocol         // the agent broke the protocol or its version/hash does not match
-	Remote           // the agent reported an error for the request
-	Closed           // the session is closed
-	Install          // the agent could not be installed or has no binary for the host (the cause is a *transport.Error)
-)
-
-var kindNames = [...]string{"error", "unreachable", "refused", "timeout", "lost", "protocol error", "remote error", "closed", "install failed"}
-
-func (k Kind) String() string {
-	if int(k) >= 0 && int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", int(k))
-}
-
-// Error is a failed session call: its kind, the host, what was being done, and the cause.
+// Error is a failed session call: why (a proto.Reason: for a failed connect the
+// transport's own), the host, what was being done, and the cause.
 type Error struct {
-	Kind Kind
-	Host string
-	Op   string // what was being done, e.g. "exec", "connect"
-	Err  error
+	Reason proto.Reason
+	Host   string
+	Op     string // what was being done, e.g. "exec", "connect"
+	Err    error
 }
 
 func (e *Error) Error() string {
 	if te, ok := e.Err.(*transport.Error); ok {
-		// The transport's kind is the real reason: "h003: host key changed: ...".
+		// The transport's message says the reason: "h003: host key changed: ...".
 		return e.Host + ": " + strings.TrimPrefix(te.Error(), e.Host+": ")
 	}
-	s := e.Host + ": " + e.Kind.String()
+	s := e.Host + ": " + e.Reason.Phrase()
 	if e.Op != "" {
-		s = e.Host + ": " + e.Op + ": " + e.Kind.String()
+		s = e.Host + ": " + e.Op + ": " + e.Reason.Phrase()
 	}
 	if e.Err != nil {
 		// Causes from this host's transport or session name the host already.
@@ -210,21 +185,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// connectKind is the Kind of a failed transport connect: Install for a missing or failed agent
-// install, Unreachable for everything else (network, refused, timeout, auth, host key).
-func connectKind(err error) Kind {
-	switch transport.KindOf(err) {
-	case transport.NoAgentBinary, transport.InstallFailed:
-		return Install
+// connectReason is the Reason of a failed transport connect: the transport's, which keeps
+// an authentication failure apart from a changed host key, or proto.ReasonUnreachable when
+// the transport gave none.
+func connectReason(err error) proto.Reason {
+	if r := transport.ReasonOf(err); r != "" {
+		return r
 	}
-	return Unreachable
+	return proto.ReasonUnreachable
 }
 
-// KindOf returns the Kind of err, or Other when err is not an *Error.
-func KindOf(err error) Kind {
+// ReasonOf returns the Reason of the first *Error in err's chain, else that of the first
+// *transport.Error, or "" when there is neither.
+func ReasonOf(err error) proto.Reason {
 	var he *Error
 	if errors.As(err, &he) {
-		return he.Kind
+		return he.Reason
 	}
-	return Other
+	return transport.ReasonOf(err)
 }

@@ -16,9 +16,9 @@ import (
 // lostErr returns the error for a call whose connection ended with cause.
 func (s *Session) lostErr(op string, cause error) error {
 	if errors.Is(cause, errClosed) {
-		return s.errorf(Closed, op, cause)
+		return s.errorf(proto.ReasonClosed, op, cause)
 	}
-	return s.errorf(Lost, op, cause)
+	return s.errorf(proto.ReasonLost, op, cause)
 }
 
 // execRun is the caller-side state of one Exec.
@@ -121,7 +121,7 @@ func (x *execRun) handle(it item) (done bool, err error) {
 			// command): nobody watches the group any more, so make sure it is gone.
 			x.killGroup(it.c, x.res.PID)
 			it.c.send(x.cl.id, proto.TypeAck, nil)
-			return true, s.errorf(Lost, "exec", fmt.Errorf("the agent died while the command ran (%s); killed what was left of it", b.Err))
+			return true, s.errorf(proto.ReasonLost, "exec", fmt.Errorf("the agent died while the command ran (%s); killed what was left of it", b.Err))
 		}
 		if err := it.c.send(x.cl.id, proto.TypeAck, nil); err != nil {
 			// The next agent offers it again; acknowledge it then, silently.
@@ -135,19 +135,19 @@ func (x *execRun) handle(it item) (done bool, err error) {
 		}
 		switch {
 		case b.TimedOut:
-			return true, s.errorf(Timeout, "exec", errors.New("the command ran past its timeout and was killed"))
+			return true, s.errorf(proto.ReasonCommandTimeout, "exec", errors.New("the command ran past its timeout and was killed"))
 		case b.Err != "":
-			return true, s.errorf(Remote, "exec", errors.New(b.Err))
+			return true, s.errorf(proto.ReasonRemote, "exec", errors.New(b.Err))
 		case b.Canceled:
-			return true, s.errorf(Remote, "exec", errors.New("the command was cancelled before it started"))
+			return true, s.errorf(proto.ReasonRemote, "exec", errors.New("the command was cancelled before it started"))
 		}
 		return true, nil
 	case *proto.Busy:
 		s.dropCall(x.cl)
-		return true, s.errorf(Refused, "exec", fmt.Errorf("the agent is busy (%d running, %d queued)", b.Running, b.Queued))
+		return true, s.errorf(proto.ReasonBusy, "exec", fmt.Errorf("the agent is busy (%d running, %d queued)", b.Running, b.Queued))
 	case *proto.Error:
 		s.dropCall(x.cl)
-		return true, s.errorf(Remote, "exec", b)
+		return true, s.errorf(proto.ReasonRemote, "exec", b)
 	}
 	return false, nil
 }
@@ -221,7 +221,7 @@ func (s *Session) Exec(ctx context.Context, req ExecRequest, onEvent func(Event)
 		case <-ctx.Done():
 			return x.stop(context.Cause(ctx), req.KillGrace, req.KillNow)
 		case <-backstop:
-			return x.stop(s.errorf(Timeout, "exec", fmt.Errorf("no result %v past the %v timeout", req.KillGrace+s.opts.KillWait+s.opts.Heartbeat, req.Timeout)), 0, nil)
+			return x.stop(s.errorf(proto.ReasonCommandTimeout, "exec", fmt.Errorf("no result %v past the %v timeout", req.KillGrace+s.opts.KillWait+s.opts.Heartbeat, req.Timeout)), 0, nil)
 		}
 	}
 }
@@ -360,7 +360,7 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 		x.sideErrs++
 		if x.sideErrs >= 3 {
 			s.dropCall(cl)
-			return true, s.errorf(Lost, "exec", fmt.Errorf("the connection was lost and checking the command failed: %w", err))
+			return true, s.errorf(proto.ReasonLost, "exec", fmt.Errorf("the connection was lost and checking the command failed: %w", err))
 		}
 		return false, nil
 	}
@@ -373,14 +373,14 @@ func (x *execRun) checkRedelivery() (done bool, err error) {
 	case cmdAlive:
 		x.killGroup(c, pid)
 		s.markAbandoned(cl)
-		return true, s.errorf(Lost, "exec", fmt.Errorf("the agent (pid %d) died while the command ran; killed the command", apid))
+		return true, s.errorf(proto.ReasonLost, "exec", fmt.Errorf("the agent (pid %d) died while the command ran; killed the command", apid))
 	case unstarted && x.cycles >= 1:
 		// The agent on c started after the old one was seen dead and offered nothing.
 		x.resend(c)
 		return false, nil
 	case x.cycles >= 2:
 		s.dropCall(cl)
-		return true, s.errorf(Lost, "exec", errors.New("the connection was lost and the agent kept no result for the command"))
+		return true, s.errorf(proto.ReasonLost, "exec", errors.New("the connection was lost and the agent kept no result for the command"))
 	}
 	x.cycles++
 	x.newConn = true // the reconnect re-arms the check

@@ -27,7 +27,7 @@ func (s *Session) request(ctx context.Context, k callKind, t proto.Type, body an
 	}
 	defer s.dropCall(cl)
 	if err := c.send(cl.id, t, body); err != nil {
-		return s.errorf(Lost, k.String(), err)
+		return s.errorf(proto.ReasonLost, k.String(), err)
 	}
 	return s.waitCall(ctx, cl, fn)
 }
@@ -46,7 +46,7 @@ func (s *Session) waitCall(ctx context.Context, cl *call, fn func(it item) (bool
 					continue
 				}
 				if pe, ok := it.body.(*proto.Error); ok {
-					return s.errorf(Remote, cl.kind.String(), pe)
+					return s.errorf(proto.ReasonRemote, cl.kind.String(), pe)
 				}
 				if done, err := fn(it); done || err != nil {
 					return err
@@ -141,7 +141,7 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 		size = -1
 	}
 	if err := c.send(cl.id, proto.TypeWrite, &proto.Write{Path: dest, Mode: uint32(mode.Perm()), Size: size, Tree: mode.IsDir()}); err != nil {
-		return s.errorf(Lost, "write", err)
+		return s.errorf(proto.ReasonLost, "write", err)
 	}
 	abort := func(err error) error {
 		c.send(s.ids.Add(1), proto.TypeKill, &proto.Kill{Target: cl.id})
@@ -158,13 +158,13 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 				return s.lostErr("write", it.err)
 			}
 			if pe, ok := it.body.(*proto.Error); ok {
-				return s.errorf(Remote, "write", pe)
+				return s.errorf(proto.ReasonRemote, "write", pe)
 			}
 		}
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
 			if err := c.send(cl.id, proto.TypeWriteChunk, &proto.WriteChunk{Data: buf[:n]}); err != nil {
-				return s.errorf(Lost, "write", err)
+				return s.errorf(proto.ReasonLost, "write", err)
 			}
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
@@ -175,7 +175,7 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 		}
 	}
 	if err := c.send(cl.id, proto.TypeWriteDone, &proto.WriteDone{}); err != nil {
-		return s.errorf(Lost, "write", err)
+		return s.errorf(proto.ReasonLost, "write", err)
 	}
 	select {
 	case cl.wake <- struct{}{}: // re-check items taken by nobody yet
@@ -187,7 +187,7 @@ func (s *Session) WriteFile(ctx context.Context, dest string, mode fs.FileMode, 
 			return false, nil
 		}
 		if size >= 0 && wr.Size != size {
-			return true, s.errorf(Remote, "write", fmt.Errorf("%s: wrote %d bytes, want %d", dest, wr.Size, size))
+			return true, s.errorf(proto.ReasonRemote, "write", fmt.Errorf("%s: wrote %d bytes, want %d", dest, wr.Size, size))
 		}
 		return true, nil
 	})

@@ -172,7 +172,7 @@ func TestUnstartedExecLostWithoutRedeliver(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Lost {
+	if ReasonOf(err) != proto.ReasonLost {
 		t.Fatalf("Exec error = %v; want lost", err)
 	}
 	if n := log.total(); n != 1 {
@@ -232,10 +232,10 @@ func TestAgentDownBeforeHelloReinstalls(t *testing.T) {
 			ft := &fakeTransport{instead: func(int, bool) []byte { return out }}
 			s, _ := newFakeSession(t, ft, nil)
 			_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-			if KindOf(err) != Protocol || !strings.Contains(err.Error(), tc.want) ||
+			if ReasonOf(err) != proto.ReasonProtocol || !strings.Contains(err.Error(), tc.want) ||
 				!strings.Contains(err.Error(), "after reinstalling") {
 				t.Fatalf("Exec error = %v (kind %v); want a protocol error containing %q and saying it was reinstalled",
-					err, KindOf(err), tc.want)
+					err, ReasonOf(err), tc.want)
 			}
 			if ft.n != 2 || ft.reinstalls != 1 {
 				t.Errorf("connects %d, reinstalls %d; want 2, 1", ft.n, ft.reinstalls)
@@ -249,11 +249,11 @@ func TestAgentDownBeforeHelloReinstalls(t *testing.T) {
 func TestNetworkFailureDoesNotReinstall(t *testing.T) {
 	leakCheck(t)
 	ft := &fakeTransport{fail: func(int) error {
-		return &transport.Error{Kind: transport.AuthFailed, Host: "h1", Err: errors.New("denied")}
+		return &transport.Error{Reason: proto.ReasonAuthFailed, Host: "h1", Err: errors.New("denied")}
 	}}
 	s, _ := newFakeSession(t, ft, nil)
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Unreachable {
+	if ReasonOf(err).Status() != proto.StatusUnreachable {
 		t.Fatalf("Exec error = %v; want unreachable", err)
 	}
 	if ft.reinstalls != 0 || ft.n != 1 {

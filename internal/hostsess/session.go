@@ -183,9 +183,9 @@ func (s *Session) Close() error {
 	return nil
 }
 
-// errorf returns an *Error of kind k for op on this host.
-func (s *Session) errorf(k Kind, op string, err error) *Error {
-	return &Error{Kind: k, Host: s.host, Op: op, Err: err}
+// errorf returns an *Error with reason r for op on this host.
+func (s *Session) errorf(r proto.Reason, op string, err error) *Error {
+	return &Error{Reason: r, Host: s.host, Op: op, Err: err}
 }
 
 // setStateLocked records a state change and tells the calls that watch states.
@@ -238,7 +238,7 @@ func (s *Session) ready(ctx context.Context, cl *call) (c *conn, err error) {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return nil, s.errorf(Closed, cl.kind.String(), errClosed)
+			return nil, s.errorf(proto.ReasonClosed, cl.kind.String(), errClosed)
 		}
 		s.addCallLocked(cl)
 		if c := s.cur; c != nil && s.recovering == nil {
@@ -264,7 +264,7 @@ func (s *Session) ready(ctx context.Context, cl *call) (c *conn, err error) {
 			if errors.As(err, &he) {
 				return nil, err
 			}
-			return nil, s.errorf(Unreachable, "connect", err)
+			return nil, s.errorf(connectReason(err), "connect", err)
 		default:
 			if s.retry != nil {
 				s.retry.Stop()
@@ -435,7 +435,7 @@ func (s *Session) connect() (*conn, error) {
 		case sem <- struct{}{}:
 			defer func() { <-sem }()
 		case <-s.ctx.Done():
-			return nil, s.errorf(Closed, "connect", context.Cause(s.ctx))
+			return nil, s.errorf(proto.ReasonClosed, "connect", context.Cause(s.ctx))
 		}
 	}
 	t := s.opts.Target
@@ -449,7 +449,7 @@ func (s *Session) connect() (*conn, error) {
 			s.log.Info("agent mismatch; reinstalling", "err", mm)
 			t.Reinstall = true
 			continue
-		case errors.As(err, &nh) && KindOf(err) == Protocol:
+		case errors.As(err, &nh) && ReasonOf(err) == proto.ReasonProtocol:
 			// The transport connected but the installed agent did not come up
 			// (tampered, truncated, not an agent): replace it once. Transport
 			// failures (unreachable, auth, host key) never get here.
@@ -535,9 +535,9 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 	tc, err := s.opts.Transport.Connect(ctx, t)
 	if err != nil {
 		if s.ctx.Err() != nil {
-			return nil, s.errorf(Closed, "connect", errClosed)
+			return nil, s.errorf(proto.ReasonClosed, "connect", errClosed)
 		}
-		return nil, s.errorf(connectKind(err), "connect", err)
+		return nil, s.errorf(connectReason(err), "connect", err)
 	}
 	if tc.Info().Installed {
 		s.mu.Lock()
@@ -563,11 +563,11 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		var nh *noHelloError
 		switch {
 		case s.ctx.Err() != nil:
-			return nil, s.errorf(Closed, "connect", errClosed)
+			return nil, s.errorf(proto.ReasonClosed, "connect", errClosed)
 		case errors.As(err, &mm):
-			return nil, s.errorf(Protocol, "hello", err)
+			return nil, s.errorf(proto.ReasonProtocol, "hello", err)
 		case ctx.Err() != nil:
-			return nil, s.errorf(Unreachable, "hello", fmt.Errorf("no hello from the agent within %v: %w", s.opts.ConnectTimeout, err))
+			return nil, s.errorf(proto.ReasonUnreachable, "hello", fmt.Errorf("no hello from the agent within %v: %w", s.opts.ConnectTimeout, err))
 		case errors.As(err, &nh):
 			nh.head = hr.head
 			if t.Reinstall {
@@ -576,7 +576,7 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 				nh.what += " (reinstalling)"
 			}
 		}
-		return nil, s.errorf(Protocol, "hello", err)
+		return nil, s.errorf(proto.ReasonProtocol, "hello", err)
 	}
 	if err := s.checkHash(tc.Info(), h); err != nil {
 		tc.Close()
@@ -584,7 +584,7 @@ func (s *Session) connectOnce(t transport.Target) (*conn, error) {
 		if t.Reinstall {
 			how = "even after reinstalling it"
 		}
-		return nil, s.errorf(Protocol, "hello", &mismatchError{msg: fmt.Sprintf("%v (%s)", err, how), err: err})
+		return nil, s.errorf(proto.ReasonProtocol, "hello", &mismatchError{msg: fmt.Sprintf("%v (%s)", err, how), err: err})
 	}
 	c := &conn{s: s, tc: tc, pc: pc, cw: cw, hello: *h}
 	for _, cp := range h.Capabilities {

@@ -237,8 +237,8 @@ func TestBusyIsRefused(t *testing.T) {
 	}}
 	s, _ := newFakeSession(t, ft, nil)
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Refused {
-		t.Fatalf("Exec error = %v (kind %v); want kind refused", err, KindOf(err))
+	if ReasonOf(err) != proto.ReasonBusy {
+		t.Fatalf("Exec error = %v (reason %v); want reason busy", err, ReasonOf(err))
 	}
 	if !strings.Contains(err.Error(), "busy") || !strings.Contains(err.Error(), "h1") {
 		t.Errorf("error %q should name the host and say busy", err)
@@ -267,7 +267,7 @@ func TestHashMismatchAfterReinstallIsAnError(t *testing.T) {
 	ft := &fakeTransport{hash: func(bool) string { return "0000" }}
 	s, _ := newFakeSession(t, ft, func(o *Options) { o.ExpectHash = "abcd" })
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Protocol || !strings.Contains(err.Error(), "hash") {
+	if ReasonOf(err) != proto.ReasonProtocol || !strings.Contains(err.Error(), "hash") {
 		t.Fatalf("Exec error = %v; want a protocol error about the hash", err)
 	}
 	if ft.n != 2 || ft.reinstalls != 1 {
@@ -275,7 +275,7 @@ func TestHashMismatchAfterReinstallIsAnError(t *testing.T) {
 	}
 	// The next request tries again (no reconnect loop for a session never connected).
 	_, err = s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Protocol {
+	if ReasonOf(err) != proto.ReasonProtocol {
 		t.Fatalf("second Exec error = %v; want protocol", err)
 	}
 }
@@ -301,7 +301,7 @@ func TestConnectFailureIsUnreachable(t *testing.T) {
 	s := New(Options{Target: transport.Target{Name: "down"}, Transport: failTransport{}})
 	defer s.Close()
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Unreachable || transport.KindOf(err) != transport.Refused {
+	if ReasonOf(err).Status() != proto.StatusUnreachable || transport.ReasonOf(err) != proto.ReasonConnRefused {
 		t.Fatalf("Exec error = %v; want unreachable wrapping a refused transport error", err)
 	}
 }
@@ -309,7 +309,7 @@ func TestConnectFailureIsUnreachable(t *testing.T) {
 type failTransport struct{}
 
 func (failTransport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
-	return nil, &transport.Error{Kind: transport.Refused, Host: t.Name, Err: errors.New("connection refused")}
+	return nil, &transport.Error{Reason: proto.ReasonConnRefused, Host: t.Name, Err: errors.New("connection refused")}
 }
 
 func TestHandshakesBounded(t *testing.T) {
@@ -365,7 +365,7 @@ func TestLostMidCommandThenReconnect(t *testing.T) {
 	}}
 	s, sl := newFakeSession(t, ft, nil)
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Lost || !strings.Contains(err.Error(), "h1") {
+	if ReasonOf(err) != proto.ReasonLost || !strings.Contains(err.Error(), "h1") {
 		t.Fatalf("Exec error = %v; want lost naming the host", err)
 	}
 	sl.wait(t, StateReady, 10*time.Second) // reconnected in the background
@@ -558,7 +558,7 @@ func TestHeartbeatUnresponsiveRecovers(t *testing.T) {
 	frozen = false
 	mu.Unlock()
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "stuck"}, nil)
-	if KindOf(err) != Lost || !strings.Contains(err.Error(), "heartbeat") {
+	if ReasonOf(err) != proto.ReasonLost || !strings.Contains(err.Error(), "heartbeat") {
 		t.Fatalf("Exec error = %v; want lost after missed heartbeats", err)
 	}
 	sl.wait(t, StateUnresponsive, 10*time.Second)
@@ -613,10 +613,10 @@ func TestCloseFailsCallsAndLeaksNothing(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; KindOf(err) != Closed {
+	if err := <-errc; ReasonOf(err) != proto.ReasonClosed {
 		t.Fatalf("Exec error after Close = %v; want closed", err)
 	}
-	if _, err := s.Ping(context.Background()); KindOf(err) != Closed {
+	if _, err := s.Ping(context.Background()); ReasonOf(err) != proto.ReasonClosed {
 		t.Fatalf("Ping after Close = %v; want closed", err)
 	}
 	if st := s.Status(); st.State != StateClosed {
@@ -641,12 +641,12 @@ func TestKeptResultLostWhenReconnectFails(t *testing.T) {
 			if n == 0 {
 				return nil
 			}
-			return &transport.Error{Kind: transport.Unreachable, Host: "h1", Err: errors.New("no route to host")}
+			return &transport.Error{Reason: proto.ReasonUnreachable, Host: "h1", Err: errors.New("no route to host")}
 		},
 	}
 	s, sl := newFakeSession(t, ft, nil)
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Lost || !strings.Contains(err.Error(), "no route") {
+	if ReasonOf(err) != proto.ReasonLost || !strings.Contains(err.Error(), "no route") {
 		t.Fatalf("Exec error = %v; want lost, saying why reconnecting failed", err)
 	}
 	if ft.n != maxReconnects+1 {
@@ -661,7 +661,7 @@ func TestKeptResultLostWhenReconnectFails(t *testing.T) {
 		t.Errorf("states %s; want backoff and reconnects, ending lost", states)
 	}
 	// The next request tries again at once, and says why it cannot connect.
-	if _, err := s.Ping(context.Background()); KindOf(err) != Unreachable || transport.KindOf(err) != transport.Unreachable {
+	if _, err := s.Ping(context.Background()); ReasonOf(err).Status() != proto.StatusUnreachable || transport.ReasonOf(err) != proto.ReasonUnreachable {
 		t.Errorf("Ping = %v; want unreachable", err)
 	}
 }
@@ -696,7 +696,7 @@ func TestRequestsWaitOutARecovery(t *testing.T) {
 		pinged <- err
 	}()
 	close(release)
-	if err := <-errc; KindOf(err) != Lost {
+	if err := <-errc; ReasonOf(err) != proto.ReasonLost {
 		t.Errorf("Info to the frozen agent = %v; want lost", err)
 	}
 	if err := <-pinged; err != nil {
@@ -728,7 +728,7 @@ func TestTransportHashChecked(t *testing.T) {
 	ft = &fakeTransport{infoHash: "abcd", hash: func(bool) string { return "0000" }}
 	s, _ = newFakeSession(t, ft, func(o *Options) { o.ExpectHash = "0000" })
 	_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-	if KindOf(err) != Protocol || !errors.Is(err, transport.ErrHashMismatch) {
+	if ReasonOf(err) != proto.ReasonProtocol || !errors.Is(err, transport.ErrHashMismatch) {
 		t.Fatalf("Exec error = %v; want a protocol error wrapping transport.ErrHashMismatch", err)
 	}
 	if ft.n != 2 || ft.reinstalls != 1 {
@@ -737,30 +737,30 @@ func TestTransportHashChecked(t *testing.T) {
 }
 
 // TestConnectFailureKinds checks that a transport's reason for a failed connect reaches the
-// caller: in the message, through transport.KindOf, and as Install for install problems.
+// caller: in the message, through ReasonOf and transport.ReasonOf, and as status error for install problems.
 func TestConnectFailureKinds(t *testing.T) {
 	for _, tc := range []struct {
-		kind transport.Kind
-		want Kind
+		kind proto.Reason
+		want proto.Status
 		msg  string
 	}{
-		{transport.HostKeyChanged, Unreachable, "h003: host key changed: boom"},
-		{transport.HostKeyUnknown, Unreachable, "h003: host key unknown: boom"},
-		{transport.AuthFailed, Unreachable, "h003: auth failed: boom"},
-		{transport.Refused, Unreachable, "h003: refused: boom"},
-		{transport.NoAgentBinary, Install, "h003: no agent binary: boom"},
-		{transport.InstallFailed, Install, "h003: install failed: boom"},
+		{proto.ReasonHostKeyChanged, proto.StatusUnreachable, "h003: host key changed: boom"},
+		{proto.ReasonHostKeyUnknown, proto.StatusUnreachable, "h003: host key unknown: boom"},
+		{proto.ReasonAuthFailed, proto.StatusUnreachable, "h003: auth failed: boom"},
+		{proto.ReasonConnRefused, proto.StatusUnreachable, "h003: refused: boom"},
+		{proto.ReasonNoAgentBinary, proto.StatusError, "h003: no agent binary: boom"},
+		{proto.ReasonInstallFailed, proto.StatusError, "h003: install failed: boom"},
 	} {
-		t.Run(tc.kind.String(), func(t *testing.T) {
+		t.Run(string(tc.kind), func(t *testing.T) {
 			leakCheck(t)
 			ft := &fakeTransport{fail: func(int) error {
-				return &transport.Error{Kind: tc.kind, Host: "h003", Err: errors.New("boom")}
+				return &transport.Error{Reason: tc.kind, Host: "h003", Err: errors.New("boom")}
 			}}
 			s, _ := newFakeSession(t, ft, func(o *Options) { o.Target.Name = "h003" })
 			_, err := s.Exec(context.Background(), ExecRequest{Command: "x"}, nil)
-			if KindOf(err) != tc.want || transport.KindOf(err) != tc.kind || err.Error() != tc.msg {
-				t.Errorf("got %q (kind %v, transport kind %v); want %q (kind %v, transport kind %v)",
-					err, KindOf(err), transport.KindOf(err), tc.msg, tc.want, tc.kind)
+			if ReasonOf(err).Status() != tc.want || ReasonOf(err) != tc.kind || transport.ReasonOf(err) != tc.kind || err.Error() != tc.msg {
+				t.Errorf("got %q (reason %v, transport reason %v); want %q (status %v, reason %v)",
+					err, ReasonOf(err), transport.ReasonOf(err), tc.msg, tc.want, tc.kind)
 			}
 		})
 	}

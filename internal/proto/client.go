@@ -260,6 +260,7 @@ type HostResult struct {
 	Err       string        `cbor:"14,keyasint,omitempty"` // why, for every status but ok and failed; may start with "host: "
 	Output    bool          `cbor:"15,keyasint,omitempty"` // Stdout and Stderr are the whole output (replace, not append)
 	Sudo      string        `cbor:"16,keyasint,omitempty"` // why sudo did not run the command (proto.SudoPasswordRequired...)
+	Reason    Reason        `cbor:"17,keyasint,omitempty"` // why, finer than Status, when the command did not run or report
 }
 
 // UnixNano is an instant as messages carry it: nanoseconds since the Unix epoch, 0 when unknown.

@@ -254,6 +254,9 @@
 //	2026-12-08  RunRequest.Script, ScriptName, Args, Login (keys 19–22), with capability
 //	            "script": a client sends them only to a daemon whose Caps say so
 //	2026-12-08  RunRequest.PTY (key 23), with capability "pty"
+//	2026-12-08  HostResult.Reason (key 17): why a host did not run or report, finer than
+//	            its Status (an auth failure and a changed host key are both unreachable);
+//	            an older daemon sends none, an older client ignores it
 //
 // # Bodies
 //
@@ -502,6 +505,7 @@
 //	  14  Err           text
 //	  15  Output        bool              Stdout and Stderr are the whole output: replace, not append
 //	  16  Sudo          text              why sudo did not run the command (as Exit.Sudo)
+//	  17  Reason        text              why it did not run or report, finer than Status (the Reason values of reason.go)
 //
 //	RunEnd: run-end (69), no fields
 //

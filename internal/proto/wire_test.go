@@ -33,7 +33,7 @@ func goldenMessages() map[Type]any {
 	hostResult := func(host string) HostResult {
 		return HostResult{Host: host, Status: "failed", ExitCode: 3, Signal: "SIGTERM", PID: 4242,
 			Stdout: []byte("out\n"), Stderr: []byte("err\n"), Truncated: true, Started: 1764000000000000000,
-			Ended: 1764000001500000000, UserCPU: 2000000, SysCPU: 1000000, MaxRSS: 8 << 20, Err: "exit status 3", Output: true, Sudo: SudoRefused}
+			Ended: 1764000001500000000, UserCPU: 2000000, SysCPU: 1000000, MaxRSS: 8 << 20, Err: "exit status 3", Output: true, Sudo: SudoRefused, Reason: "host_key_changed"}
 	}
 	fileResult := FileResult{Host: "web2", Status: "ok", Err: "none", Bytes: 1234, Path: "/tmp/d/web2/hosts", Mode: 0o644}
 	return map[Type]any{

@@ -34,6 +34,7 @@ type JSONResult struct {
 	EndedAt    *string      `json:"ended_at"`
 	DurationMS *float64     `json:"duration_ms"`
 	Error      *string      `json:"error"`
+	Reason     *string      `json:"reason"` // the proto.Reason, null when none
 	Truncated  bool         `json:"truncated"`
 }
 
@@ -56,6 +57,7 @@ type JSONEvent struct {
 	EndedAt    *string      `json:"ended_at,omitempty"`
 	DurationMS *float64     `json:"duration_ms,omitempty"`
 	Error      *string      `json:"error,omitempty"`
+	Reason     *string      `json:"reason,omitempty"`
 	Truncated  bool         `json:"truncated,omitempty"`
 }
 
@@ -71,6 +73,7 @@ type jsonResultMeta struct {
 	EndedAt    *string      `json:"ended_at"`
 	DurationMS *float64     `json:"duration_ms"`
 	Error      *string      `json:"error"`
+	Reason     *string      `json:"reason"` // the proto.Reason, null when none
 	Truncated  bool         `json:"truncated"`
 }
 
@@ -84,7 +87,7 @@ type jsonEnd struct {
 // meta returns j without its output, for an "end" event.
 func (j JSONResult) meta() jsonResultMeta {
 	return jsonResultMeta{Host: j.Host, Status: j.Status, ExitCode: j.ExitCode, Signal: j.Signal, PID: j.PID,
-		StartedAt: j.StartedAt, EndedAt: j.EndedAt, DurationMS: j.DurationMS, Error: j.Error, Truncated: j.Truncated}
+		StartedAt: j.StartedAt, EndedAt: j.EndedAt, DurationMS: j.DurationMS, Error: j.Error, Reason: j.Reason, Truncated: j.Truncated}
 }
 
 // NewJSONResult converts r to its JSON form.
@@ -98,6 +101,7 @@ func NewJSONResult(r proto.HostResult) JSONResult {
 		EndedAt:    optTime(r.Ended.Time()),
 		DurationMS: durationMS(r.Started.Time(), r.Ended.Time()),
 		Error:      optString(shownError(&r)),
+		Reason:     optString(string(r.Reason)),
 		Truncated:  r.Truncated,
 	}
 	if j.Status == "" {

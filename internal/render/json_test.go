@@ -40,8 +40,8 @@ func jsonResults() []proto.HostResult {
 			Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(1234567 * time.Nanosecond))},
 		{Host: "web02", Status: proto.StatusFailed, ExitCode: 2, PID: 4243, Stdout: []byte("\xff\xfebinary"), Stderr: []byte("oops\n"),
 			Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(2 * time.Second)), Truncated: true},
-		{Host: "web03", Status: proto.StatusTimeout, Signal: "KILL", PID: 4244, Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(10 * time.Second)), Err: "timed out after 10s"},
-		{Host: "web04", Status: proto.StatusUnreachable, Err: "web04: dial tcp: connection refused"},
+		{Host: "web03", Status: proto.StatusTimeout, Signal: "KILL", PID: 4244, Started: proto.UnixNanoOf(t0), Ended: proto.UnixNanoOf(t0.Add(10 * time.Second)), Err: "timed out after 10s", Reason: proto.ReasonCommandTimeout},
+		{Host: "web04", Status: proto.StatusUnreachable, Err: "web04: dial tcp: connection refused", Reason: proto.ReasonConnRefused},
 	}
 }
 
@@ -121,6 +121,9 @@ func TestJSONSchema(t *testing.T) {
 	}
 	if got[3].ExitCode != nil || got[3].PID != nil || got[3].StartedAt != nil || got[3].DurationMS != nil || *got[3].Error != "dial tcp: connection refused" {
 		t.Errorf("web04 = %+v; want nulls and the error", got[3])
+	}
+	if got[0].Reason != nil || got[3].Reason == nil || *got[3].Reason != "connection_refused" {
+		t.Errorf("reasons %v, %v; want null for web01, connection_refused for web04", got[0].Reason, got[3].Reason)
 	}
 	// The base64 is standard encoding with padding, what `base64 -d` reads.
 	raw := bytes.Split(b.Bytes(), []byte("\n"))[1]

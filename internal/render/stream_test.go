@@ -22,7 +22,7 @@ func streamEvents() []Event {
 		{Kind: proto.EventDone, Host: "web01", Result: proto.HostResult{Host: "web01", Status: proto.StatusOK}},
 		{Kind: proto.EventStderr, Host: "db1", Data: []byte("no newline")},
 		{Kind: proto.EventDone, Host: "db1", Result: proto.HostResult{Host: "db1", Status: proto.StatusFailed, ExitCode: 3}},
-		{Kind: proto.EventDone, Host: "loadbalancer", Result: proto.HostResult{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused"}},
+		{Kind: proto.EventDone, Host: "loadbalancer", Result: proto.HostResult{Host: "loadbalancer", Status: proto.StatusUnreachable, Err: "loadbalancer: connection refused", Reason: proto.ReasonConnRefused}},
 		{Kind: proto.EventDone, Host: "web02", Result: proto.HostResult{Host: "web02", Status: proto.StatusTimeout, Signal: "TERM", Truncated: true}},
 	}
 }

@@ -142,7 +142,7 @@ var _ transport.Transport = (*PipeTransport)(nil)
 // Connect starts an agent for t.
 func (pt *PipeTransport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &transport.Error{Kind: transport.Timeout, Host: t.Name, Err: err}
+		return nil, &transport.Error{Reason: proto.ReasonConnectTimeout, Host: t.Name, Err: err}
 	}
 	pt.mu.Lock()
 	if pt.BaseDir == "" {

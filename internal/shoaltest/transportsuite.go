@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -176,7 +177,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		e.Source = &install.Source{Self: filepath.Join(bindir, "missing"), PlatformDir: t.TempDir()}
 		tr := mk(t, e)
 		_, err := tr.Connect(ctx, transport.Target{Name: f.Hosts[1].Name, Reinstall: true})
-		if k := transport.KindOf(err); k != transport.NoAgentBinary {
+		if k := transport.ReasonOf(err); k != proto.ReasonNoAgentBinary {
 			t.Fatalf("got %v (%v); want no agent binary", k, err)
 		}
 		goos, goarch := hostPlatform()
@@ -196,7 +197,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		}, "")
 		tr := mk(t, e)
 		_, err := tr.Connect(ctx, transport.Target{Name: f.Hosts[1].Name})
-		if k := transport.KindOf(err); k != transport.HostKeyChanged {
+		if k := transport.ReasonOf(err); k != proto.ReasonHostKeyChanged {
 			t.Fatalf("got %v (%v); want host key changed", k, err)
 		}
 		if !strings.Contains(err.Error(), "known_hosts") {
@@ -209,7 +210,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		e.SSHConfig = f.variant(t, "kh-empty", func([]string) []string { return nil }, "")
 		tr := mk(t, e)
 		_, err := tr.Connect(ctx, transport.Target{Name: f.Hosts[1].Name})
-		if k := transport.KindOf(err); k != transport.HostKeyUnknown {
+		if k := transport.ReasonOf(err); k != proto.ReasonHostKeyUnknown {
 			t.Fatalf("got %v (%v); want host key unknown", k, err)
 		}
 	})
@@ -237,7 +238,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		e.SSHConfig = f.variantNoKey(t, e.SSHConfig)
 		tr := mk(t, e)
 		_, err := tr.Connect(ctx, transport.Target{Name: f.Hosts[1].Name})
-		if k := transport.KindOf(err); k != transport.AuthFailed {
+		if k := transport.ReasonOf(err); k != proto.ReasonAuthFailed {
 			t.Fatalf("got %v (%v); want auth failed", k, err)
 		}
 	})
@@ -253,7 +254,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		tr := mk(t, env)
 		start := time.Now()
 		_, err := tr.Connect(ctx, transport.Target{Name: h.Name})
-		if k := transport.KindOf(err); k != transport.Refused {
+		if k := transport.ReasonOf(err); k != proto.ReasonConnRefused {
 			t.Fatalf("got %v (%v); want refused", k, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -281,7 +282,7 @@ func TransportSuite(t *testing.T, mk func(t *testing.T, e SuiteEnv) transport.Tr
 		defer ccancel()
 		start := time.Now()
 		_, err := tr.Connect(cctx, transport.Target{Name: h.Name})
-		if k := transport.KindOf(err); k != transport.Timeout {
+		if k := transport.ReasonOf(err); k != proto.ReasonConnectTimeout {
 			t.Fatalf("got %v (%v); want timeout", k, err)
 		}
 		if d := time.Since(start); d > 4*time.Second {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Shell is how Replicate reaches one host: a transport's way of running the bootstrap there
@@ -23,7 +24,7 @@ type Shell interface {
 	Abort()
 	// End stops the command Start started, after Replicate gave up on it for err, and returns
 	// err with what the transport saw of the cause: an *Error in the result (openssh: ssh's
-	// own stderr naming a refused connection) says what kind of failure it was.
+	// own stderr naming a refused connection) says why it failed.
 	End(err error) error
 }
 
@@ -32,7 +33,7 @@ type Shell interface {
 // the binary for its platform (src.For), the upload that suits it (src.UploadFor) and installs
 // it in the bootstrap's own session (install.Install). On success the agent speaks on what
 // sh.Start returned, and the ConnInfo says what was found or installed. A failure is an
-// *Error; sh's command has then been ended. When ctx ends first, the failure is a Timeout.
+// *Error; sh's command has then been ended. When ctx ends first, the failure is a proto.ReasonConnectTimeout.
 func Replicate(ctx context.Context, sh Shell, src *install.Source, t Target) (ConnInfo, error) {
 	aborted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -48,7 +49,7 @@ func Replicate(ctx context.Context, sh Shell, src *install.Source, t Target) (Co
 	} else if err == nil || ctx.Err() == nil {
 		return info, err
 	}
-	return ConnInfo{}, &Error{Kind: Timeout, Host: t.Name, Err: fmt.Errorf("starting agent: %w", context.Cause(ctx))}
+	return ConnInfo{}, &Error{Reason: proto.ReasonConnectTimeout, Host: t.Name, Err: fmt.Errorf("starting agent: %w", context.Cause(ctx))}
 }
 
 // replicate is Replicate without the context.
@@ -60,11 +61,11 @@ func replicate(sh Shell, src *install.Source, t Target) (ConnInfo, error) {
 	}
 	rw, err := sh.Start(install.Bootstrap(t.InstallDir, offer, t.AgentArgs))
 	if err != nil {
-		return ConnInfo{}, failure(t, InstallFailed, fmt.Errorf("running bootstrap: %w", err))
+		return ConnInfo{}, failure(t, proto.ReasonInstallFailed, fmt.Errorf("running bootstrap: %w", err))
 	}
 	m, err := install.ReadMarker(rw)
 	if err != nil {
-		return ConnInfo{}, failure(t, InstallFailed, sh.End(fmt.Errorf("running bootstrap: %w", err)))
+		return ConnInfo{}, failure(t, proto.ReasonInstallFailed, sh.End(fmt.Errorf("running bootstrap: %w", err)))
 	}
 	goos, goarch, _ := install.Platform(m.Uname)
 	info := ConnInfo{RemoteOS: goos, RemoteArch: goarch}
@@ -82,28 +83,28 @@ func replicate(sh Shell, src *install.Source, t Target) (ConnInfo, error) {
 	if err != nil {
 		// The host is fine; this side has nothing to offer it.
 		sh.End(err)
-		kind := Other
+		reason := proto.ReasonConnectFailed
 		if nb := (*install.NoBinaryError)(nil); errors.As(err, &nb) {
-			kind = NoAgentBinary
+			reason = proto.ReasonNoAgentBinary
 		}
-		return ConnInfo{}, &Error{Kind: kind, Host: t.Name, Err: err}
+		return ConnInfo{}, &Error{Reason: reason, Host: t.Name, Err: err}
 	}
 	// The bootstrap waits for the upload script on its stdin: one session, not two.
 	script, body := src.UploadFor(t.InstallDir, bin, m, t.AgentArgs)
 	if m, err = install.Install(rw, script, bin, body); err != nil {
-		return ConnInfo{}, failure(t, InstallFailed, sh.End(fmt.Errorf("installing agent %s: %w", bin.Name(), err)))
+		return ConnInfo{}, failure(t, proto.ReasonInstallFailed, sh.End(fmt.Errorf("installing agent %s: %w", bin.Name(), err)))
 	}
 	info.Installed, info.AgentPath, info.AgentHash = true, m.AgentPath, bin.Hash
 	return info, nil
 }
 
 // failure is err as the connect failure of t: the transport's own *Error when err holds one
-// (it knows why), else an *Error of kind.
-func failure(t Target, kind Kind, err error) error {
+// (it knows why), else an *Error with reason.
+func failure(t Target, reason proto.Reason, err error) error {
 	if te := (*Error)(nil); errors.As(err, &te) {
 		return te
 	}
-	return &Error{Kind: kind, Host: t.Name, Err: err}
+	return &Error{Reason: reason, Host: t.Name, Err: err}
 }
 
 // ErrHashMismatch means the agent that answered is not the binary the transport meant to start.

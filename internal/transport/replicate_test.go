@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // localShell runs commands under /bin/sh on this machine with HOME=home, as sshd would.
@@ -133,27 +134,27 @@ func TestReplicate(t *testing.T) {
 	}
 }
 
-// TestReplicateFailures checks the kind of each failure, and that the shell's command is ended.
+// TestReplicateFailures checks the reason of each failure, and that the shell's command is ended.
 func TestReplicateFailures(t *testing.T) {
 	plain := errors.New("no session")
-	mine := &Error{Kind: Refused, Host: "h", Err: errors.New("ssh says no")}
+	mine := &Error{Reason: proto.ReasonConnRefused, Host: "h", Err: errors.New("ssh says no")}
 	for _, tc := range []struct {
 		name string
 		src  *install.Source
 		sh   func(*localShell)
-		want Kind
+		want proto.Reason
 		ends bool // End is called
 		is   error
 	}{
-		{name: "start fails", sh: func(s *localShell) { s.startErr = plain }, want: InstallFailed, is: plain},
-		{name: "the transport's start failure", sh: func(s *localShell) { s.startErr = mine }, want: Refused, is: mine},
-		{name: "no marker", sh: func(s *localShell) { s.command = "echo motd" }, want: InstallFailed, ends: true, is: install.ErrNoMarker},
-		{name: "the transport knows why", sh: func(s *localShell) { s.command = "exit 255"; s.endErr = mine }, want: Refused, ends: true, is: mine},
-		{name: "unknown platform", sh: func(s *localShell) { s.command = "echo 'SHOAL-MISSING Plan9 mips'; cat" }, want: NoAgentBinary, ends: true},
+		{name: "start fails", sh: func(s *localShell) { s.startErr = plain }, want: proto.ReasonInstallFailed, is: plain},
+		{name: "the transport's start failure", sh: func(s *localShell) { s.startErr = mine }, want: proto.ReasonConnRefused, is: mine},
+		{name: "no marker", sh: func(s *localShell) { s.command = "echo motd" }, want: proto.ReasonInstallFailed, ends: true, is: install.ErrNoMarker},
+		{name: "the transport knows why", sh: func(s *localShell) { s.command = "exit 255"; s.endErr = mine }, want: proto.ReasonConnRefused, ends: true, is: mine},
+		{name: "unknown platform", sh: func(s *localShell) { s.command = "echo 'SHOAL-MISSING Plan9 mips'; cat" }, want: proto.ReasonNoAgentBinary, ends: true},
 		{name: "no binary", src: &install.Source{Self: filepath.Join(t.TempDir(), "gone"), PlatformDir: t.TempDir()},
-			want: NoAgentBinary, ends: true},
+			want: proto.ReasonNoAgentBinary, ends: true},
 		{name: "host fails the upload", sh: func(s *localShell) { s.command = "echo SHOAL-MISSING $(uname -sm); read l; echo SHOAL-FAIL disk full" },
-			want: InstallFailed, ends: true},
+			want: proto.ReasonInstallFailed, ends: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh := newShell(t, t.TempDir())
@@ -166,8 +167,8 @@ func TestReplicateFailures(t *testing.T) {
 			}
 			_, err := Replicate(context.Background(), sh, src, Target{Name: "h", Reinstall: true})
 			var te *Error
-			if !errors.As(err, &te) || te.Kind != tc.want || te.Host != "h" {
-				t.Fatalf("got %v (%v); want an *Error of kind %v for h", KindOf(err), err, tc.want)
+			if !errors.As(err, &te) || te.Reason != tc.want || te.Host != "h" {
+				t.Fatalf("got %v (%v); want an *Error with reason %v for h", ReasonOf(err), err, tc.want)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("%v does not wrap %v", err, tc.is)
@@ -187,8 +188,8 @@ func TestReplicateTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := Replicate(ctx, sh, fakeAgent(t), Target{Name: "h"})
-	if KindOf(err) != Timeout || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v (%v); want a timeout", KindOf(err), err)
+	if ReasonOf(err) != proto.ReasonConnectTimeout || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v (%v); want a timeout", ReasonOf(err), err)
 	}
 	select {
 	case <-sh.aborted:

@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/shoal-sh/shoal/internal/proto"
 )
 
 // Target is everything a transport needs to reach one host.
@@ -64,53 +66,29 @@ type Transport interface {
 	Connect(ctx context.Context, t Target) (Conn, error)
 }
 
-// Kind says why a connect failed, so callers can report and retry differently.
-type Kind int
-
-// The failure kinds. Numbers are not stable; compare with errors.Is on ErrorKind values.
-const (
-	Other          Kind = iota
-	Unreachable         // no route, DNS failure, TCP connect error other than refused
-	Refused             // TCP connection refused
-	Timeout             // connect or handshake timed out
-	AuthFailed          // no offered credential was accepted
-	HostKeyUnknown      // the host's key is not in known_hosts and policy forbids adding it
-	HostKeyChanged      // the host's key differs from known_hosts: possible attack
-	NoAgentBinary       // no agent binary for the host's platform
-	InstallFailed       // upload or start of the agent failed
-)
-
-var kindNames = [...]string{"error", "unreachable", "refused", "timeout", "auth failed",
-	"host key unknown", "host key changed", "no agent binary", "install failed"}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", int(k))
-}
-
-// Error is a connect failure with a kind, the host, and the cause.
+// Error is a connect failure: why (one of the proto.Reason values for reaching a host and
+// starting its agent; proto.ReasonConnectFailed when no finer one is known), the host, and
+// the cause.
 type Error struct {
-	Kind Kind
-	Host string
-	Err  error
+	Reason proto.Reason
+	Host   string
+	Err    error
 }
 
 func (e *Error) Error() string {
 	if e.Err == nil {
-		return fmt.Sprintf("%s: %s", e.Host, e.Kind)
+		return fmt.Sprintf("%s: %s", e.Host, e.Reason.Phrase())
 	}
-	return fmt.Sprintf("%s: %s: %v", e.Host, e.Kind, e.Err)
+	return fmt.Sprintf("%s: %s: %v", e.Host, e.Reason.Phrase(), e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// KindOf returns the Kind of err, or Other when err is not an *Error.
-func KindOf(err error) Kind {
+// ReasonOf returns the Reason of the first *Error in err's chain, or "" when there is none.
+func ReasonOf(err error) proto.Reason {
 	var te *Error
 	if errors.As(err, &te) {
-		return te.Kind
+		return te.Reason
 	}
-	return Other
+	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
 
@@ -40,26 +41,26 @@ var _ transport.Transport = (*Transport)(nil)
 
 // Connect starts an agent for t. The process outlives ctx; Close ends it.
 func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
-	fail := func(kind transport.Kind, err error) error {
-		return &transport.Error{Kind: kind, Host: t.Name, Err: err}
+	fail := func(reason proto.Reason, err error) error {
+		return &transport.Error{Reason: reason, Host: t.Name, Err: err}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fail(transport.Timeout, err)
+		return nil, fail(proto.ReasonConnectTimeout, err)
 	}
 	bin := tr.Binary
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fail(transport.NoAgentBinary, fmt.Errorf("finding own executable: %w", err))
+			return nil, fail(proto.ReasonNoAgentBinary, fmt.Errorf("finding own executable: %w", err))
 		}
 		bin = exe
 	}
 	stateDir, err := tr.stateDir(t)
 	if err != nil {
-		return nil, fail(transport.InstallFailed, err)
+		return nil, fail(proto.ReasonInstallFailed, err)
 	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fail(transport.InstallFailed, fmt.Errorf("creating state directory: %w", err))
+		return nil, fail(proto.ReasonInstallFailed, fmt.Errorf("creating state directory: %w", err))
 	}
 	args := append([]string{"agent", "--state-dir", stateDir}, t.AgentArgs...)
 	cmd := exec.Command(bin, args...)
@@ -70,20 +71,20 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 	if tr.Homes != "" {
 		home := filepath.Join(tr.Homes, dirName(t.Name))
 		if err := os.MkdirAll(home, 0o700); err != nil {
-			return nil, fail(transport.InstallFailed, fmt.Errorf("creating home directory: %w", err))
+			return nil, fail(proto.ReasonInstallFailed, fmt.Errorf("creating home directory: %w", err))
 		}
 		cmd.Env = append(os.Environ(), "HOME="+home)
 	}
 	cmd.Stderr = tr.Stderr
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		return nil, fail(transport.Other, fmt.Errorf("creating pipe: %w", err))
+		return nil, fail(proto.ReasonConnectFailed, fmt.Errorf("creating pipe: %w", err))
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		inR.Close()
 		inW.Close()
-		return nil, fail(transport.Other, fmt.Errorf("creating pipe: %w", err))
+		return nil, fail(proto.ReasonConnectFailed, fmt.Errorf("creating pipe: %w", err))
 	}
 	cmd.Stdin, cmd.Stdout = inR, outW
 	err = cmd.Start()
@@ -92,11 +93,11 @@ func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport
 	if err != nil {
 		inW.Close()
 		outR.Close()
-		kind := transport.InstallFailed
+		reason := proto.ReasonInstallFailed
 		if errors.Is(err, os.ErrNotExist) {
-			kind = transport.NoAgentBinary
+			reason = proto.ReasonNoAgentBinary
 		}
-		return nil, fail(kind, fmt.Errorf("starting agent: %w", err))
+		return nil, fail(reason, fmt.Errorf("starting agent: %w", err))
 	}
 	c := &Conn{cmd: cmd, in: inW, out: outR, done: make(chan struct{}), info: transport.ConnInfo{
 		AgentPath: bin, AgentHash: tr.binaryHash(bin), RemoteOS: runtime.GOOS, RemoteArch: runtime.GOARCH,

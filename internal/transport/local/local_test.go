@@ -65,8 +65,8 @@ func TestConnectExecClose(t *testing.T) {
 func TestConnectMissingBinary(t *testing.T) {
 	tr := &local.Transport{Binary: filepath.Join(t.TempDir(), "nope"), BaseDir: t.TempDir()}
 	_, err := tr.Connect(context.Background(), transport.Target{Name: "h"})
-	if transport.KindOf(err) != transport.NoAgentBinary || !strings.Contains(err.Error(), "h:") {
-		t.Fatalf("got %v (kind %v); want no agent binary", err, transport.KindOf(err))
+	if transport.ReasonOf(err) != proto.ReasonNoAgentBinary || !strings.Contains(err.Error(), "h:") {
+		t.Fatalf("got %v (kind %v); want no agent binary", err, transport.ReasonOf(err))
 	}
 }
 

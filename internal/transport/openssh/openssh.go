@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
 
@@ -130,7 +131,7 @@ func (p *proc) release() {
 }
 
 // end closes ssh's stdin, waits for it to exit and returns cause with what ssh said on its
-// stderr: an *transport.Error of the kind that names, when it names one (ssh could not reach
+// stderr: an *transport.Error with the reason that names, when it names one (ssh could not reach
 // or log in to the host).
 func (p *proc) end(host string, cause error) error {
 	p.stdin.Close()
@@ -142,33 +143,33 @@ func (p *proc) end(host string, cause error) error {
 	}
 	err := fmt.Errorf("%w: ssh says: %s", cause, msg)
 	if k, ok := classify(msg); ok {
-		return &transport.Error{Kind: k, Host: host, Err: err}
+		return &transport.Error{Reason: k, Host: host, Err: err}
 	}
 	return err
 }
 
-// classify maps ssh's error messages to failure kinds; ok is false for a message it does not
+// classify maps ssh's error messages to reasons; ok is false for a message it does not
 // know.
-func classify(msg string) (k transport.Kind, ok bool) {
+func classify(msg string) (k proto.Reason, ok bool) {
 	m := strings.ToLower(msg)
 	switch {
 	case strings.Contains(m, "remote host identification has changed"),
 		strings.Contains(m, "host key for") && strings.Contains(m, "has changed"):
-		return transport.HostKeyChanged, true
+		return proto.ReasonHostKeyChanged, true
 	case strings.Contains(m, "host key verification failed"),
 		strings.Contains(m, "no ") && strings.Contains(m, "host key is known"):
-		return transport.HostKeyUnknown, true
+		return proto.ReasonHostKeyUnknown, true
 	case strings.Contains(m, "permission denied"), strings.Contains(m, "too many authentication failures"):
-		return transport.AuthFailed, true
+		return proto.ReasonAuthFailed, true
 	case strings.Contains(m, "connection refused"):
-		return transport.Refused, true
+		return proto.ReasonConnRefused, true
 	case strings.Contains(m, "timed out"):
-		return transport.Timeout, true
+		return proto.ReasonConnectTimeout, true
 	case strings.Contains(m, "could not resolve"), strings.Contains(m, "no route to host"),
 		strings.Contains(m, "network is unreachable"), strings.Contains(m, "name or service not known"):
-		return transport.Unreachable, true
+		return proto.ReasonUnreachable, true
 	}
-	return transport.Other, false
+	return proto.ReasonConnectFailed, false
 }
 
 // Connect runs ssh with the bootstrap, which starts the installed agent or installs it
@@ -206,7 +207,7 @@ func (s *shell) Start(cmd string) (io.ReadWriter, error) {
 	p, err := s.tr.run(s.t, cmd)
 	if err != nil {
 		// Not the host's doing: this machine could not run ssh.
-		return nil, &transport.Error{Kind: transport.Other, Host: s.t.Name, Err: err}
+		return nil, &transport.Error{Reason: proto.ReasonConnectFailed, Host: s.t.Name, Err: err}
 	}
 	s.p = p
 	return struct {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/shoal-sh/shoal/internal/install"
+	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/sshx"
 	"github.com/shoal-sh/shoal/internal/transport"
 )
@@ -40,23 +41,23 @@ func New(o Options) *Transport {
 	return &Transport{o: o}
 }
 
-// Kind maps an sshx error to the transport's failure kinds.
-func Kind(err error) transport.Kind {
+// Reason maps an sshx error to the reason of a failed connect.
+func Reason(err error) proto.Reason {
 	switch {
 	case errors.Is(err, sshx.ErrHostKeyChanged):
-		return transport.HostKeyChanged
+		return proto.ReasonHostKeyChanged
 	case errors.Is(err, sshx.ErrHostKeyUnknown):
-		return transport.HostKeyUnknown
+		return proto.ReasonHostKeyUnknown
 	case errors.Is(err, sshx.ErrAuth):
-		return transport.AuthFailed
+		return proto.ReasonAuthFailed
 	case errors.Is(err, sshx.ErrRefused):
-		return transport.Refused
+		return proto.ReasonConnRefused
 	case errors.Is(err, sshx.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return transport.Timeout
+		return proto.ReasonConnectTimeout
 	case errors.Is(err, sshx.ErrUnreachable):
-		return transport.Unreachable
+		return proto.ReasonUnreachable
 	}
-	return transport.Other
+	return proto.ReasonConnectFailed
 }
 
 // Connect dials t, starts the installed agent or installs it (transport.Replicate), and returns
@@ -64,7 +65,7 @@ func Kind(err error) transport.Kind {
 func (tr *Transport) Connect(ctx context.Context, t transport.Target) (transport.Conn, error) {
 	cl, err := tr.o.Dialer.Dial(ctx, t.Name, sshx.Override{HostName: t.Address, Port: t.Port, User: t.User})
 	if err != nil {
-		return nil, &transport.Error{Kind: Kind(err), Host: t.Name, Err: err}
+		return nil, &transport.Error{Reason: Reason(err), Host: t.Name, Err: err}
 	}
 	sh := &shell{cl: cl, stderr: tr.stderr(t.Name)}
 	info, err := transport.Replicate(ctx, sh, tr.o.Source, t)
