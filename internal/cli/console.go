@@ -15,6 +15,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/config"
 	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/show"
 	"github.com/shoal-sh/shoal/internal/sshx"
 )
 
@@ -146,7 +147,7 @@ func looksLikeWord(s string) bool {
 }
 
 // mode returns the output mode the flags and the configuration ask for.
-func (rf *runFlags) mode(cfg *config.Config) (console.Mode, error) {
+func (rf *runFlags) mode(cfg *config.Config) (show.Mode, error) {
 	name := rf.output
 	if name == "" && cfg != nil {
 		name = cfg.Console.Output
@@ -154,15 +155,15 @@ func (rf *runFlags) mode(cfg *config.Config) (console.Mode, error) {
 	if name == "" {
 		name = "gather"
 	}
-	m, err := console.ParseMode(name)
+	m, err := show.ParseMode(name)
 	if err != nil {
 		return 0, err
 	}
 	if rf.json {
-		if m == console.ModeStream {
-			return console.ModeJSONStream, nil
+		if m == show.ModeStream {
+			return show.ModeJSONStream, nil
 		}
-		return console.ModeJSON, nil
+		return show.ModeJSON, nil
 	}
 	return m, nil
 }

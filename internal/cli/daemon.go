@@ -22,9 +22,9 @@ import (
 	"github.com/shoal-sh/shoal/internal/certs"
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/config"
-	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/daemon"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // newDaemonCmd builds `shoal daemon` (run in the foreground) and its start, stop and status.
@@ -282,11 +282,11 @@ func (g *globals) daemonStatus(ctx context.Context, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		_, err := console.WriteStatus(g.stdout, st, console.ReportOptions{JSON: true})
+		_, err := show.WriteStatus(g.stdout, st, show.ReportOptions{JSON: true})
 		return err
 	}
 	res := ""
-	if r := console.ResourcesString(st); r != "" {
+	if r := show.ResourcesString(st); r != "" {
 		res = ", " + strings.ReplaceAll(r, " · ", ", ")
 	}
 	fmt.Fprintf(g.stdout, "pid %d, version %s, up %s, %d client(s), socket %s%s\n",

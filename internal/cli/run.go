@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/fsutil"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // maxStdin bounds what `run --stdin` reads to give every host.
@@ -90,11 +91,11 @@ func (g *globals) prepare(ctx context.Context, rf *runFlags, expr string) (*targ
 }
 
 // reportOptions are how the tables of ping, info, time, put and get are written.
-func (g *globals) reportOptions(rf *runFlags, cfg *config.Config) console.ReportOptions {
+func (g *globals) reportOptions(rf *runFlags, cfg *config.Config) show.ReportOptions {
 	m, _ := rf.mode(cfg)
-	return console.ReportOptions{
+	return show.ReportOptions{
 		Color: render.ColorEnabled(g.stdout, os.Getenv),
-		JSON:  m == console.ModeJSON || m == console.ModeJSONStream,
+		JSON:  m == show.ModeJSON || m == show.ModeJSONStream,
 	}
 }
 
@@ -255,7 +256,7 @@ With --pty the command gets a terminal, and its stdout and stderr arrive merged 
 				}
 				req.Stdin = b
 			}
-			view := console.View{
+			view := show.View{
 				Out:          g.stdout,
 				Mode:         mode,
 				NoPrefix:     rf.noPrefix,
@@ -268,7 +269,7 @@ With --pty the command gets a terminal, and its stdout and stderr arrive merged 
 				Diff:         diff || diffRef != "",
 				DiffRef:      diffRef,
 			}
-			if view.Diff && mode != console.ModeGather && mode != console.ModeStream {
+			if view.Diff && mode != show.ModeGather && mode != show.ModeStream {
 				return errors.New("--diff shows diffs in the text output modes (gather, stream), not in JSON")
 			}
 			if diffRef != "" && !slices.Contains(t.hosts, diffRef) {
@@ -282,14 +283,14 @@ With --pty the command gets a terminal, and its stdout and stderr arrive merged 
 			}
 			intr, stop := interrupts()
 			defer stop()
-			out, err := console.Exec(ctx, t.sess, req, view, intr)
+			out, err := show.Run(ctx, t.sess, req, view, intr)
 			if err != nil {
 				if out == nil {
 					return err
 				}
 				fmt.Fprintf(g.stderr, "shoal: %v\n", err)
 			}
-			return status(console.ExitStatus(out.Results))
+			return status(show.ExitStatus(out.Results))
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -334,7 +335,7 @@ func interruptContext(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // newTableCmd builds ping, info and time: a call for every target, written as a table.
-func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error)) *cobra.Command {
+func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx context.Context, t *target, w io.Writer, opt show.ReportOptions) (int, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:               use + " TARGETS",
 		Short:             short,
@@ -360,38 +361,38 @@ func newTableCmd(g *globals, rf *runFlags, use, short string, call func(ctx cont
 
 func newPingCmd(g *globals, rf *runFlags) *cobra.Command {
 	return newTableCmd(g, rf, "ping", "Check every target's agent and show round trips",
-		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+		func(ctx context.Context, t *target, w io.Writer, opt show.ReportOptions) (int, error) {
 			res, err := t.sess.Ping(ctx, t.hosts)
 			if err != nil {
 				return 0, fmt.Errorf("pinging: %w", err)
 			}
-			return console.WritePing(w, res, opt)
+			return show.WritePing(w, res, opt)
 		})
 }
 
 func newInfoCmd(g *globals, rf *runFlags) *cobra.Command {
 	return newTableCmd(g, rf, "info", "Describe every target: OS, kernel, CPUs, memory, load, uptime, agent",
-		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+		func(ctx context.Context, t *target, w io.Writer, opt show.ReportOptions) (int, error) {
 			res, err := t.sess.Info(ctx, t.hosts)
 			if err != nil {
 				return 0, fmt.Errorf("asking for info: %w", err)
 			}
-			return console.WriteInfo(w, res, opt)
+			return show.WriteInfo(w, res, opt)
 		})
 }
 
 func newTimeCmd(g *globals, rf *runFlags) *cobra.Command {
 	cmd := newTableCmd(g, rf, "time", "Show every target's clock offset, sorted, outliers marked",
-		func(ctx context.Context, t *target, w io.Writer, opt console.ReportOptions) (int, error) {
+		func(ctx context.Context, t *target, w io.Writer, opt show.ReportOptions) (int, error) {
 			res, err := t.sess.Time(ctx, t.hosts)
 			if err != nil {
 				return 0, fmt.Errorf("reading clocks: %w", err)
 			}
-			return console.WriteTime(w, res, opt)
+			return show.WriteTime(w, res, opt)
 		})
 	cmd.Long = fmt.Sprintf(`Show each target's clock offset from the daemon's clock, corrected for the round
 trip, sorted from most behind to most ahead. Hosts further than %s (plus half
-their round trip) from the fleet's median are marked as outliers.`, render.FormatDuration(console.OutlierThreshold))
+their round trip) from the fleet's median are marked as outliers.`, render.FormatDuration(show.OutlierThreshold))
 	return cmd
 }
 
@@ -471,7 +472,7 @@ files already in DEST that SRC lacks are left alone.`,
 			if res, err = lostDaemon(t.hosts, res, err); err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}
-			code, err := console.WriteFiles(g.stdout, "put", res, g.reportOptions(rf, t.cfg))
+			code, err := show.WriteFiles(g.stdout, "put", res, g.reportOptions(rf, t.cfg))
 			if err != nil {
 				return err
 			}
@@ -528,7 +529,7 @@ func newGetCmd(g *globals, rf *runFlags) *cobra.Command {
 			if res, err = lostDaemon(t.hosts, res, err); err != nil {
 				return fmt.Errorf("copying %s: %w", args[1], err)
 			}
-			code, err := console.WriteFiles(g.stdout, "get", res, g.reportOptions(rf, t.cfg))
+			code, err := show.WriteFiles(g.stdout, "get", res, g.reportOptions(rf, t.cfg))
 			if err != nil {
 				return err
 			}
@@ -581,7 +582,7 @@ func newLastCmd(g *globals, rf *runFlags) *cobra.Command {
 			}
 			opt := g.reportOptions(rf, cfg)
 			for i := len(recs) - 1; i >= 0; i-- {
-				if err := console.WriteRecord(g.stdout, recs[i], mode, opt); err != nil {
+				if err := show.WriteRecord(g.stdout, recs[i], mode, opt); err != nil {
 					return err
 				}
 			}

@@ -8,13 +8,14 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // BenchmarkExec measures the console's side of a command on many hosts: consuming the events,
 // folding the results and rendering them, with a daemon that answers at once.
 func BenchmarkExec(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		for _, mode := range []Mode{ModeGather, ModeStream, ModeJSON} {
+		for _, mode := range []show.Mode{show.ModeGather, show.ModeStream, show.ModeJSON} {
 			b.Run(fmt.Sprintf("hosts=%d/%s", n, mode), func(b *testing.B) {
 				hosts := make([]string, n)
 				for i := range hosts {
@@ -29,10 +30,10 @@ func BenchmarkExec(b *testing.B) {
 				})
 				defer f.Close()
 				req := client.RunRequest{Hosts: hosts, Command: "date"}
-				v := View{Out: io.Discard, Mode: mode, Summary: true}
+				v := show.View{Out: io.Discard, Mode: mode, Summary: true}
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := Exec(context.Background(), f, req, v, nil); err != nil {
+					if _, err := show.Run(context.Background(), f, req, v, nil); err != nil {
 						b.Fatal(err)
 					}
 					<-f.started

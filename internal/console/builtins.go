@@ -18,6 +18,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/hostlist"
 	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // argKind says what a built-in's arguments are, for completion.
@@ -307,7 +308,7 @@ func (c *console) cmdOutput(_ context.Context, args []string) int {
 		fmt.Fprintf(c.notes(), "output: %s\n", c.mode)
 		return 0
 	}
-	m, err := ParseMode(args[0])
+	m, err := show.ParseMode(args[0])
 	if err != nil {
 		c.errorf("%v", err)
 		return 1
@@ -325,7 +326,7 @@ func (c *console) cmdQuit(context.Context, []string) int {
 // notes is where the console's own remarks go: with the output, except in a piped console in a
 // JSON mode, whose output is for programs.
 func (c *console) notes() io.Writer {
-	if !c.opt.Interactive && (c.mode == ModeJSON || c.mode == ModeJSONStream) {
+	if !c.opt.Interactive && (c.mode == show.ModeJSON || c.mode == show.ModeJSONStream) {
 		return c.errw
 	}
 	return c.out
@@ -339,6 +340,9 @@ func (c *console) needTargets() bool {
 	}
 	return true
 }
+
+// errInterrupted is returned by operations cut short by an interrupt.
+var errInterrupted = errors.New("interrupted")
 
 // withInterrupt returns a context cancelled by an interrupt, for the calls that are not a Run.
 func (c *console) withInterrupt(ctx context.Context) (context.Context, func()) {
@@ -365,10 +369,10 @@ func (c *console) callErr(what string, ctx context.Context, err error) int {
 	if errors.Is(context.Cause(ctx), errInterrupted) {
 		c.errorf("%s: interrupted", what)
 		c.interrupted = true
-		return ExitInterrupted
+		return show.ExitInterrupted
 	}
 	c.errorf("%s: %v", what, err)
-	return ExitNotRun
+	return show.ExitNotRun
 }
 
 func (c *console) cmdPing(ctx context.Context, _ []string) int {
@@ -381,7 +385,7 @@ func (c *console) cmdPing(ctx context.Context, _ []string) int {
 	if err != nil {
 		return c.callErr("ping", ctx, err)
 	}
-	return c.report(WritePing(c.out, res, c.reportOptions()))
+	return c.report(show.WritePing(c.out, res, c.reportOptions()))
 }
 
 func (c *console) cmdInfo(ctx context.Context, _ []string) int {
@@ -394,7 +398,7 @@ func (c *console) cmdInfo(ctx context.Context, _ []string) int {
 	if err != nil {
 		return c.callErr("info", ctx, err)
 	}
-	return c.report(WriteInfo(c.out, res, c.reportOptions()))
+	return c.report(show.WriteInfo(c.out, res, c.reportOptions()))
 }
 
 func (c *console) cmdTime(ctx context.Context, _ []string) int {
@@ -407,7 +411,7 @@ func (c *console) cmdTime(ctx context.Context, _ []string) int {
 	if err != nil {
 		return c.callErr("time", ctx, err)
 	}
-	return c.report(WriteTime(c.out, res, c.reportOptions()))
+	return c.report(show.WriteTime(c.out, res, c.reportOptions()))
 }
 
 func (c *console) cmdPut(ctx context.Context, args []string) int {
@@ -436,7 +440,7 @@ func (c *console) cmdPut(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.callErr("put", ctx, err)
 	}
-	return c.report(WriteFiles(c.out, "put", res, c.reportOptions()))
+	return c.report(show.WriteFiles(c.out, "put", res, c.reportOptions()))
 }
 
 func (c *console) cmdGet(ctx context.Context, args []string) int {
@@ -465,7 +469,7 @@ func (c *console) cmdGet(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.callErr("get", ctx, err)
 	}
-	return c.report(WriteFiles(c.out, "get", res, c.reportOptions()))
+	return c.report(show.WriteFiles(c.out, "get", res, c.reportOptions()))
 }
 
 func (c *console) cmdLast(ctx context.Context, args []string) int {
@@ -496,7 +500,7 @@ func (c *console) cmdLast(ctx context.Context, args []string) int {
 	}
 	// Oldest first, so the newest ends next to the prompt.
 	for i := len(recs) - 1; i >= 0; i-- {
-		if err := WriteRecord(c.out, recs[i], c.mode, c.reportOptions()); err != nil {
+		if err := show.WriteRecord(c.out, recs[i], c.mode, c.reportOptions()); err != nil {
 			c.errorf("last: %v", err)
 			return 1
 		}
@@ -522,14 +526,14 @@ func (c *console) cmdStatus(ctx context.Context, _ []string) int {
 	if c.identity != "" {
 		fmt.Fprintf(c.out, "identity: %s\n", c.identity)
 	}
-	return c.report(WriteStatus(c.out, st, c.reportOptions()))
+	return c.report(show.WriteStatus(c.out, st, c.reportOptions()))
 }
 
 // reportOptions are the options for the tables of ping, info, time, put, get and status.
-func (c *console) reportOptions() ReportOptions {
-	o := ReportOptions{Color: c.opt.Color, JSON: c.mode == ModeJSON || c.mode == ModeJSONStream}
+func (c *console) reportOptions() show.ReportOptions {
+	o := show.ReportOptions{Color: c.opt.Color, JSON: c.mode == show.ModeJSON || c.mode == show.ModeJSONStream}
 	if c.onTerminal() {
-		o.MaxLines, o.MaxBytes = TerminalMaxLines, TerminalMaxBytes
+		o.MaxLines, o.MaxBytes = show.TerminalMaxLines, show.TerminalMaxBytes
 	}
 	return o
 }
@@ -568,7 +572,7 @@ func (c *console) local(ctx context.Context, cmd string) int {
 		if code := ee.ExitCode(); code >= 0 {
 			return code
 		}
-		return ExitInterrupted
+		return show.ExitInterrupted
 	}
 	c.errorf("running %q here: %v", cmd, err)
 	return 127

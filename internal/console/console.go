@@ -21,6 +21,7 @@ import (
 	"github.com/shoal-sh/shoal/internal/hostlist"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // Options configure a console.
@@ -69,7 +70,7 @@ type Options struct {
 	PTY *proto.PTY
 	// KillGrace is how long a stopped command has between SIGTERM and SIGKILL; 0: SIGKILL at once.
 	KillGrace time.Duration
-	Mode      Mode
+	Mode      show.Mode
 	// NoPrefix writes stream mode's lines without the host column (clush -N).
 	NoPrefix bool
 	Color    bool
@@ -96,7 +97,7 @@ type console struct {
 	timeout  time.Duration
 	fanout   int
 	dir      string // remote working directory; empty means home
-	mode     Mode
+	mode     show.Mode
 	identity string
 	pace     proto.Rollout // :batch, :maxfail, :canary
 	lr       lineReader    // where lines and answers come from
@@ -212,7 +213,7 @@ func Run(ctx context.Context, opt Options) (int, error) {
 		status := c.line(ctx, line)
 		c.worst = max(c.worst, status)
 		if !opt.Interactive && c.interrupted {
-			return max(c.worst, ExitInterrupted), nil
+			return max(c.worst, show.ExitInterrupted), nil
 		}
 	}
 	if opt.Interactive {
@@ -267,7 +268,7 @@ func (c *console) prompt() string {
 	if c.dir != "" {
 		where = " " + c.dir
 	}
-	return "shoal " + paint(c.opt.Color, sgrBold, folded) + fmt.Sprintf(" (%d)%s> ", len(c.hosts), where)
+	return "shoal " + render.Paint(c.opt.Color, render.SGRBold, folded) + fmt.Sprintf(" (%d)%s> ", len(c.hosts), where)
 }
 
 // line runs one line and returns its exit status.
@@ -295,29 +296,29 @@ func (c *console) run(ctx context.Context, command string) int {
 		probe := c.request(c.hosts, command, nil)
 		if err := c.sudo.Prepare(ctx, c.sess, &probe); err != nil {
 			c.errorf("%v", err)
-			return ExitNotRun
+			return show.ExitNotRun
 		}
 	}
-	var out *Outcome
+	var out *show.Outcome
 	var err error
 	if ro := c.rollout(); ro != nil && ro.Canary > 0 && c.opt.Interactive {
 		out, err = c.runCanary(ctx, command, ro)
 	} else {
-		out, err = Exec(ctx, c.sess, c.request(c.hosts, command, ro), c.view(), c.interrupts)
+		out, err = show.Run(ctx, c.sess, c.request(c.hosts, command, ro), c.view(), c.interrupts)
 	}
 	if err != nil {
 		c.errorf("%v", err)
 		if out == nil {
-			return ExitNotRun
+			return show.ExitNotRun
 		}
 	}
 	c.last = out.Results
 	c.interrupted = out.Interrupted
-	if out.Interrupted && (c.mode == ModeJSON || c.mode == ModeJSONStream) {
+	if out.Interrupted && (c.mode == show.ModeJSON || c.mode == show.ModeJSONStream) {
 		// The text modes note the interrupt in the summary; keep JSON output clean.
 		fmt.Fprintf(c.errw, "interrupted: %d not finished: %s\n", len(out.Unfinished), hostlist.Fold(out.Unfinished))
 	}
-	return ExitStatus(out.Results)
+	return show.ExitStatus(out.Results)
 }
 
 // request is a run of command on hosts with the console's settings, paced by ro.
@@ -344,12 +345,12 @@ func (c *console) request(hosts []string, command string, ro *proto.Rollout) cli
 }
 
 // view is how the console shows results now.
-func (c *console) view() View {
-	v := View{Out: c.out, Mode: c.mode, Color: c.opt.Color, Summary: true, NoPrefix: c.opt.NoPrefix}
+func (c *console) view() show.View {
+	v := show.View{Out: c.out, Mode: c.mode, Color: c.opt.Color, Summary: true, NoPrefix: c.opt.NoPrefix}
 	if c.onTerminal() {
 		v.Progress = true
 		v.Width = render.TerminalWidth(c.out)
-		v.MaxLines, v.MaxBytes = TerminalMaxLines, TerminalMaxBytes
+		v.MaxLines, v.MaxBytes = show.TerminalMaxLines, show.TerminalMaxBytes
 	}
 	return v
 }
@@ -361,7 +362,7 @@ func (c *console) onTerminal() bool {
 
 // errorf prints an error message for the person at the console.
 func (c *console) errorf(format string, args ...any) {
-	fmt.Fprintln(c.errw, paint(c.opt.Color, sgrRed, "shoal: "+fmt.Sprintf(format, args...)))
+	fmt.Fprintln(c.errw, render.Paint(c.opt.Color, render.SGRRed, "shoal: "+fmt.Sprintf(format, args...)))
 }
 
 // sortedCopy returns hosts de-duplicated in natural order.

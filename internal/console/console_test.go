@@ -15,6 +15,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/client"
 	"github.com/shoal-sh/shoal/internal/proto"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -99,7 +100,7 @@ func TestStreamAndJSONModes(t *testing.T) {
 		t.Errorf("json mode echoed the prompt:\n%s", out)
 	}
 	var stdout, stderr bytes.Buffer
-	Run(context.Background(), Options{Session: newFake(standard), Hosts: three, Mode: ModeJSON,
+	Run(context.Background(), Options{Session: newFake(standard), Hosts: three, Mode: show.ModeJSON,
 		In: strings.NewReader(":target n[1-2]\n:timeout 5s\necho hi\n"), Out: &stdout, Err: &stderr, interrupts: make(chan os.Signal)})
 	if n := strings.Count(stdout.String(), "\n"); n != 2 || !strings.Contains(stderr.String(), "targets: n[1-2] (2)") {
 		t.Errorf("piped json mode: stdout %q (want 2 JSON lines), stderr %q (want the remarks)", stdout.String(), stderr.String())
@@ -192,8 +193,8 @@ func TestInterrupt(t *testing.T) {
 	}()
 	status, out := runConsole(t, f, three, "sleep\ntrue\n", func(o *Options) { o.interrupts = sigs })
 	<-done
-	if status != ExitInterrupted {
-		t.Errorf("status %d; want %d", status, ExitInterrupted)
+	if status != show.ExitInterrupted {
+		t.Errorf("status %d; want %d", status, show.ExitInterrupted)
 	}
 	for _, want := range []string{"quick\n", "cancelled", "interrupted: 2 not finished: n[2-3]"} {
 		if !strings.Contains(out, want) {
@@ -230,7 +231,7 @@ func TestReportBuiltins(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if status != ExitNotRun {
+	if status != show.ExitNotRun {
 		t.Errorf("status %d; want 255 (a host did not answer ping)", status)
 	}
 }
@@ -247,29 +248,6 @@ func TestQuit(t *testing.T) {
 	runConsole(t, f, three, "true\n:quit\ntrue\n", nil)
 	if n := len(f.requests()); n != 1 {
 		t.Errorf("ran %d commands; want 1 (none after :quit)", n)
-	}
-}
-
-func TestExitStatus(t *testing.T) {
-	ok := proto.HostResult{Status: proto.StatusOK}
-	tests := []struct {
-		rs   []proto.HostResult
-		want int
-	}{
-		{nil, 0},
-		{[]proto.HostResult{ok, ok}, 0},
-		{[]proto.HostResult{ok, {Status: proto.StatusFailed, ExitCode: 2}, {Status: proto.StatusFailed, ExitCode: 1}}, 2},
-		{[]proto.HostResult{{Status: proto.StatusFailed, Signal: "KILL"}}, 137},
-		{[]proto.HostResult{{Status: proto.StatusFailed, Signal: "SIGTERM"}}, 143},
-		{[]proto.HostResult{{Status: proto.StatusCancelled}}, 130},
-		{[]proto.HostResult{{Status: proto.StatusFailed, ExitCode: 200}, {Status: proto.StatusTimeout}}, 255},
-		{[]proto.HostResult{ok, {Status: proto.StatusRefused}}, 255},
-		{[]proto.HostResult{{Status: proto.StatusError}}, 255},
-	}
-	for _, tt := range tests {
-		if got := ExitStatus(tt.rs); got != tt.want {
-			t.Errorf("ExitStatus(%+v) = %d; want %d", tt.rs, got, tt.want)
-		}
 	}
 }
 
@@ -291,23 +269,6 @@ func TestSplitArgs(t *testing.T) {
 	}
 	if _, err := splitArgs(`a "b`); err == nil {
 		t.Errorf("splitArgs with an open quote: no error")
-	}
-}
-
-func TestTimeOutliers(t *testing.T) {
-	rs := []client.TimeResult{
-		{Host: "a", Status: proto.StatusOK, Offset: 1 * time.Millisecond},
-		{Host: "b", Status: proto.StatusOK, Offset: 2 * time.Millisecond},
-		{Host: "c", Status: proto.StatusOK, Offset: -2 * time.Second},
-		{Host: "d", Status: proto.StatusOK, Offset: 300 * time.Millisecond, RTT: time.Second}, // uncertain enough
-		{Host: "e", Status: proto.StatusUnreachable},
-	}
-	median, out := TimeOutliers(rs)
-	if median != 1500*time.Microsecond {
-		t.Errorf("median %v; want 1.5ms", median)
-	}
-	if !out["c"] || out["a"] || out["b"] || out["d"] || out["e"] {
-		t.Errorf("outliers %v; want only c", out)
 	}
 }
 
@@ -335,56 +296,11 @@ func TestSecondInterruptStopsWaiting(t *testing.T) {
 	<-done
 	close(f.release) // let the fake finish its run, as a daemon would eventually
 	f.Close()
-	if err != nil || status != ExitInterrupted {
-		t.Errorf("status %d, %v; want %d", status, err, ExitInterrupted)
+	if err != nil || status != show.ExitInterrupted {
+		t.Errorf("status %d, %v; want %d", status, err, show.ExitInterrupted)
 	}
 	if !strings.Contains(out.String(), "not confirmed before a second interrupt") {
 		t.Errorf("output lacks the abandoned hosts:\n%s", out.String())
-	}
-}
-
-// TestPingFailureText groups hosts failing the same way and names each once: a host's name that
-// starts a part of the error chain is dropped, and h1's name is not taken out of h10's.
-func TestPingFailureText(t *testing.T) {
-	res := []client.PingResult{
-		{Host: "h1", Status: proto.StatusUnreachable, Err: "h1: refused: h1: connecting to 127.0.0.2:22: connection refused"},
-		{Host: "h10", Status: proto.StatusUnreachable, Err: "h10: refused: h10: connecting to 127.0.0.2:22: connection refused"},
-		{Host: "h2", Status: proto.StatusUnreachable, Err: "h2: dial tcp: lookup h2: no such host"},
-	}
-	var b bytes.Buffer
-	if st, err := WritePing(&b, res, ReportOptions{}); err != nil || st != ExitNotRun {
-		t.Fatalf("WritePing = %d, %v; want %d, nil", st, err, ExitNotRun)
-	}
-	want := "unreachable h[1,10] (2): refused: connecting to 127.0.0.2:22: connection refused\n" +
-		"unreachable h2 (1): dial tcp: lookup h2: no such host\n"
-	if got := b.String(); got != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-// TestStatusHostError shows a lost host's error with its name said once.
-func TestStatusHostError(t *testing.T) {
-	st := &client.DaemonStatus{PID: 1, Version: "dev", Hosts: []client.HostStatus{
-		{Host: "h008", State: "lost", Err: "h008: refused: h008: connecting to 127.0.0.9:2222: connection refused"},
-	}}
-	var b bytes.Buffer
-	if _, err := WriteStatus(&b, st, ReportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "h008: refused: connecting to 127.0.0.9:2222: connection refused\n"; !strings.Contains(b.String(), want) {
-		t.Errorf("got:\n%s\nwant a line %q", b.String(), want)
-	}
-}
-
-// TestTimeOneHost says "1 host", not "1 hosts".
-func TestTimeOneHost(t *testing.T) {
-	var b bytes.Buffer
-	res := []client.TimeResult{{Host: "h1", Status: proto.StatusOK, Offset: time.Millisecond, RTT: time.Millisecond}}
-	if _, err := WriteTime(&b, res, ReportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "1 host · median offset") {
-		t.Errorf("got:\n%s\nwant \"1 host · median offset\"", b.String())
 	}
 }
 
@@ -427,8 +343,8 @@ func TestStreamInterruptHoldsFlood(t *testing.T) {
 		interrupt <- struct{}{}
 	}()
 	var b bytes.Buffer
-	out, err := Exec(context.Background(), s, client.RunRequest{Hosts: []string{"n1"}, Command: "yes"},
-		View{Out: &b, Mode: ModeStream, Summary: true}, interrupt)
+	out, err := show.Run(context.Background(), s, client.RunRequest{Hosts: []string{"n1"}, Command: "yes"},
+		show.View{Out: &b, Mode: show.ModeStream, Summary: true}, interrupt)
 	if err != nil || !out.Interrupted {
 		t.Fatalf("Exec = %+v, %v; want an interrupted outcome", out, err)
 	}
@@ -443,18 +359,5 @@ func TestStreamInterruptHoldsFlood(t *testing.T) {
 	}
 	if r := out.Results[0]; string(r.Stdout) != "before\nafter\nafter\nafter\n" {
 		t.Errorf("result stdout %q; want all of it kept", r.Stdout)
-	}
-}
-
-// TestKeptOutputBounded checks that Exec's own copy of a host's output stops at keptOutput and
-// says it was cut.
-func TestKeptOutputBounded(t *testing.T) {
-	var st hostState
-	chunk := make([]byte, 64<<10)
-	for range 2 * keptOutput / len(chunk) {
-		st.keep(&st.stdout, chunk)
-	}
-	if st.kept != keptOutput || !st.cut || len(st.stdout) != keptOutput/len(chunk) {
-		t.Errorf("kept %d bytes in %d chunks, cut %v; want %d, %d, true", st.kept, len(st.stdout), st.cut, keptOutput, keptOutput/len(chunk))
 	}
 }

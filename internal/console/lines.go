@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // errPromptInterrupt is what a lineReader returns when Ctrl-C is pressed at the prompt.
@@ -48,7 +50,7 @@ func (s *scanReader) ReadLine(prompt string) (string, error) {
 		return "", io.EOF
 	}
 	line := s.sc.Text()
-	if c := s.echo; c != nil && s.promptTo == nil && c.mode != ModeJSON && c.mode != ModeJSONStream && strings.TrimSpace(line) != "" {
+	if c := s.echo; c != nil && s.promptTo == nil && c.mode != show.ModeJSON && c.mode != show.ModeJSONStream && strings.TrimSpace(line) != "" {
 		fmt.Fprintf(c.out, "%s%s\n", prompt, line)
 	}
 	return line, nil

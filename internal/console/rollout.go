@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/render"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // ParseCount reads "N" or "N%" (N ≥ 1; a percentage at most 100), as --batch and --max-fail
@@ -94,11 +95,11 @@ func (c *console) rollout() *proto.Rollout {
 // runCanary runs command on the first canaries of the targets, asks whether to go on and then
 // runs it on the rest; it returns the results of both, in target order. A "no" (or an
 // interrupt) leaves the rest skipped.
-func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollout) (*Outcome, error) {
+func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollout) (*show.Outcome, error) {
 	n := min(ro.Canary, len(c.hosts))
 	first := *ro
 	first.Canary = 0
-	out, err := Exec(ctx, c.sess, c.request(c.hosts[:n], command, &first), c.view(), c.interrupts)
+	out, err := show.Run(ctx, c.sess, c.request(c.hosts[:n], command, &first), c.view(), c.interrupts)
 	if err != nil || out.Interrupted || n == len(c.hosts) {
 		return out, err
 	}
@@ -121,7 +122,7 @@ func (c *console) runCanary(ctx context.Context, command string, ro *proto.Rollo
 	}
 	then := *ro
 	then.Canary = 0
-	more, err := Exec(ctx, c.sess, c.request(rest, command, &then), c.view(), c.interrupts)
+	more, err := show.Run(ctx, c.sess, c.request(rest, command, &then), c.view(), c.interrupts)
 	if more != nil {
 		more.Results = append(out.Results, more.Results...)
 		for h, pid := range out.PIDs {

@@ -35,10 +35,12 @@ var allowed = map[string][]string{
 	"internal/transport/ssh":     {"internal/transport", "internal/sshx", "internal/install", "internal/proto"},
 	"internal/transport/openssh": {"internal/transport", "internal/install", "internal/proto"},
 	"internal/client":            {"internal/proto", "internal/config", "internal/fsutil"},
-	// console names a run's pace as the wire does (proto.Rollout, in client.RunRequest) and
-	// writes --outdir files with fsutil's atomic replace.
+	// console is the REPL (it names a run's pace as the wire does: proto.Rollout); what it shows of a run or a report, package show writes.
 	"internal/console": {"internal/client", "internal/render", "internal/hostlist", "internal/config",
-		"internal/proto", "internal/fsutil"},
+		"internal/proto", "internal/show"},
+	// show names a run's results and pace as the wire does (proto) and writes --outdir files
+	// with fsutil's atomic replace.
+	"internal/show":      {"internal/client", "internal/render", "internal/hostlist", "internal/proto", "internal/fsutil"},
 	"internal/render":    {"internal/hostlist", "internal/proto"},
 	"internal/proto":     {},
 	"internal/hostlist":  {},

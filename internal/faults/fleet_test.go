@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/shoal-sh/shoal/internal/client"
-	"github.com/shoal-sh/shoal/internal/console"
 	"github.com/shoal-sh/shoal/internal/proto"
 	"github.com/shoal-sh/shoal/internal/shoaltest"
+	"github.com/shoal-sh/shoal/internal/show"
 )
 
 // silentListener accepts TCP connections on loopback and never says a word; it closes them
@@ -334,7 +334,7 @@ func TestSoak(t *testing.T) {
 
 	// The same figures through the command line, as a script would read them.
 	out := h.shoal(time.Minute, "daemon", "status", "-o", "json")
-	var js console.StatusJSON
+	var js show.StatusJSON
 	if err := json.Unmarshal([]byte(out.stdout), &js); err != nil || out.code != 0 {
 		t.Fatalf("shoal daemon status -o json: exit %d, %v:\n%s%s", out.code, err, out.stdout, out.stderr)
 	}

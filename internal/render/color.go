@@ -8,15 +8,15 @@ import (
 	"golang.org/x/term"
 )
 
-// ANSI SGR sequences used by the renderers.
+// ANSI SGR sequences: the colours and weights of shoal's output, for Paint.
 const (
-	sgrReset  = "\x1b[0m"
-	sgrBold   = "\x1b[1m"
-	sgrDim    = "\x1b[2m"
-	sgrRed    = "\x1b[31m"
-	sgrGreen  = "\x1b[32m"
-	sgrYellow = "\x1b[33m"
-	sgrCyan   = "\x1b[36m"
+	SGRReset  = "\x1b[0m"
+	SGRBold   = "\x1b[1m"
+	SGRDim    = "\x1b[2m"
+	SGRRed    = "\x1b[31m"
+	SGRGreen  = "\x1b[32m"
+	SGRYellow = "\x1b[33m"
+	SGRCyan   = "\x1b[36m"
 )
 
 // hostPalette holds the colours hosts are given in stream mode. Red is left
@@ -60,13 +60,16 @@ func ColorEnabled(w io.Writer, env func(string) string) bool {
 	return IsTerminal(w)
 }
 
-// paint wraps s in the SGR sequence sgr when colour is on.
-func (o Options) paint(sgr, s string) string {
-	if !o.Color || s == "" {
+// Paint wraps s in the SGR sequence sgr (SGRBold, SGRRed, ...) when color is set.
+func Paint(color bool, sgr, s string) string {
+	if !color || s == "" {
 		return s
 	}
-	return sgr + s + sgrReset
+	return sgr + s + SGRReset
 }
+
+// paint is Paint with o's colour setting.
+func (o Options) paint(sgr, s string) string { return Paint(o.Color, sgr, s) }
 
 // hostColor returns the stable palette colour for host.
 func hostColor(host string) string {

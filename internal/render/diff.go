@@ -46,7 +46,7 @@ func WriteDiffs(w io.Writer, groups []Group, ref string, opt Options) error {
 			continue
 		}
 		name := hostlist.Fold(g.Hosts)
-		b.WriteString(opt.paint(sgrBold, fmt.Sprintf("# diff %s (%d) → %s (%d)", baseName, len(base.Hosts), name, len(g.Hosts))))
+		b.WriteString(opt.paint(SGRBold, fmt.Sprintf("# diff %s (%d) → %s (%d)", baseName, len(base.Hosts), name, len(g.Hosts))))
 		b.WriteByte('\n')
 		wrote := false
 		for _, part := range []struct {
@@ -86,13 +86,13 @@ func writeDiffLines(b *bytes.Buffer, d string, opt Options) {
 		text, nl := strings.CutSuffix(line, "\n")
 		switch {
 		case strings.HasPrefix(text, "---"), strings.HasPrefix(text, "+++"):
-			text = opt.paint(sgrBold, text)
+			text = opt.paint(SGRBold, text)
 		case strings.HasPrefix(text, "@@"):
-			text = opt.paint(sgrCyan, text)
+			text = opt.paint(SGRCyan, text)
 		case strings.HasPrefix(text, "-"):
-			text = opt.paint(sgrRed, text)
+			text = opt.paint(SGRRed, text)
 		case strings.HasPrefix(text, "+"):
-			text = opt.paint(sgrGreen, text)
+			text = opt.paint(SGRGreen, text)
 		}
 		b.WriteString(text)
 		if nl {

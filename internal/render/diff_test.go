@@ -58,7 +58,7 @@ func TestWriteDiffs(t *testing.T) {
 	}
 	b.Reset()
 	WriteDiffs(&b, Groups(results), "", Options{Color: true})
-	if !strings.Contains(b.String(), sgrRed+"-b"+sgrReset) || !strings.Contains(b.String(), sgrGreen+"+B"+sgrReset) {
+	if !strings.Contains(b.String(), SGRRed+"-b"+SGRReset) || !strings.Contains(b.String(), SGRGreen+"+B"+SGRReset) {
 		t.Errorf("coloured: got %q", b.String())
 	}
 }

@@ -128,7 +128,7 @@ func TestRemoteControlSequences(t *testing.T) {
 		s.Event(Event{Kind: proto.EventStdout, Host: "h", Data: []byte(out)})
 		prefix := "h | "
 		if tt.color {
-			prefix = hostColor("h") + "h" + sgrReset + " | "
+			prefix = hostColor("h") + "h" + SGRReset + " | "
 		}
 		want := ""
 		for _, l := range strings.SplitAfter(strings.TrimSuffix(tt.want, "\n"), "\n") {

@@ -193,7 +193,7 @@ func WriteGroups(w io.Writer, groups []Group, opt Options) error {
 		headers[i], n = groupHeader(&groups[i], opt)
 		width = max(width, n)
 	}
-	rule := opt.paint(sgrDim, strings.Repeat("-", min(width, maxRule)))
+	rule := opt.paint(SGRDim, strings.Repeat("-", min(width, maxRule)))
 	var b bytes.Buffer
 	for i := range groups {
 		if b.Len() >= 64<<10 { // write as we go: one buffer for all groups would copy all output
@@ -223,7 +223,7 @@ func groupHeader(g *Group, opt Options) (string, int) {
 	r := &g.Result
 	folded := hostlist.Fold(g.Hosts)
 	count := " (" + itoa(len(g.Hosts)) + ")"
-	header := opt.paint(sgrBold+sgrCyan, folded) + count
+	header := opt.paint(SGRBold+SGRCyan, folded) + count
 	width := utf8.RuneCountInString(folded + count)
 	tag := func(sgr, s string) {
 		header += " · " + opt.paint(sgr, s)
@@ -231,20 +231,20 @@ func groupHeader(g *Group, opt Options) (string, int) {
 	}
 	if g.Ran {
 		if s := outcome(r); s != "" {
-			tag(sgrRed, s)
+			tag(SGRRed, s)
 		}
 	} else {
 		s := string(r.Status)
 		if s == "" {
 			s = "no status"
 		}
-		tag(sgrRed, s)
+		tag(SGRRed, s)
 	}
 	if r.Truncated {
-		tag(sgrYellow, "output truncated")
+		tag(SGRYellow, "output truncated")
 	}
 	if g.Odd {
-		tag(sgrYellow+sgrBold, "differs from majority")
+		tag(SGRYellow+SGRBold, "differs from majority")
 	}
 	return header, width
 }
@@ -259,19 +259,19 @@ func writeGroupBody(b *bytes.Buffer, g *Group, opt Options) {
 			msg = "(no error message)"
 		}
 		for _, line := range strings.Split(msg, "\n") {
-			b.WriteString(opt.paint(sgrRed, line))
+			b.WriteString(opt.paint(SGRRed, line))
 			b.WriteByte('\n')
 		}
 		return
 	}
 	if len(r.Stdout) == 0 && len(r.Stderr) == 0 {
-		b.WriteString(opt.paint(sgrDim, "(no output)"))
+		b.WriteString(opt.paint(SGRDim, "(no output)"))
 		b.WriteByte('\n')
 	}
 	writeBody(b, r.Stdout, "", opt)
-	writeBody(b, r.Stderr, opt.paint(sgrRed, "stderr: "), opt)
+	writeBody(b, r.Stderr, opt.paint(SGRRed, "stderr: "), opt)
 	if shown != "" {
-		b.WriteString(opt.paint(sgrRed, "error: "+shown))
+		b.WriteString(opt.paint(SGRRed, "error: "+shown))
 		b.WriteByte('\n')
 	}
 }
@@ -286,7 +286,7 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 	binary := isBinary(out)
 	if binary {
 		b.WriteString(prefix)
-		b.WriteString(opt.paint(sgrDim, "(binary output, "+itoa(len(out))+" bytes; shown with \\xNN escapes)"))
+		b.WriteString(opt.paint(SGRDim, "(binary output, "+itoa(len(out))+" bytes; shown with \\xNN escapes)"))
 		b.WriteByte('\n')
 	}
 	rest := out
@@ -332,7 +332,7 @@ func writeBody(b *bytes.Buffer, out []byte, prefix string, opt Options) {
 	}
 	if out[len(out)-1] != '\n' {
 		b.WriteString(prefix)
-		b.WriteString(opt.paint(sgrDim, "(no newline at end)"))
+		b.WriteString(opt.paint(SGRDim, "(no newline at end)"))
 		b.WriteByte('\n')
 	}
 }
@@ -348,7 +348,7 @@ func writeCut(b *bytes.Buffer, rest []byte, prefix string, opt Options) {
 		note += "; " + opt.MoreHint
 	}
 	b.WriteString(prefix)
-	b.WriteString(opt.paint(sgrDim, note+")"))
+	b.WriteString(opt.paint(SGRDim, note+")"))
 	b.WriteByte('\n')
 }
 
@@ -371,7 +371,7 @@ func writeMore(b *bytes.Buffer, rest []byte, prefix string, opt Options) bool {
 		note += "; " + opt.MoreHint
 	}
 	b.WriteString(prefix)
-	b.WriteString(opt.paint(sgrDim, note+")"))
+	b.WriteString(opt.paint(SGRDim, note+")"))
 	b.WriteByte('\n')
 	return true
 }
@@ -448,7 +448,7 @@ func writeText(b *bytes.Buffer, line []byte, color bool) {
 		i++
 	}
 	if open {
-		b.WriteString(sgrReset)
+		b.WriteString(SGRReset)
 	}
 }
 

@@ -61,7 +61,7 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 	var b strings.Builder
 	b.WriteString("[" + itoa(c.Done) + "/" + itoa(c.Total) + "] ")
 	if c.Cancelling {
-		b.WriteString(opt.paint(sgrYellow, "cancelling") + " · ")
+		b.WriteString(opt.paint(SGRYellow, "cancelling") + " · ")
 	}
 	b.WriteString("running " + itoa(c.Running))
 	if c.Waiting > 0 {
@@ -69,18 +69,18 @@ func ProgressLine(c Counts, elapsed time.Duration, opt Options) string {
 	}
 	b.WriteString(" · failed ")
 	if c.Failed > 0 {
-		b.WriteString(opt.paint(sgrRed, itoa(c.Failed)))
+		b.WriteString(opt.paint(SGRRed, itoa(c.Failed)))
 	} else {
 		b.WriteString("0")
 	}
 	b.WriteString(" · unreachable ")
 	if c.Unreachable > 0 {
-		b.WriteString(opt.paint(sgrRed, itoa(c.Unreachable)))
+		b.WriteString(opt.paint(SGRRed, itoa(c.Unreachable)))
 	} else {
 		b.WriteString("0")
 	}
 	if c.Skipped > 0 {
-		b.WriteString(" · skipped " + opt.paint(sgrYellow, itoa(c.Skipped)))
+		b.WriteString(" · skipped " + opt.paint(SGRYellow, itoa(c.Skipped)))
 	}
 	if elapsed < time.Minute {
 		b.WriteString(" · " + strconv.FormatFloat(elapsed.Seconds(), 'f', 1, 64) + "s")

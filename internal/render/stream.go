@@ -153,7 +153,7 @@ func (s *Stream) Event(e Event) error {
 		}
 		if msg != "" {
 			s.writePrefixLocked(e.Host)
-			s.buf.WriteString(s.opt.paint(sgrRed, msg))
+			s.buf.WriteString(s.opt.paint(SGRRed, msg))
 			s.buf.WriteByte('\n')
 		}
 	}
@@ -178,7 +178,7 @@ func (s *Stream) writePrefixLocked(host string) {
 	if s.opt.Color {
 		s.buf.WriteString(hostColor(host))
 		s.buf.WriteString(host)
-		s.buf.WriteString(sgrReset)
+		s.buf.WriteString(SGRReset)
 	} else {
 		s.buf.WriteString(host)
 	}
@@ -194,7 +194,7 @@ func (s *Stream) writeLineLocked(host string, stderr bool, line []byte) {
 		s.writePrefixLocked(host)
 	}
 	if stderr {
-		s.buf.WriteString(s.opt.paint(sgrRed, "stderr: "))
+		s.buf.WriteString(s.opt.paint(SGRRed, "stderr: "))
 	}
 	if isBinary(line) {
 		writeEscaped(&s.buf, line)

@@ -75,9 +75,9 @@ func WriteSummary(w io.Writer, s Summary, opt Options) error {
 		part := itoa(n) + " " + string(st)
 		switch {
 		case st == proto.StatusOK && n == s.Total:
-			part = opt.paint(sgrBold, part)
+			part = opt.paint(SGRBold, part)
 		case st != proto.StatusOK:
-			part = opt.paint(sgrRed, part)
+			part = opt.paint(SGRRed, part)
 			classes = append(classes, st)
 		}
 		parts = append(parts, part)
@@ -93,7 +93,7 @@ func WriteSummary(w io.Writer, s Summary, opt Options) error {
 	}
 	for _, st := range classes {
 		b.WriteString("  " + string(st) + ":" + strings.Repeat(" ", width-len(st)+1))
-		b.WriteString(opt.paint(sgrBold, hostlist.Fold(s.Hosts[st])))
+		b.WriteString(opt.paint(SGRBold, hostlist.Fold(s.Hosts[st])))
 		if st == proto.StatusFailed && len(s.Failures) > 0 {
 			b.WriteString(" (" + s.failureList() + ")")
 		}

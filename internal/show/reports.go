@@ -1,4 +1,4 @@
-package console
+package show
 
 import (
 	"bytes"
@@ -61,8 +61,8 @@ func failureGroups(add func(yield func(host string, st proto.Status, err string)
 func writeFailures(w io.Writer, fs []failure, opt ReportOptions) {
 	for _, f := range fs {
 		hostlist.Sort(f.hosts)
-		fmt.Fprintf(w, "%s %s (%d): %s\n", paint(opt.Color, sgrRed, string(f.status)),
-			paint(opt.Color, sgrBold, hostlist.Fold(f.hosts)), len(f.hosts), render.ShowError(f.err, f.hosts))
+		fmt.Fprintf(w, "%s %s (%d): %s\n", render.Paint(opt.Color, render.SGRRed, string(f.status)),
+			render.Paint(opt.Color, render.SGRBold, hostlist.Fold(f.hosts)), len(f.hosts), render.ShowError(f.err, f.hosts))
 	}
 }
 
@@ -142,8 +142,8 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 	if len(okHosts) > 0 {
 		slices.Sort(rtts)
 		hostlist.Sort(okHosts)
-		fmt.Fprintf(&b, "%s %s (%d): rtt min %s · median %s · max %s\n", paint(opt.Color, sgrBold, "ok"),
-			paint(opt.Color, sgrBold, hostlist.Fold(okHosts)), len(okHosts),
+		fmt.Fprintf(&b, "%s %s (%d): rtt min %s · median %s · max %s\n", render.Paint(opt.Color, render.SGRBold, "ok"),
+			render.Paint(opt.Color, render.SGRBold, hostlist.Fold(okHosts)), len(okHosts),
 			render.FormatDuration(rtts[0]), render.FormatDuration(rtts[len(rtts)/2]), render.FormatDuration(rtts[len(rtts)-1]))
 	}
 	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
@@ -340,7 +340,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 		for i, r := range ok {
 			line := fmt.Sprintf("%-*s  %*s  %*s", hw, rows[i][0], ow, rows[i][1], rw, rows[i][2])
 			if outliers[r.Host] {
-				line += "  " + paint(opt.Color, sgrYellow+sgrBold, "← outlier")
+				line += "  " + render.Paint(opt.Color, render.SGRYellow+render.SGRBold, "← outlier")
 			}
 			b.WriteString(line + "\n")
 		}
@@ -351,8 +351,8 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 		hostlist.Sort(out)
 		fmt.Fprintf(&b, "%s · median offset %s from the daemon's clock", plural(len(ok), "host"), signedDuration(median))
 		if len(out) > 0 {
-			fmt.Fprintf(&b, " · %s more than %s from the median: %s", paint(opt.Color, sgrYellow,
-				plural(len(out), "outlier")), render.FormatDuration(OutlierThreshold), paint(opt.Color, sgrBold, hostlist.Fold(out)))
+			fmt.Fprintf(&b, " · %s more than %s from the median: %s", render.Paint(opt.Color, render.SGRYellow,
+				plural(len(out), "outlier")), render.FormatDuration(OutlierThreshold), render.Paint(opt.Color, render.SGRBold, hostlist.Fold(out)))
 		} else {
 			fmt.Fprintf(&b, " · no outliers (all within %s of the median)", render.FormatDuration(OutlierThreshold))
 		}
@@ -434,7 +434,7 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 	for _, k := range order {
 		hs := groups[k]
 		hostlist.Sort(hs)
-		fmt.Fprintf(&b, "%s %s (%d): %s %s → %s\n", paint(opt.Color, sgrBold, "ok"), paint(opt.Color, sgrBold, hostlist.Fold(hs)),
+		fmt.Fprintf(&b, "%s %s (%d): %s %s → %s\n", render.Paint(opt.Color, render.SGRBold, "ok"), render.Paint(opt.Color, render.SGRBold, hostlist.Fold(hs)),
 			len(hs), op, bytesString(k.bytes), k.path)
 	}
 	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
@@ -569,14 +569,14 @@ func WriteStatus(w io.Writer, st *client.DaemonStatus, opt ReportOptions) (int, 
 	for _, s := range states {
 		hs := byState[s]
 		hostlist.Sort(hs)
-		fmt.Fprintf(&b, "%-12s %s (%d)\n", s, paint(opt.Color, sgrBold, hostlist.Fold(hs)), len(hs))
+		fmt.Fprintf(&b, "%-12s %s (%d)\n", s, render.Paint(opt.Color, render.SGRBold, hostlist.Fold(hs)), len(hs))
 	}
 	if running > 0 {
 		fmt.Fprintf(&b, "%s running\n", plural(running, "command"))
 	}
 	for _, h := range st.Hosts {
 		if h.Err != "" {
-			fmt.Fprintf(&b, "%s: %s\n", paint(opt.Color, sgrRed, h.Host), render.ShowError(render.GroupError(h.Host, h.Err), []string{h.Host}))
+			fmt.Fprintf(&b, "%s: %s\n", render.Paint(opt.Color, render.SGRRed, h.Host), render.ShowError(render.GroupError(h.Host, h.Err), []string{h.Host}))
 		}
 	}
 	_, err := w.Write(b.Bytes())
@@ -592,7 +592,7 @@ func WriteRecord(w io.Writer, rec proto.RunRecord, mode Mode, opt ReportOptions)
 	if rec.Identity != "" {
 		who = " · by " + rec.Identity
 	}
-	fmt.Fprintf(w, "%s %s · %s%s\n", paint(opt.Color, sgrDim, "#"), paint(opt.Color, sgrBold, rec.Command),
+	fmt.Fprintf(w, "%s %s · %s%s\n", render.Paint(opt.Color, render.SGRDim, "#"), render.Paint(opt.Color, render.SGRBold, rec.Command),
 		rec.Started.Time().Local().Format("2006-01-02 15:04:05"), who)
 	ropt := render.Options{Color: opt.Color}
 	gopt := render.Options{Color: opt.Color, MaxLines: opt.MaxLines, MaxBytes: opt.MaxBytes, MoreHint: "shoal last > FILE writes every line kept"}

@@ -1,9 +1,8 @@
-package console
+package show
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -109,7 +108,7 @@ type Outcome struct {
 	Elapsed time.Duration
 }
 
-// hostState is what Exec knows of one host while the command runs.
+// hostState is what Run knows of one host while the command runs.
 type hostState struct {
 	started, done bool
 	seen          bool // an event of the host arrived
@@ -123,7 +122,7 @@ type hostState struct {
 	result         proto.HostResult
 }
 
-// keptOutput bounds the output Exec keeps of one host for the case where the client cannot give
+// keptOutput bounds the output Run keeps of one host for the case where the client cannot give
 // the host's result (a second Ctrl-C stopped the wait). The client holds all of it anyway; a
 // second full copy took a flood of 16 MiB from each of nine hosts to half a GiB.
 const keptOutput = 1 << 20
@@ -138,10 +137,10 @@ func (st *hostState) keep(chunks *[][]byte, data []byte) {
 	*chunks = append(*chunks, data)
 }
 
-// Exec runs req on sess and shows it as v says. A receive on interrupt cancels the command on every
-// host that has not finished; Exec then waits for every host to report, prints what arrived and
+// Run runs req on sess and shows it as v says. A receive on interrupt cancels the command on every
+// host that has not finished; Run then waits for every host to report, prints what arrived and
 // returns. Cancelling ctx does the same without the interrupt note.
-func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v View, interrupt <-chan struct{}) (*Outcome, error) {
+func Run(ctx context.Context, sess client.Session, req client.RunRequest, v View, interrupt <-chan struct{}) (*Outcome, error) {
 	start := time.Now()
 	run, err := sess.Run(ctx, req)
 	if err != nil {
@@ -360,7 +359,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			sw, sopt = v.Out, opt
 		}
 		if held > 0 {
-			_, err := fmt.Fprintln(sw, paint(sopt.Color, sgrDim, "("+render.Size(held)+" of output that arrived after the interrupt not shown)"))
+			_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRDim, "("+render.Size(held)+" of output that arrived after the interrupt not shown)"))
 			note(err)
 		}
 		note(render.WriteSummary(sw, render.Summarize(out.Results, out.Elapsed), sopt))
@@ -369,7 +368,7 @@ func Exec(ctx context.Context, sess client.Session, req client.RunRequest, v Vie
 			if len(out.Unfinished) > 0 {
 				msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
 			}
-			_, err := fmt.Fprintln(sw, paint(sopt.Color, sgrYellow, msg))
+			_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRYellow, msg))
 			note(err)
 		}
 	}
@@ -421,25 +420,4 @@ func signalNumber(s string) int {
 		s = "SIG" + s
 	}
 	return int(unix.SignalNum(s))
-}
-
-// errInterrupted is returned by operations cut short by an interrupt.
-var errInterrupted = errors.New("interrupted")
-
-// ANSI sequences used by the console's own messages.
-const (
-	sgrReset  = "\x1b[0m"
-	sgrBold   = "\x1b[1m"
-	sgrDim    = "\x1b[2m"
-	sgrRed    = "\x1b[31m"
-	sgrYellow = "\x1b[33m"
-	sgrCyan   = "\x1b[36m"
-)
-
-// paint wraps s in sgr when color is on.
-func paint(color bool, sgr, s string) string {
-	if !color || s == "" {
-		return s
-	}
-	return sgr + s + sgrReset
 }
