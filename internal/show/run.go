@@ -146,63 +146,96 @@ func Run(ctx context.Context, sess client.Session, req client.RunRequest, v View
 	if err != nil {
 		return nil, fmt.Errorf("starting %q: %w", req.Command, err)
 	}
-	opt := render.Options{Color: v.Color}
-	sopt := render.Options{Color: v.Color, NoPrefix: v.NoPrefix}
-	gopt := render.Options{Color: v.Color, MaxLines: v.MaxLines, MaxBytes: v.MaxBytes, MoreHint: moreHint}
-	var progress *render.Progress
-	if v.Progress && (v.Mode == ModeGather || v.Mode == ModeStream) {
-		progress = render.NewProgress(v.Out, v.Width, opt)
+	w := newWatch(req, v, start)
+	w.follow(ctx, run, interrupt)
+	w.out.Elapsed = time.Since(start)
+	w.progress.Clear()
+	w.collect()
+	w.printResults()
+	w.printSummary()
+	if w.writeErr != nil {
+		return w.out, fmt.Errorf("writing results: %w", w.writeErr)
 	}
-	var stream *render.Stream
-	var jstream *render.JSONStream
+	return w.out, nil
+}
+
+// watch is one Run while it follows its command: the printers, what it knows of each host,
+// and the counts of the progress line.
+type watch struct {
+	v     View
+	hosts []string // the request's hosts, and any other host the daemon reports, in order
+	paced bool     // a rollout: hosts wait until their first event
+	start time.Time
+	opt   render.Options
+
+	progress *render.Progress // nil unless a progress line is drawn
+	stream   *render.Stream   // -o stream
+	jstream  *render.JSONStream
+
+	states    map[string]*hostState
+	out       *Outcome
+	counts    render.Counts
+	cancelled bool // the command was cancelled (interrupt or ctx)
+	// held counts the output bytes stream mode did not print after an interrupt: a person who
+	// pressed Ctrl-C during a flood wants the prompt back, not the rest of the flood.
+	held     int
+	writeErr error // the first error writing to the view
+}
+
+// newWatch makes the printers v asks for and starts every host of req as unheard of.
+func newWatch(req client.RunRequest, v View, start time.Time) *watch {
+	w := &watch{v: v, hosts: req.Hosts, paced: req.Rollout != nil, start: start, opt: render.Options{Color: v.Color},
+		states: make(map[string]*hostState, len(req.Hosts)), out: &Outcome{PIDs: make(map[string]int)}}
+	if v.Progress && (v.Mode == ModeGather || v.Mode == ModeStream) {
+		w.progress = render.NewProgress(v.Out, v.Width, w.opt)
+	}
 	switch v.Mode {
 	case ModeStream:
-		stream = render.NewStream(v.Out, req.Hosts, progress, sopt)
+		w.stream = render.NewStream(v.Out, req.Hosts, w.progress, render.Options{Color: v.Color, NoPrefix: v.NoPrefix})
 	case ModeJSONStream:
-		jstream = render.NewJSONStream(v.Out)
+		w.jstream = render.NewJSONStream(v.Out)
 	}
-	emit := func(e render.Event) error {
-		switch {
-		case stream != nil:
-			return stream.Event(e)
-		case jstream != nil:
-			return jstream.Event(e)
-		}
-		return nil
-	}
-
-	states := make(map[string]*hostState, len(req.Hosts))
 	for _, h := range req.Hosts {
-		states[h] = &hostState{}
+		w.states[h] = &hostState{}
 	}
-	out := &Outcome{PIDs: make(map[string]int)}
-	var counts render.Counts
-	counts.Total = len(req.Hosts)
-	if req.Rollout != nil {
-		counts.Waiting = len(req.Hosts)
+	w.counts.Total = len(req.Hosts)
+	if w.paced {
+		w.counts.Waiting = len(req.Hosts)
 	}
+	return w
+}
 
+// note keeps the first error writing to the view.
+func (w *watch) note(err error) {
+	if err != nil && w.writeErr == nil {
+		w.writeErr = err
+	}
+}
+
+// emit passes e to the streaming printer, if there is one.
+func (w *watch) emit(e render.Event) {
+	switch {
+	case w.stream != nil:
+		w.note(w.stream.Event(e))
+	case w.jstream != nil:
+		w.note(w.jstream.Event(e))
+	}
+}
+
+// follow takes run's events until the last, or until a second interrupt abandons the wait, and
+// redraws the progress line meanwhile.
+func (w *watch) follow(ctx context.Context, run *client.Run, interrupt <-chan struct{}) {
 	var tickC <-chan time.Time
-	if progress != nil {
-		tick := v.Tick
+	if w.progress != nil {
+		tick := w.v.Tick
 		if tick <= 0 {
 			tick = 100 * time.Millisecond
 		}
 		t := time.NewTicker(tick)
 		defer t.Stop()
 		tickC = t.C
-		progress.Draw(counts, 0)
+		w.progress.Draw(w.counts, 0)
 	}
-	var writeErr error
-	note := func(err error) {
-		if err != nil && writeErr == nil {
-			writeErr = err
-		}
-	}
-	cancelled := false
-	// held counts the output bytes stream mode did not print after an interrupt: a person who
-	// pressed Ctrl-C during a flood wants the prompt back, not the rest of the flood.
-	held := 0
 	ctxDone := ctx.Done()
 	events := run.Events
 	for events != nil {
@@ -212,78 +245,9 @@ func Run(ctx context.Context, sess client.Session, req client.RunRequest, v View
 				events = nil
 				break
 			}
-			st := states[e.Host]
-			if st == nil { // a host we did not ask for: show it anyway
-				st = &hostState{seen: true}
-				states[e.Host] = st
-				req.Hosts = append(req.Hosts, e.Host)
-				counts.Total++
-			}
-			if !st.seen {
-				// A paced run's host waits until its first event.
-				st.seen = true
-				if req.Rollout != nil {
-					counts.Waiting--
-				}
-			}
-			switch e.Kind {
-			case proto.EventStart:
-				if !st.started && !st.done {
-					st.started = true
-					counts.Running++
-				}
-				out.PIDs[e.Host] = e.PID
-				note(emit(render.Event{Kind: proto.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID}))
-			case proto.EventStdout:
-				st.keep(&st.stdout, e.Data)
-				if out.Interrupted && stream != nil {
-					held += len(e.Data)
-					break
-				}
-				note(emit(render.Event{Kind: proto.EventStdout, Host: e.Host, Time: time.Now(), Data: e.Data}))
-			case proto.EventStderr:
-				st.keep(&st.stderr, e.Data)
-				if out.Interrupted && stream != nil {
-					held += len(e.Data)
-					break
-				}
-				note(emit(render.Event{Kind: proto.EventStderr, Host: e.Host, Time: time.Now(), Data: e.Data}))
-			case proto.EventDone:
-				if st.done || e.Result == nil {
-					break
-				}
-				st.done = true
-				if st.started {
-					counts.Running--
-				}
-				counts.Done++
-				r := *e.Result
-				r.Host = e.Host
-				if len(r.Stdout) == 0 && len(st.stdout) > 0 {
-					r.Stdout, r.Truncated = bytes.Join(st.stdout, nil), r.Truncated || st.cut
-				}
-				if len(r.Stderr) == 0 && len(st.stderr) > 0 {
-					r.Stderr, r.Truncated = bytes.Join(st.stderr, nil), r.Truncated || st.cut
-				}
-				st.stdout, st.stderr = nil, nil
-				if r.PID != 0 {
-					out.PIDs[e.Host] = r.PID
-				}
-				st.result = r
-				switch r.Status {
-				case proto.StatusOK:
-				case proto.StatusUnreachable, proto.StatusRefused:
-					counts.Unreachable++
-				case proto.StatusSkipped:
-					counts.Skipped++
-				default:
-					counts.Failed++
-				}
-				note(v.writeHostFiles(r))
-				note(emit(render.Event{Kind: proto.EventDone, Host: e.Host, Time: time.Now(), Result: r}))
-			}
+			w.event(e)
 		case <-interrupt:
-			if out.Interrupted {
+			if w.out.Interrupted {
 				// A second interrupt: kill at once, without the rest of the kill grace, and
 				// stop waiting for the daemon to confirm the cancel. The client stops
 				// delivering the abandoned run's events when it is closed.
@@ -291,91 +255,181 @@ func Run(ctx context.Context, sess client.Session, req client.RunRequest, v View
 					run.KillNow()
 				}
 				events = nil
-				out.Abandoned = true
+				w.out.Abandoned = true
 				break
 			}
-			out.Interrupted = true
-			if !cancelled {
-				cancelled = true
-				run.Cancel()
-				counts.Cancelling = true
-				progress.Draw(counts, time.Since(start))
-			}
+			w.out.Interrupted = true
+			w.cancel(run)
 		case <-ctxDone:
 			ctxDone = nil
-			if !cancelled {
-				cancelled = true
-				run.Cancel()
-				counts.Cancelling = true
-				progress.Draw(counts, time.Since(start))
-			}
+			w.cancel(run)
 		case <-tickC:
-			progress.Draw(counts, time.Since(start))
+			w.progress.Draw(w.counts, time.Since(w.start))
 		}
 	}
-	out.Elapsed = time.Since(start)
-	if progress != nil {
-		progress.Clear()
+}
+
+// cancel cancels run once and says so on the progress line.
+func (w *watch) cancel(run *client.Run) {
+	if w.cancelled {
+		return
 	}
-	out.Results = make([]proto.HostResult, 0, len(req.Hosts))
-	for _, h := range req.Hosts {
-		st := states[h]
+	w.cancelled = true
+	run.Cancel()
+	w.counts.Cancelling = true
+	w.progress.Draw(w.counts, time.Since(w.start))
+}
+
+// host returns what is known of host, which an event of it just arrived for.
+func (w *watch) host(host string) *hostState {
+	st := w.states[host]
+	if st == nil { // a host we did not ask for: show it anyway
+		st = &hostState{seen: true}
+		w.states[host] = st
+		w.hosts = append(w.hosts, host)
+		w.counts.Total++
+	}
+	if !st.seen {
+		// A paced run's host waits until its first event.
+		st.seen = true
+		if w.paced {
+			w.counts.Waiting--
+		}
+	}
+	return st
+}
+
+// event takes one event of the run.
+func (w *watch) event(e proto.RunEvent) {
+	st := w.host(e.Host)
+	switch e.Kind {
+	case proto.EventStart:
+		if !st.started && !st.done {
+			st.started = true
+			w.counts.Running++
+		}
+		w.out.PIDs[e.Host] = e.PID
+		w.emit(render.Event{Kind: proto.EventStart, Host: e.Host, Time: time.Now(), PID: e.PID})
+	case proto.EventStdout, proto.EventStderr:
+		chunks := &st.stdout
+		if e.Kind == proto.EventStderr {
+			chunks = &st.stderr
+		}
+		st.keep(chunks, e.Data)
+		if w.out.Interrupted && w.stream != nil {
+			w.held += len(e.Data)
+			return
+		}
+		w.emit(render.Event{Kind: e.Kind, Host: e.Host, Time: time.Now(), Data: e.Data})
+	case proto.EventDone:
+		if !st.done && e.Result != nil {
+			w.done(st, e.Host, *e.Result)
+		}
+	}
+}
+
+// done takes host's result r: it fills in the output the result lacks from what arrived,
+// counts it, writes its --outdir files and shows it.
+func (w *watch) done(st *hostState, host string, r proto.HostResult) {
+	st.done = true
+	if st.started {
+		w.counts.Running--
+	}
+	w.counts.Done++
+	r.Host = host
+	if len(r.Stdout) == 0 && len(st.stdout) > 0 {
+		r.Stdout, r.Truncated = bytes.Join(st.stdout, nil), r.Truncated || st.cut
+	}
+	if len(r.Stderr) == 0 && len(st.stderr) > 0 {
+		r.Stderr, r.Truncated = bytes.Join(st.stderr, nil), r.Truncated || st.cut
+	}
+	st.stdout, st.stderr = nil, nil
+	if r.PID != 0 {
+		w.out.PIDs[host] = r.PID
+	}
+	st.result = r
+	switch r.Status {
+	case proto.StatusOK:
+	case proto.StatusUnreachable, proto.StatusRefused:
+		w.counts.Unreachable++
+	case proto.StatusSkipped:
+		w.counts.Skipped++
+	default:
+		w.counts.Failed++
+	}
+	w.note(w.v.writeHostFiles(r))
+	w.emit(render.Event{Kind: proto.EventDone, Host: host, Time: time.Now(), Result: r})
+}
+
+// collect puts every host's result in the outcome, in order, making one up (cancelled, or no
+// result) for a host that never reported.
+func (w *watch) collect() {
+	w.out.Results = make([]proto.HostResult, 0, len(w.hosts))
+	for _, h := range w.hosts {
+		st := w.states[h]
 		if !st.done {
 			st.result = proto.HostResult{Host: h, Status: proto.StatusError, Err: "no result from the daemon",
-				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: out.PIDs[h], Truncated: st.cut}
-			if cancelled {
+				Stdout: bytes.Join(st.stdout, nil), Stderr: bytes.Join(st.stderr, nil), PID: w.out.PIDs[h], Truncated: st.cut}
+			if w.cancelled {
 				st.result.Status = proto.StatusCancelled
 				st.result.Err = ""
-				if out.Abandoned {
+				if w.out.Abandoned {
 					st.result.Err = "the cancel was not confirmed before a second interrupt"
 				}
 			}
+			w.note(w.v.writeHostFiles(st.result))
 		}
-		if !st.done {
-			note(v.writeHostFiles(st.result))
-		}
-		out.Results = append(out.Results, st.result)
-		if out.Interrupted && st.result.Status == proto.StatusCancelled {
-			out.Unfinished = append(out.Unfinished, h)
+		w.out.Results = append(w.out.Results, st.result)
+		if w.out.Interrupted && st.result.Status == proto.StatusCancelled {
+			w.out.Unfinished = append(w.out.Unfinished, h)
 		}
 	}
+}
+
+// printResults writes what the modes show at the end: the gathered groups, their diffs, or
+// the JSON results.
+func (w *watch) printResults() {
+	v, rs := w.v, w.out.Results
 	switch v.Mode {
 	case ModeGather:
-		groups := render.Groups(out.Results)
-		note(render.WriteGroups(v.Out, groups, gopt))
+		groups := render.Groups(rs)
+		w.note(render.WriteGroups(v.Out, groups, render.Options{Color: v.Color, MaxLines: v.MaxLines, MaxBytes: v.MaxBytes, MoreHint: moreHint}))
 		if v.Diff {
-			note(render.WriteDiffs(v.Out, groups, v.DiffRef, opt))
+			w.note(render.WriteDiffs(v.Out, groups, v.DiffRef, w.opt))
 		}
 	case ModeStream:
 		if v.Diff {
-			note(render.WriteDiffs(v.Out, render.Groups(out.Results), v.DiffRef, opt))
+			w.note(render.WriteDiffs(v.Out, render.Groups(rs), v.DiffRef, w.opt))
 		}
 	case ModeJSON:
-		note(render.WriteJSON(v.Out, out.Results))
+		w.note(render.WriteJSON(v.Out, rs))
 	}
-	if v.Summary && (v.Mode == ModeGather || v.Mode == ModeStream) {
-		sw, sopt := v.SummaryTo, render.Options{Color: v.SummaryColor}
-		if sw == nil {
-			sw, sopt = v.Out, opt
-		}
-		if held > 0 {
-			_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRDim, "("+render.Size(held)+" of output that arrived after the interrupt not shown)"))
-			note(err)
-		}
-		note(render.WriteSummary(sw, render.Summarize(out.Results, out.Elapsed), sopt))
-		if out.Interrupted {
-			msg := "interrupted: every host finished before the cancel arrived"
-			if len(out.Unfinished) > 0 {
-				msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
-			}
-			_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRYellow, msg))
-			note(err)
-		}
+}
+
+// printSummary writes, in the text modes when v asks for it, the output held back after an
+// interrupt, the summary and what the interrupt left unfinished.
+func (w *watch) printSummary() {
+	v, out := w.v, w.out
+	if !v.Summary || (v.Mode != ModeGather && v.Mode != ModeStream) {
+		return
 	}
-	if writeErr != nil {
-		return out, fmt.Errorf("writing results: %w", writeErr)
+	sw, sopt := v.SummaryTo, render.Options{Color: v.SummaryColor}
+	if sw == nil {
+		sw, sopt = v.Out, w.opt
 	}
-	return out, nil
+	if w.held > 0 {
+		_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRDim, "("+render.Size(w.held)+" of output that arrived after the interrupt not shown)"))
+		w.note(err)
+	}
+	w.note(render.WriteSummary(sw, render.Summarize(out.Results, out.Elapsed), sopt))
+	if out.Interrupted {
+		msg := "interrupted: every host finished before the cancel arrived"
+		if len(out.Unfinished) > 0 {
+			msg = fmt.Sprintf("interrupted: %d not finished: %s", len(out.Unfinished), hostlist.Fold(out.Unfinished))
+		}
+		_, err := fmt.Fprintln(sw, render.Paint(sopt.Color, render.SGRYellow, msg))
+		w.note(err)
+	}
 }
 
 // Exit statuses with a meaning of their own.
