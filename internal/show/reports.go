@@ -57,6 +57,22 @@ func failureGroups(add func(yield func(host string, st proto.Status, err string)
 	return out
 }
 
+// tally counts the results that are ok and groups the others by status and error (see
+// failureGroups); of says what a result is: its host, status and error.
+func tally[T any](res []T, of func(T) (host string, st proto.Status, err string)) (okN int, fails []failure) {
+	fails = failureGroups(func(yield func(string, proto.Status, string)) {
+		for _, r := range res {
+			host, st, err := of(r)
+			if st == proto.StatusOK {
+				okN++
+				continue
+			}
+			yield(host, st, err)
+		}
+	})
+	return okN, fails
+}
+
 // writeFailures writes one line per failure group.
 func writeFailures(w io.Writer, fs []failure, opt ReportOptions) {
 	for _, f := range fs {
@@ -107,12 +123,7 @@ func statusOf(ok, total int) int {
 // WritePing writes ping results: the hosts that answered, folded, with their round trips, then the
 // hosts that did not, grouped by error. It returns 0 when every host answered, else 255.
 func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, error) {
-	okN := 0
-	for _, r := range res {
-		if r.Status == proto.StatusOK {
-			okN++
-		}
-	}
+	okN, fails := tally(res, func(r client.PingResult) (string, proto.Status, string) { return r.Host, r.Status, r.Err })
 	if opt.JSON {
 		type row struct {
 			Host   string       `json:"host"`
@@ -146,13 +157,7 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 			render.Paint(opt.Color, render.SGRBold, hostlist.Fold(okHosts)), len(okHosts),
 			render.FormatDuration(rtts[0]), render.FormatDuration(rtts[len(rtts)/2]), render.FormatDuration(rtts[len(rtts)-1]))
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
-		for _, r := range res {
-			if r.Status != proto.StatusOK {
-				yield(r.Host, r.Status, r.Err)
-			}
-		}
-	}), opt)
+	writeFailures(&b, fails, opt)
 	_, err := w.Write(b.Bytes())
 	return statusOf(okN, len(res)), err
 }
@@ -162,12 +167,7 @@ func WritePing(w io.Writer, res []client.PingResult, opt ReportOptions) (int, er
 func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, error) {
 	res = slices.Clone(res)
 	slices.SortFunc(res, func(a, b client.InfoResult) int { return hostlist.Compare(a.Host, b.Host) })
-	okN := 0
-	for _, r := range res {
-		if r.Status == proto.StatusOK {
-			okN++
-		}
-	}
+	okN, fails := tally(res, func(r client.InfoResult) (string, proto.Status, string) { return r.Host, r.Status, r.Err })
 	if opt.JSON {
 		type row struct {
 			Host         string       `json:"host"`
@@ -217,13 +217,7 @@ func WriteInfo(w io.Writer, res []client.InfoResult, opt ReportOptions) (int, er
 		}
 		tw.Flush()
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
-		for _, r := range res {
-			if r.Status != proto.StatusOK {
-				yield(r.Host, r.Status, r.Err)
-			}
-		}
-	}), opt)
+	writeFailures(&b, fails, opt)
 	_, err := w.Write(b.Bytes())
 	return statusOf(okN, len(res)), err
 }
@@ -291,6 +285,7 @@ func TimeOutliers(res []client.TimeResult) (median time.Duration, outliers map[s
 // host answered, else 255.
 func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, error) {
 	median, outliers := TimeOutliers(res)
+	_, fails := tally(res, func(r client.TimeResult) (string, proto.Status, string) { return r.Host, r.Status, r.Err })
 	var ok []client.TimeResult
 	for _, r := range res {
 		if r.Status == proto.StatusOK {
@@ -358,13 +353,7 @@ func WriteTime(w io.Writer, res []client.TimeResult, opt ReportOptions) (int, er
 		}
 		b.WriteByte('\n')
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
-		for _, r := range res {
-			if r.Status != proto.StatusOK {
-				yield(r.Host, r.Status, r.Err)
-			}
-		}
-	}), opt)
+	writeFailures(&b, fails, opt)
 	_, err := w.Write(b.Bytes())
 	return statusOf(len(ok), len(res)), err
 }
@@ -390,12 +379,7 @@ func plural(n int, word string) string {
 // WriteFiles writes the results of put or get (op): the hosts that succeeded, folded, with the
 // size, then the failures grouped by error. It returns 0 when every host succeeded, else 255.
 func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptions) (int, error) {
-	okN := 0
-	for _, r := range res {
-		if r.Status == proto.StatusOK {
-			okN++
-		}
-	}
+	okN, fails := tally(res, func(r client.FileResult) (string, proto.Status, string) { return r.Host, r.Status, r.Err })
 	if opt.JSON {
 		type row struct {
 			Host   string       `json:"host"`
@@ -437,13 +421,7 @@ func WriteFiles(w io.Writer, op string, res []client.FileResult, opt ReportOptio
 		fmt.Fprintf(&b, "%s %s (%d): %s %s → %s\n", render.Paint(opt.Color, render.SGRBold, "ok"), render.Paint(opt.Color, render.SGRBold, hostlist.Fold(hs)),
 			len(hs), op, bytesString(k.bytes), k.path)
 	}
-	writeFailures(&b, failureGroups(func(yield func(string, proto.Status, string)) {
-		for _, r := range res {
-			if r.Status != proto.StatusOK {
-				yield(r.Host, r.Status, r.Err)
-			}
-		}
-	}), opt)
+	writeFailures(&b, fails, opt)
 	_, err := w.Write(b.Bytes())
 	return statusOf(okN, len(res)), err
 }
