@@ -37,13 +37,18 @@ func hookExec(ctx context.Context, req *proto.Exec, stdout, stderr io.Writer) (i
 // kill and timeout, all without a process.
 func TestExecHook(t *testing.T) {
 	p := startPipe(t, agent.Options{Exec: hookExec, ChunkSize: 4096})
-	r := p.run(&proto.Exec{Cmd: "say hello world"})
+	// Not p.run: its ack lets the agent remove the result directory while we read it.
+	sid := p.id()
+	p.send(sid, proto.TypeExec, &proto.Exec{Cmd: "say hello world"})
+	r := &result{started: expect[proto.Started](p, sid, proto.TypeStarted)}
+	p.collect(sid, r)
 	if r.started.PID != 0 || string(r.stdout) != "hello world\n" || string(r.stderr) != "said\n" || r.exit.Code != 3 {
 		t.Fatalf("got pid %d, %q, %q, %+v; want pid 0, the words, said, code 3", r.started.PID, r.stdout, r.stderr, r.exit)
 	}
-	if b, err := os.ReadFile(filepath.Join(r.started.Dir, "out")); err != nil || string(b[1:]) != "hello world\n" {
+	if b, err := os.ReadFile(filepath.Join(r.started.Dir, "out")); err != nil || len(b) == 0 || string(b[1:]) != "hello world\n" {
 		t.Errorf("out file: %q, %v; want the header byte and the words", b, err)
 	}
+	p.send(sid, proto.TypeAck, nil)
 	r = p.run(&proto.Exec{Cmd: "big", OutputCap: 50000})
 	if len(r.stdout) != 50000 || !r.exit.Truncated || r.exit.StdoutBytes != 100<<10 || len(r.seqs) < 2 {
 		t.Errorf("got %d bytes in %d chunks, %+v; want 50000 kept of %d, truncated", len(r.stdout), len(r.seqs), r.exit, 100<<10)
